@@ -1,0 +1,106 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/rule"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+)
+
+// Message is one message of a conversation, in either direction.
+type Message struct {
+	ent.Schema
+}
+
+// Mixin returns the id and timestamp mixins.
+func (Message) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.WithPrefix("msg"), TimeMixin{}}
+}
+
+// Fields returns the message's fields.
+func (Message) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("campaign_id").GoType(pulid.ID("")).Immutable().
+			Comment("The campaign, copied from the conversation so access rules need no join."),
+		field.String("conversation_id").GoType(pulid.ID("")).Immutable().Comment("The conversation."),
+		field.String("connection_id").GoType(pulid.ID("")).Immutable().
+			Comment("The channel, copied from the conversation; external ids are unique per channel."),
+		field.String("sender_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
+			Comment("The agent who sent an outbound message from Switchboard, if any."),
+		field.Enum("direction").
+			Values("INBOUND", "OUTBOUND").
+			Immutable().
+			Comment("INBOUND from the customer, OUTBOUND to the customer."),
+		field.Enum("kind").
+			Values("TEXT", "IMAGE", "FILE", "AUDIO", "VIDEO", "STICKER", "LOCATION", "OTHER").
+			Default("TEXT").
+			Comment("What the message carries."),
+		field.Text("text").
+			Default("").
+			Comment("The text, or the caption of media."),
+		field.JSON("attachments", []schematype.Attachment{}).
+			Optional().
+			Comment("Media, files and locations carried by the message."),
+		field.String("external_id").
+			Optional().
+			Nillable().
+			Comment("The platform's message id; unique per connection."),
+		field.Enum("status").
+			Values("PENDING", "SENT", "DELIVERED", "READ", "FAILED").
+			Default("SENT").
+			Comment("Delivery status; receipts only move it forward."),
+		field.String("error").
+			Optional().
+			Comment("Why sending failed, when status is FAILED."),
+		field.Time("sent_at").
+			Default(time.Now).
+			Comment("The platform's timestamp of the message.").
+			Annotations(entgql.OrderField("SENT_AT")),
+	}
+}
+
+// Edges returns the message's relations.
+func (Message) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("campaign", Campaign.Type).Ref("messages").Field("campaign_id").Unique().Required().Immutable().
+			Comment("The campaign.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.From("conversation", Conversation.Type).Ref("messages").Field("conversation_id").Unique().Required().Immutable().
+			Comment("The conversation."),
+		edge.From("connection", Connection.Type).Ref("messages").Field("connection_id").Unique().Required().Immutable().
+			Comment("The channel.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("sender", User.Type).Field("sender_id").Unique().Immutable().
+			Comment("The agent who sent it, for outbound messages sent from Switchboard."),
+	}
+}
+
+// Indexes deduplicate platform messages and serve the oldest-first message list.
+func (Message) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("connection_id", "external_id").Unique(),
+		index.Fields("conversation_id", "sent_at"),
+		index.Fields("campaign_id"),
+	}
+}
+
+// Annotations exposes messages as GraphQL nodes.
+func (Message) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+	}
+}
+
+// Policy applies the campaign access rules (see package rule).
+func (Message) Policy() ent.Policy {
+	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Member)}
+}

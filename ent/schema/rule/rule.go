@@ -1,0 +1,307 @@
+// Package rule holds the privacy rules of the ent schema: who may read and write
+// what. They run on every query and mutation, so no resolver can forget them.
+//
+// Reads: admins see everything; members see the rows of campaigns they belong to.
+// Writes: a campaign's rows are written by its members; connections and members
+// only by its MANAGERs; campaigns and users by admins (a user may edit itself).
+// Background work (webhook ingest, bootstrap) runs with privacy.DecisionContext(ctx, privacy.Allow).
+package rule
+
+import (
+	"context"
+	"fmt"
+
+	"entgo.io/ent/entql"
+
+	"github.com/switchboard-chat/switchboard/apperr"
+	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/campaign"
+	"github.com/switchboard-chat/switchboard/ent/campaignmember"
+	"github.com/switchboard-chat/switchboard/ent/connection"
+	"github.com/switchboard-chat/switchboard/ent/contact"
+	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/predicate"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/tag"
+	"github.com/switchboard-chat/switchboard/ent/user"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+)
+
+// Role is the least campaign role a write needs.
+type Role int
+
+// Roles, weakest first.
+const (
+	// Member is any member of the campaign: AGENTs and MANAGERs.
+	Member Role = iota
+	// Manager is a MANAGER of the campaign.
+	Manager
+)
+
+func denyUnauthenticated() error {
+	return fmt.Errorf("%w: %w", privacy.Deny, apperr.ErrUnauthenticated)
+}
+
+// ReadPolicy is the query policy of every entity.
+func ReadPolicy() privacy.QueryPolicy {
+	return privacy.QueryPolicy{filterVisible(), privacy.AlwaysAllowRule()}
+}
+
+// filterVisible narrows every query of a member to the campaigns it belongs to.
+func filterVisible() privacy.QueryRule {
+	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := auth.FromContext(ctx)
+		if v == nil {
+			return denyUnauthenticated()
+		}
+		if v.Admin {
+			return privacy.Skip
+		}
+		if err := restrict(f, memberOf(v.UserID, Member), v.UserID); err != nil {
+			return err
+		}
+		return privacy.Skip
+	})
+}
+
+// memberOf matches campaigns where uid holds at least role.
+func memberOf(uid pulid.ID, role Role) predicate.Campaign {
+	preds := []predicate.CampaignMember{campaignmember.UserID(uid)}
+	if role == Manager {
+		preds = append(preds, campaignmember.RoleEQ(campaignmember.RoleMANAGER))
+	}
+	return campaign.HasMembersWith(preds...)
+}
+
+// restrict adds "belongs to a campaign matching in" to a query or bulk mutation filter.
+func restrict(f privacy.Filter, in predicate.Campaign, uid pulid.ID) error {
+	switch f := f.(type) {
+	case *ent.CampaignFilter:
+		f.WhereHasMembersWith(campaignmember.HasCampaignWith(in))
+	case *ent.CampaignMemberFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.ConnectionFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.ContactFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.ConversationFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.MessageFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.CallFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.TagFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.WebhookEventFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.UserFilter:
+		// Members see themselves and the people they share a campaign with
+		// (assignees, senders, colleagues).
+		f.Where(entql.Or(
+			entql.FieldEQ(user.FieldID, string(uid)),
+			entql.HasEdgeWith(user.EdgeMemberships,
+				entql.HasEdgeWith(campaignmember.EdgeCampaign,
+					entql.HasEdgeWith(campaign.EdgeMembers, entql.FieldEQ(campaignmember.FieldUserID, string(uid))))),
+		))
+	default:
+		return privacy.Denyf("no access rule for %T", f)
+	}
+	return nil
+}
+
+// WritePolicy is the mutation policy of a campaign-scoped entity: creating,
+// changing or deleting its rows needs the given role in the row's campaign.
+// Deleting always needs Manager.
+func WritePolicy(role Role) privacy.MutationPolicy {
+	return privacy.MutationPolicy{campaignWrite(role), privacy.AlwaysAllowRule()}
+}
+
+func campaignWrite(role Role) privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		v := auth.FromContext(ctx)
+		if v == nil {
+			return denyUnauthenticated()
+		}
+		if v.Admin {
+			return privacy.Skip
+		}
+		need := role
+		if m.Op().Is(ent.OpDelete | ent.OpDeleteOne) {
+			need = Manager
+		}
+		// Bulk changes are narrowed to the rows the viewer may change.
+		if m.Op().Is(ent.OpUpdate | ent.OpDelete) {
+			f, ok := m.(privacy.Filter)
+			if !ok {
+				return privacy.Denyf("bulk %s without a filter", m.Type())
+			}
+			if err := restrict(f, memberOf(v.UserID, need), v.UserID); err != nil {
+				return err
+			}
+			return privacy.Skip
+		}
+		cid, err := campaignOf(ctx, m)
+		if err != nil {
+			return err
+		}
+		return checkRole(ctx, m, cid, v.UserID, need)
+	})
+}
+
+// checkRole denies unless uid holds need in campaign cid. A campaign the viewer
+// does not belong to is reported as not found, so ids of other tenants leak nothing.
+func checkRole(ctx context.Context, m ent.Mutation, cid, uid pulid.ID, need Role) error {
+	client := clientOf(m)
+	mem, err := client.CampaignMember.Query().
+		Where(campaignmember.CampaignID(cid), campaignmember.UserID(uid)).
+		Only(privacy.DecisionContext(ctx, privacy.Allow))
+	if ent.IsNotFound(err) {
+		return fmt.Errorf("%w: %w", privacy.Deny, apperr.NotFoundf("campaign %s not found", cid))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: checking membership: %w", privacy.Deny, err)
+	}
+	if need == Manager && mem.Role != campaignmember.RoleMANAGER {
+		return fmt.Errorf("%w: %w", privacy.Deny, apperr.Forbiddenf("only a MANAGER of the campaign may do this"))
+	}
+	return privacy.Skip
+}
+
+// campaignOf finds the campaign a single-row mutation touches: from the new
+// row's campaign_id on create, from the stored row otherwise.
+func campaignOf(ctx context.Context, m ent.Mutation) (pulid.ID, error) {
+	if m.Op().Is(ent.OpCreate) {
+		withCampaign, ok := m.(interface{ CampaignID() (pulid.ID, bool) })
+		if !ok {
+			return "", privacy.Denyf("%s has no campaign", m.Type())
+		}
+		cid, ok := withCampaign.CampaignID()
+		if !ok {
+			return "", privacy.Denyf("%s created without a campaign", m.Type())
+		}
+		return cid, nil
+	}
+	withID, ok := m.(interface{ ID() (pulid.ID, bool) })
+	if !ok {
+		return "", privacy.Denyf("%s has no id", m.Type())
+	}
+	id, ok := withID.ID()
+	if !ok {
+		return "", privacy.Denyf("%s without an id", m.Type())
+	}
+	if m.Type() == ent.TypeCampaign {
+		return id, nil
+	}
+	// The stored row is read with the viewer's own read rules: a row of another
+	// campaign is simply not found.
+	cid, err := storedCampaign(ctx, clientOf(m), m.Type(), id)
+	if ent.IsNotFound(err) {
+		return "", fmt.Errorf("%w: %w", privacy.Deny, apperr.NotFoundf("%s %s not found", m.Type(), id))
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", privacy.Deny, err)
+	}
+	return cid, nil
+}
+
+func storedCampaign(ctx context.Context, c *ent.Client, typ string, id pulid.ID) (pulid.ID, error) {
+	switch typ {
+	case ent.TypeCampaignMember:
+		return pick(c.CampaignMember.Query().Where(campaignmember.ID(id)).Only(ctx))(func(r *ent.CampaignMember) pulid.ID { return r.CampaignID })
+	case ent.TypeConnection:
+		return pick(c.Connection.Query().Where(connection.ID(id)).Only(ctx))(func(r *ent.Connection) pulid.ID { return r.CampaignID })
+	case ent.TypeContact:
+		return pick(c.Contact.Query().Where(contact.ID(id)).Only(ctx))(func(r *ent.Contact) pulid.ID { return r.CampaignID })
+	case ent.TypeConversation:
+		return pick(c.Conversation.Query().Where(conversation.ID(id)).Only(ctx))(func(r *ent.Conversation) pulid.ID { return r.CampaignID })
+	case ent.TypeMessage:
+		return pick(c.Message.Query().Where(message.ID(id)).Only(ctx))(func(r *ent.Message) pulid.ID { return r.CampaignID })
+	case ent.TypeCall:
+		return pick(c.Call.Query().Where(call.ID(id)).Only(ctx))(func(r *ent.Call) pulid.ID { return r.CampaignID })
+	case ent.TypeTag:
+		return pick(c.Tag.Query().Where(tag.ID(id)).Only(ctx))(func(r *ent.Tag) pulid.ID { return r.CampaignID })
+	case ent.TypeWebhookEvent:
+		return pick(c.WebhookEvent.Query().Where(webhookevent.ID(id)).Only(ctx))(func(r *ent.WebhookEvent) pulid.ID {
+			if r.CampaignID == nil {
+				return ""
+			}
+			return *r.CampaignID
+		})
+	}
+	return "", fmt.Errorf("no campaign lookup for %s", typ)
+}
+
+// pick applies get to a query result, passing errors through.
+func pick[T any](row T, err error) func(get func(T) pulid.ID) (pulid.ID, error) {
+	return func(get func(T) pulid.ID) (pulid.ID, error) {
+		if err != nil {
+			return "", err
+		}
+		return get(row), nil
+	}
+}
+
+func clientOf(m ent.Mutation) *ent.Client {
+	return m.(interface{ Client() *ent.Client }).Client()
+}
+
+// CampaignPolicy governs campaigns: admins create and delete them; MANAGERs
+// of a campaign may change it (rename, archive).
+func CampaignPolicy() privacy.MutationPolicy {
+	return privacy.MutationPolicy{
+		privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+			v := auth.FromContext(ctx)
+			switch {
+			case v == nil:
+				return denyUnauthenticated()
+			case v.Admin:
+				return privacy.Skip
+			case m.Op().Is(ent.OpUpdateOne):
+				cid, err := campaignOf(ctx, m)
+				if err != nil {
+					return err
+				}
+				if _, err := clientOf(m).Campaign.Query().Where(campaign.ID(cid)).Only(ctx); ent.IsNotFound(err) {
+					return fmt.Errorf("%w: %w", privacy.Deny, apperr.NotFoundf("campaign %s not found", cid))
+				}
+				return checkRole(ctx, m, cid, v.UserID, Manager)
+			default:
+				return fmt.Errorf("%w: %w", privacy.Deny, apperr.Forbiddenf("only administrators may create or delete campaigns"))
+			}
+		}),
+		privacy.AlwaysAllowRule(),
+	}
+}
+
+// UserPolicy governs accounts: admins manage them; a user may change its own
+// name and password, never its role.
+func UserPolicy() privacy.MutationPolicy {
+	return privacy.MutationPolicy{
+		privacy.UserMutationRuleFunc(func(ctx context.Context, m *ent.UserMutation) error {
+			v := auth.FromContext(ctx)
+			switch {
+			case v == nil:
+				return denyUnauthenticated()
+			case v.Admin:
+				return privacy.Skip
+			}
+			id, ok := m.ID()
+			if m.Op().Is(ent.OpUpdateOne) && ok && id == v.UserID {
+				if _, changesRole := m.Role(); !changesRole {
+					return privacy.Skip
+				}
+			}
+			return fmt.Errorf("%w: %w", privacy.Deny, apperr.Forbiddenf("only administrators may manage users"))
+		}),
+		privacy.AlwaysAllowRule(),
+	}
+}
+
+// SystemOnly is the mutation policy of rows only background work writes (the webhook journal).
+func SystemOnly() privacy.MutationPolicy {
+	return privacy.MutationPolicy{privacy.AlwaysDenyRule()}
+}

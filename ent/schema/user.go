@@ -1,0 +1,70 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/rule"
+)
+
+// User is a person who signs in: an administrator or a member of campaigns.
+type User struct {
+	ent.Schema
+}
+
+// Mixin returns the id and timestamp mixins.
+func (User) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.WithPrefix("usr"), TimeMixin{}}
+}
+
+// Fields returns the user's fields.
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").
+			Unique().
+			NotEmpty().
+			MaxLen(320).
+			Comment("Sign-in address, stored lower-cased so uniqueness ignores case.").
+			Annotations(entgql.OrderField("EMAIL")),
+		field.String("name").
+			NotEmpty().
+			MaxLen(200).
+			Comment("Display name shown to other agents.").
+			Annotations(entgql.OrderField("NAME")),
+		field.String("password_hash").
+			Sensitive().
+			NotEmpty().
+			Comment("bcrypt hash of the password; never leaves the server.").
+			Annotations(entgql.Skip()),
+		field.Enum("role").
+			Values("ADMIN", "MEMBER").
+			Default("MEMBER").
+			Comment("ADMIN sees and manages everything; MEMBER only the campaigns it belongs to."),
+	}
+}
+
+// Edges returns the user's campaign memberships.
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("memberships", CampaignMember.Type).
+			Comment("The campaigns this user belongs to, with a role in each."),
+	}
+}
+
+// Annotations exposes users as GraphQL nodes with a users query.
+func (User) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.QueryField(),
+		entgql.RelayConnection(),
+	}
+}
+
+// Policy applies the campaign access rules (see package rule).
+func (User) Policy() ent.Policy {
+	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.UserPolicy()}
+}

@@ -1,0 +1,110 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/rule"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+)
+
+// WebhookEvent is the inbound journal: every accepted platform webhook, stored
+// before it is acknowledged and processed from here.
+type WebhookEvent struct {
+	ent.Schema
+}
+
+// Mixin returns the id mixin.
+func (WebhookEvent) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.WithPrefix("whe")}
+}
+
+// Fields returns the journal entry's fields.
+func (WebhookEvent) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("platform").
+			GoType(schematype.Platform("")).
+			Annotations(entgql.Type("Platform")).
+			Immutable().
+			Comment("The platform that sent the webhook."),
+		field.String("connection_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
+			Comment("The connection it was routed to; nil when no connection matches (unroutable)."),
+		field.String("campaign_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
+			Comment("The campaign of that connection, so access rules apply without a join."),
+		field.String("event_type").
+			Immutable().
+			Comment("The platform's event name (message, edited_message, user_send_text, statuses, ...)."),
+		field.String("dedup_key").
+			Immutable().
+			Comment("The platform's unique id of the event, so a redelivery adds nothing.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Bytes("payload").
+			Immutable().
+			Comment("The raw request body exactly as received.").
+			Annotations(entgql.Skip()),
+		field.Time("received_at").
+			Default(time.Now).
+			Immutable().
+			Comment("When the webhook arrived.").
+			Annotations(entgql.OrderField("RECEIVED_AT")),
+		field.Time("processed_at").
+			Optional().
+			Nillable().
+			Comment("When processing finished; nil while it is pending or failing."),
+		field.Int("response_status").
+			Default(200).
+			Comment("The HTTP status Switchboard answered with."),
+		field.String("error").
+			Optional().
+			Comment("The last processing error, if any."),
+		field.Int("attempts").
+			Default(0).
+			Comment("How many times processing was tried."),
+		field.Time("next_attempt_at").
+			Optional().
+			Nillable().
+			Comment("When processing is tried again after a failure.").
+			Annotations(entgql.Skip()),
+	}
+}
+
+// Edges returns the connection and campaign the event belongs to.
+func (WebhookEvent) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("connection", Connection.Type).Ref("webhook_events").Field("connection_id").Unique().Immutable().
+			Comment("The connection it was routed to."),
+		edge.From("campaign", Campaign.Type).Ref("webhook_events").Field("campaign_id").Unique().Immutable().
+			Comment("The campaign of that connection.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+// Indexes deduplicates per connection and finds pending work.
+func (WebhookEvent) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("connection_id", "dedup_key").Unique(),
+		index.Fields("received_at"),
+		index.Fields("campaign_id", "received_at"),
+	}
+}
+
+// Annotations exposes the journal with a paginated query.
+func (WebhookEvent) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.QueryField(),
+		entgql.RelayConnection(),
+	}
+}
+
+// Policy applies the campaign access rules (see package rule).
+func (WebhookEvent) Policy() ent.Policy {
+	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.SystemOnly()}
+}
