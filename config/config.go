@@ -1,0 +1,194 @@
+// Package config reads Switchboard's configuration from the environment once,
+// at start, with defaults, and validates it so a bad setting stops the server
+// with a clear message instead of failing later.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server.
+type Config struct {
+	Addr            string        // ADDR, default :8080 (or :$PORT)
+	DatabaseURL     string        // DATABASE_URL
+	PublicURL       *url.URL      // PUBLIC_URL: external base URL for webhook URLs
+	JWTSecret       []byte        // JWT_SECRET, at least 32 bytes
+	TokenTTL        time.Duration // JWT_TTL, default 12h
+	EncryptionKey   []byte        // ENCRYPTION_KEY: 32 bytes, standard base64
+	BootstrapEmail  string        // BOOTSTRAP_ADMIN_EMAIL
+	BootstrapPass   string        // BOOTSTRAP_ADMIN_PASSWORD
+	LogLevel        slog.Level    // LOG_LEVEL: debug | info | warn | error
+	Introspection   bool          // INTROSPECTION, default true
+	AutoMigrate     bool          // AUTO_MIGRATE, default true
+	ComplexityLimit int           // GRAPHQL_COMPLEXITY_LIMIT, default 20000
+	AllowedOrigins  []string      // ALLOWED_ORIGINS: comma-separated; empty allows any browser origin
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, default 15s
+}
+
+// FromEnv reads the configuration from the process environment.
+func FromEnv() (*Config, error) { return Load(os.Getenv) }
+
+// Load reads the configuration through getenv and validates it.
+func Load(getenv func(string) string) (*Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c := &Config{
+		Addr:            getenv("ADDR"),
+		DatabaseURL:     getenv("DATABASE_URL"),
+		BootstrapEmail:  strings.TrimSpace(getenv("BOOTSTRAP_ADMIN_EMAIL")),
+		BootstrapPass:   getenv("BOOTSTRAP_ADMIN_PASSWORD"),
+		TokenTTL:        12 * time.Hour,
+		Introspection:   true,
+		AutoMigrate:     true,
+		ComplexityLimit: 20000,
+		ShutdownTimeout: 15 * time.Second,
+	}
+	if c.Addr == "" {
+		if port := getenv("PORT"); port != "" {
+			c.Addr = ":" + port
+		} else {
+			c.Addr = ":8080"
+		}
+	}
+	if c.DatabaseURL == "" {
+		bad("DATABASE_URL", "is required (e.g. postgres://user@localhost:5432/switchboard?sslmode=disable)")
+	}
+
+	public := getenv("PUBLIC_URL")
+	if public == "" {
+		public = "http://" + c.Addr
+		if strings.HasPrefix(c.Addr, ":") {
+			public = "http://localhost" + c.Addr
+		}
+	}
+	if u, err := url.Parse(public); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("PUBLIC_URL", "must be an http or https URL, got %q", public)
+	} else {
+		u.Path = strings.TrimRight(u.Path, "/")
+		c.PublicURL = u
+	}
+
+	if s := getenv("JWT_SECRET"); len(s) < 32 {
+		bad("JWT_SECRET", "is required and must be at least 32 characters (e.g. `openssl rand -base64 48`)")
+	} else {
+		c.JWTSecret = []byte(s)
+	}
+	if s := getenv("JWT_TTL"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Minute {
+			bad("JWT_TTL", "must be a duration of at least 1m, got %q", s)
+		}
+		c.TokenTTL = d
+	}
+
+	if key, err := ParseKey(getenv("ENCRYPTION_KEY")); err != nil {
+		bad("ENCRYPTION_KEY", "%v", err)
+	} else {
+		c.EncryptionKey = key
+	}
+
+	if (c.BootstrapEmail == "") != (c.BootstrapPass == "") {
+		bad("BOOTSTRAP_ADMIN_EMAIL", "and BOOTSTRAP_ADMIN_PASSWORD must be set together")
+	}
+
+	switch lvl := strings.ToLower(getenv("LOG_LEVEL")); lvl {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", lvl)
+	}
+
+	boolVar := func(name string, dst *bool) {
+		if s := getenv(name); s != "" {
+			v, err := strconv.ParseBool(s)
+			if err != nil {
+				bad(name, "must be true or false, got %q", s)
+			}
+			*dst = v
+		}
+	}
+	boolVar("INTROSPECTION", &c.Introspection)
+	boolVar("AUTO_MIGRATE", &c.AutoMigrate)
+
+	if s := getenv("GRAPHQL_COMPLEXITY_LIMIT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10 {
+			bad("GRAPHQL_COMPLEXITY_LIMIT", "must be a number of at least 10, got %q", s)
+		}
+		c.ComplexityLimit = n
+	}
+	if s := getenv("SHUTDOWN_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			bad("SHUTDOWN_TIMEOUT", "must be a duration, got %q", s)
+		}
+		c.ShutdownTimeout = d
+	}
+	for _, o := range strings.Split(getenv("ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// ParseKey decodes a standard-base64 AES-256 key.
+func ParseKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("is required: 32 random bytes in standard base64 (e.g. `openssl rand -base64 32`)")
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("is not standard base64")
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("must decode to 32 bytes, got %d", len(key))
+	}
+	return key, nil
+}
+
+// LogValue prints the configuration with secrets masked.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("public_url", c.PublicURL.String()),
+		slog.String("jwt_secret", "[set]"),
+		slog.Duration("jwt_ttl", c.TokenTTL),
+		slog.String("encryption_key", "[set]"),
+		slog.String("bootstrap_admin_email", c.BootstrapEmail),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Bool("introspection", c.Introspection),
+		slog.Bool("auto_migrate", c.AutoMigrate),
+		slog.Int("graphql_complexity_limit", c.ComplexityLimit),
+		slog.Any("allowed_origins", c.AllowedOrigins),
+	)
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable]"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,129 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchboard-chat/switchboard/apperr"
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+)
+
+// Error codes carried in extensions.code.
+const (
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotFound        = "NOT_FOUND"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeConflict        = "CONFLICT"
+	CodeInternal        = "INTERNAL"
+)
+
+// presentError is the one place that turns domain errors into GraphQL errors.
+// Unknown errors become INTERNAL with a generic message; the detail goes to the log.
+func presentError(ctx context.Context, err error) *gqlerror.Error {
+	var gqlErr *gqlerror.Error
+	if errors.As(err, &gqlErr) && gqlErr.Extensions["code"] != nil {
+		// Already classified (parse, validation, complexity, or by us).
+		return gqlErr
+	}
+	out := graphql.DefaultErrorPresenter(ctx, err)
+	code, msg, field := classify(err)
+	if code == "" {
+		if gqlErr != nil && gqlErr.Err == nil {
+			// gqlgen's own errors (argument coercion, unknown enum values) are input errors.
+			out.Extensions = map[string]any{"code": CodeBadUserInput}
+			return out
+		}
+		slog.ErrorContext(ctx, "graphql internal error", "err", err, "path", out.Path.String())
+		code, msg = CodeInternal, "internal server error"
+	}
+	out.Message = msg
+	out.Extensions = map[string]any{"code": code}
+	if field != "" {
+		out.Extensions["field"] = field
+	}
+	return out
+}
+
+// classify maps an error to a code, a message for the user and, for input
+// errors, the offending field. An empty code means "not ours to explain".
+func classify(err error) (code, msg, field string) {
+	var in *apperr.InputError
+	if errors.As(err, &in) {
+		code = CodeBadUserInput
+		switch {
+		case errors.Is(in.Kind, apperr.ErrConflict):
+			code = CodeConflict
+		case errors.Is(in.Kind, apperr.ErrNotFound):
+			code = CodeNotFound
+		}
+		return code, in.Error(), in.Field
+	}
+	var ve *ent.ValidationError
+	if errors.As(err, &ve) {
+		f := camel(ve.Name)
+		return CodeBadUserInput, f + ": " + validationMessage(ve), f
+	}
+	msg = ""
+	var ae *apperr.Error
+	if errors.As(err, &ae) {
+		msg = ae.Msg
+	}
+	pick := func(kind error) string {
+		if msg != "" {
+			return msg
+		}
+		return kind.Error()
+	}
+	switch {
+	case errors.Is(err, apperr.ErrUnauthenticated):
+		return CodeUnauthenticated, pick(apperr.ErrUnauthenticated), ""
+	case errors.Is(err, apperr.ErrNotFound):
+		return CodeNotFound, pick(apperr.ErrNotFound), ""
+	case errors.Is(err, apperr.ErrForbidden):
+		return CodeForbidden, pick(apperr.ErrForbidden), ""
+	case errors.Is(err, apperr.ErrConflict):
+		return CodeConflict, pick(apperr.ErrConflict), ""
+	case ent.IsNotFound(err):
+		return CodeNotFound, "not found", ""
+	case ent.IsConstraintError(err):
+		return CodeConflict, "conflicts with existing data", ""
+	case errors.Is(err, privacy.Deny):
+		return CodeForbidden, "forbidden", ""
+	}
+	return "", "", ""
+}
+
+func validationMessage(ve *ent.ValidationError) string {
+	inner := errors.Unwrap(ve)
+	if inner == nil {
+		return "is invalid"
+	}
+	s := inner.Error()
+	// ent's validators say `value is less than the required length`; keep the gist.
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+// camel turns ent's snake_case field names into the GraphQL names clients use.
+func camel(s string) string {
+	parts := strings.Split(s, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] == "id" {
+			parts[i] = "ID"
+			continue
+		}
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}

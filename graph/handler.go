@@ -1,0 +1,213 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchboard-chat/switchboard/accounts"
+	"github.com/switchboard-chat/switchboard/apperr"
+	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/campaigns"
+	"github.com/switchboard-chat/switchboard/ent"
+)
+
+// Options configures the GraphQL handler.
+type Options struct {
+	Client   *ent.Client
+	Accounts *accounts.Service
+	// Introspection enables __schema/__type queries.
+	Introspection bool
+	// ComplexityLimit caps the cost of one operation (0: a default).
+	ComplexityLimit int
+	// MaxBodyBytes caps a request body (0: a default).
+	MaxBodyBytes int64
+	// CheckOrigin decides which browser origins may open a websocket (nil: any).
+	CheckOrigin func(r *http.Request) bool
+}
+
+// Defaults for Options.
+const (
+	DefaultComplexityLimit = 20000
+	DefaultMaxBodyBytes    = 1 << 20
+)
+
+// publicFields are the root fields that need no token.
+var publicFields = map[string]bool{"login": true, "__schema": true, "__type": true, "__typename": true}
+
+// NewHandler returns the /graphql handler: POST and GET over HTTP, and
+// websockets (both subscription protocols) on the same path.
+func NewHandler(o Options) http.Handler {
+	if o.ComplexityLimit == 0 {
+		o.ComplexityLimit = DefaultComplexityLimit
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client)}
+	cfg := Config{Resolvers: resolver}
+	costPagination(&cfg.Complexity)
+	srv := handler.New(NewExecutableSchema(cfg))
+
+	checkOrigin := o.CheckOrigin
+	if checkOrigin == nil {
+		checkOrigin = func(*http.Request) bool { return true }
+	}
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.GorillaWebsocketImplementation{Upgrader: websocket.Upgrader{
+			CheckOrigin:     checkOrigin,
+			ReadBufferSize:  4096,
+			WriteBufferSize: 4096,
+		}},
+		InitFunc:              websocketInit(o.Accounts),
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(getOnlyQueries{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if o.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		slog.ErrorContext(ctx, "graphql resolver panic", "panic", fmt.Sprint(v))
+		return gqlerror.Errorf("internal server error")
+	})
+	srv.AroundRootFields(requireViewer)
+
+	// Transaction boundaries: entgql runs each mutation in its own transaction
+	// when the resolver asks for ent.TxFromContext; our domain services manage
+	// their own, so nothing more here.
+	return withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, srv))
+}
+
+// requireViewer refuses every root field but login and introspection to
+// anonymous callers, so a new query cannot forget authentication. Ent privacy
+// rules enforce tenancy underneath as the second line.
+func requireViewer(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	fc := graphql.GetRootFieldContext(ctx)
+	if fc != nil && !publicFields[fc.Field.Name] {
+		if err := authError(ctx); err != nil {
+			graphql.AddError(ctx, err)
+			return graphql.Null
+		}
+		if auth.FromContext(ctx) == nil {
+			graphql.AddError(ctx, apperr.Unauthenticatedf("authentication required: send Authorization: Bearer <token> (see the login mutation)"))
+			return graphql.Null
+		}
+	}
+	return next(ctx)
+}
+
+type authErrorKey struct{}
+
+func authError(ctx context.Context) error {
+	err, _ := ctx.Value(authErrorKey{}).(error)
+	return err
+}
+
+// authenticate turns the Authorization header into a viewer. A bad token is
+// remembered and reported on every non-public field rather than silently
+// treated as anonymous.
+func authenticate(acc *accounts.Service, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			ctx = context.WithValue(ctx, authErrorKey{}, apperr.Unauthenticatedf("the Authorization header must be `Bearer <token>`"))
+		} else if v, err := acc.Authenticate(ctx, strings.TrimSpace(token)); err != nil {
+			if !errors.Is(err, apperr.ErrUnauthenticated) {
+				slog.ErrorContext(ctx, "authenticating request", "err", err)
+				http.Error(w, `{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL"}}]}`, http.StatusInternalServerError)
+				return
+			}
+			ctx = context.WithValue(ctx, authErrorKey{}, err)
+		} else {
+			ctx = auth.WithViewer(ctx, v)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// websocketInit authenticates a websocket from its connection_init payload
+// ({"Authorization": "Bearer …"}, or authToken / token). A socket without a
+// valid token is closed with 4403 before any operation runs.
+func websocketInit(acc *accounts.Service) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := p.Authorization()
+		for _, key := range []string{"authToken", "token"} {
+			if token == "" {
+				token = p.GetString(key)
+			}
+		}
+		if scheme, rest, ok := strings.Cut(token, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			token = rest
+		}
+		token = strings.TrimSpace(token)
+		if token == "" {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
+		}
+		v, err := acc.Authenticate(ctx, token)
+		if err != nil {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, apperr.Unauthenticatedf("invalid or expired token")
+		}
+		ctx = auth.WithViewer(ctx, v)
+		// Close the socket when the token expires.
+		ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
+		go func() { <-ctx.Done(); cancel() }()
+		return ctx, nil, nil
+	}
+}
+
+func withBodyLimit(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			http.Error(w, `{"errors":[{"message":"request body too large","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// getOnlyQueries is gqlgen's GET transport answering a mutation sent over GET
+// with 405 Method Not Allowed, as the GraphQL-over-HTTP specification asks
+// (gqlgen itself answers 406).
+type getOnlyQueries struct{ transport.GET }
+
+func (t getOnlyQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	t.GET.Do(&notAcceptableTo405{ResponseWriter: w}, r, exec)
+}
+
+type notAcceptableTo405 struct{ http.ResponseWriter }
+
+func (w *notAcceptableTo405) WriteHeader(code int) {
+	if code == http.StatusNotAcceptable {
+		w.Header().Set("Allow", "POST")
+		code = http.StatusMethodNotAllowed
+	}
+	w.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,159 @@
+package graph_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-chat/switchboard/ent/user"
+)
+
+// The GraphQL-over-HTTP rules SPAs and generic clients rely on.
+func TestGraphQLOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.user(user.RoleMEMBER)
+	send := func(method, rawURL, contentType, accept, body string) (*http.Response, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, rawURL, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out
+	}
+	get := func(query string) string { return e.srv.URL + "?query=" + url.QueryEscape(query) }
+
+	t.Run("GET runs queries", func(t *testing.T) {
+		resp, out := send(http.MethodGet, get(`{ me { id } }`), "", "application/json", "")
+		if resp.StatusCode != 200 || dig(out, "data.me.id") == nil {
+			t.Fatalf("GET query: %d %v", resp.StatusCode, out)
+		}
+	})
+	t.Run("GET refuses mutations with 405", func(t *testing.T) {
+		resp, _ := send(http.MethodGet, get(`mutation { createCampaign(input: {name: "via GET"}) { id } }`), "", "application/json", "")
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+			t.Fatalf("GET mutation: %d Allow=%q, want 405 Allow=POST", resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	})
+	t.Run("graphql-response+json: invalid documents are 400", func(t *testing.T) {
+		resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/graphql-response+json", `{"query":"{ nope }"}`)
+		if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/graphql-response+json") || out["errors"] == nil {
+			t.Fatalf("invalid query: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), out)
+		}
+	})
+	t.Run("application/json: valid requests are 200 with JSON", func(t *testing.T) {
+		resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", `{"query":"{ me { id } }"}`)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || dig(out, "data.me.id") == nil {
+			t.Fatalf("POST: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), out)
+		}
+	})
+	t.Run("malformed JSON body is 400", func(t *testing.T) {
+		resp, _ := send(http.MethodPost, e.srv.URL, "application/json", "application/json", `{"query":`)
+		if resp.StatusCode != 400 {
+			t.Fatalf("malformed body: %d, want 400", resp.StatusCode)
+		}
+	})
+	t.Run("oversized body is 413", func(t *testing.T) {
+		body := `{"query":"{ me { id } }","variables":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
+		resp, _ := send(http.MethodPost, e.srv.URL, "application/json", "application/json", body)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("oversized body: %d, want 413", resp.StatusCode)
+		}
+	})
+	t.Run("complexity limit", func(t *testing.T) {
+		q := `{ campaigns(first: 1000) { edges { node { conversations(first: 1000) { edges { node { messages(first: 1000) { totalCount } } } } } } } }`
+		body, _ := json.Marshal(map[string]string{"query": q})
+		_, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", string(body))
+		if dig(out, "errors.0.extensions.code") != "COMPLEXITY_LIMIT_EXCEEDED" {
+			t.Fatalf("expensive query: %v, want COMPLEXITY_LIMIT_EXCEEDED", out)
+		}
+	})
+}
+
+// A websocket without a valid token in connection_init is closed with 4403
+// before anything runs; with one it is acknowledged.
+func TestWebsocketInitAuthentication(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.user(user.RoleMEMBER)
+	wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http")
+	dial := func(payload map[string]any) (*websocket.Conn, map[string]any, error) {
+		t.Helper()
+		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+		c, _, err := d.Dial(wsURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		msg, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": payload})
+		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				return c, nil, err
+			}
+			var m map[string]any
+			_ = json.Unmarshal(data, &m)
+			if m["type"] == "connection_ack" {
+				return c, m, nil
+			}
+		}
+	}
+	for name, payload := range map[string]map[string]any{
+		"no token":  {},
+		"bad token": {"Authorization": "Bearer nope"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := dial(payload)
+			var ce *websocket.CloseError
+			if !asCloseError(err, &ce) || ce.Code != 4403 {
+				t.Fatalf("got %v, want close 4403", err)
+			}
+		})
+	}
+	for name, payload := range map[string]map[string]any{
+		"Authorization": {"Authorization": "Bearer " + tok},
+		"authToken":     {"authToken": tok},
+		"token":         {"token": tok},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _, err := dial(payload)
+			if err != nil {
+				t.Fatalf("valid token refused: %v", err)
+			}
+			// Queries run over the socket as the authenticated user.
+			sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{ me { id } }"}})
+			_ = c.WriteMessage(websocket.TextMessage, sub)
+			_, data, err := c.ReadMessage()
+			if err != nil || !bytes.Contains(data, []byte(`"me":{"id":"usr_`)) {
+				t.Fatalf("query over websocket: %s %v", data, err)
+			}
+		})
+	}
+}
+
+func asCloseError(err error, target **websocket.CloseError) bool {
+	ce, ok := err.(*websocket.CloseError)
+	if ok {
+		*target = ce
+	}
+	return ok
+}

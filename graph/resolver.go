@@ -1,0 +1,19 @@
+// Package graph is the GraphQL edge of Switchboard: the schema, thin resolvers
+// over the domain packages, and the HTTP handler that serves them.
+package graph
+
+import (
+	"github.com/switchboard-chat/switchboard/accounts"
+	"github.com/switchboard-chat/switchboard/campaigns"
+	"github.com/switchboard-chat/switchboard/ent"
+	// The runtime registers the privacy policies and hooks of the schema; a
+	// client without it would enforce no access rules at all.
+	_ "github.com/switchboard-chat/switchboard/ent/runtime"
+)
+
+// Resolver holds what resolvers need; one per server.
+type Resolver struct {
+	Client    *ent.Client
+	Accounts  *accounts.Service
+	Campaigns *campaigns.Service
+}

@@ -1,0 +1,194 @@
+// Switchboard is a GraphQL backend-for-frontend for omnichannel customer
+// messaging. Run with no arguments it serves; `switchboard migrate` applies the
+// database migrations and exits.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/99designs/gqlgen/graphql/playground"
+	_ "github.com/lib/pq"
+
+	"github.com/switchboard-chat/switchboard/accounts"
+	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/config"
+	"github.com/switchboard-chat/switchboard/ent"
+	_ "github.com/switchboard-chat/switchboard/ent/runtime"
+	"github.com/switchboard-chat/switchboard/graph"
+	"github.com/switchboard-chat/switchboard/httpx"
+	"github.com/switchboard-chat/switchboard/migrations"
+)
+
+func main() {
+	logger := slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, nil)})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger, os.Args[1:]); err != nil {
+		logger.Error("switchboard stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	logger = slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})})
+	slog.SetDefault(logger)
+
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "migrate":
+		return migrations.Apply(ctx, db, logger)
+	case "serve":
+		return serve(ctx, logger, cfg, db)
+	default:
+		return fmt.Errorf("unknown command %q (want: serve, migrate)", cmd)
+	}
+}
+
+// openDB connects to PostgreSQL, waiting briefly for it to come up.
+func openDB(ctx context.Context, url string) (*sql.DB, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("opening database: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = db.PingContext(pingCtx)
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			db.Close()
+			return nil, fmt.Errorf("connecting to database: %w", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql.DB) error {
+	logger.Info("starting switchboard", "config", cfg)
+	if cfg.AutoMigrate {
+		if err := migrations.Apply(ctx, db, logger); err != nil {
+			return err
+		}
+	}
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db)))
+	acc := accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL))
+	if cfg.BootstrapEmail != "" {
+		created, err := acc.Bootstrap(ctx, cfg.BootstrapEmail, cfg.BootstrapPass)
+		if err != nil {
+			return fmt.Errorf("bootstrapping the first admin: %w", err)
+		}
+		if created {
+			logger.Info("created the first administrator", "email", cfg.BootstrapEmail)
+		}
+	}
+
+	// Long-lived requests (websockets) derive from baseCtx, so cancelling it on
+	// shutdown closes them cleanly; http.Server.Shutdown alone does not.
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           routes(logger, cfg, db, client, acc),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+	srv.RegisterOnShutdown(cancelBase)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("serving", "addr", ln.Addr().String(), "graphql", cfg.PublicURL.String()+"/graphql")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, client *ent.Client, acc *accounts.Service) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", graph.NewHandler(graph.Options{
+		Client:          client,
+		Accounts:        acc,
+		Introspection:   cfg.Introspection,
+		ComplexityLimit: cfg.ComplexityLimit,
+		CheckOrigin: func(r *http.Request) bool {
+			origin := r.Header.Get("Origin")
+			return origin == "" || httpx.OriginAllowed(cfg.AllowedOrigins, origin)
+		},
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.PingContext(ctx); err != nil {
+			logger.WarnContext(ctx, "readiness: database unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database unreachable"}`))
+			return
+		}
+		pending, err := migrations.Pending(ctx, db)
+		if err != nil || len(pending) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database not migrated"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	})
+	if cfg.Introspection {
+		mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql"))
+	}
+	return httpx.Logging(logger, httpx.CORS(cfg.AllowedOrigins, mux))
+}
