@@ -1,0 +1,73 @@
+# Switchboard's two commands are `make run` and `make test`; the rest serve them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO     ?= go
+PG     := scripts/pg.sh
+PKGS   := ./...
+
+.PHONY: help run test generate check-generated migration lint bench db db-stop build clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## build the switchboard binary into bin/
+	$(GO) build -o bin/switchboard .
+
+db: ## start the project-local PostgreSQL (installs it with apt-get when missing)
+	@$(PG) start
+
+db-stop: ## stop the project-local PostgreSQL
+	@$(PG) stop
+
+# Without DATABASE_URL, run uses the local cluster and the development secrets
+# and admin of .data/dev.env (made on first run); any variable set in the
+# environment wins over those.
+run: ## start Switchboard on :8080 with a local database and a development admin
+	@set -a; eval "$$(scripts/dev-env.sh | sed 's/^\([A-Z_]*\)=\(.*\)$$/: "$${\1:=\2}"/')"; set +a; \
+	if [ -z "$${DATABASE_URL:-}" ]; then \
+	  $(PG) start; $(PG) createdb switchboard; DATABASE_URL=$$($(PG) url); export DATABASE_URL; \
+	fi; \
+	echo "Development admin: $$BOOTSTRAP_ADMIN_EMAIL / $$BOOTSTRAP_ADMIN_PASSWORD (created only when the database has no users)"; \
+	echo "GraphQL: http://localhost$${ADDR:-:8080}/graphql"; \
+	$(GO) run .
+
+test: ## run every test with the race detector against a throwaway PostgreSQL
+	@$(PG) start
+	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+bench: ## run the benchmarks
+	@$(PG) start
+	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+generate: ## regenerate ent, the GraphQL schema and gqlgen code
+	$(GO) generate $(PKGS)
+
+# A fresh, empty database to replay the migrations on when diffing.
+DEV_DB = $(PG) dropdb switchboard_migrate_dev >/dev/null 2>&1; $(PG) createdb switchboard_migrate_dev >/dev/null; \
+	DEV_DATABASE_URL=$$($(PG) admin-url | sed 's#/postgres?#/switchboard_migrate_dev?#')
+
+migration: ## write a migration for schema changes: make migration name=add_thing
+	@test -n "$(name)" || { echo "usage: make migration name=what_changed" >&2; exit 2; }
+	@$(PG) start
+	@$(DEV_DB) $(GO) run ./migrations/diff.go "$(name)"
+
+check-generated: ## fail when generated code or migrations are stale
+	@$(PG) start
+	$(GO) generate $(PKGS)
+	@if [ -n "$$(git status --porcelain -- ent graph gqlgen.yml go.mod go.sum)" ]; then \
+	  git status --porcelain -- ent graph gqlgen.yml go.mod go.sum; \
+	  echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; \
+	fi
+	@$(DEV_DB) $(GO) run ./migrations/diff.go -check
+
+lint: ## gofmt, go vet (and staticcheck when installed)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); fi
+
+clean: ## stop the local database and delete its data and build output
+	-@$(PG) stop
+	rm -rf bin "$$($(PG) dir)" .data
