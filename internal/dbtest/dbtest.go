@@ -17,8 +17,8 @@ import (
 	"os"
 	"testing"
 
-	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 	_ "github.com/lib/pq"
 
 	"github.com/switchboard-chat/switchboard/ent"
