@@ -46,7 +46,7 @@ generate: ## regenerate ent, the GraphQL schema and gqlgen code
 
 # A fresh, empty database to replay the migrations on when diffing.
 DEV_DB = $(PG) dropdb switchboard_migrate_dev >/dev/null 2>&1; $(PG) createdb switchboard_migrate_dev >/dev/null; \
-	DEV_DATABASE_URL=$$($(PG) admin-url | sed 's#/postgres?#/switchboard_migrate_dev?#')
+	DEV_DATABASE_URL=$$($(PG) admin-url | sed 's|/postgres?|/switchboard_migrate_dev?|')
 
 migration: ## write a migration for schema changes: make migration name=add_thing
 	@test -n "$(name)" || { echo "usage: make migration name=what_changed" >&2; exit 2; }
