@@ -1,0 +1,106 @@
+package config_test
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/config"
+)
+
+var validKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+func env(overrides map[string]string) func(string) string {
+	base := map[string]string{
+		"DATABASE_URL":   "postgres://u:secretpw@localhost/db",
+		"JWT_SECRET":     strings.Repeat("s", 32),
+		"ENCRYPTION_KEY": validKey,
+	}
+	for k, v := range overrides {
+		base[k] = v
+	}
+	return func(k string) string { return base[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.PublicURL.String() != "http://localhost:8080" || c.LogLevel != slog.LevelInfo ||
+		!c.Introspection || !c.AutoMigrate || c.TokenTTL != 12*time.Hour || len(c.EncryptionKey) != 32 {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	cases := []struct {
+		name  string
+		env   map[string]string
+		check func(*config.Config) bool
+	}{
+		{"PORT when ADDR is unset", map[string]string{"PORT": "9999"}, func(c *config.Config) bool { return c.Addr == ":9999" }},
+		{"ADDR wins over PORT", map[string]string{"PORT": "9999", "ADDR": "127.0.0.1:7000"}, func(c *config.Config) bool { return c.Addr == "127.0.0.1:7000" }},
+		{"https public URL, trailing slash dropped", map[string]string{"PUBLIC_URL": "https://sb.example.com/base/"}, func(c *config.Config) bool { return c.PublicURL.String() == "https://sb.example.com/base" }},
+		{"plain http public URL", map[string]string{"PUBLIC_URL": "http://10.0.0.5:8080"}, func(c *config.Config) bool { return c.PublicURL.Host == "10.0.0.5:8080" }},
+		{"introspection off", map[string]string{"INTROSPECTION": "false"}, func(c *config.Config) bool { return !c.Introspection }},
+		{"no auto migrate", map[string]string{"AUTO_MIGRATE": "false"}, func(c *config.Config) bool { return !c.AutoMigrate }},
+		{"debug logs", map[string]string{"LOG_LEVEL": "DEBUG"}, func(c *config.Config) bool { return c.LogLevel == slog.LevelDebug }},
+		{"origins", map[string]string{"ALLOWED_ORIGINS": "https://a.example, https://b.example/"}, func(c *config.Config) bool {
+			return len(c.AllowedOrigins) == 2 && c.AllowedOrigins[1] == "https://b.example"
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("config = %+v", c)
+			}
+		})
+	}
+}
+
+func TestInvalidSettingsNameTheVariable(t *testing.T) {
+	cases := map[string]map[string]string{
+		"DATABASE_URL":          {"DATABASE_URL": ""},
+		"JWT_SECRET":            {"JWT_SECRET": "short"},
+		"ENCRYPTION_KEY":        {"ENCRYPTION_KEY": base64.StdEncoding.EncodeToString([]byte("16 bytes only!!!"))},
+		"PUBLIC_URL":            {"PUBLIC_URL": "ftp://example.com"},
+		"LOG_LEVEL":             {"LOG_LEVEL": "loud"},
+		"INTROSPECTION":         {"INTROSPECTION": "maybe"},
+		"BOOTSTRAP_ADMIN_EMAIL": {"BOOTSTRAP_ADMIN_EMAIL": "a@example.com"},
+	}
+	for variable, overrides := range cases {
+		t.Run(variable, func(t *testing.T) {
+			_, err := config.Load(env(overrides))
+			if err == nil || !strings.Contains(err.Error(), variable) {
+				t.Fatalf("err = %v, want one naming %s", err, variable)
+			}
+		})
+	}
+	t.Run("not base64", func(t *testing.T) {
+		if _, err := config.Load(env(map[string]string{"ENCRYPTION_KEY": "%%%"})); err == nil || !strings.Contains(err.Error(), "base64") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestLogValueMasksSecrets(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"BOOTSTRAP_ADMIN_EMAIL": "a@example.com", "BOOTSTRAP_ADMIN_PASSWORD": "hunter2hunter2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "config", c)
+	out := b.String()
+	for _, secret := range []string{"secretpw", strings.Repeat("s", 32), validKey, "hunter2hunter2"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log carries a secret %q: %s", secret, out)
+		}
+	}
+}
