@@ -77,7 +77,7 @@ func NewHandler(o Options) http.Handler {
 		KeepAlivePingInterval: 15 * time.Second,
 	})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(getOnlyQueries{})
+	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -96,7 +96,7 @@ func NewHandler(o Options) http.Handler {
 	// Transaction boundaries: entgql runs each mutation in its own transaction
 	// when the resolver asks for ent.TxFromContext; our domain services manage
 	// their own, so nothing more here.
-	return withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, srv))
+	return withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, specStatus(srv)))
 }
 
 // requireViewer refuses every root field but login and introspection to
@@ -193,21 +193,33 @@ func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	})
 }
 
-// getOnlyQueries is gqlgen's GET transport answering a mutation sent over GET
-// with 405 Method Not Allowed, as the GraphQL-over-HTTP specification asks
-// (gqlgen itself answers 406).
-type getOnlyQueries struct{ transport.GET }
-
-func (t getOnlyQueries) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	t.GET.Do(&notAcceptableTo405{ResponseWriter: w}, r, exec)
+// specStatus adjusts two status codes of gqlgen to the GraphQL-over-HTTP
+// specification: a mutation sent over GET is 405 Method Not Allowed (gqlgen
+// says 406), and a request that accepts application/json gets 200 for
+// documents that fail to parse or validate (gqlgen says 422), since generic
+// clients treat other codes as transport failures and drop the error details.
+func specStatus(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, r) // websockets need the original writer (Hijack)
+			return
+		}
+		next.ServeHTTP(&statusFixer{ResponseWriter: w, get: r.Method == http.MethodGet}, r)
+	})
 }
 
-type notAcceptableTo405 struct{ http.ResponseWriter }
+type statusFixer struct {
+	http.ResponseWriter
+	get bool
+}
 
-func (w *notAcceptableTo405) WriteHeader(code int) {
-	if code == http.StatusNotAcceptable {
+func (w *statusFixer) WriteHeader(code int) {
+	switch {
+	case code == http.StatusNotAcceptable && w.get:
 		w.Header().Set("Allow", "POST")
 		code = http.StatusMethodNotAllowed
+	case code == http.StatusUnprocessableEntity && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json"):
+		code = http.StatusOK
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

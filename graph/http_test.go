@@ -57,6 +57,15 @@ func TestGraphQLOverHTTP(t *testing.T) {
 			t.Fatalf("invalid query: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), out)
 		}
 	})
+	t.Run("application/json: invalid documents are 200 with errors", func(t *testing.T) {
+		for _, q := range []string{"{ nope }", "{ me { id "} {
+			body, _ := json.Marshal(map[string]string{"query": q})
+			resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", string(body))
+			if resp.StatusCode != 200 || out["errors"] == nil {
+				t.Fatalf("%q: %d %v, want 200 with errors", q, resp.StatusCode, out)
+			}
+		}
+	})
 	t.Run("application/json: valid requests are 200 with JSON", func(t *testing.T) {
 		resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", `{"query":"{ me { id } }"}`)
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || dig(out, "data.me.id") == nil {
