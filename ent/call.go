@@ -27,7 +27,7 @@ type Call struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The customer, when known.
 	ContactID *pulid.ID `json:"contact_id,omitempty"`
@@ -65,7 +65,7 @@ type Call struct {
 
 // CallEdges holds the relations/edges for other nodes in the graph.
 type CallEdges struct {
-	// The campaign.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// The customer.
 	Contact *Contact `json:"contact,omitempty"`

@@ -25,7 +25,7 @@ type CampaignMember struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The member.
 	UserID pulid.ID `json:"user_id,omitempty"`
@@ -39,7 +39,7 @@ type CampaignMember struct {
 
 // CampaignMemberEdges holds the relations/edges for other nodes in the graph.
 type CampaignMemberEdges struct {
-	// The campaign.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// The member.
 	User *User `json:"user,omitempty"`

@@ -25,7 +25,7 @@ type Connection struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign that owns the connection.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The messaging platform.
 	Platform schematype.Platform `json:"platform,omitempty"`
@@ -65,7 +65,7 @@ type Connection struct {
 
 // ConnectionEdges holds the relations/edges for other nodes in the graph.
 type ConnectionEdges struct {
-	// The campaign that owns the connection.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// Conversations that arrived through this connection.
 	Conversations []*Conversation `json:"conversations,omitempty"`

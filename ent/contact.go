@@ -25,7 +25,7 @@ type Contact struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign the customer wrote to.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The platform the customer is on.
 	Platform schematype.Platform `json:"platform,omitempty"`
@@ -47,7 +47,7 @@ type Contact struct {
 
 // ContactEdges holds the relations/edges for other nodes in the graph.
 type ContactEdges struct {
-	// The campaign the customer wrote to.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// Conversations with this customer.
 	Conversations []*Conversation `json:"conversations,omitempty"`

@@ -28,7 +28,7 @@ type Conversation struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The channel the conversation runs on.
 	ConnectionID pulid.ID `json:"connection_id,omitempty"`
@@ -52,7 +52,7 @@ type Conversation struct {
 
 // ConversationEdges holds the relations/edges for other nodes in the graph.
 type ConversationEdges struct {
-	// The campaign.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// The channel the conversation runs on.
 	Connection *Connection `json:"connection,omitempty"`

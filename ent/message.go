@@ -29,7 +29,7 @@ type Message struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign, copied from the conversation so access rules need no join.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The conversation.
 	ConversationID pulid.ID `json:"conversation_id,omitempty"`
@@ -61,7 +61,7 @@ type Message struct {
 
 // MessageEdges holds the relations/edges for other nodes in the graph.
 type MessageEdges struct {
-	// The campaign.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// The conversation.
 	Conversation *Conversation `json:"conversation,omitempty"`

@@ -24,7 +24,7 @@ type Tag struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the row was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The campaign the tag belongs to.
+	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The label.
 	Name string `json:"name,omitempty"`
@@ -38,7 +38,7 @@ type Tag struct {
 
 // TagEdges holds the relations/edges for other nodes in the graph.
 type TagEdges struct {
-	// The campaign the tag belongs to.
+	// The campaign the row belongs to.
 	Campaign *Campaign `json:"campaign,omitempty"`
 	// Conversations carrying the tag.
 	Conversations []*Conversation `json:"conversations,omitempty"`

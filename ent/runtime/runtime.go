@@ -28,7 +28,7 @@ import (
 // to their package variables.
 func init() {
 	callMixin := schema.Call{}.Mixin()
-	call.Policy = privacy.NewPolicies(schema.Call{})
+	call.Policy = privacy.NewPolicies(callMixin[2], schema.Call{})
 	call.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := call.Policy.EvalMutation(ctx, m); err != nil {
@@ -54,25 +54,25 @@ func init() {
 	// call.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	call.UpdateDefaultUpdatedAt = callDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// callDescUUID is the schema descriptor for uuid field.
-	callDescUUID := callFields[4].Descriptor()
+	callDescUUID := callFields[3].Descriptor()
 	// call.UUIDValidator is a validator for the "uuid" field. It is called by the builders before save.
 	call.UUIDValidator = callDescUUID.Validators[0].(func(string) error)
 	// callDescRemoteNumber is the schema descriptor for remote_number field.
-	callDescRemoteNumber := callFields[7].Descriptor()
+	callDescRemoteNumber := callFields[6].Descriptor()
 	// call.DefaultRemoteNumber holds the default value on creation for the remote_number field.
 	call.DefaultRemoteNumber = callDescRemoteNumber.Default.(string)
 	// callDescSipNumber is the schema descriptor for sip_number field.
-	callDescSipNumber := callFields[8].Descriptor()
+	callDescSipNumber := callFields[7].Descriptor()
 	// call.DefaultSipNumber holds the default value on creation for the sip_number field.
 	call.DefaultSipNumber = callDescSipNumber.Default.(string)
 	// callDescDuration is the schema descriptor for duration field.
-	callDescDuration := callFields[12].Descriptor()
+	callDescDuration := callFields[11].Descriptor()
 	// call.DefaultDuration holds the default value on creation for the duration field.
 	call.DefaultDuration = callDescDuration.Default.(int)
 	// call.DurationValidator is a validator for the "duration" field. It is called by the builders before save.
 	call.DurationValidator = callDescDuration.Validators[0].(func(int) error)
 	// callDescTotalDuration is the schema descriptor for total_duration field.
-	callDescTotalDuration := callFields[13].Descriptor()
+	callDescTotalDuration := callFields[12].Descriptor()
 	// call.DefaultTotalDuration holds the default value on creation for the total_duration field.
 	call.DefaultTotalDuration = callDescTotalDuration.Default.(int)
 	// call.TotalDurationValidator is a validator for the "total_duration" field. It is called by the builders before save.
@@ -136,7 +136,7 @@ func init() {
 	// campaign.DefaultID holds the default value on creation for the id field.
 	campaign.DefaultID = campaignDescID.Default.(func() pulid.ID)
 	campaignmemberMixin := schema.CampaignMember{}.Mixin()
-	campaignmember.Policy = privacy.NewPolicies(schema.CampaignMember{})
+	campaignmember.Policy = privacy.NewPolicies(campaignmemberMixin[2], schema.CampaignMember{})
 	campaignmember.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := campaignmember.Policy.EvalMutation(ctx, m); err != nil {
@@ -166,7 +166,7 @@ func init() {
 	// campaignmember.DefaultID holds the default value on creation for the id field.
 	campaignmember.DefaultID = campaignmemberDescID.Default.(func() pulid.ID)
 	connectionMixin := schema.Connection{}.Mixin()
-	connection.Policy = privacy.NewPolicies(schema.Connection{})
+	connection.Policy = privacy.NewPolicies(connectionMixin[2], schema.Connection{})
 	connection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := connection.Policy.EvalMutation(ctx, m); err != nil {
@@ -192,23 +192,23 @@ func init() {
 	// connection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	connection.UpdateDefaultUpdatedAt = connectionDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// connectionDescExternalID is the schema descriptor for external_id field.
-	connectionDescExternalID := connectionFields[2].Descriptor()
+	connectionDescExternalID := connectionFields[1].Descriptor()
 	// connection.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	connection.ExternalIDValidator = connectionDescExternalID.Validators[0].(func(string) error)
 	// connectionDescName is the schema descriptor for name field.
-	connectionDescName := connectionFields[3].Descriptor()
+	connectionDescName := connectionFields[2].Descriptor()
 	// connection.DefaultName holds the default value on creation for the name field.
 	connection.DefaultName = connectionDescName.Default.(string)
 	// connectionDescTokenHint is the schema descriptor for token_hint field.
-	connectionDescTokenHint := connectionFields[11].Descriptor()
+	connectionDescTokenHint := connectionFields[10].Descriptor()
 	// connection.DefaultTokenHint holds the default value on creation for the token_hint field.
 	connection.DefaultTokenHint = connectionDescTokenHint.Default.(string)
 	// connectionDescWebhookTotalReceived is the schema descriptor for webhook_total_received field.
-	connectionDescWebhookTotalReceived := connectionFields[13].Descriptor()
+	connectionDescWebhookTotalReceived := connectionFields[12].Descriptor()
 	// connection.DefaultWebhookTotalReceived holds the default value on creation for the webhook_total_received field.
 	connection.DefaultWebhookTotalReceived = connectionDescWebhookTotalReceived.Default.(int64)
 	// connectionDescWebhookErrorCount is the schema descriptor for webhook_error_count field.
-	connectionDescWebhookErrorCount := connectionFields[14].Descriptor()
+	connectionDescWebhookErrorCount := connectionFields[13].Descriptor()
 	// connection.DefaultWebhookErrorCount holds the default value on creation for the webhook_error_count field.
 	connection.DefaultWebhookErrorCount = connectionDescWebhookErrorCount.Default.(int64)
 	// connectionDescID is the schema descriptor for id field.
@@ -216,7 +216,7 @@ func init() {
 	// connection.DefaultID holds the default value on creation for the id field.
 	connection.DefaultID = connectionDescID.Default.(func() pulid.ID)
 	contactMixin := schema.Contact{}.Mixin()
-	contact.Policy = privacy.NewPolicies(schema.Contact{})
+	contact.Policy = privacy.NewPolicies(contactMixin[2], schema.Contact{})
 	contact.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := contact.Policy.EvalMutation(ctx, m); err != nil {
@@ -242,11 +242,11 @@ func init() {
 	// contact.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	contact.UpdateDefaultUpdatedAt = contactDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// contactDescExternalID is the schema descriptor for external_id field.
-	contactDescExternalID := contactFields[2].Descriptor()
+	contactDescExternalID := contactFields[1].Descriptor()
 	// contact.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	contact.ExternalIDValidator = contactDescExternalID.Validators[0].(func(string) error)
 	// contactDescName is the schema descriptor for name field.
-	contactDescName := contactFields[3].Descriptor()
+	contactDescName := contactFields[2].Descriptor()
 	// contact.DefaultName holds the default value on creation for the name field.
 	contact.DefaultName = contactDescName.Default.(string)
 	// contactDescID is the schema descriptor for id field.
@@ -254,7 +254,7 @@ func init() {
 	// contact.DefaultID holds the default value on creation for the id field.
 	contact.DefaultID = contactDescID.Default.(func() pulid.ID)
 	conversationMixin := schema.Conversation{}.Mixin()
-	conversation.Policy = privacy.NewPolicies(schema.Conversation{})
+	conversation.Policy = privacy.NewPolicies(conversationMixin[2], schema.Conversation{})
 	conversation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := conversation.Policy.EvalMutation(ctx, m); err != nil {
@@ -280,11 +280,11 @@ func init() {
 	// conversation.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	conversation.UpdateDefaultUpdatedAt = conversationDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// conversationDescLastMessageAt is the schema descriptor for last_message_at field.
-	conversationDescLastMessageAt := conversationFields[6].Descriptor()
+	conversationDescLastMessageAt := conversationFields[5].Descriptor()
 	// conversation.DefaultLastMessageAt holds the default value on creation for the last_message_at field.
 	conversation.DefaultLastMessageAt = conversationDescLastMessageAt.Default.(func() time.Time)
 	// conversationDescUnreadCount is the schema descriptor for unread_count field.
-	conversationDescUnreadCount := conversationFields[7].Descriptor()
+	conversationDescUnreadCount := conversationFields[6].Descriptor()
 	// conversation.DefaultUnreadCount holds the default value on creation for the unread_count field.
 	conversation.DefaultUnreadCount = conversationDescUnreadCount.Default.(int)
 	// conversation.UnreadCountValidator is a validator for the "unread_count" field. It is called by the builders before save.
@@ -294,7 +294,7 @@ func init() {
 	// conversation.DefaultID holds the default value on creation for the id field.
 	conversation.DefaultID = conversationDescID.Default.(func() pulid.ID)
 	messageMixin := schema.Message{}.Mixin()
-	message.Policy = privacy.NewPolicies(schema.Message{})
+	message.Policy = privacy.NewPolicies(messageMixin[2], schema.Message{})
 	message.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := message.Policy.EvalMutation(ctx, m); err != nil {
@@ -320,11 +320,11 @@ func init() {
 	// message.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	message.UpdateDefaultUpdatedAt = messageDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// messageDescText is the schema descriptor for text field.
-	messageDescText := messageFields[6].Descriptor()
+	messageDescText := messageFields[5].Descriptor()
 	// message.DefaultText holds the default value on creation for the text field.
 	message.DefaultText = messageDescText.Default.(string)
 	// messageDescSentAt is the schema descriptor for sent_at field.
-	messageDescSentAt := messageFields[11].Descriptor()
+	messageDescSentAt := messageFields[10].Descriptor()
 	// message.DefaultSentAt holds the default value on creation for the sent_at field.
 	message.DefaultSentAt = messageDescSentAt.Default.(func() time.Time)
 	// messageDescID is the schema descriptor for id field.
@@ -332,7 +332,7 @@ func init() {
 	// message.DefaultID holds the default value on creation for the id field.
 	message.DefaultID = messageDescID.Default.(func() pulid.ID)
 	tagMixin := schema.Tag{}.Mixin()
-	tag.Policy = privacy.NewPolicies(schema.Tag{})
+	tag.Policy = privacy.NewPolicies(tagMixin[2], schema.Tag{})
 	tag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if err := tag.Policy.EvalMutation(ctx, m); err != nil {
@@ -358,7 +358,7 @@ func init() {
 	// tag.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	tag.UpdateDefaultUpdatedAt = tagDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// tagDescName is the schema descriptor for name field.
-	tagDescName := tagFields[1].Descriptor()
+	tagDescName := tagFields[0].Descriptor()
 	// tag.NameValidator is a validator for the "name" field. It is called by the builders before save.
 	tag.NameValidator = func() func(string) error {
 		validators := tagDescName.Validators
@@ -376,7 +376,7 @@ func init() {
 		}
 	}()
 	// tagDescColor is the schema descriptor for color field.
-	tagDescColor := tagFields[2].Descriptor()
+	tagDescColor := tagFields[1].Descriptor()
 	// tag.DefaultColor holds the default value on creation for the color field.
 	tag.DefaultColor = tagDescColor.Default.(string)
 	// tag.ColorValidator is a validator for the "color" field. It is called by the builders before save.

@@ -8,7 +8,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 )
@@ -21,13 +20,12 @@ type Call struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Call) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("cal"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("cal"), TimeMixin{}, inCampaign("calls", rule.Member)}
 }
 
 // Fields returns the call's fields, named after the OmiCall callback data.
 func (Call) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().Comment("The campaign."),
 		field.String("contact_id").GoType(pulid.ID("")).Optional().Nillable().Comment("The customer, when known."),
 		field.String("conversation_id").GoType(pulid.ID("")).Optional().Nillable().Comment("The conversation the call belongs to, if any."),
 		field.String("agent_id").GoType(pulid.ID("")).Optional().Nillable().Comment("The agent on the call."),
@@ -80,8 +78,6 @@ func (Call) Fields() []ent.Field {
 // Edges returns the call's relations.
 func (Call) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("calls").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign."),
 		edge.From("contact", Contact.Type).Ref("calls").Field("contact_id").Unique().
 			Comment("The customer."),
 		edge.From("conversation", Conversation.Type).Ref("calls").Field("conversation_id").Unique().
@@ -104,9 +100,4 @@ func (Call) Annotations() []schema.Annotation {
 		entgql.QueryField(),
 		entgql.RelayConnection(),
 	}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (Call) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Member)}
 }

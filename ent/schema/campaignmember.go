@@ -8,7 +8,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 )
@@ -20,13 +19,12 @@ type CampaignMember struct {
 
 // Mixin returns the id and timestamp mixins.
 func (CampaignMember) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("cmm"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("cmm"), TimeMixin{}, inCampaign("members", rule.Manager)}
 }
 
 // Fields returns the membership's fields.
 func (CampaignMember) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().Comment("The campaign."),
 		field.String("user_id").GoType(pulid.ID("")).Immutable().Comment("The member."),
 		field.Enum("role").
 			Values("MANAGER", "AGENT").
@@ -37,8 +35,6 @@ func (CampaignMember) Fields() []ent.Field {
 // Edges returns the campaign and the user.
 func (CampaignMember) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("members").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign."),
 		edge.From("user", User.Type).Ref("memberships").Field("user_id").Unique().Required().Immutable().
 			Comment("The member."),
 	}
@@ -55,9 +51,4 @@ func (CampaignMember) Indexes() []ent.Index {
 // Annotations exposes memberships as GraphQL nodes.
 func (CampaignMember) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput)}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (CampaignMember) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Manager)}
 }

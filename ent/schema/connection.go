@@ -9,7 +9,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
@@ -23,13 +22,12 @@ type Connection struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Connection) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("con"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("con"), TimeMixin{}, inCampaign("connections", rule.Manager)}
 }
 
 // Fields returns the connection's fields.
 func (Connection) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().Comment("The campaign that owns the connection."),
 		field.Enum("platform").
 			GoType(schematype.Platform("")).
 			Annotations(entgql.Type("Platform")).
@@ -98,8 +96,6 @@ func (Connection) Fields() []ent.Field {
 // Edges returns the owning campaign and the connection's traffic.
 func (Connection) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("connections").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign that owns the connection."),
 		edge.To("conversations", Conversation.Type).
 			Comment("Conversations that arrived through this connection.").
 			Annotations(entgql.RelayConnection()),
@@ -128,9 +124,4 @@ func (Connection) Annotations() []schema.Annotation {
 		entgql.QueryField(),
 		entgql.RelayConnection(),
 	}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (Connection) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Manager)}
 }

@@ -8,7 +8,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
@@ -21,13 +20,12 @@ type Contact struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Contact) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("ctc"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("ctc"), TimeMixin{}, inCampaign("contacts", rule.Member)}
 }
 
 // Fields returns the contact's fields.
 func (Contact) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().Comment("The campaign the customer wrote to."),
 		field.Enum("platform").
 			GoType(schematype.Platform("")).
 			Annotations(entgql.Type("Platform")).
@@ -56,8 +54,6 @@ func (Contact) Fields() []ent.Field {
 // Edges returns the campaign, conversations and calls of the contact.
 func (Contact) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("contacts").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign the customer wrote to."),
 		edge.To("conversations", Conversation.Type).
 			Comment("Conversations with this customer.").
 			Annotations(entgql.RelayConnection()),
@@ -80,9 +76,4 @@ func (Contact) Annotations() []schema.Annotation {
 		entgql.QueryField(),
 		entgql.RelayConnection(),
 	}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (Contact) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Member)}
 }

@@ -10,7 +10,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 )
@@ -22,13 +21,12 @@ type Conversation struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Conversation) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("cnv"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("cnv"), TimeMixin{}, inCampaign("conversations", rule.Member)}
 }
 
 // Fields returns the conversation's fields.
 func (Conversation) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().Comment("The campaign."),
 		field.String("connection_id").GoType(pulid.ID("")).Immutable().Comment("The channel the conversation runs on."),
 		field.String("contact_id").GoType(pulid.ID("")).Immutable().Comment("The customer."),
 		field.Enum("status").
@@ -55,8 +53,6 @@ func (Conversation) Fields() []ent.Field {
 // Edges returns the conversation's relations.
 func (Conversation) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("conversations").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign."),
 		edge.From("connection", Connection.Type).Ref("conversations").Field("connection_id").Unique().Required().Immutable().
 			Comment("The channel the conversation runs on."),
 		edge.From("contact", Contact.Type).Ref("conversations").Field("contact_id").Unique().Required().Immutable().
@@ -91,9 +87,4 @@ func (Conversation) Annotations() []schema.Annotation {
 		entgql.QueryField(),
 		entgql.RelayConnection(),
 	}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (Conversation) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Member)}
 }

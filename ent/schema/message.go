@@ -10,7 +10,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
@@ -23,14 +22,12 @@ type Message struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Message) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("msg"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("msg"), TimeMixin{}, inCampaign("messages", rule.Member, entgql.Skip(entgql.SkipAll))}
 }
 
 // Fields returns the message's fields.
 func (Message) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().
-			Comment("The campaign, copied from the conversation so access rules need no join."),
 		field.String("conversation_id").GoType(pulid.ID("")).Immutable().Comment("The conversation."),
 		field.String("connection_id").GoType(pulid.ID("")).Immutable().
 			Comment("The channel, copied from the conversation; external ids are unique per channel."),
@@ -71,9 +68,6 @@ func (Message) Fields() []ent.Field {
 // Edges returns the message's relations.
 func (Message) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("messages").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign.").
-			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.From("conversation", Conversation.Type).Ref("messages").Field("conversation_id").Unique().Required().Immutable().
 			Comment("The conversation."),
 		edge.From("connection", Connection.Type).Ref("messages").Field("connection_id").Unique().Required().Immutable().
@@ -98,9 +92,4 @@ func (Message) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
 	}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (Message) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Member)}
 }

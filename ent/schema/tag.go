@@ -8,7 +8,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/rule"
 )
@@ -20,13 +19,12 @@ type Tag struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Tag) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("tag"), TimeMixin{}}
+	return []ent.Mixin{pulid.WithPrefix("tag"), TimeMixin{}, inCampaign("tags", rule.Member)}
 }
 
 // Fields returns the tag's fields.
 func (Tag) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("campaign_id").GoType(pulid.ID("")).Immutable().Comment("The campaign the tag belongs to."),
 		field.String("name").NotEmpty().MaxLen(100).Comment("The label.").Annotations(entgql.OrderField("NAME")),
 		field.String("color").Default("").MaxLen(32).Comment("Display colour, e.g. #3b82f6."),
 	}
@@ -35,8 +33,6 @@ func (Tag) Fields() []ent.Field {
 // Edges returns the campaign and the tagged conversations.
 func (Tag) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("campaign", Campaign.Type).Ref("tags").Field("campaign_id").Unique().Required().Immutable().
-			Comment("The campaign the tag belongs to."),
 		edge.From("conversations", Conversation.Type).Ref("tags").
 			Comment("Conversations carrying the tag."),
 	}
@@ -50,9 +46,4 @@ func (Tag) Indexes() []ent.Index {
 // Annotations exposes tags as GraphQL nodes.
 func (Tag) Annotations() []schema.Annotation {
 	return []schema.Annotation{}
-}
-
-// Policy applies the campaign access rules (see package rule).
-func (Tag) Policy() ent.Policy {
-	return privacy.Policy{Query: rule.ReadPolicy(), Mutation: rule.WritePolicy(rule.Member)}
 }

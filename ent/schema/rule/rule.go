@@ -10,25 +10,19 @@ package rule
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"entgo.io/ent/entql"
 
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent"
-	"github.com/switchboard-chat/switchboard/ent/call"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
-	"github.com/switchboard-chat/switchboard/ent/connection"
-	"github.com/switchboard-chat/switchboard/ent/contact"
-	"github.com/switchboard-chat/switchboard/ent/conversation"
-	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
-	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
-	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 )
 
 // Role is the least campaign role a write needs.
@@ -198,7 +192,7 @@ func campaignOf(ctx context.Context, m ent.Mutation) (pulid.ID, error) {
 	}
 	// The stored row is read with the viewer's own read rules: a row of another
 	// campaign is simply not found.
-	cid, err := storedCampaign(ctx, clientOf(m), m.Type(), id)
+	cid, err := storedCampaign(ctx, clientOf(m), id)
 	if ent.IsNotFound(err) {
 		return "", fmt.Errorf("%w: %w", privacy.Deny, apperr.NotFoundf("%s %s not found", m.Type(), id))
 	}
@@ -208,41 +202,24 @@ func campaignOf(ctx context.Context, m ent.Mutation) (pulid.ID, error) {
 	return cid, nil
 }
 
-func storedCampaign(ctx context.Context, c *ent.Client, typ string, id pulid.ID) (pulid.ID, error) {
-	switch typ {
-	case ent.TypeCampaignMember:
-		return pick(c.CampaignMember.Query().Where(campaignmember.ID(id)).Only(ctx))(func(r *ent.CampaignMember) pulid.ID { return r.CampaignID })
-	case ent.TypeConnection:
-		return pick(c.Connection.Query().Where(connection.ID(id)).Only(ctx))(func(r *ent.Connection) pulid.ID { return r.CampaignID })
-	case ent.TypeContact:
-		return pick(c.Contact.Query().Where(contact.ID(id)).Only(ctx))(func(r *ent.Contact) pulid.ID { return r.CampaignID })
-	case ent.TypeConversation:
-		return pick(c.Conversation.Query().Where(conversation.ID(id)).Only(ctx))(func(r *ent.Conversation) pulid.ID { return r.CampaignID })
-	case ent.TypeMessage:
-		return pick(c.Message.Query().Where(message.ID(id)).Only(ctx))(func(r *ent.Message) pulid.ID { return r.CampaignID })
-	case ent.TypeCall:
-		return pick(c.Call.Query().Where(call.ID(id)).Only(ctx))(func(r *ent.Call) pulid.ID { return r.CampaignID })
-	case ent.TypeTag:
-		return pick(c.Tag.Query().Where(tag.ID(id)).Only(ctx))(func(r *ent.Tag) pulid.ID { return r.CampaignID })
-	case ent.TypeWebhookEvent:
-		return pick(c.WebhookEvent.Query().Where(webhookevent.ID(id)).Only(ctx))(func(r *ent.WebhookEvent) pulid.ID {
-			if r.CampaignID == nil {
-				return ""
-			}
-			return *r.CampaignID
-		})
+// storedCampaign reads the campaign_id of the stored row id of any campaign-scoped entity.
+func storedCampaign(ctx context.Context, c *ent.Client, id pulid.ID) (pulid.ID, error) {
+	node, err := c.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no campaign lookup for %s", typ)
-}
-
-// pick applies get to a query result, passing errors through.
-func pick[T any](row T, err error) func(get func(T) pulid.ID) (pulid.ID, error) {
-	return func(get func(T) pulid.ID) (pulid.ID, error) {
-		if err != nil {
-			return "", err
+	// Every campaign-scoped entity has a CampaignID field (pulid.ID, or *pulid.ID
+	// where the row may belong to no campaign).
+	f := reflect.Indirect(reflect.ValueOf(node)).FieldByName("CampaignID")
+	switch v := f.Interface().(type) {
+	case pulid.ID:
+		return v, nil
+	case *pulid.ID:
+		if v != nil {
+			return *v, nil
 		}
-		return get(row), nil
 	}
+	return "", fmt.Errorf("%T %s belongs to no campaign", node, id)
 }
 
 func clientOf(m ent.Mutation) *ent.Client {
