@@ -129,14 +129,12 @@ func campaignWrite(role Role) privacy.MutationRule {
 		}
 		// Bulk changes are narrowed to the rows the viewer may change.
 		if m.Op().Is(ent.OpUpdate | ent.OpDelete) {
-			f, ok := m.(privacy.Filter)
-			if !ok {
-				return privacy.Denyf("bulk %s without a filter", m.Type())
-			}
-			if err := restrict(f, memberOf(v.UserID, need), v.UserID); err != nil {
-				return err
-			}
-			return privacy.Skip
+			return privacy.FilterFunc(func(_ context.Context, f privacy.Filter) error {
+				if err := restrict(f, memberOf(v.UserID, need), v.UserID); err != nil {
+					return err
+				}
+				return privacy.Skip
+			}).EvalMutation(ctx, m)
 		}
 		cid, err := campaignOf(ctx, m)
 		if err != nil {
