@@ -1,0 +1,203 @@
+package telegramtest_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
+)
+
+const token = "123456789:AAE-fakeServerToken_0123456789abcdef"
+
+type answer struct {
+	status int
+	body   map[string]any
+}
+
+// post sends a raw request so the fake's wire format is checked without
+// the client's help.
+func post(t *testing.T, s *telegramtest.Server, path, contentType, body string) answer {
+	t.Helper()
+	resp, err := http.Post(s.URL+path, contentType, strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading answer: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("answer %q is not a JSON object: %v", raw, err)
+	}
+	return answer{resp.StatusCode, m}
+}
+
+func fail(code int, description string) answer {
+	return answer{code, map[string]any{"ok": false, "error_code": float64(code), "description": description}}
+}
+
+func TestServer(t *testing.T) {
+	t.Parallel()
+	setBody := `{"url":"https://example.com/hook","secret_token":"s3cr3t_-","max_connections":500}`
+	tests := []struct {
+		name        string
+		setup       func(*testing.T, *telegramtest.Server)
+		path        string
+		contentType string
+		body        string
+		want        answer
+	}{
+		{
+			name: "getMe with any case",
+			path: "/bot" + token + "/GETME",
+			want: answer{200, map[string]any{"ok": true, "result": map[string]any{
+				"id": float64(123456789), "is_bot": true, "first_name": "Fake", "username": "fake_bot",
+				"can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+				"can_connect_to_business": false, "has_main_web_app": false,
+			}}},
+		},
+		{
+			name: "unknown method",
+			path: "/bot" + token + "/sendTelepathy",
+			want: fail(404, "Not Found: method not found"),
+		},
+		{
+			name: "no method",
+			path: "/bot" + token,
+			want: fail(404, "Not Found"),
+		},
+		{
+			name: "not a bot path",
+			path: "/getMe",
+			want: fail(404, "Not Found"),
+		},
+		{
+			name: "unknown token",
+			path: "/bot987654321:" + strings.Repeat("z", 35) + "/getMe",
+			want: fail(401, "Unauthorized"),
+		},
+		{
+			name:  "revoked token",
+			setup: func(_ *testing.T, s *telegramtest.Server) { s.RevokeBot(token) },
+			path:  "/bot" + token + "/getMe",
+			want:  fail(401, "Unauthorized"),
+		},
+		{
+			name: "token with escaped slash",
+			path: "/bot123456789:AAE%2Fabc/getMe",
+			want: fail(401, "Unauthorized: invalid token specified"),
+		},
+		{
+			name: "bot id of 2^54",
+			path: "/bot18014398509481984:" + strings.Repeat("z", 35) + "/getMe",
+			want: fail(401, "Unauthorized: invalid token specified"),
+		},
+		{
+			name:        "setWebhook by JSON clamps max_connections",
+			path:        "/bot" + token + "/setWebhook",
+			contentType: "application/json",
+			body:        setBody,
+			want:        answer{200, map[string]any{"ok": true, "result": true, "description": "Webhook was set"}},
+		},
+		{
+			name: "setWebhook again with the same settings",
+			setup: func(t *testing.T, s *telegramtest.Server) {
+				p := telegram.WebhookParams{URL: "https://example.com/hook", SecretToken: "s3cr3t_-", MaxConnections: 100}
+				if err := telegram.New(s.URL, nil).SetWebhook(t.Context(), token, p); err != nil {
+					t.Fatalf("SetWebhook: %v", err)
+				}
+			},
+			path:        "/bot" + token + "/setwebhook",
+			contentType: "application/json",
+			body:        setBody,
+			want:        answer{200, map[string]any{"ok": true, "result": true, "description": "Webhook is already set"}},
+		},
+		{
+			name:        "setWebhook by form",
+			path:        "/bot" + token + "/setWebhook",
+			contentType: "application/x-www-form-urlencoded",
+			body:        url.Values{"url": {"https://example.com/hook"}, "allowed_updates": {`["message"]`}}.Encode(),
+			want:        answer{200, map[string]any{"ok": true, "result": true, "description": "Webhook was set"}},
+		},
+		{
+			name:        "setWebhook with a body that is not an object",
+			path:        "/bot" + token + "/setWebhook",
+			contentType: "application/json",
+			body:        `[1,2]`,
+			want:        fail(400, "Bad Request: JSON object expected"),
+		},
+		{
+			name: "deleteWebhook without webhook",
+			path: "/bot" + token + "/deleteWebhook",
+			want: answer{200, map[string]any{"ok": true, "result": true, "description": "Webhook is already deleted"}},
+		},
+		{
+			name: "FailNext with retry_after",
+			setup: func(_ *testing.T, s *telegramtest.Server) {
+				s.FailNext("getme", 429, 429, "Too Many Requests: retry after 5", 5)
+			},
+			path: "/bot" + token + "/getMe",
+			want: answer{429, map[string]any{"ok": false, "error_code": float64(429), "description": "Too Many Requests: retry after 5",
+				"parameters": map[string]any{"retry_after": float64(5)}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := telegramtest.NewServer(t)
+			s.AddBot(token, telegram.User{IsBot: true, FirstName: "Fake", Username: "fake_bot"})
+			if tt.setup != nil {
+				tt.setup(t, s)
+			}
+			got := post(t, s, tt.path, tt.contentType, tt.body)
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(answer{})); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServerWebhookState(t *testing.T) {
+	t.Parallel()
+	s := telegramtest.NewServer(t)
+	s.AddBot(token, telegram.User{IsBot: true, FirstName: "Fake"})
+	post(t, s, "/bot"+token+"/setWebhook", "application/x-www-form-urlencoded",
+		url.Values{"url": {"https://example.com/hook"}, "allowed_updates": {`["Message","callback_query"]`}, "max_connections": {"0"}}.Encode())
+	want := telegramtest.WebhookState{
+		URL: "https://example.com/hook", AllowedUpdates: []string{"message", "callback_query"}, MaxConnections: 1, Set: true,
+	}
+	if diff := cmp.Diff(want, s.Webhook(token)); diff != "" {
+		t.Errorf("after setWebhook (-want +got):\n%s", diff)
+	}
+
+	// allowed_updates belongs to the bot, not the webhook, so it survives.
+	post(t, s, "/bot"+token+"/deleteWebhook", "", "")
+	want = telegramtest.WebhookState{AllowedUpdates: []string{"message", "callback_query"}}
+	if diff := cmp.Diff(want, s.Webhook(token)); diff != "" {
+		t.Errorf("after deleteWebhook (-want +got):\n%s", diff)
+	}
+	info := post(t, s, "/bot"+token+"/getWebhookInfo", "", "")
+	wantInfo := map[string]any{"ok": true, "result": map[string]any{
+		"url": "", "has_custom_certificate": false, "pending_update_count": float64(0),
+		"allowed_updates": []any{"message", "callback_query"},
+	}}
+	if diff := cmp.Diff(wantInfo, info.body); diff != "" {
+		t.Errorf("getWebhookInfo (-want +got):\n%s", diff)
+	}
+
+	if calls := s.Calls("SETWEBHOOK"); len(calls) != 1 || calls[0]["max_connections"] != "0" {
+		t.Errorf("Calls(setWebhook) = %v, want the one form call", calls)
+	}
+}

@@ -1,0 +1,346 @@
+// Package zalotest is a fake of the Zalo OAuth and OpenAPI hosts on one
+// httptest server, faithful to the token rules that bite in production:
+// refresh tokens and authorization codes are single-use, and minting a new
+// pair kills the OA's previous access token at once.
+package zalotest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/platform/zalo"
+)
+
+// OAuth error codes the fake answers with. Zalo's table is not published:
+// only -14014 (invalid refresh token) has been seen in the wild, the rest
+// are stand-ins in the same range so clients cannot rely on exact values.
+const (
+	CodeInvalidParam        = -14001
+	CodeInvalidAppID        = -14002
+	CodeInvalidSecret       = -14003
+	CodeInvalidCode         = -14004
+	CodeInvalidRefreshToken = -14014
+	CodeInvalidVerifier     = -14019
+)
+
+// Paths the fake serves, for FailNext.
+const (
+	PathAccessToken = "/v4/oa/access_token"
+	PathGetOA       = "/v2.0/oa/getoa"
+)
+
+// Server is the fake. Its URL is both the OAuth and the OpenAPI base URL.
+type Server struct {
+	*httptest.Server
+
+	appID, appSecret string
+
+	mu           sync.Mutex
+	oas          map[string]*oaState  // by OA id
+	codes        map[string]codeGrant // unused authorization codes
+	access       map[string]string    // live access token -> OA id
+	refresh      map[string]string    // live refresh token -> OA id
+	expiresIn    int
+	refreshDelay time.Duration
+	refreshes    int
+	attempts     int
+	failures     map[string][]failure // by path, oldest first
+}
+
+type oaState struct {
+	oa                    zalo.OA
+	accessTok, refreshTok string
+}
+
+type codeGrant struct{ oaID, verifier string }
+
+type failure struct {
+	status int
+	body   string
+}
+
+// NewServer starts a fake for one app; it is closed when t ends.
+func NewServer(t testing.TB, appID, appSecret string) *Server {
+	t.Helper()
+	s := &Server{
+		appID:     appID,
+		appSecret: appSecret,
+		oas:       map[string]*oaState{},
+		codes:     map[string]codeGrant{},
+		access:    map[string]string{},
+		refresh:   map[string]string{},
+		expiresIn: 90000,
+		failures:  map[string][]failure{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathAccessToken, s.handleToken)
+	mux.HandleFunc(PathGetOA, s.handleGetOA)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": 404, "message": "You are accessing an empty or invalid API"})
+	})
+	s.Server = httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// AddOA registers an OA (or updates one, killing its pair), mints a token
+// pair and returns it. If authCode is not empty, one TokenFromCode with
+// authCode and codeVerifier succeeds and mints a fresh pair, which replaces
+// the one returned here.
+func (s *Server) AddOA(oa zalo.OA, authCode, codeVerifier string) (accessToken, refreshToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.oas[oa.ID]
+	if !ok {
+		st = &oaState{}
+		s.oas[oa.ID] = st
+	}
+	st.oa = oa
+	if authCode != "" {
+		s.codes[authCode] = codeGrant{oaID: oa.ID, verifier: codeVerifier}
+	}
+	return s.mintLocked(st)
+}
+
+// CurrentPair returns the OA's live tokens, or empty strings for an unknown OA.
+func (s *Server) CurrentPair(oaID string) (accessToken, refreshToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.oas[oaID]
+	if !ok {
+		return "", ""
+	}
+	return st.accessTok, st.refreshTok
+}
+
+// Refreshes counts the refresh_token grants that succeeded.
+func (s *Server) Refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+// RefreshAttempts counts every refresh_token grant received, failed ones included.
+func (s *Server) RefreshAttempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
+}
+
+// SetExpiresIn sets the expires_in of tokens minted from now on (default 90000).
+func (s *Server) SetExpiresIn(seconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expiresIn = seconds
+}
+
+// ExpireAccessToken kills token, as its 25 hours running out would.
+func (s *Server) ExpireAccessToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.access, token)
+}
+
+// RevokeRefreshToken kills token, as the OA admin revoking the app would.
+func (s *Server) RevokeRefreshToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.refresh, token)
+}
+
+// SetRefreshDelay holds every refresh_token grant for d before it is
+// decided, so concurrent refreshes overlap.
+func (s *Server) SetRefreshDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshDelay = d
+}
+
+// FailNext answers the next request to path (PathAccessToken, PathGetOA)
+// with status and body instead of serving it; calls queue up. A refresh
+// answered this way still counts as an attempt, and still waits out the
+// refresh delay, but spends nothing.
+func (s *Server) FailNext(path string, status int, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[path] = append(s.failures[path], failure{status, body})
+}
+
+// takeFailure pops the next injected answer for path.
+func (s *Server) takeFailure(path string) (failure, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.failures[path]
+	if len(q) == 0 {
+		return failure{}, false
+	}
+	s.failures[path] = q[1:]
+	return q[0], true
+}
+
+// mintLocked replaces the OA's pair, killing the old one as Zalo does.
+func (s *Server) mintLocked(st *oaState) (accessToken, refreshToken string) {
+	delete(s.access, st.accessTok)
+	delete(s.refresh, st.refreshTok)
+	st.accessTok, st.refreshTok = "zat-"+randHex(), "zrt-"+randHex()
+	s.access[st.accessTok] = st.oa.ID
+	s.refresh[st.refreshTok] = st.oa.ID
+	return st.accessTok, st.refreshTok
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		oauthError(w, CodeInvalidParam, "invalid_request", "Method not allowed")
+		return
+	}
+	// ParseForm reads the body only for a form content type, so a client
+	// sending anything else finds its parameters missing, as on Zalo.
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, CodeInvalidParam, "invalid_request", "Invalid parameter")
+		return
+	}
+	grant := r.PostForm.Get("grant_type")
+	if grant == "refresh_token" {
+		s.mu.Lock()
+		s.attempts++
+		delay := s.refreshDelay
+		s.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	if f, ok := s.takeFailure(PathAccessToken); ok {
+		writeRaw(w, f.status, f.body)
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case r.PostForm.Get("app_id") != s.appID:
+		oauthError(w, CodeInvalidAppID, "invalid_app_id", "Invalid app_id")
+		return
+	case r.Header.Get("secret_key") != s.appSecret:
+		oauthError(w, CodeInvalidSecret, "invalid_secret_key", "Invalid secret key")
+		return
+	}
+	var st *oaState
+	switch grant {
+	case "authorization_code":
+		code := r.PostForm.Get("code")
+		g, ok := s.codes[code]
+		if !ok || code == "" {
+			oauthError(w, CodeInvalidCode, "invalid_code", "Invalid authorization code")
+			return
+		}
+		if r.PostForm.Get("code_verifier") != g.verifier {
+			oauthError(w, CodeInvalidVerifier, "invalid_code_verifier", "Invalid code verifier")
+			return
+		}
+		delete(s.codes, code)
+		st = s.oas[g.oaID]
+	case "refresh_token":
+		oaID, ok := s.refresh[r.PostForm.Get("refresh_token")]
+		if !ok {
+			oauthError(w, CodeInvalidRefreshToken, "invalid_refresh_token", "Invalid refresh token")
+			return
+		}
+		st = s.oas[oaID]
+		s.refreshes++
+	default:
+		oauthError(w, CodeInvalidParam, "invalid_grant_type", "Invalid grant_type")
+		return
+	}
+	at, rt := s.mintLocked(st)
+	writeJSON(w, http.StatusOK, map[string]string{
+		"access_token":  at,
+		"refresh_token": rt,
+		"expires_in":    strconv.Itoa(s.expiresIn),
+	})
+}
+
+func (s *Server) handleGetOA(w http.ResponseWriter, r *http.Request) {
+	if f, ok := s.takeFailure(PathGetOA); ok {
+		writeRaw(w, f.status, f.body)
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeJSON(w, http.StatusOK, map[string]any{"error": 404, "message": "You are accessing an empty or invalid API"})
+		return
+	}
+	s.mu.Lock()
+	var oa zalo.OA
+	oaID, ok := s.access[r.Header.Get("access_token")]
+	if ok {
+		oa = s.oas[oaID].oa
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]any{"error": zalo.CodeAccessTokenInvalid, "message": "Access token is invalid"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"error":   0,
+		"message": "Success",
+		"data": map[string]any{
+			"oa_id":       idLiteral(oa.ID),
+			"name":        oa.Name,
+			"description": oa.Description,
+			"avatar":      oa.AvatarURL,
+			"is_verified": false,
+		},
+	})
+}
+
+// idLiteral sends an all-digit id as a bare JSON number, as Zalo can, so a
+// client that decodes through float64 loses digits and fails its tests.
+func idLiteral(id string) any {
+	if id == "" {
+		return id
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return id
+		}
+	}
+	return json.RawMessage(id)
+}
+
+// oauthError answers like the Zalo OAuth host: HTTP 200 with an error body.
+func oauthError(w http.ResponseWriter, code int, name, desc string) {
+	writeJSON(w, http.StatusOK, map[string]any{"error": code, "error_name": name, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("zalotest: %v", err))
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func randHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
