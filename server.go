@@ -24,11 +24,19 @@ import (
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/config"
+	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	_ "github.com/switchboard-chat/switchboard/ent/runtime"
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/migrations"
+	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/platform/facebook"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/platform/whatsapp"
+	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/vault"
 )
 
 func main() {
@@ -105,6 +113,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	}
 	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db)))
 	acc := accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL))
+	keys, err := vault.New(cfg.EncryptionKey, cfg.OldEncryptionKeys...)
+	if err != nil {
+		return err
+	}
+	conns := connections.New(client, keys, cfg.PublicURL, platformClients(cfg.Platforms), logger)
 	if cfg.BootstrapEmail != "" {
 		created, err := acc.Bootstrap(ctx, cfg.BootstrapEmail, cfg.BootstrapPass)
 		if err != nil {
@@ -119,9 +132,10 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	// shutdown closes them cleanly; http.Server.Shutdown alone does not.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	go conns.RunRefresher(baseCtx, time.Minute)
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           routes(logger, cfg, db, client, acc),
+		Handler:           routes(logger, cfg, db, client, acc, conns),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
@@ -153,11 +167,26 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	return nil
 }
 
-func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, client *ent.Client, acc *accounts.Service) http.Handler {
+// platformClients builds the platform API clients from the configuration.
+func platformClients(p config.Platforms) connections.Platforms {
+	hc := platform.NewHTTPClient()
+	return connections.Platforms{
+		Telegram:      telegram.New(p.TelegramAPIURL, hc),
+		Facebook:      facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret),
+		WhatsApp:      whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)),
+		Zalo:          zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc),
+		FacebookAppID: p.FacebookAppID,
+		ZaloAppID:     p.ZaloAppID,
+		ZaloAppSecret: p.ZaloAppSecret,
+	}
+}
+
+func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, client *ent.Client, acc *accounts.Service, conns *connections.Service) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graph.NewHandler(graph.Options{
 		Client:          client,
 		Accounts:        acc,
+		Connections:     conns,
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
 		CheckOrigin: func(r *http.Request) bool {

@@ -17,6 +17,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the action collides with existing state (a duplicate, a taken account).
 	ErrConflict = errors.New("conflict")
+	// ErrUpstream means a messaging platform failed or refused a call we needed.
+	ErrUpstream = errors.New("platform error")
 )
 
 // InputError is a problem with one input field, reported back with the field's path.
@@ -68,4 +70,9 @@ func NotFoundf(format string, args ...any) error {
 // Unauthenticatedf returns an ErrUnauthenticated with a message for the user.
 func Unauthenticatedf(format string, args ...any) error {
 	return &Error{Kind: ErrUnauthenticated, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Upstreamf returns an ErrUpstream with a message for the user.
+func Upstreamf(format string, args ...any) error {
+	return &Error{Kind: ErrUpstream, Msg: fmt.Sprintf(format, args...)}
 }

@@ -17,20 +17,38 @@ import (
 
 // Config is every setting of the server.
 type Config struct {
-	Addr            string        // ADDR, default :8080 (or :$PORT)
-	DatabaseURL     string        // DATABASE_URL
-	PublicURL       *url.URL      // PUBLIC_URL: external base URL for webhook URLs
-	JWTSecret       []byte        // JWT_SECRET, at least 32 bytes
-	TokenTTL        time.Duration // JWT_TTL, default 12h
-	EncryptionKey   []byte        // ENCRYPTION_KEY: 32 bytes, standard base64
-	BootstrapEmail  string        // BOOTSTRAP_ADMIN_EMAIL
-	BootstrapPass   string        // BOOTSTRAP_ADMIN_PASSWORD
-	LogLevel        slog.Level    // LOG_LEVEL: debug | info | warn | error
-	Introspection   bool          // INTROSPECTION, default true
-	AutoMigrate     bool          // AUTO_MIGRATE, default true
-	ComplexityLimit int           // GRAPHQL_COMPLEXITY_LIMIT, default 20000
-	AllowedOrigins  []string      // ALLOWED_ORIGINS: comma-separated; empty allows any browser origin
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, default 15s
+	Addr              string        // ADDR, default :8080 (or :$PORT)
+	DatabaseURL       string        // DATABASE_URL
+	PublicURL         *url.URL      // PUBLIC_URL: external base URL for webhook URLs
+	JWTSecret         []byte        // JWT_SECRET, at least 32 bytes
+	TokenTTL          time.Duration // JWT_TTL, default 12h
+	EncryptionKey     []byte        // ENCRYPTION_KEY: 32 bytes, standard base64
+	BootstrapEmail    string        // BOOTSTRAP_ADMIN_EMAIL
+	BootstrapPass     string        // BOOTSTRAP_ADMIN_PASSWORD
+	LogLevel          slog.Level    // LOG_LEVEL: debug | info | warn | error
+	Introspection     bool          // INTROSPECTION, default true
+	AutoMigrate       bool          // AUTO_MIGRATE, default true
+	ComplexityLimit   int           // GRAPHQL_COMPLEXITY_LIMIT, default 20000
+	AllowedOrigins    []string      // ALLOWED_ORIGINS: comma-separated; empty allows any browser origin
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT, default 15s
+	OldEncryptionKeys [][]byte      // ENCRYPTION_OLD_KEYS: retired keys, comma-separated base64
+
+	Platforms Platforms
+}
+
+// Platforms configures the platform API clients. Base URLs point elsewhere for
+// tests and staging; app credentials identify our app to Meta and Zalo.
+type Platforms struct {
+	TelegramAPIURL       string // TELEGRAM_API_URL
+	FacebookGraphURL     string // FACEBOOK_GRAPH_URL
+	FacebookGraphVersion string // FACEBOOK_GRAPH_VERSION
+	WhatsAppGraphURL     string // WHATSAPP_GRAPH_URL (default: the Facebook one)
+	ZaloOpenAPIURL       string // ZALO_OPENAPI_URL
+	ZaloOAuthURL         string // ZALO_OAUTH_URL
+	FacebookAppID        string // FACEBOOK_APP_ID
+	FacebookAppSecret    string // FACEBOOK_APP_SECRET
+	ZaloAppID            string // ZALO_APP_ID
+	ZaloAppSecret        string // ZALO_APP_SECRET
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -95,6 +113,47 @@ func Load(getenv func(string) string) (*Config, error) {
 		bad("ENCRYPTION_KEY", "%v", err)
 	} else {
 		c.EncryptionKey = key
+	}
+
+	for i, k := range strings.Split(getenv("ENCRYPTION_OLD_KEYS"), ",") {
+		if strings.TrimSpace(k) == "" {
+			continue
+		}
+		key, err := ParseKey(k)
+		if err != nil {
+			bad("ENCRYPTION_OLD_KEYS", "key %d %v", i+1, err)
+			continue
+		}
+		c.OldEncryptionKeys = append(c.OldEncryptionKeys, key)
+	}
+
+	or := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	p := &c.Platforms
+	p.TelegramAPIURL = or("TELEGRAM_API_URL", "https://api.telegram.org")
+	p.FacebookGraphURL = or("FACEBOOK_GRAPH_URL", "https://graph.facebook.com")
+	p.FacebookGraphVersion = or("FACEBOOK_GRAPH_VERSION", "v21.0")
+	p.WhatsAppGraphURL = or("WHATSAPP_GRAPH_URL", p.FacebookGraphURL)
+	p.ZaloOpenAPIURL = or("ZALO_OPENAPI_URL", "https://openapi.zalo.me")
+	p.ZaloOAuthURL = or("ZALO_OAUTH_URL", "https://oauth.zaloapp.com")
+	p.FacebookAppID = getenv("FACEBOOK_APP_ID")
+	p.FacebookAppSecret = getenv("FACEBOOK_APP_SECRET")
+	p.ZaloAppID = getenv("ZALO_APP_ID")
+	p.ZaloAppSecret = getenv("ZALO_APP_SECRET")
+	for name, v := range map[string]string{
+		"TELEGRAM_API_URL": p.TelegramAPIURL, "FACEBOOK_GRAPH_URL": p.FacebookGraphURL, "WHATSAPP_GRAPH_URL": p.WhatsAppGraphURL,
+		"ZALO_OPENAPI_URL": p.ZaloOpenAPIURL, "ZALO_OAUTH_URL": p.ZaloOAuthURL,
+	} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(name, "must be an http or https URL, got %q", v)
+		}
+	}
+	if !strings.HasPrefix(p.FacebookGraphVersion, "v") {
+		bad("FACEBOOK_GRAPH_VERSION", "must look like v21.0, got %q", p.FacebookGraphVersion)
 	}
 
 	if (c.BootstrapEmail == "") != (c.BootstrapPass == "") {
@@ -181,6 +240,17 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Int("graphql_complexity_limit", c.ComplexityLimit),
 		slog.Any("allowed_origins", c.AllowedOrigins),
+		slog.Int("encryption_old_keys", len(c.OldEncryptionKeys)),
+		slog.String("telegram_api_url", c.Platforms.TelegramAPIURL),
+		slog.String("facebook_graph_url", c.Platforms.FacebookGraphURL),
+		slog.String("facebook_graph_version", c.Platforms.FacebookGraphVersion),
+		slog.String("whatsapp_graph_url", c.Platforms.WhatsAppGraphURL),
+		slog.String("zalo_openapi_url", c.Platforms.ZaloOpenAPIURL),
+		slog.String("zalo_oauth_url", c.Platforms.ZaloOAuthURL),
+		slog.String("facebook_app_id", c.Platforms.FacebookAppID),
+		slog.Bool("facebook_app_secret_set", c.Platforms.FacebookAppSecret != ""),
+		slog.String("zalo_app_id", c.Platforms.ZaloAppID),
+		slog.Bool("zalo_app_secret_set", c.Platforms.ZaloAppSecret != ""),
 	)
 }
 

@@ -57,6 +57,8 @@ type Connection struct {
 	WebhookErrorCount int64 `json:"webhook_error_count,omitempty"`
 	// The most recent webhook error for this connection.
 	WebhookLastError string `json:"webhook_last_error,omitempty"`
+	// When the most recent webhook error happened; after the last success it makes the webhook status ERROR.
+	WebhookLastErrorAt *time.Time `json:"webhook_last_error_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ConnectionQuery when eager-loading is set.
 	Edges        ConnectionEdges `json:"edges"`
@@ -135,7 +137,7 @@ func (*Connection) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case connection.FieldPlatform, connection.FieldExternalID, connection.FieldName, connection.FieldUsername, connection.FieldStatus, connection.FieldStatusReason, connection.FieldTokenHint, connection.FieldWebhookLastError:
 			values[i] = new(sql.NullString)
-		case connection.FieldCreatedAt, connection.FieldUpdatedAt, connection.FieldConnectedAt, connection.FieldDisconnectedAt, connection.FieldTokenExpiresAt, connection.FieldWebhookLastReceivedAt:
+		case connection.FieldCreatedAt, connection.FieldUpdatedAt, connection.FieldConnectedAt, connection.FieldDisconnectedAt, connection.FieldTokenExpiresAt, connection.FieldWebhookLastReceivedAt, connection.FieldWebhookLastErrorAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -269,6 +271,13 @@ func (_m *Connection) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.WebhookLastError = value.String
 			}
+		case connection.FieldWebhookLastErrorAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field webhook_last_error_at", values[i])
+			} else if value.Valid {
+				_m.WebhookLastErrorAt = new(time.Time)
+				*_m.WebhookLastErrorAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -383,6 +392,11 @@ func (_m *Connection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("webhook_last_error=")
 	builder.WriteString(_m.WebhookLastError)
+	builder.WriteString(", ")
+	if v := _m.WebhookLastErrorAt; v != nil {
+		builder.WriteString("webhook_last_error_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -241,6 +241,20 @@ func (_c *ConnectionCreate) SetNillableWebhookLastError(v *string) *ConnectionCr
 	return _c
 }
 
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (_c *ConnectionCreate) SetWebhookLastErrorAt(v time.Time) *ConnectionCreate {
+	_c.mutation.SetWebhookLastErrorAt(v)
+	return _c
+}
+
+// SetNillableWebhookLastErrorAt sets the "webhook_last_error_at" field if the given value is not nil.
+func (_c *ConnectionCreate) SetNillableWebhookLastErrorAt(v *time.Time) *ConnectionCreate {
+	if v != nil {
+		_c.SetWebhookLastErrorAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ConnectionCreate) SetID(v pulid.ID) *ConnectionCreate {
 	_c.mutation.SetID(v)
@@ -542,6 +556,10 @@ func (_c *ConnectionCreate) createSpec() (*Connection, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.WebhookLastError(); ok {
 		_spec.SetField(connection.FieldWebhookLastError, field.TypeString, value)
 		_node.WebhookLastError = value
+	}
+	if value, ok := _c.mutation.WebhookLastErrorAt(); ok {
+		_spec.SetField(connection.FieldWebhookLastErrorAt, field.TypeTime, value)
+		_node.WebhookLastErrorAt = &value
 	}
 	if nodes := _c.mutation.CampaignIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -882,6 +900,24 @@ func (u *ConnectionUpsert) ClearWebhookLastError() *ConnectionUpsert {
 	return u
 }
 
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (u *ConnectionUpsert) SetWebhookLastErrorAt(v time.Time) *ConnectionUpsert {
+	u.Set(connection.FieldWebhookLastErrorAt, v)
+	return u
+}
+
+// UpdateWebhookLastErrorAt sets the "webhook_last_error_at" field to the value that was provided on create.
+func (u *ConnectionUpsert) UpdateWebhookLastErrorAt() *ConnectionUpsert {
+	u.SetExcluded(connection.FieldWebhookLastErrorAt)
+	return u
+}
+
+// ClearWebhookLastErrorAt clears the value of the "webhook_last_error_at" field.
+func (u *ConnectionUpsert) ClearWebhookLastErrorAt() *ConnectionUpsert {
+	u.SetNull(connection.FieldWebhookLastErrorAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1198,6 +1234,27 @@ func (u *ConnectionUpsertOne) UpdateWebhookLastError() *ConnectionUpsertOne {
 func (u *ConnectionUpsertOne) ClearWebhookLastError() *ConnectionUpsertOne {
 	return u.Update(func(s *ConnectionUpsert) {
 		s.ClearWebhookLastError()
+	})
+}
+
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (u *ConnectionUpsertOne) SetWebhookLastErrorAt(v time.Time) *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetWebhookLastErrorAt(v)
+	})
+}
+
+// UpdateWebhookLastErrorAt sets the "webhook_last_error_at" field to the value that was provided on create.
+func (u *ConnectionUpsertOne) UpdateWebhookLastErrorAt() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateWebhookLastErrorAt()
+	})
+}
+
+// ClearWebhookLastErrorAt clears the value of the "webhook_last_error_at" field.
+func (u *ConnectionUpsertOne) ClearWebhookLastErrorAt() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearWebhookLastErrorAt()
 	})
 }
 
@@ -1684,6 +1741,27 @@ func (u *ConnectionUpsertBulk) UpdateWebhookLastError() *ConnectionUpsertBulk {
 func (u *ConnectionUpsertBulk) ClearWebhookLastError() *ConnectionUpsertBulk {
 	return u.Update(func(s *ConnectionUpsert) {
 		s.ClearWebhookLastError()
+	})
+}
+
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (u *ConnectionUpsertBulk) SetWebhookLastErrorAt(v time.Time) *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetWebhookLastErrorAt(v)
+	})
+}
+
+// UpdateWebhookLastErrorAt sets the "webhook_last_error_at" field to the value that was provided on create.
+func (u *ConnectionUpsertBulk) UpdateWebhookLastErrorAt() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateWebhookLastErrorAt()
+	})
+}
+
+// ClearWebhookLastErrorAt clears the value of the "webhook_last_error_at" field.
+func (u *ConnectionUpsertBulk) ClearWebhookLastErrorAt() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearWebhookLastErrorAt()
 	})
 }
 

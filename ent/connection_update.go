@@ -269,6 +269,26 @@ func (_u *ConnectionUpdate) ClearWebhookLastError() *ConnectionUpdate {
 	return _u
 }
 
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (_u *ConnectionUpdate) SetWebhookLastErrorAt(v time.Time) *ConnectionUpdate {
+	_u.mutation.SetWebhookLastErrorAt(v)
+	return _u
+}
+
+// SetNillableWebhookLastErrorAt sets the "webhook_last_error_at" field if the given value is not nil.
+func (_u *ConnectionUpdate) SetNillableWebhookLastErrorAt(v *time.Time) *ConnectionUpdate {
+	if v != nil {
+		_u.SetWebhookLastErrorAt(*v)
+	}
+	return _u
+}
+
+// ClearWebhookLastErrorAt clears the value of the "webhook_last_error_at" field.
+func (_u *ConnectionUpdate) ClearWebhookLastErrorAt() *ConnectionUpdate {
+	_u.mutation.ClearWebhookLastErrorAt()
+	return _u
+}
+
 // AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
 func (_u *ConnectionUpdate) AddConversationIDs(ids ...pulid.ID) *ConnectionUpdate {
 	_u.mutation.AddConversationIDs(ids...)
@@ -523,6 +543,12 @@ func (_u *ConnectionUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.WebhookLastErrorCleared() {
 		_spec.ClearField(connection.FieldWebhookLastError, field.TypeString)
+	}
+	if value, ok := _u.mutation.WebhookLastErrorAt(); ok {
+		_spec.SetField(connection.FieldWebhookLastErrorAt, field.TypeTime, value)
+	}
+	if _u.mutation.WebhookLastErrorAtCleared() {
+		_spec.ClearField(connection.FieldWebhookLastErrorAt, field.TypeTime)
 	}
 	if _u.mutation.ConversationsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -917,6 +943,26 @@ func (_u *ConnectionUpdateOne) ClearWebhookLastError() *ConnectionUpdateOne {
 	return _u
 }
 
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (_u *ConnectionUpdateOne) SetWebhookLastErrorAt(v time.Time) *ConnectionUpdateOne {
+	_u.mutation.SetWebhookLastErrorAt(v)
+	return _u
+}
+
+// SetNillableWebhookLastErrorAt sets the "webhook_last_error_at" field if the given value is not nil.
+func (_u *ConnectionUpdateOne) SetNillableWebhookLastErrorAt(v *time.Time) *ConnectionUpdateOne {
+	if v != nil {
+		_u.SetWebhookLastErrorAt(*v)
+	}
+	return _u
+}
+
+// ClearWebhookLastErrorAt clears the value of the "webhook_last_error_at" field.
+func (_u *ConnectionUpdateOne) ClearWebhookLastErrorAt() *ConnectionUpdateOne {
+	_u.mutation.ClearWebhookLastErrorAt()
+	return _u
+}
+
 // AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
 func (_u *ConnectionUpdateOne) AddConversationIDs(ids ...pulid.ID) *ConnectionUpdateOne {
 	_u.mutation.AddConversationIDs(ids...)
@@ -1201,6 +1247,12 @@ func (_u *ConnectionUpdateOne) sqlSave(ctx context.Context) (_node *Connection, 
 	}
 	if _u.mutation.WebhookLastErrorCleared() {
 		_spec.ClearField(connection.FieldWebhookLastError, field.TypeString)
+	}
+	if value, ok := _u.mutation.WebhookLastErrorAt(); ok {
+		_spec.SetField(connection.FieldWebhookLastErrorAt, field.TypeTime, value)
+	}
+	if _u.mutation.WebhookLastErrorAtCleared() {
+		_spec.ClearField(connection.FieldWebhookLastErrorAt, field.TypeTime)
 	}
 	if _u.mutation.ConversationsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -119,6 +119,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			connection.FieldWebhookTotalReceived:  {Type: field.TypeInt64, Column: connection.FieldWebhookTotalReceived},
 			connection.FieldWebhookErrorCount:     {Type: field.TypeInt64, Column: connection.FieldWebhookErrorCount},
 			connection.FieldWebhookLastError:      {Type: field.TypeString, Column: connection.FieldWebhookLastError},
+			connection.FieldWebhookLastErrorAt:    {Type: field.TypeTime, Column: connection.FieldWebhookLastErrorAt},
 		},
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
@@ -1299,6 +1300,11 @@ func (f *ConnectionFilter) WhereWebhookErrorCount(p entql.Int64P) {
 // WhereWebhookLastError applies the entql string predicate on the webhook_last_error field.
 func (f *ConnectionFilter) WhereWebhookLastError(p entql.StringP) {
 	f.Where(p.Field(connection.FieldWebhookLastError))
+}
+
+// WhereWebhookLastErrorAt applies the entql time.Time predicate on the webhook_last_error_at field.
+func (f *ConnectionFilter) WhereWebhookLastErrorAt(p entql.TimeP) {
+	f.Where(p.Field(connection.FieldWebhookLastErrorAt))
 }
 
 // WhereHasCampaign applies a predicate to check if query has an edge campaign.

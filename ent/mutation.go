@@ -3557,6 +3557,7 @@ type ConnectionMutation struct {
 	webhook_error_count       *int64
 	addwebhook_error_count    *int64
 	webhook_last_error        *string
+	webhook_last_error_at     *time.Time
 	clearedFields             map[string]struct{}
 	campaign                  *pulid.ID
 	clearedcampaign           bool
@@ -4457,6 +4458,55 @@ func (m *ConnectionMutation) ResetWebhookLastError() {
 	delete(m.clearedFields, connection.FieldWebhookLastError)
 }
 
+// SetWebhookLastErrorAt sets the "webhook_last_error_at" field.
+func (m *ConnectionMutation) SetWebhookLastErrorAt(t time.Time) {
+	m.webhook_last_error_at = &t
+}
+
+// WebhookLastErrorAt returns the value of the "webhook_last_error_at" field in the mutation.
+func (m *ConnectionMutation) WebhookLastErrorAt() (r time.Time, exists bool) {
+	v := m.webhook_last_error_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookLastErrorAt returns the old "webhook_last_error_at" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldWebhookLastErrorAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookLastErrorAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookLastErrorAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookLastErrorAt: %w", err)
+	}
+	return oldValue.WebhookLastErrorAt, nil
+}
+
+// ClearWebhookLastErrorAt clears the value of the "webhook_last_error_at" field.
+func (m *ConnectionMutation) ClearWebhookLastErrorAt() {
+	m.webhook_last_error_at = nil
+	m.clearedFields[connection.FieldWebhookLastErrorAt] = struct{}{}
+}
+
+// WebhookLastErrorAtCleared returns if the "webhook_last_error_at" field was cleared in this mutation.
+func (m *ConnectionMutation) WebhookLastErrorAtCleared() bool {
+	_, ok := m.clearedFields[connection.FieldWebhookLastErrorAt]
+	return ok
+}
+
+// ResetWebhookLastErrorAt resets all changes to the "webhook_last_error_at" field.
+func (m *ConnectionMutation) ResetWebhookLastErrorAt() {
+	m.webhook_last_error_at = nil
+	delete(m.clearedFields, connection.FieldWebhookLastErrorAt)
+}
+
 // ClearCampaign clears the "campaign" edge to the Campaign entity.
 func (m *ConnectionMutation) ClearCampaign() {
 	m.clearedcampaign = true
@@ -4680,7 +4730,7 @@ func (m *ConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, connection.FieldCreatedAt)
 	}
@@ -4735,6 +4785,9 @@ func (m *ConnectionMutation) Fields() []string {
 	if m.webhook_last_error != nil {
 		fields = append(fields, connection.FieldWebhookLastError)
 	}
+	if m.webhook_last_error_at != nil {
+		fields = append(fields, connection.FieldWebhookLastErrorAt)
+	}
 	return fields
 }
 
@@ -4779,6 +4832,8 @@ func (m *ConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.WebhookErrorCount()
 	case connection.FieldWebhookLastError:
 		return m.WebhookLastError()
+	case connection.FieldWebhookLastErrorAt:
+		return m.WebhookLastErrorAt()
 	}
 	return nil, false
 }
@@ -4824,6 +4879,8 @@ func (m *ConnectionMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldWebhookErrorCount(ctx)
 	case connection.FieldWebhookLastError:
 		return m.OldWebhookLastError(ctx)
+	case connection.FieldWebhookLastErrorAt:
+		return m.OldWebhookLastErrorAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Connection field %s", name)
 }
@@ -4959,6 +5016,13 @@ func (m *ConnectionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWebhookLastError(v)
 		return nil
+	case connection.FieldWebhookLastErrorAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookLastErrorAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Connection field %s", name)
 }
@@ -5037,6 +5101,9 @@ func (m *ConnectionMutation) ClearedFields() []string {
 	if m.FieldCleared(connection.FieldWebhookLastError) {
 		fields = append(fields, connection.FieldWebhookLastError)
 	}
+	if m.FieldCleared(connection.FieldWebhookLastErrorAt) {
+		fields = append(fields, connection.FieldWebhookLastErrorAt)
+	}
 	return fields
 }
 
@@ -5071,6 +5138,9 @@ func (m *ConnectionMutation) ClearField(name string) error {
 		return nil
 	case connection.FieldWebhookLastError:
 		m.ClearWebhookLastError()
+		return nil
+	case connection.FieldWebhookLastErrorAt:
+		m.ClearWebhookLastErrorAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Connection nullable field %s", name)
@@ -5133,6 +5203,9 @@ func (m *ConnectionMutation) ResetField(name string) error {
 		return nil
 	case connection.FieldWebhookLastError:
 		m.ResetWebhookLastError()
+		return nil
+	case connection.FieldWebhookLastErrorAt:
+		m.ResetWebhookLastErrorAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Connection field %s", name)

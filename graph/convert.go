@@ -8,3 +8,11 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// nonEmpty turns "" into null for optional string fields.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -22,6 +22,7 @@ const (
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
 	CodeInternal        = "INTERNAL"
+	CodePlatform        = "PLATFORM_ERROR"
 )
 
 // presentError is the one place that turns domain errors into GraphQL errors.
@@ -90,6 +91,8 @@ func classify(err error) (code, msg, field string) {
 		return CodeForbidden, pick(apperr.ErrForbidden), ""
 	case errors.Is(err, apperr.ErrConflict):
 		return CodeConflict, pick(apperr.ErrConflict), ""
+	case errors.Is(err, apperr.ErrUpstream):
+		return CodePlatform, pick(apperr.ErrUpstream), ""
 	case ent.IsNotFound(err):
 		return CodeNotFound, "not found", ""
 	case ent.IsConstraintError(err):

@@ -22,13 +22,15 @@ import (
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/campaigns"
+	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 )
 
 // Options configures the GraphQL handler.
 type Options struct {
-	Client   *ent.Client
-	Accounts *accounts.Service
+	Client      *ent.Client
+	Accounts    *accounts.Service
+	Connections *connections.Service
 	// Introspection enables __schema/__type queries.
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation (0: a default).
@@ -57,7 +59,7 @@ func NewHandler(o Options) http.Handler {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client)}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))

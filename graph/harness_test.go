@@ -3,10 +3,15 @@ package graph_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +21,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
@@ -24,6 +30,15 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
+	"github.com/switchboard-chat/switchboard/platform/facebook"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
+	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
+	"github.com/switchboard-chat/switchboard/platform/whatsapp"
+	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
+	"github.com/switchboard-chat/switchboard/vault"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -38,7 +53,23 @@ type env struct {
 	tokens *auth.Tokens
 	// statements counts SQL statements sent by the server's ent client.
 	statements atomic.Int64
+
+	// Fakes of the platform APIs, speaking their wire formats.
+	tg    *telegramtest.Server
+	meta  *graphtest.Server
+	zalo  *zalotest.Server
+	conns *connections.Service
+	keys  *vault.Keyring
 }
+
+// Credentials of the fake Meta and Zalo apps.
+const (
+	fbAppID     = "700000000000001"
+	fbAppSecret = "fb-app-secret-c0ffee"
+	zaloAppID   = "1234567890123456789"
+	zaloSecret  = "zalo-app-secret-beef"
+	publicURL   = "https://switchboard.example.com"
+)
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -48,7 +79,24 @@ func newEnv(t *testing.T) *env {
 	})
 	e.db = dbtest.Client(t, nil)
 	acc := accounts.New(client, e.tokens)
-	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Introspection: true}))
+	e.tg = telegramtest.NewServer(t)
+	e.meta = graphtest.NewServer(t, fbAppID, fbAppSecret)
+	e.zalo = zalotest.NewServer(t, zaloAppID, zaloSecret)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	e.keys, _ = vault.New(key)
+	pub, _ := url.Parse(publicURL)
+	g := graphapi.New(e.meta.URL, "v21.0", nil)
+	e.conns = connections.New(client, e.keys, pub, connections.Platforms{
+		Telegram:      telegram.New(e.tg.URL, nil),
+		Facebook:      facebook.New(g, fbAppID, fbAppSecret),
+		WhatsApp:      whatsapp.New(g),
+		Zalo:          zalo.New(e.zalo.URL, e.zalo.URL, nil),
+		FacebookAppID: fbAppID,
+		ZaloAppID:     zaloAppID,
+		ZaloAppSecret: zaloSecret,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Connections: e.conns, Introspection: true}))
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -114,6 +162,7 @@ type gqlError struct {
 }
 
 type result struct {
+	Raw    string
 	Status int
 	Data   map[string]any
 	Errors []gqlError
@@ -142,9 +191,11 @@ func (e *env) do(authz, query string, vars map[string]any) result {
 	}
 	defer resp.Body.Close()
 	var r result
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		e.t.Fatalf("decoding response: %v", err)
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		e.t.Fatalf("decoding response %s: %v", raw, err)
 	}
+	r.Raw = string(raw)
 	r.Status = resp.StatusCode
 	return r
 }
@@ -188,3 +239,5 @@ func ids(edges any) []pulid.ID {
 }
 
 func pulidOf(s string) pulid.ID { return pulid.ID(s) }
+
+func dbtestDB(t *testing.T) *sql.DB { return dbtest.Open(t) }

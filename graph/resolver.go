@@ -5,6 +5,7 @@ package graph
 import (
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/campaigns"
+	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	// The runtime registers the privacy policies and hooks of the schema; a
 	// client without it would enforce no access rules at all.
@@ -16,4 +17,6 @@ type Resolver struct {
 	Client    *ent.Client
 	Accounts  *accounts.Service
 	Campaigns *campaigns.Service
+	// Channels is the connections service (Connections is taken by the query).
+	Channels *connections.Service
 }

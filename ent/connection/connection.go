@@ -57,6 +57,8 @@ const (
 	FieldWebhookErrorCount = "webhook_error_count"
 	// FieldWebhookLastError holds the string denoting the webhook_last_error field in the database.
 	FieldWebhookLastError = "webhook_last_error"
+	// FieldWebhookLastErrorAt holds the string denoting the webhook_last_error_at field in the database.
+	FieldWebhookLastErrorAt = "webhook_last_error_at"
 	// EdgeCampaign holds the string denoting the campaign edge name in mutations.
 	EdgeCampaign = "campaign"
 	// EdgeConversations holds the string denoting the conversations edge name in mutations.
@@ -118,6 +120,7 @@ var Columns = []string{
 	FieldWebhookTotalReceived,
 	FieldWebhookErrorCount,
 	FieldWebhookLastError,
+	FieldWebhookLastErrorAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -286,6 +289,11 @@ func ByWebhookErrorCount(opts ...sql.OrderTermOption) OrderOption {
 // ByWebhookLastError orders the results by the webhook_last_error field.
 func ByWebhookLastError(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWebhookLastError, opts...).ToFunc()
+}
+
+// ByWebhookLastErrorAt orders the results by the webhook_last_error_at field.
+func ByWebhookLastErrorAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWebhookLastErrorAt, opts...).ToFunc()
 }
 
 // ByCampaignField orders the results by campaign field.

@@ -137,6 +137,11 @@ func WebhookLastError(v string) predicate.Connection {
 	return predicate.Connection(sql.FieldEQ(FieldWebhookLastError, v))
 }
 
+// WebhookLastErrorAt applies equality check predicate on the "webhook_last_error_at" field. It's identical to WebhookLastErrorAtEQ.
+func WebhookLastErrorAt(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldEQ(FieldWebhookLastErrorAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Connection {
 	return predicate.Connection(sql.FieldEQ(FieldCreatedAt, v))
@@ -1075,6 +1080,56 @@ func WebhookLastErrorEqualFold(v string) predicate.Connection {
 // WebhookLastErrorContainsFold applies the ContainsFold predicate on the "webhook_last_error" field.
 func WebhookLastErrorContainsFold(v string) predicate.Connection {
 	return predicate.Connection(sql.FieldContainsFold(FieldWebhookLastError, v))
+}
+
+// WebhookLastErrorAtEQ applies the EQ predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtEQ(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldEQ(FieldWebhookLastErrorAt, v))
+}
+
+// WebhookLastErrorAtNEQ applies the NEQ predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtNEQ(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldNEQ(FieldWebhookLastErrorAt, v))
+}
+
+// WebhookLastErrorAtIn applies the In predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtIn(vs ...time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldIn(FieldWebhookLastErrorAt, vs...))
+}
+
+// WebhookLastErrorAtNotIn applies the NotIn predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtNotIn(vs ...time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldNotIn(FieldWebhookLastErrorAt, vs...))
+}
+
+// WebhookLastErrorAtGT applies the GT predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtGT(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldGT(FieldWebhookLastErrorAt, v))
+}
+
+// WebhookLastErrorAtGTE applies the GTE predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtGTE(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldGTE(FieldWebhookLastErrorAt, v))
+}
+
+// WebhookLastErrorAtLT applies the LT predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtLT(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldLT(FieldWebhookLastErrorAt, v))
+}
+
+// WebhookLastErrorAtLTE applies the LTE predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtLTE(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldLTE(FieldWebhookLastErrorAt, v))
+}
+
+// WebhookLastErrorAtIsNil applies the IsNil predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtIsNil() predicate.Connection {
+	return predicate.Connection(sql.FieldIsNull(FieldWebhookLastErrorAt))
+}
+
+// WebhookLastErrorAtNotNil applies the NotNil predicate on the "webhook_last_error_at" field.
+func WebhookLastErrorAtNotNil() predicate.Connection {
+	return predicate.Connection(sql.FieldNotNull(FieldWebhookLastErrorAt))
 }
 
 // HasCampaign applies the HasEdge predicate on the "campaign" edge.

@@ -145,6 +145,7 @@ var (
 		{Name: "webhook_total_received", Type: field.TypeInt64, Default: 0},
 		{Name: "webhook_error_count", Type: field.TypeInt64, Default: 0},
 		{Name: "webhook_last_error", Type: field.TypeString, Nullable: true},
+		{Name: "webhook_last_error_at", Type: field.TypeTime, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString},
 	}
 	// ConnectionsTable holds the schema information for the "connections" table.
@@ -155,7 +156,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "connections_campaigns_connections",
-				Columns:    []*schema.Column{ConnectionsColumns[18]},
+				Columns:    []*schema.Column{ConnectionsColumns[19]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -172,7 +173,7 @@ var (
 			{
 				Name:    "connection_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{ConnectionsColumns[18]},
+				Columns: []*schema.Column{ConnectionsColumns[19]},
 			},
 		},
 	}

@@ -90,6 +90,11 @@ func (Connection) Fields() []ent.Field {
 			Optional().
 			Comment("The most recent webhook error for this connection.").
 			Annotations(entgql.Skip()),
+		field.Time("webhook_last_error_at").
+			Optional().
+			Nillable().
+			Comment("When the most recent webhook error happened; after the last success it makes the webhook status ERROR.").
+			Annotations(entgql.Skip()),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/user"
 )
 
@@ -18,6 +19,22 @@ type AuthPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// The signed-in user.
 	User *ent.User `json:"user"`
+}
+
+// Where a connection's platform delivers events, and how that is going.
+type ConnectionWebhook struct {
+	// The URL the platform calls: PUBLIC_URL + /webhooks/<platform>[/<connection id>].
+	URL string `json:"url"`
+	// ACTIVE; ERROR when the connection is in error or the last event failed; INACTIVE when disconnected.
+	Status connection.Status `json:"status"`
+	// When the last event arrived.
+	LastReceivedAt *time.Time `json:"lastReceivedAt,omitempty"`
+	// Events received.
+	TotalReceived int `json:"totalReceived"`
+	// Events rejected or failed.
+	ErrorCount int `json:"errorCount"`
+	// The most recent error.
+	LastError *string `json:"lastError,omitempty"`
 }
 
 // A new account. Only administrators create accounts.

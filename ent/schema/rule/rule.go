@@ -9,8 +9,8 @@ package rule
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"reflect"
 
 	"entgo.io/ent/entql"
 
@@ -188,9 +188,8 @@ func campaignOf(ctx context.Context, m ent.Mutation) (pulid.ID, error) {
 	if m.Type() == ent.TypeCampaign {
 		return id, nil
 	}
-	// The stored row is read with the viewer's own read rules: a row of another
-	// campaign is simply not found.
-	cid, err := storedCampaign(ctx, clientOf(m), id)
+	// A row of a campaign the viewer is not in is reported as not found.
+	cid, err := storedCampaign(ctx, m, id)
 	if ent.IsNotFound(err) {
 		return "", fmt.Errorf("%w: %w", privacy.Deny, apperr.NotFoundf("%s %s not found", m.Type(), id))
 	}
@@ -200,24 +199,41 @@ func campaignOf(ctx context.Context, m ent.Mutation) (pulid.ID, error) {
 	return cid, nil
 }
 
-// storedCampaign reads the campaign_id of the stored row id of any campaign-scoped entity.
-func storedCampaign(ctx context.Context, c *ent.Client, id pulid.ID) (pulid.ID, error) {
-	node, err := c.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
+// storedCampaign reads the campaign_id of the stored row id of any
+// campaign-scoped entity, in the mutation's own transaction. It reads the
+// column directly: the typed queries would apply GraphQL field collection
+// and might not select it. Visibility is settled by the membership check that
+// follows (a campaign the viewer is not in is "not found").
+func storedCampaign(ctx context.Context, m ent.Mutation, id pulid.ID) (pulid.ID, error) {
+	table, err := ent.IDToType(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	// Every campaign-scoped entity has a CampaignID field (pulid.ID, or *pulid.ID
-	// where the row may belong to no campaign).
-	f := reflect.Indirect(reflect.ValueOf(node)).FieldByName("CampaignID")
-	switch v := f.Interface().(type) {
-	case pulid.ID:
-		return v, nil
-	case *pulid.ID:
-		if v != nil {
-			return *v, nil
-		}
+	q, ok := m.(interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	})
+	if !ok {
+		return "", fmt.Errorf("%s cannot run queries", m.Type())
 	}
-	return "", fmt.Errorf("%T %s belongs to no campaign", node, id)
+	rows, err := q.QueryContext(ctx, `SELECT campaign_id FROM "`+table+`" WHERE id = $1`, id)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return "", err
+		}
+		return "", &ent.NotFoundError{}
+	}
+	var cid sql.NullString
+	if err := rows.Scan(&cid); err != nil {
+		return "", err
+	}
+	if !cid.Valid {
+		return "", &ent.NotFoundError{}
+	}
+	return pulid.ID(cid.String), rows.Err()
 }
 
 func clientOf(m ent.Mutation) *ent.Client {
