@@ -164,6 +164,20 @@ func platformMessage(err error) string {
 // testZalo checks the token and its expiry.
 func (s *Service) testZalo(ctx context.Context, c *ent.Connection, creds *Credentials) ([]Check, error) {
 	oa, err := s.p.Zalo.GetOA(ctx, creds.AccessToken)
+	if platform.IsAuth(err) {
+		// An access token dies early when another one is minted; only a
+		// failed renewal means the OA must be reconnected.
+		var rc *ent.Connection
+		if rc, err = s.RefreshZalo(ctx, c.ID, true); err == nil {
+			if rc.Status == connection.StatusERROR {
+				return []Check{{Name: "token valid", OK: false, Detail: rc.StatusReason}}, nil
+			}
+			c = rc
+			if creds, err = s.Credentials(rc); err == nil {
+				oa, err = s.p.Zalo.GetOA(ctx, creds.AccessToken)
+			}
+		}
+	}
 	if err != nil {
 		return []Check{failed("token valid", err)}, err
 	}

@@ -3,12 +3,16 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -17,6 +21,7 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/vault"
 )
 
 const connFields = `id platform externalID name username status statusReason connectedAt disconnectedAt tokenExpiresAt tokenHint
@@ -488,4 +493,99 @@ func TestZaloRefreshRace(t *testing.T) {
 		t.Fatalf("after a refused refresh: %s %q", got.Status, got.StatusReason)
 	}
 	_ = schematype.PlatformZalo
+}
+
+func TestZaloAndWhatsAppLifecycle(t *testing.T) {
+	e := newEnv(t)
+	c, tok := e.manager()
+	oa := zalo.OA{ID: "6318291638716" + unique("")[1:7], Name: "Lifecycle OA"}
+	access, refresh := e.zalo.AddOA(oa, "c", "v")
+	e.zalo.SetExpiresIn(90000)
+	id := dig(e.as(tok, `mutation($in: ConnectZaloInput!) { connectZalo(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"campaignID": string(c.ID), "oaSecretKey": "k", "accessToken": access, "refreshToken": refresh}}), "connectZalo.id").(string)
+	const test = `mutation($id: ID!) { testConnection(id: $id) { ok checks { name ok detail } } }`
+
+	// An access token that died early is renewed during the test, not reported dead.
+	e.zalo.ExpireAccessToken(access)
+	d := e.as(tok, test, map[string]any{"id": id})
+	if dig(d, "testConnection.ok") != true || e.zalo.Refreshes() != 1 {
+		t.Fatalf("test after an early-dead access token = %v (refreshes %d)", d, e.zalo.Refreshes())
+	}
+	// Reconnect renews again and stays ACTIVE.
+	d = e.as(tok, `mutation($id: ID!) { reconnectConnection(id: $id) { status tokenExpiresAt } }`, map[string]any{"id": id})
+	if dig(d, "reconnectConnection.status") != "ACTIVE" || e.zalo.Refreshes() != 2 {
+		t.Fatalf("zalo reconnect = %v", d)
+	}
+	// New tokens of another OA are refused; a new secret key is accepted.
+	other := zalo.OA{ID: "7318291638716" + unique("")[1:7], Name: "Other OA"}
+	oa2, or2 := e.zalo.AddOA(other, "c2", "v2")
+	r := e.do("Bearer "+tok, `mutation($id: ID!, $a: String!, $r: String!) { updateConnection(id: $id, input: {accessToken: $a, refreshToken: $r}) { id } }`,
+		map[string]any{"id": id, "a": oa2, "r": or2})
+	if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "Other OA") {
+		t.Fatalf("foreign zalo tokens = %+v", r.Errors)
+	}
+	e.as(tok, `mutation($id: ID!) { updateConnection(id: $id, input: {oaSecretKey: "rotated-secret"}) { id } }`, map[string]any{"id": id})
+	creds, _ := e.conns.Credentials(e.db.Connection.GetX(sys(), pulidOf(id)))
+	if creds.OASecretKey != "rotated-secret" {
+		t.Fatalf("oa secret key = %q", creds.OASecretKey)
+	}
+	// A refused refresh token during reconnect: ERROR with the reason.
+	_, current := e.zalo.CurrentPair(oa.ID)
+	e.zalo.RevokeRefreshToken(current)
+	d = e.as(tok, `mutation($id: ID!) { reconnectConnection(id: $id) { status statusReason } }`, map[string]any{"id": id})
+	if dig(d, "reconnectConnection.status") != "ERROR" || !strings.Contains(dig(d, "reconnectConnection.statusReason").(string), "Zalo") {
+		t.Fatalf("reconnect with a revoked refresh token = %v", d)
+	}
+
+	phoneID, waToken := "2065"+unique("")[1:10], "EAAGwa"+unique("t")
+	e.meta.AddPhoneNumber(phoneID, waToken, "+84 91 000 0000", "Lifecycle WA")
+	wid := dig(e.as(tok, `mutation($in: ConnectWhatsAppInput!) { connectWhatsApp(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"campaignID": string(c.ID), "phoneNumberID": phoneID, "accessToken": waToken}}), "connectWhatsApp.id").(string)
+	if d := e.as(tok, test, map[string]any{"id": wid}); dig(d, "testConnection.ok") != true {
+		t.Fatalf("whatsapp test = %v", d)
+	}
+	newToken := "EAAGwa2" + unique("t")
+	e.meta.AddPhoneNumber(phoneID, newToken, "+84 91 000 0000", "Lifecycle WA")
+	d = e.as(tok, `mutation($id: ID!, $t: String!) { updateConnection(id: $id, input: {accessToken: $t}) { tokenHint } }`, map[string]any{"id": wid, "t": newToken})
+	if hint := dig(d, "updateConnection.tokenHint").(string); !strings.HasSuffix(newToken, hint[len(hint)-4:]) {
+		t.Fatalf("token hint after update = %q", hint)
+	}
+	e.meta.ExpireToken(newToken)
+	d = e.as(tok, `mutation($id: ID!) { reconnectConnection(id: $id) { status statusReason } }`, map[string]any{"id": wid})
+	if dig(d, "reconnectConnection.status") != "ERROR" || !strings.Contains(dig(d, "reconnectConnection.statusReason").(string), "WhatsApp") {
+		t.Fatalf("whatsapp reconnect with an expired token = %v", d)
+	}
+	r = e.do("Bearer "+tok, `mutation($id: ID!) { updateConnection(id: $id, input: {botToken: "1:x"}) { id } }`, map[string]any{"id": wid})
+	if r.code() != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "input.botToken" {
+		t.Fatalf("a bot token on whatsapp = %+v", r.Errors)
+	}
+}
+
+// After a key rotation, credentials sealed with the retired key still open,
+// and the sweep re-seals them so the retired key can be dropped.
+func TestKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	c, tok := e.manager()
+	token, _ := newBot(e)
+	id := pulidOf(dig(e.as(tok, connectTelegram, map[string]any{"in": map[string]any{"campaignID": string(c.ID), "botToken": token}}), "connectTelegram.id").(string))
+
+	newKey := make([]byte, 32)
+	newKey[0] = 42
+	oldKey := e.keysBytes
+	rotated, _ := vault.New(newKey, oldKey)
+	pub, _ := url.Parse(publicURL)
+	svc := connections.New(e.db, rotated, pub, connections.Platforms{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	before := e.db.Connection.GetX(sys(), id)
+	if creds, err := svc.Credentials(before); err != nil || creds.BotToken != token {
+		t.Fatalf("the retired key no longer opens credentials: %v", err)
+	}
+	svc.ResealStale(context.Background())
+	after := e.db.Connection.GetX(sys(), id)
+	if rotated.Stale(after.Credentials) {
+		t.Fatal("credentials still sealed with the retired key")
+	}
+	onlyNew, _ := vault.New(newKey)
+	if _, err := onlyNew.Open(after.Credentials, []byte(id)); err != nil {
+		t.Fatalf("the new key alone cannot open the re-sealed credentials: %v", err)
+	}
 }

@@ -55,11 +55,12 @@ type env struct {
 	statements atomic.Int64
 
 	// Fakes of the platform APIs, speaking their wire formats.
-	tg    *telegramtest.Server
-	meta  *graphtest.Server
-	zalo  *zalotest.Server
-	conns *connections.Service
-	keys  *vault.Keyring
+	tg        *telegramtest.Server
+	meta      *graphtest.Server
+	zalo      *zalotest.Server
+	conns     *connections.Service
+	keys      *vault.Keyring
+	keysBytes []byte
 }
 
 // Credentials of the fake Meta and Zalo apps.
@@ -85,6 +86,7 @@ func newEnv(t *testing.T) *env {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	e.keys, _ = vault.New(key)
+	e.keysBytes = key
 	pub, _ := url.Parse(publicURL)
 	g := graphapi.New(e.meta.URL, "v21.0", nil)
 	e.conns = connections.New(client, e.keys, pub, connections.Platforms{
