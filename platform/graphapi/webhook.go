@@ -1,0 +1,79 @@
+package graphapi
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/url"
+	"strings"
+)
+
+// Messenger and WhatsApp Cloud webhooks are both Graph API webhooks, so the
+// subscription handshake and the payload signature live here once.
+
+// SignatureHeader carries "sha256=<hex HMAC-SHA256(app secret, raw body)>".
+// The legacy SHA-1 X-Hub-Signature header is deliberately not accepted: it is
+// weaker, and Meta sends this one alongside it.
+const SignatureHeader = "X-Hub-Signature-256"
+
+const signaturePrefix = "sha256="
+
+// Sign returns the SignatureHeader value Meta would send for body, so tests
+// and synthetic test events can pass the same check as real deliveries.
+func Sign(appSecret string, body []byte) string {
+	return signaturePrefix + hex.EncodeToString(mac(appSecret, body))
+}
+
+// VerifySignature reports whether header is the SignatureHeader value for
+// body under appSecret. body must be the request bytes exactly as received:
+// Meta signs its own escaped-Unicode serialisation, so anything re-encoded
+// would not match. An empty appSecret never verifies, so a connection whose
+// secret was never configured cannot be fed forged events.
+func VerifySignature(appSecret string, body []byte, header string) bool {
+	if appSecret == "" {
+		return false
+	}
+	digest, ok := strings.CutPrefix(header, signaturePrefix)
+	if !ok {
+		return false
+	}
+	// Meta sends lower case, but hex digits are case-insensitive and
+	// hex.DecodeString accepts either, so a proxy that upper-cases the value
+	// does not lose us events.
+	got, err := hex.DecodeString(digest)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	return hmac.Equal(got, mac(appSecret, body))
+}
+
+func mac(secret string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// VerifyChallenge answers the GET subscription handshake: hub.mode must be
+// "subscribe" and hub.verify_token must equal verifyToken, which must not be
+// empty (otherwise anyone could subscribe a callback that was never
+// configured). It returns hub.challenge, to be written back as the whole
+// response body, and true; or "", false, for a 403.
+//
+// The challenge is echoed unchanged; callers should send it as text/plain so
+// that a caller who knows the token still cannot reflect markup through us.
+func VerifyChallenge(q url.Values, verifyToken string) (challenge string, ok bool) {
+	if verifyToken == "" || q.Get("hub.mode") != "subscribe" {
+		return "", false
+	}
+	if subtle.ConstantTimeCompare([]byte(q.Get("hub.verify_token")), []byte(verifyToken)) != 1 {
+		return "", false
+	}
+	// Meta always sends a challenge and checks that it comes back, so a
+	// request without one is not Meta's handshake.
+	challenge = q.Get("hub.challenge")
+	if challenge == "" {
+		return "", false
+	}
+	return challenge, true
+}

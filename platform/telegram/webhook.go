@@ -1,0 +1,313 @@
+package telegram
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/inbound"
+)
+
+// SecretHeader is the header Telegram sends the webhook secret_token in.
+const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
+
+// ErrMalformed is wrapped by every error Split and Decode return: the body is
+// not an update we can read, and sending it again will not change that.
+var ErrMalformed = errors.New("malformed telegram update")
+
+// VerifySecret reports whether got, the SecretHeader of a delivery, is the
+// secret_token the webhook was set with. An empty want never matches, so a
+// connection whose secret was lost cannot be fed by anyone who omits the
+// header.
+func VerifySecret(got, want string) bool {
+	if want == "" {
+		return false
+	}
+	// ConstantTimeCompare returns early on a length mismatch; comparing
+	// digests keeps the secret's length from leaking too.
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// Split turns one webhook request into its fragment: Telegram delivers one
+// update per request, so there is exactly one, carrying the whole body.
+func Split(body []byte) ([]inbound.Fragment, error) {
+	fields, err := topLevel(body)
+	if err != nil {
+		return nil, err
+	}
+	id, ok := fields["update_id"]
+	if !ok {
+		return nil, fmt.Errorf("%w: no update_id", ErrMalformed)
+	}
+	updateID, err := integer(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: update_id: %v", ErrMalformed, err)
+	}
+	key := "update:" + updateID
+	if marker, ok := fields[inbound.TestMarker]; ok {
+		// Test updates get a key of their own so that they can never shadow,
+		// or be shadowed by, a real update_id.
+		var nonce string
+		if err := json.Unmarshal(marker, &nonce); err != nil {
+			return nil, fmt.Errorf("%w: %s is not a string", ErrMalformed, inbound.TestMarker)
+		}
+		key = "test:" + nonce
+	}
+	return []inbound.Fragment{{Type: updateType(fields), DedupKey: key, Raw: body}}, nil
+}
+
+// updateType names the update's payload field. Telegram keeps adding update
+// types, so any object-valued field counts rather than a fixed list; sorting
+// keeps the choice stable for the (never seen) body with two of them.
+func updateType(fields map[string]json.RawMessage) string {
+	var names []string
+	for name, v := range fields {
+		if name == "update_id" || name == inbound.TestMarker {
+			continue
+		}
+		if v = bytes.TrimSpace(v); len(v) > 0 && v[0] == '{' {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "unknown"
+	}
+	slices.Sort(names)
+	return names[0]
+}
+
+// TestUpdate returns a synthetic update for testing a connection's webhook
+// end to end. Its update_id is negative, which Telegram never uses, and
+// derived from nonce so that a replay of the same test is still one update.
+func TestUpdate(nonce string) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(nonce))
+	// 52 bits keep the id exact in any JSON reader, including JavaScript's.
+	id := -int64(h.Sum64()&(1<<52-1)) - 1
+	body, err := json.Marshal(map[string]any{"update_id": id, inbound.TestMarker: nonce})
+	if err != nil {
+		// A map of an int64 and a string always marshals.
+		panic(err)
+	}
+	return body
+}
+
+// Decode turns a journaled update into an Event. Only message and
+// edited_message concern a conversation; every other update type is Ignore.
+func Decode(raw []byte) (*inbound.Event, error) {
+	fields, err := topLevel(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := fields[inbound.TestMarker]; ok {
+		return &inbound.Event{Test: true, Kind: inbound.Ignore}, nil
+	}
+	kind, field := inbound.NewMessage, "message"
+	payload, ok := fields[field]
+	if !ok {
+		kind, field = inbound.EditMessage, "edited_message"
+		if payload, ok = fields[field]; !ok {
+			return &inbound.Event{Kind: inbound.Ignore}, nil
+		}
+	}
+	var m wireMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
+	}
+	ev, err := m.event(kind)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
+	}
+	return ev, nil
+}
+
+// topLevel reads body as a JSON object. json.Unmarshal accepts "null" into a
+// map without error, hence the nil check.
+func topLevel(body []byte) (map[string]json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, fmt.Errorf("%w: body is not a JSON object", ErrMalformed)
+	}
+	return fields, nil
+}
+
+// integer returns the JSON integer v as written. Ids stay text because chat
+// ids can exceed what float64 holds exactly, and no range is imposed so that
+// Telegram widening them breaks nothing. A quoted number is refused: it is
+// not what Telegram sends, and "10" and 10 must not become two spellings of
+// one key.
+func integer(v json.RawMessage) (string, error) {
+	s := string(bytes.TrimSpace(v))
+	if s == "" {
+		return "", errors.New("missing")
+	}
+	digits := strings.TrimPrefix(s, "-")
+	ok := digits != ""
+	for i := 0; ok && i < len(digits); i++ {
+		ok = digits[i] >= '0' && digits[i] <= '9'
+	}
+	if !ok {
+		if len(s) > 40 {
+			s = s[:40] + "…"
+		}
+		return "", fmt.Errorf("%s is not an integer", s)
+	}
+	return s, nil
+}
+
+// wireMessage is the part of Telegram's Message we read. Ids are kept raw so
+// that they are never rounded through float64.
+type wireMessage struct {
+	MessageID json.RawMessage `json:"message_id"`
+	Date      int64           `json:"date"`
+	EditDate  int64           `json:"edit_date"`
+	Chat      *wireChat       `json:"chat"`
+	Text      string          `json:"text"`
+	Caption   string          `json:"caption"`
+	Photo     []wirePhoto     `json:"photo"`
+	Document  *wireFile       `json:"document"`
+	Sticker   *wireSticker    `json:"sticker"`
+	Location  *wireLocation   `json:"location"`
+	Voice     *wireFile       `json:"voice"`
+	Audio     *wireFile       `json:"audio"`
+	Video     *wireFile       `json:"video"`
+	VideoNote *wireFile       `json:"video_note"`
+}
+
+type wireChat struct {
+	ID        json.RawMessage `json:"id"`
+	Title     string          `json:"title"`
+	FirstName string          `json:"first_name"`
+	LastName  string          `json:"last_name"`
+}
+
+// wireFile covers Document, Voice, Audio, Video and VideoNote, which share
+// these fields; the ones a type lacks stay empty.
+type wireFile struct {
+	FileID   string `json:"file_id"`
+	FileName string `json:"file_name"`
+	MimeType string `json:"mime_type"`
+	FileSize int64  `json:"file_size"`
+}
+
+type wirePhoto struct {
+	FileID   string `json:"file_id"`
+	Width    int64  `json:"width"`
+	Height   int64  `json:"height"`
+	FileSize int64  `json:"file_size"`
+}
+
+type wireSticker struct {
+	FileID   string `json:"file_id"`
+	Emoji    string `json:"emoji"`
+	FileSize int64  `json:"file_size"`
+}
+
+type wireLocation struct {
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
+}
+
+func (m *wireMessage) event(kind inbound.Kind) (*inbound.Event, error) {
+	if m.Chat == nil {
+		return nil, errors.New("no chat")
+	}
+	chatID, err := integer(m.Chat.ID)
+	if err != nil {
+		return nil, fmt.Errorf("chat.id: %v", err)
+	}
+	messageID, err := integer(m.MessageID)
+	if err != nil {
+		return nil, fmt.Errorf("message_id: %v", err)
+	}
+	// date is required by Telegram; without it the message would sort at
+	// 1970 in its conversation.
+	if m.Date <= 0 {
+		return nil, errors.New("no date")
+	}
+	sentAt := time.Unix(m.Date, 0).UTC()
+	if kind == inbound.EditMessage && m.EditDate > 0 {
+		sentAt = time.Unix(m.EditDate, 0).UTC()
+	}
+	// Groups have a title and no first name; replies go to the chat, so the
+	// chat, not the sender, is the contact.
+	name := m.Chat.Title
+	if name == "" {
+		name = strings.TrimSpace(m.Chat.FirstName + " " + m.Chat.LastName)
+	}
+	text := m.Text
+	if text == "" {
+		text = m.Caption
+	}
+	msgKind, attachments := m.content()
+	return &inbound.Event{
+		Kind:    kind,
+		Contact: inbound.Contact{ExternalID: chatID, Name: name},
+		Message: &inbound.Message{
+			// message_id is unique only within its chat, and one bot talks
+			// to many chats.
+			ExternalID:  chatID + ":" + messageID,
+			Direction:   inbound.Inbound,
+			Kind:        msgKind,
+			Text:        text,
+			Attachments: attachments,
+			SentAt:      sentAt,
+		},
+		At: sentAt,
+	}, nil
+}
+
+// content classifies the message. Animations also carry a document (Telegram
+// keeps it for older clients), so they arrive as FILE.
+func (m *wireMessage) content() (string, []schematype.Attachment) {
+	switch {
+	case len(m.Photo) > 0:
+		p := largest(m.Photo)
+		return "IMAGE", []schematype.Attachment{{Type: "image", PlatformFileID: p.FileID, Size: p.FileSize}}
+	case m.Document != nil:
+		return "FILE", []schematype.Attachment{m.Document.attachment("file")}
+	case m.Sticker != nil:
+		s := m.Sticker
+		return "STICKER", []schematype.Attachment{{Type: "sticker", PlatformFileID: s.FileID, Name: s.Emoji, Size: s.FileSize}}
+	case m.Location != nil:
+		lat, lon := m.Location.Latitude, m.Location.Longitude
+		return "LOCATION", []schematype.Attachment{{Type: "location", Latitude: &lat, Longitude: &lon}}
+	case m.Voice != nil:
+		return "AUDIO", []schematype.Attachment{m.Voice.attachment("audio")}
+	case m.Audio != nil:
+		return "AUDIO", []schematype.Attachment{m.Audio.attachment("audio")}
+	case m.Video != nil:
+		return "VIDEO", []schematype.Attachment{m.Video.attachment("video")}
+	case m.VideoNote != nil:
+		return "VIDEO", []schematype.Attachment{m.VideoNote.attachment("video")}
+	case m.Text != "":
+		return "TEXT", nil
+	default:
+		return "OTHER", nil
+	}
+}
+
+func (f *wireFile) attachment(typ string) schematype.Attachment {
+	return schematype.Attachment{Type: typ, Name: f.FileName, MimeType: f.MimeType, Size: f.FileSize, PlatformFileID: f.FileID}
+}
+
+// largest picks by pixel count rather than trusting that Telegram lists the
+// sizes in ascending order; file_size breaks ties.
+func largest(sizes []wirePhoto) wirePhoto {
+	best := sizes[0]
+	for _, p := range sizes[1:] {
+		if a, b := p.Width*p.Height, best.Width*best.Height; a > b || a == b && p.FileSize > best.FileSize {
+			best = p
+		}
+	}
+	return best
+}
