@@ -7,12 +7,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"expvar"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,8 +29,11 @@ import (
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	_ "github.com/switchboard-chat/switchboard/ent/runtime"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
+	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/migrations"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
@@ -36,7 +41,9 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/pubsub"
 	"github.com/switchboard-chat/switchboard/vault"
+	"github.com/switchboard-chat/switchboard/webhooks"
 )
 
 func main() {
@@ -111,13 +118,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 			return err
 		}
 	}
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db)))
-	acc := accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL))
-	keys, err := vault.New(cfg.EncryptionKey, cfg.OldEncryptionKeys...)
+	d, err := newDeps(cfg, db, logger)
 	if err != nil {
 		return err
 	}
-	conns := connections.New(client, keys, cfg.PublicURL, platformClients(cfg.Platforms), logger)
+	acc, conns, jr, proc := d.accounts, d.conns, d.journal, d.ingest
 	if cfg.BootstrapEmail != "" {
 		created, err := acc.Bootstrap(ctx, cfg.BootstrapEmail, cfg.BootstrapPass)
 		if err != nil {
@@ -132,10 +137,17 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	// shutdown closes them cleanly; http.Server.Shutdown alone does not.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	go conns.RunRefresher(baseCtx, time.Minute)
+	// Background work outlives the HTTP server's shutdown: webhooks in flight
+	// still need the journal, and the journal's backlog is worth finishing.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var work sync.WaitGroup
+	work.Go(func() { jr.Run(workCtx) })
+	work.Go(func() { proc.Run(workCtx, cfg.Platforms.IngestWorkers, time.Second) })
+	work.Go(func() { conns.RunRefresher(workCtx, time.Minute) })
+	defer func() { stopWork(); work.Wait() }()
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           routes(logger, cfg, db, client, acc, conns),
+		Handler:           routes(logger, cfg, db, d),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
@@ -171,22 +183,71 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 func platformClients(p config.Platforms) connections.Platforms {
 	hc := platform.NewHTTPClient()
 	return connections.Platforms{
-		Telegram:      telegram.New(p.TelegramAPIURL, hc),
-		Facebook:      facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret),
-		WhatsApp:      whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)),
-		Zalo:          zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc),
-		FacebookAppID: p.FacebookAppID,
-		ZaloAppID:     p.ZaloAppID,
-		ZaloAppSecret: p.ZaloAppSecret,
+		Telegram:          telegram.New(p.TelegramAPIURL, hc),
+		Facebook:          facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret),
+		WhatsApp:          whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)),
+		Zalo:              zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc),
+		FacebookAppID:     p.FacebookAppID,
+		ZaloAppID:         p.ZaloAppID,
+		ZaloAppSecret:     p.ZaloAppSecret,
+		FacebookAppSecret: p.FacebookAppSecret,
+		WhatsAppAppSecret: p.WhatsAppAppSecret,
 	}
 }
 
-func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, client *ent.Client, acc *accounts.Service, conns *connections.Service) http.Handler {
+// Decoders maps each platform to its adapter's webhook decoder.
+func Decoders() map[schematype.Platform]ingest.Decoder {
+	return map[schematype.Platform]ingest.Decoder{
+		schematype.PlatformTelegram: telegram.Decode,
+		schematype.PlatformFacebook: facebook.Decode,
+		schematype.PlatformWhatsApp: whatsapp.Decode,
+		schematype.PlatformZalo:     zalo.Decode,
+	}
+}
+
+// deps are the services of one server process.
+type deps struct {
+	client   *ent.Client
+	accounts *accounts.Service
+	conns    *connections.Service
+	journal  *journal.Journal
+	ingest   *ingest.Processor
+	hooks    *webhooks.Handler
+	broker   *pubsub.Broker
+}
+
+// newDeps wires the services together from the configuration.
+func newDeps(cfg *config.Config, db *sql.DB, logger *slog.Logger) (*deps, error) {
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db)))
+	keys, err := vault.New(cfg.EncryptionKey, cfg.OldEncryptionKeys...)
+	if err != nil {
+		return nil, err
+	}
+	d := &deps{
+		client:   client,
+		accounts: accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL)),
+		conns:    connections.New(client, keys, cfg.PublicURL, platformClients(cfg.Platforms), logger),
+		broker:   pubsub.New(),
+	}
+	d.ingest = ingest.New(client, Decoders(), d.broker, logger)
+	d.journal = journal.New(db, logger, journal.Options{OnCommit: d.ingest.Wake})
+	d.hooks = webhooks.New(webhooks.Options{
+		Client: client, Journal: d.journal, Connections: d.conns, Logger: logger,
+		FacebookAppSecret: cfg.Platforms.FacebookAppSecret, FacebookVerifyToken: cfg.Platforms.FacebookVerifyToken,
+		WhatsAppAppSecret: cfg.Platforms.WhatsAppAppSecret, WhatsAppVerifyToken: cfg.Platforms.WhatsAppVerifyToken,
+	})
+	return d, nil
+}
+
+func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, d *deps) http.Handler {
 	mux := http.NewServeMux()
+	d.hooks.Register(mux)
+	mux.Handle("GET /debug/vars", expvar.Handler())
 	mux.Handle("/graphql", graph.NewHandler(graph.Options{
-		Client:          client,
-		Accounts:        acc,
-		Connections:     conns,
+		Client:          d.client,
+		Accounts:        d.accounts,
+		Connections:     d.conns,
+		Ingest:          d.ingest,
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
 		CheckOrigin: func(r *http.Request) bool {

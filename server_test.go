@@ -14,17 +14,11 @@ import (
 	"testing"
 	"time"
 
-	entsql "entgo.io/ent/dialect/sql"
 
-	"github.com/switchboard-chat/switchboard/accounts"
-	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/config"
-	"github.com/switchboard-chat/switchboard/connections"
-	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
-	"github.com/switchboard-chat/switchboard/vault"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -49,11 +43,11 @@ func testConfig(t *testing.T, extra map[string]string) *config.Config {
 func TestHealthAndReadiness(t *testing.T) {
 	cfg := testConfig(t, nil)
 	db := dbtest.Open(t)
-	client := ent.NewClient(ent.Driver(entsql.OpenDB("postgres", db)))
-	acc := accounts.New(client, auth.NewTokens(cfg.JWTSecret, time.Hour))
-	keys, _ := vault.New(cfg.EncryptionKey)
-	conns := connections.New(client, keys, cfg.PublicURL, platformClients(cfg.Platforms), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv := httptest.NewServer(routes(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, db, client, acc, conns))
+	d, err := newDeps(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(routes(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, db, d))
 	defer srv.Close()
 
 	check := func(path string, want int, body string) {

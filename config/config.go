@@ -49,6 +49,10 @@ type Platforms struct {
 	FacebookAppSecret    string // FACEBOOK_APP_SECRET
 	ZaloAppID            string // ZALO_APP_ID
 	ZaloAppSecret        string // ZALO_APP_SECRET
+	FacebookVerifyToken  string // FACEBOOK_VERIFY_TOKEN: answers Meta's webhook handshake
+	WhatsAppAppSecret    string // WHATSAPP_APP_SECRET (default: FACEBOOK_APP_SECRET)
+	WhatsAppVerifyToken  string // WHATSAPP_VERIFY_TOKEN
+	IngestWorkers        int    // INGEST_WORKERS: journal processing workers (default 4)
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -144,6 +148,17 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.FacebookAppSecret = getenv("FACEBOOK_APP_SECRET")
 	p.ZaloAppID = getenv("ZALO_APP_ID")
 	p.ZaloAppSecret = getenv("ZALO_APP_SECRET")
+	p.FacebookVerifyToken = getenv("FACEBOOK_VERIFY_TOKEN")
+	p.WhatsAppAppSecret = or("WHATSAPP_APP_SECRET", p.FacebookAppSecret)
+	p.WhatsAppVerifyToken = getenv("WHATSAPP_VERIFY_TOKEN")
+	p.IngestWorkers = 4
+	if s := getenv("INGEST_WORKERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 256 {
+			bad("INGEST_WORKERS", "must be a number from 1 to 256, got %q", s)
+		}
+		p.IngestWorkers = n
+	}
 	for name, v := range map[string]string{
 		"TELEGRAM_API_URL": p.TelegramAPIURL, "FACEBOOK_GRAPH_URL": p.FacebookGraphURL, "WHATSAPP_GRAPH_URL": p.WhatsAppGraphURL,
 		"ZALO_OPENAPI_URL": p.ZaloOpenAPIURL, "ZALO_OAUTH_URL": p.ZaloOAuthURL,
@@ -251,6 +266,10 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("facebook_app_secret_set", c.Platforms.FacebookAppSecret != ""),
 		slog.String("zalo_app_id", c.Platforms.ZaloAppID),
 		slog.Bool("zalo_app_secret_set", c.Platforms.ZaloAppSecret != ""),
+		slog.Bool("facebook_verify_token_set", c.Platforms.FacebookVerifyToken != ""),
+		slog.Bool("whatsapp_app_secret_set", c.Platforms.WhatsAppAppSecret != ""),
+		slog.Bool("whatsapp_verify_token_set", c.Platforms.WhatsAppVerifyToken != ""),
+		slog.Int("ingest_workers", c.Platforms.IngestWorkers),
 	)
 }
 

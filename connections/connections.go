@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -41,6 +42,8 @@ type Platforms struct {
 	FacebookAppID string
 	// ZaloAppID and ZaloAppSecret are the defaults of connectZalo's appID/appSecretKey.
 	ZaloAppID, ZaloAppSecret string
+	// FacebookAppSecret and WhatsAppAppSecret sign testWebhook's synthetic events.
+	FacebookAppSecret, WhatsAppAppSecret string
 }
 
 // Service is the connections domain service.
@@ -51,12 +54,13 @@ type Service struct {
 	p         Platforms
 	logger    *slog.Logger
 	now       func() time.Time
+	hc        *http.Client
 }
 
 // New returns the connections service. publicURL is the external base URL
 // platforms reach Switchboard at.
 func New(client *ent.Client, keys *vault.Keyring, publicURL *url.URL, p Platforms, logger *slog.Logger) *Service {
-	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now}
+	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now, hc: platform.NewHTTPClient()}
 }
 
 // Credentials are a connection's secrets, sealed together in one column.

@@ -249,3 +249,21 @@ func primaryToken(p schematype.Platform, c *Credentials) string {
 		return c.AccessToken
 	}
 }
+
+// WebhookEvent loads a journal entry the viewer may manage (to replay it).
+func (s *Service) WebhookEvent(ctx context.Context, id pulid.ID) (*ent.WebhookEvent, error) {
+	ev, err := s.client.WebhookEvent.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, &apperr.InputError{Field: "id", Message: fmt.Sprintf("webhook event %s not found", id), Kind: apperr.ErrNotFound}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ev.CampaignID == nil {
+		return nil, apperr.Input("id", "webhook event %s is unroutable: no connection to apply it to", id)
+	}
+	if _, err := s.requireManager(ctx, *ev.CampaignID, "id"); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}

@@ -20,7 +20,7 @@ func main() {
 		entgql.WithConfigPath("gqlgen.yml"),
 		entgql.WithWhereInputs(true),
 		entgql.WithNodeDescriptor(false),
-		entgql.WithSchemaHook(defaultOrders),
+		entgql.WithSchemaHook(defaultOrders, webhookLogFilter),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
@@ -52,11 +52,12 @@ func main() {
 // the schema as argument defaults, so clients see it in introspection and the
 // eager loading of entgql (which reads arguments, defaults included) and the
 // resolvers agree: conversations newest activity first, messages oldest first
-// (so `last: N` is the newest N).
+// by platform time then arrival (so `last: N` is the newest N).
 func defaultOrders(_ *gen.Graph, s *ast.Schema) error {
 	defaults := map[string]*ast.Value{
 		"ConversationConnection": orderValue("LAST_MESSAGE_AT", "DESC"),
-		"MessageConnection":      orderValue("SENT_AT", "ASC"),
+		"MessageConnection":      orderValue("POSITION", "ASC"),
+		"WebhookEventConnection": orderValue("RECEIVED_AT", "DESC"),
 	}
 	for _, def := range s.Types {
 		for _, f := range def.Fields {
@@ -77,4 +78,21 @@ func orderValue(field, direction string) *ast.Value {
 		{Name: "direction", Value: &ast.Value{Kind: ast.EnumValue, Raw: direction}},
 		{Name: "field", Value: &ast.Value{Kind: ast.EnumValue, Raw: field}},
 	}}
+}
+
+// webhookLogFilter adds connectionID to Query.webhookEvents: the Integration
+// tab's "View Logs" lists one connection's journal.
+func webhookLogFilter(_ *gen.Graph, s *ast.Schema) error {
+	q := s.Types["Query"]
+	if q == nil {
+		return nil
+	}
+	if f := q.Fields.ForName("webhookEvents"); f != nil {
+		f.Arguments = append(ast.ArgumentDefinitionList{{
+			Name:        "connectionID",
+			Description: "Only the events of this connection.",
+			Type:        ast.NamedType("ID", nil),
+		}}, f.Arguments...)
+	}
+	return nil
 }

@@ -192,6 +192,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldStatus:         {Type: field.TypeEnum, Column: message.FieldStatus},
 			message.FieldError:          {Type: field.TypeString, Column: message.FieldError},
 			message.FieldSentAt:         {Type: field.TypeTime, Column: message.FieldSentAt},
+			message.FieldPosition:       {Type: field.TypeString, Column: message.FieldPosition},
 		},
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
@@ -1800,6 +1801,11 @@ func (f *MessageFilter) WhereError(p entql.StringP) {
 // WhereSentAt applies the entql time.Time predicate on the sent_at field.
 func (f *MessageFilter) WhereSentAt(p entql.TimeP) {
 	f.Where(p.Field(message.FieldSentAt))
+}
+
+// WherePosition applies the entql string predicate on the position field.
+func (f *MessageFilter) WherePosition(p entql.StringP) {
+	f.Where(p.Field(message.FieldPosition))
 }
 
 // WhereHasCampaign applies a predicate to check if query has an edge campaign.

@@ -2064,6 +2064,11 @@ func (_q *MessageQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, message.FieldSentAt)
 				fieldSeen[message.FieldSentAt] = struct{}{}
 			}
+		case "position":
+			if _, ok := fieldSeen[message.FieldPosition]; !ok {
+				selectedFields = append(selectedFields, message.FieldPosition)
+				fieldSeen[message.FieldPosition] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

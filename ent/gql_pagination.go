@@ -2459,6 +2459,20 @@ var (
 			}
 		},
 	}
+	// MessageOrderFieldPosition orders Message by position.
+	MessageOrderFieldPosition = &MessageOrderField{
+		Value: func(_m *Message) (ent.Value, error) {
+			return _m.Position, nil
+		},
+		column: message.FieldPosition,
+		toTerm: message.ByPosition,
+		toCursor: func(_m *Message) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Position,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -2471,6 +2485,8 @@ func (f MessageOrderField) String() string {
 		str = "UPDATED_AT"
 	case MessageOrderFieldSentAt.column:
 		str = "SENT_AT"
+	case MessageOrderFieldPosition.column:
+		str = "POSITION"
 	}
 	return str
 }
@@ -2493,6 +2509,8 @@ func (f *MessageOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *MessageOrderFieldUpdatedAt
 	case "SENT_AT":
 		*f = *MessageOrderFieldSentAt
+	case "POSITION":
+		*f = *MessageOrderFieldPosition
 	default:
 		return fmt.Errorf("%s is not a valid MessageOrderField", str)
 	}

@@ -53,6 +53,8 @@ type Message struct {
 	Error string `json:"error,omitempty"`
 	// The platform's timestamp of the message.
 	SentAt time.Time `json:"sent_at,omitempty"`
+	// Where the message sorts in its conversation: the platform's timestamp (ms, zero-padded), then the id of the journal entry it came from (arrival order, since platform timestamps are often whole seconds). Fixed at receipt, so any replica processing in any order agrees.
+	Position string `json:"position,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MessageQuery when eager-loading is set.
 	Edges        MessageEdges `json:"edges"`
@@ -131,7 +133,7 @@ func (*Message) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case message.FieldID, message.FieldCampaignID, message.FieldConversationID, message.FieldConnectionID:
 			values[i] = new(pulid.ID)
-		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldStatus, message.FieldError:
+		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldStatus, message.FieldError, message.FieldPosition:
 			values[i] = new(sql.NullString)
 		case message.FieldCreatedAt, message.FieldUpdatedAt, message.FieldSentAt:
 			values[i] = new(sql.NullTime)
@@ -244,6 +246,12 @@ func (_m *Message) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SentAt = value.Time
 			}
+		case message.FieldPosition:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field position", values[i])
+			} else if value.Valid {
+				_m.Position = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -345,6 +353,9 @@ func (_m *Message) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("sent_at=")
 	builder.WriteString(_m.SentAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("position=")
+	builder.WriteString(_m.Position)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -185,6 +185,12 @@ func (_c *MessageCreate) SetNillableSentAt(v *time.Time) *MessageCreate {
 	return _c
 }
 
+// SetPosition sets the "position" field.
+func (_c *MessageCreate) SetPosition(v string) *MessageCreate {
+	_c.mutation.SetPosition(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *MessageCreate) SetID(v pulid.ID) *MessageCreate {
 	_c.mutation.SetID(v)
@@ -346,6 +352,14 @@ func (_c *MessageCreate) check() error {
 	if _, ok := _c.mutation.SentAt(); !ok {
 		return &ValidationError{Name: "sent_at", err: errors.New(`ent: missing required field "Message.sent_at"`)}
 	}
+	if _, ok := _c.mutation.Position(); !ok {
+		return &ValidationError{Name: "position", err: errors.New(`ent: missing required field "Message.position"`)}
+	}
+	if v, ok := _c.mutation.Position(); ok {
+		if err := message.PositionValidator(v); err != nil {
+			return &ValidationError{Name: "position", err: fmt.Errorf(`ent: validator failed for field "Message.position": %w`, err)}
+		}
+	}
 	if len(_c.mutation.CampaignIDs()) == 0 {
 		return &ValidationError{Name: "campaign", err: errors.New(`ent: missing required edge "Message.campaign"`)}
 	}
@@ -430,6 +444,10 @@ func (_c *MessageCreate) createSpec() (*Message, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SentAt(); ok {
 		_spec.SetField(message.FieldSentAt, field.TypeTime, value)
 		_node.SentAt = value
+	}
+	if value, ok := _c.mutation.Position(); ok {
+		_spec.SetField(message.FieldPosition, field.TypeString, value)
+		_node.Position = value
 	}
 	if nodes := _c.mutation.CampaignIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -699,6 +717,9 @@ func (u *MessageUpsertOne) UpdateNewValues() *MessageUpsertOne {
 		}
 		if _, exists := u.create.mutation.Direction(); exists {
 			s.SetIgnore(message.FieldDirection)
+		}
+		if _, exists := u.create.mutation.Position(); exists {
+			s.SetIgnore(message.FieldPosition)
 		}
 	}))
 	return u
@@ -1064,6 +1085,9 @@ func (u *MessageUpsertBulk) UpdateNewValues() *MessageUpsertBulk {
 			}
 			if _, exists := b.mutation.Direction(); exists {
 				s.SetIgnore(message.FieldDirection)
+			}
+			if _, exists := b.mutation.Position(); exists {
+				s.SetIgnore(message.FieldPosition)
 			}
 		}
 	}))

@@ -7812,6 +7812,7 @@ type MessageMutation struct {
 	status              *message.Status
 	error               *string
 	sent_at             *time.Time
+	position            *string
 	clearedFields       map[string]struct{}
 	campaign            *pulid.ID
 	clearedcampaign     bool
@@ -8502,6 +8503,42 @@ func (m *MessageMutation) ResetSentAt() {
 	m.sent_at = nil
 }
 
+// SetPosition sets the "position" field.
+func (m *MessageMutation) SetPosition(s string) {
+	m.position = &s
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *MessageMutation) Position() (r string, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldPosition(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *MessageMutation) ResetPosition() {
+	m.position = nil
+}
+
 // ClearCampaign clears the "campaign" edge to the Campaign entity.
 func (m *MessageMutation) ClearCampaign() {
 	m.clearedcampaign = true
@@ -8644,7 +8681,7 @@ func (m *MessageMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MessageMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, message.FieldCreatedAt)
 	}
@@ -8687,6 +8724,9 @@ func (m *MessageMutation) Fields() []string {
 	if m.sent_at != nil {
 		fields = append(fields, message.FieldSentAt)
 	}
+	if m.position != nil {
+		fields = append(fields, message.FieldPosition)
+	}
 	return fields
 }
 
@@ -8723,6 +8763,8 @@ func (m *MessageMutation) Field(name string) (ent.Value, bool) {
 		return m.Error()
 	case message.FieldSentAt:
 		return m.SentAt()
+	case message.FieldPosition:
+		return m.Position()
 	}
 	return nil, false
 }
@@ -8760,6 +8802,8 @@ func (m *MessageMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldError(ctx)
 	case message.FieldSentAt:
 		return m.OldSentAt(ctx)
+	case message.FieldPosition:
+		return m.OldPosition(ctx)
 	}
 	return nil, fmt.Errorf("unknown Message field %s", name)
 }
@@ -8866,6 +8910,13 @@ func (m *MessageMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSentAt(v)
+		return nil
+	case message.FieldPosition:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Message field %s", name)
@@ -8984,6 +9035,9 @@ func (m *MessageMutation) ResetField(name string) error {
 		return nil
 	case message.FieldSentAt:
 		m.ResetSentAt()
+		return nil
+	case message.FieldPosition:
+		m.ResetPosition()
 		return nil
 	}
 	return fmt.Errorf("unknown Message field %s", name)

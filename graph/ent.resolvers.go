@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 )
 
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
@@ -45,8 +46,12 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[pulid.ID
 	return r.Client.User.Query().Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
-func (r *queryResolver) WebhookEvents(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEventOrder, where *ent.WebhookEventWhereInput) (*ent.WebhookEventConnection, error) {
-	return r.Client.WebhookEvent.Query().Paginate(ctx, after, first, before, last, ent.WithWebhookEventOrder(orderBy), ent.WithWebhookEventFilter(where.Filter))
+func (r *queryResolver) WebhookEvents(ctx context.Context, connectionID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEventOrder, where *ent.WebhookEventWhereInput) (*ent.WebhookEventConnection, error) {
+	q := r.Client.WebhookEvent.Query()
+	if connectionID != nil {
+		q.Where(webhookevent.ConnectionID(*connectionID))
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithWebhookEventOrder(orderBy), ent.WithWebhookEventFilter(where.Filter))
 }
 
 func (r *Resolver) Campaign() CampaignResolver { return &campaignResolver{r} }

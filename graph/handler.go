@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ingest"
 )
 
 // Options configures the GraphQL handler.
@@ -31,6 +32,7 @@ type Options struct {
 	Client      *ent.Client
 	Accounts    *accounts.Service
 	Connections *connections.Service
+	Ingest      *ingest.Processor
 	// Introspection enables __schema/__type queries.
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation (0: a default).
@@ -59,7 +61,7 @@ func NewHandler(o Options) http.Handler {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))

@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/graph"
+	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
@@ -153,7 +154,7 @@ func (e *env) conversation(c *ent.Campaign, conn *ent.Connection, at time.Time) 
 	cv := e.db.Conversation.Create().SetCampaign(c).SetConnection(conn).SetContact(ct).SetLastMessageAt(at).SaveX(sys())
 	m := e.db.Message.Create().SetCampaignID(c.ID).SetConversation(cv).SetConnection(conn).
 		SetDirection("INBOUND").SetText("hello at " + at.Format(time.RFC3339Nano)).SetSentAt(at).
-		SetExternalID(unique("mid")).SaveX(sys())
+		SetExternalID(unique("mid")).SetPosition(ingest.Position(at, pulid.New("whe"))).SaveX(sys())
 	return e.db.Conversation.UpdateOne(cv).SetLastMessage(m).SaveX(sys())
 }
 

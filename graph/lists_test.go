@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/user"
+	"github.com/switchboard-chat/switchboard/ingest"
 )
 
 // seedConversations opens n conversations in a fresh campaign, the i-th with
@@ -99,7 +100,8 @@ func TestMessagesOldestFirstSoLastIsNewest(t *testing.T) {
 	for _, minute := range []int{5, 2, 9, 7} {
 		at := base.Add(time.Duration(minute) * time.Minute)
 		e.db.Message.Create().SetCampaignID(c.ID).SetConversation(cv).SetConnection(conn).
-			SetDirection("OUTBOUND").SetText(fmt.Sprintf("m%d", minute)).SetSentAt(at).ExecX(sys())
+			SetDirection("OUTBOUND").SetText(fmt.Sprintf("m%d", minute)).SetSentAt(at).
+			SetPosition(ingest.Position(at, pulid.New("whe"))).ExecX(sys())
 	}
 	texts = []string{"m5", "m7", "m9"}
 	d := e.as(admin, `query($id: ID!) { node(id: $id) { ... on Conversation { messages(last: 3) { totalCount edges { node { text direction } } pageInfo { hasPreviousPage } } } } }`,

@@ -8,8 +8,21 @@ package graph
 import (
 	"context"
 
+	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 )
+
+func (r *mutationResolver) TestWebhook(ctx context.Context, connectionID pulid.ID) (*connections.WebhookTestResult, error) {
+	return r.Channels.TestWebhook(ctx, connectionID)
+}
+
+func (r *mutationResolver) ReplayWebhookEvent(ctx context.Context, id pulid.ID) (*ent.WebhookEvent, error) {
+	if _, err := r.Channels.WebhookEvent(ctx, id); err != nil {
+		return nil, err
+	}
+	return r.Ingest.Process(ctx, id)
+}
 
 func (r *webhookEventResolver) Payload(ctx context.Context, obj *ent.WebhookEvent) (string, error) {
 	return string(obj.Payload), nil

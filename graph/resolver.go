@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ingest"
 	// The runtime registers the privacy policies and hooks of the schema; a
 	// client without it would enforce no access rules at all.
 	_ "github.com/switchboard-chat/switchboard/ent/runtime"
@@ -19,4 +20,5 @@ type Resolver struct {
 	Campaigns *campaigns.Service
 	// Channels is the connections service (Connections is taken by the query).
 	Channels *connections.Service
+	Ingest   *ingest.Processor
 }

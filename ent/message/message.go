@@ -47,6 +47,8 @@ const (
 	FieldError = "error"
 	// FieldSentAt holds the string denoting the sent_at field in the database.
 	FieldSentAt = "sent_at"
+	// FieldPosition holds the string denoting the position field in the database.
+	FieldPosition = "position"
 	// EdgeCampaign holds the string denoting the campaign edge name in mutations.
 	EdgeCampaign = "campaign"
 	// EdgeConversation holds the string denoting the conversation edge name in mutations.
@@ -104,6 +106,7 @@ var Columns = []string{
 	FieldStatus,
 	FieldError,
 	FieldSentAt,
+	FieldPosition,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -134,6 +137,8 @@ var (
 	DefaultText string
 	// DefaultSentAt holds the default value on creation for the "sent_at" field.
 	DefaultSentAt func() time.Time
+	// PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	PositionValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -293,6 +298,11 @@ func ByError(opts ...sql.OrderTermOption) OrderOption {
 // BySentAt orders the results by the sent_at field.
 func BySentAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSentAt, opts...).ToFunc()
+}
+
+// ByPosition orders the results by the position field.
+func ByPosition(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPosition, opts...).ToFunc()
 }
 
 // ByCampaignField orders the results by campaign field.

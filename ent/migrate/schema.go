@@ -269,9 +269,9 @@ var (
 				Columns: []*schema.Column{ConversationsColumns[6], ConversationsColumns[4]},
 			},
 			{
-				Name:    "conversation_contact_id_connection_id_status",
-				Unique:  false,
-				Columns: []*schema.Column{ConversationsColumns[8], ConversationsColumns[7], ConversationsColumns[3]},
+				Name:    "conversation_connection_id_contact_id",
+				Unique:  true,
+				Columns: []*schema.Column{ConversationsColumns[7], ConversationsColumns[8]},
 			},
 			{
 				Name:    "conversation_assignee_id",
@@ -293,6 +293,7 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SENT", "DELIVERED", "READ", "FAILED"}, Default: "SENT"},
 		{Name: "error", Type: field.TypeString, Nullable: true},
 		{Name: "sent_at", Type: field.TypeTime},
+		{Name: "position", Type: field.TypeString},
 		{Name: "campaign_id", Type: field.TypeString},
 		{Name: "connection_id", Type: field.TypeString},
 		{Name: "conversation_id", Type: field.TypeString},
@@ -306,25 +307,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "messages_campaigns_messages",
-				Columns:    []*schema.Column{MessagesColumns[11]},
+				Columns:    []*schema.Column{MessagesColumns[12]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_connections_messages",
-				Columns:    []*schema.Column{MessagesColumns[12]},
+				Columns:    []*schema.Column{MessagesColumns[13]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_conversations_messages",
-				Columns:    []*schema.Column{MessagesColumns[13]},
+				Columns:    []*schema.Column{MessagesColumns[14]},
 				RefColumns: []*schema.Column{ConversationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_users_sender",
-				Columns:    []*schema.Column{MessagesColumns[14]},
+				Columns:    []*schema.Column{MessagesColumns[15]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -333,17 +334,17 @@ var (
 			{
 				Name:    "message_connection_id_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{MessagesColumns[12], MessagesColumns[7]},
+				Columns: []*schema.Column{MessagesColumns[13], MessagesColumns[7]},
 			},
 			{
-				Name:    "message_conversation_id_sent_at",
+				Name:    "message_conversation_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[13], MessagesColumns[10]},
+				Columns: []*schema.Column{MessagesColumns[14], MessagesColumns[11]},
 			},
 			{
 				Name:    "message_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[11]},
+				Columns: []*schema.Column{MessagesColumns[12]},
 			},
 		},
 	}

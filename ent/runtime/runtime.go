@@ -327,6 +327,10 @@ func init() {
 	messageDescSentAt := messageFields[10].Descriptor()
 	// message.DefaultSentAt holds the default value on creation for the sent_at field.
 	message.DefaultSentAt = messageDescSentAt.Default.(func() time.Time)
+	// messageDescPosition is the schema descriptor for position field.
+	messageDescPosition := messageFields[11].Descriptor()
+	// message.PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	message.PositionValidator = messageDescPosition.Validators[0].(func(string) error)
 	// messageDescID is the schema descriptor for id field.
 	messageDescID := messageMixinFields0[0].Descriptor()
 	// message.DefaultID holds the default value on creation for the id field.

@@ -76,7 +76,8 @@ func (Conversation) Edges() []ent.Edge {
 func (Conversation) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("campaign_id", "last_message_at"),
-		index.Fields("contact_id", "connection_id", "status"),
+		// One conversation per customer and channel: a new message reopens a resolved one.
+		index.Fields("connection_id", "contact_id").Unique(),
 		index.Fields("assignee_id"),
 	}
 }

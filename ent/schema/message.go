@@ -62,6 +62,11 @@ func (Message) Fields() []ent.Field {
 			Default(time.Now).
 			Comment("The platform's timestamp of the message.").
 			Annotations(entgql.OrderField("SENT_AT")),
+		field.String("position").
+			NotEmpty().
+			Immutable().
+			Comment("Where the message sorts in its conversation: the platform's timestamp (ms, zero-padded), then the id of the journal entry it came from (arrival order, since platform timestamps are often whole seconds). Fixed at receipt, so any replica processing in any order agrees.").
+			Annotations(entgql.OrderField("POSITION"), entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 
@@ -82,7 +87,7 @@ func (Message) Edges() []ent.Edge {
 func (Message) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("connection_id", "external_id").Unique(),
-		index.Fields("conversation_id", "sent_at"),
+		index.Fields("conversation_id", "position"),
 		index.Fields("campaign_id"),
 	}
 }

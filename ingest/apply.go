@@ -1,0 +1,256 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/contact"
+	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/pubsub"
+)
+
+// apply makes the changes an event asks for and returns what to publish once
+// they are committed.
+func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event) ([]pubsub.Event, error) {
+	if e.Test || e.Kind == inbound.Ignore {
+		return nil, nil
+	}
+	conn, err := tx.Connection.Get(ctx, *ev.ConnectionID)
+	if err != nil {
+		return nil, fmt.Errorf("loading connection: %w", err)
+	}
+	if e.Contact.ExternalID == "" {
+		return nil, fmt.Errorf("%s event names no customer", ev.EventType)
+	}
+	ct, err := upsertContact(ctx, tx, conn, e.Contact)
+	if err != nil {
+		return nil, err
+	}
+	switch e.Kind {
+	case inbound.NewMessage:
+		return p.newMessage(ctx, tx, ev, conn, ct, e)
+	case inbound.EditMessage:
+		return editMessage(ctx, tx, conn, e)
+	case inbound.Receipt:
+		return receipt(ctx, tx, conn, ct, e.Receipt)
+	}
+	// ContactInfo, Follow and Unfollow only touch the contact.
+	return nil, nil
+}
+
+// upsertContact finds or creates the customer; what the platform tells fills
+// in blanks and updates names, but the business's own customer id, once set,
+// is never overwritten.
+func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbound.Contact) (*ent.Contact, error) {
+	id, err := tx.Contact.Create().
+		SetCampaignID(conn.CampaignID).
+		SetPlatform(conn.Platform).
+		SetExternalID(c.ExternalID).
+		SetName(c.Name).
+		SetAvatarURL(c.AvatarURL).
+		SetPhone(c.Phone).
+		SetCustomerID(c.CustomerID).
+		OnConflictColumns(contact.FieldCampaignID, contact.FieldPlatform, contact.FieldExternalID).
+		Update(func(u *ent.ContactUpsert) {
+			u.UpdateUpdatedAt()
+			if c.Name != "" {
+				u.SetName(c.Name)
+			}
+			if c.AvatarURL != "" {
+				u.SetAvatarURL(c.AvatarURL)
+			}
+			if c.Phone != "" {
+				u.SetPhone(c.Phone)
+			}
+		}).
+		ID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storing contact: %w", err)
+	}
+	ct, err := tx.Contact.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.CustomerID != "" && ct.CustomerID == "" {
+		if ct, err = tx.Contact.UpdateOne(ct).SetCustomerID(c.CustomerID).Save(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return ct, nil
+}
+
+func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conn *ent.Connection, ct *ent.Contact, e *inbound.Event) ([]pubsub.Event, error) {
+	m := e.Message
+	if m == nil || m.ExternalID == "" {
+		return nil, fmt.Errorf("%s event carries no message id", ev.EventType)
+	}
+	at := m.SentAt
+	if at.IsZero() {
+		at = ev.ReceivedAt
+	}
+	// One conversation per customer and channel; a new message reopens it.
+	convID, err := tx.Conversation.Create().
+		SetCampaignID(conn.CampaignID).
+		SetConnectionID(conn.ID).
+		SetContactID(ct.ID).
+		SetLastMessageAt(at).
+		OnConflictColumns(conversation.FieldConnectionID, conversation.FieldContactID).
+		UpdateUpdatedAt().
+		ID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening conversation: %w", err)
+	}
+	kind := message.Kind(m.Kind)
+	if message.KindValidator(kind) != nil {
+		kind = message.KindOTHER
+	}
+	msgID := pulid.New("msg")
+	status := message.StatusSENT
+	if m.Direction == inbound.Inbound {
+		status = message.StatusDELIVERED
+	}
+	pos := Position(at, ev.ID)
+	err = tx.Message.Create().
+		SetID(msgID).
+		SetCampaignID(conn.CampaignID).
+		SetConversationID(convID).
+		SetConnectionID(conn.ID).
+		SetDirection(message.Direction(m.Direction)).
+		SetKind(kind).
+		SetText(m.Text).
+		SetAttachments(m.Attachments).
+		SetExternalID(m.ExternalID).
+		SetStatus(status).
+		SetSentAt(at).
+		SetPosition(pos).
+		OnConflictColumns(message.FieldConnectionID, message.FieldExternalID).
+		DoNothing().
+		Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storing message: %w", err)
+	}
+	if _, err := tx.Message.Get(ctx, msgID); ent.IsNotFound(err) {
+		// The platform's message id is known already (a replay, or the echo
+		// of a message sent from Switchboard): nothing changes.
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	// The newest message by position becomes the conversation's last one;
+	// a late-arriving older message does not displace it.
+	if _, err := tx.Conversation.Update().
+		Where(conversation.ID(convID), conversation.Or(
+			conversation.LastMessageIDIsNil(),
+			conversation.HasLastMessageWith(message.PositionLT(pos)),
+		)).
+		SetLastMessageID(msgID).
+		SetLastMessageAt(at).
+		Save(ctx); err != nil {
+		return nil, err
+	}
+	if m.Direction == inbound.Inbound {
+		// The customer wrote: the conversation needs an answer again.
+		if err := tx.Conversation.UpdateOneID(convID).AddUnreadCount(1).SetStatus(conversation.StatusOPEN).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return []pubsub.Event{
+		{Type: pubsub.MessageAdded, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: msgID},
+		{Type: pubsub.ConversationUpdated, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: convID},
+	}, nil
+}
+
+func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbound.Event) ([]pubsub.Event, error) {
+	if e.Message == nil {
+		return nil, fmt.Errorf("edit without a message")
+	}
+	m, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), message.ExternalID(e.Message.ExternalID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: the edited message %s is not stored yet", errLater, e.Message.ExternalID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Text == e.Message.Text {
+		return nil, nil
+	}
+	if err := tx.Message.UpdateOne(m).SetText(e.Message.Text).SetAttachments(e.Message.Attachments).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return []pubsub.Event{{Type: pubsub.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID}}, nil
+}
+
+// statusRank orders delivery statuses; receipts only move a message forward.
+var statusRank = map[message.Status]int{
+	message.StatusPENDING: 0, message.StatusSENT: 1, message.StatusDELIVERED: 2, message.StatusREAD: 3,
+}
+
+func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct *ent.Contact, r *inbound.ReceiptInfo) ([]pubsub.Event, error) {
+	if r == nil {
+		return nil, fmt.Errorf("receipt without status")
+	}
+	status := message.Status(r.Status)
+	if message.StatusValidator(status) != nil {
+		return nil, fmt.Errorf("unknown receipt status %q", r.Status)
+	}
+	var behind []message.Status
+	if status == message.StatusFAILED {
+		// A failure only counts before the platform confirmed delivery.
+		behind = []message.Status{message.StatusPENDING, message.StatusSENT}
+	} else {
+		for s, rank := range statusRank {
+			if rank < statusRank[status] {
+				behind = append(behind, s)
+			}
+		}
+	}
+	q := tx.Message.Query().Where(
+		message.ConnectionID(conn.ID),
+		message.DirectionEQ(message.DirectionOUTBOUND),
+		message.StatusIn(behind...),
+	)
+	switch {
+	case len(r.MessageIDs) > 0 && !r.Watermark.IsZero():
+		q = q.Where(message.Or(message.ExternalIDIn(r.MessageIDs...),
+			message.And(message.HasConversationWith(conversation.ContactID(ct.ID)), message.SentAtLTE(r.Watermark))))
+	case len(r.MessageIDs) > 0:
+		q = q.Where(message.ExternalIDIn(r.MessageIDs...))
+	case !r.Watermark.IsZero():
+		q = q.Where(message.HasConversationWith(conversation.ContactID(ct.ID)), message.SentAtLTE(r.Watermark))
+	default:
+		return nil, fmt.Errorf("receipt names no message")
+	}
+	msgs, err := q.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		if r.Watermark.IsZero() && !anyKnown(ctx, tx, conn, r.MessageIDs) {
+			return nil, fmt.Errorf("%w: receipt for messages %v not stored yet", errLater, r.MessageIDs)
+		}
+		return nil, nil
+	}
+	var out []pubsub.Event
+	for _, m := range msgs {
+		upd := tx.Message.UpdateOne(m).SetStatus(status)
+		if status == message.StatusFAILED && r.Error != "" {
+			upd.SetError(r.Error)
+		}
+		if err := upd.Exec(ctx); err != nil {
+			return nil, err
+		}
+		out = append(out, pubsub.Event{Type: pubsub.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID})
+	}
+	return out, nil
+}
+
+// anyKnown reports whether any of the platform message ids is stored at all
+// (then a receipt that changes nothing is simply late, not early).
+func anyKnown(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ids []string) bool {
+	n, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), message.ExternalIDIn(ids...)).Count(ctx)
+	return err == nil && n > 0
+}

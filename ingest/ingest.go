@@ -1,0 +1,213 @@
+// Package ingest turns journaled webhook events into contacts, conversations
+// and messages, exactly once, and publishes what changed. Workers claim
+// journal rows with FOR UPDATE SKIP LOCKED, so any number of them, in any
+// number of replicas, share the backlog; each event is applied and marked
+// processed in one transaction, so a crash replays it and the unique keys
+// make the replay a no-op. A failing event is retried with backoff and its
+// error shown in the journal; it never blocks the events behind it.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/pubsub"
+)
+
+// Decoder decodes one journaled fragment of a platform.
+type Decoder func(raw []byte) (*inbound.Event, error)
+
+// Processor applies journaled events.
+type Processor struct {
+	client   *ent.Client
+	decoders map[schematype.Platform]Decoder
+	broker   *pubsub.Broker
+	logger   *slog.Logger
+	wake     chan struct{}
+	now      func() time.Time
+}
+
+// New returns a processor; decoders maps each platform to its adapter's Decode.
+func New(client *ent.Client, decoders map[schematype.Platform]Decoder, broker *pubsub.Broker, logger *slog.Logger) *Processor {
+	return &Processor{client: client, decoders: decoders, broker: broker, logger: logger, wake: make(chan struct{}, 1), now: time.Now}
+}
+
+// MaxAttempts is after how many failures an event that waits for another
+// (an edit or receipt whose message never arrived) is given up.
+const MaxAttempts = 8
+
+// errLater marks a failure that another event's processing may cure.
+var errLater = errors.New("waiting for an earlier event")
+
+func system(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
+}
+
+// Wake tells idle workers that the journal has new entries.
+func (p *Processor) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts workers that process the journal until ctx ends. Besides being
+// woken by new entries, they poll, so retries come due and entries journaled
+// by other replicas or before a crash are picked up.
+func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
+	done := make(chan struct{})
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for ctx.Err() == nil {
+				did, err := p.ProcessNext(ctx)
+				if err != nil && ctx.Err() == nil {
+					p.logger.ErrorContext(ctx, "processing the webhook journal", "err", err)
+				}
+				if did {
+					continue
+				}
+				select {
+				case <-ctx.Done():
+				case <-p.wake:
+					p.Wake() // pass it on to the next idle worker
+				case <-time.After(poll):
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+}
+
+// ProcessNext processes the oldest due event and reports whether there was one.
+func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
+	ctx = system(ctx)
+	tx, err := p.client.Tx(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	ev, err := tx.WebhookEvent.Query().
+		Where(
+			webhookevent.ProcessedAtIsNil(),
+			webhookevent.ConnectionIDNotNil(),
+			webhookevent.Or(webhookevent.NextAttemptAtIsNil(), webhookevent.NextAttemptAtLTE(p.now())),
+		).
+		Order(webhookevent.ByID()).
+		Limit(1).
+		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claiming a journal entry: %w", err)
+	}
+	return true, p.run(ctx, tx, ev)
+}
+
+// Process processes one journal entry now, whatever its state (replay).
+// Applying an event twice changes nothing.
+func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent, error) {
+	ctx = system(ctx)
+	tx, err := p.client.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	ev, err := tx.WebhookEvent.Query().Where(webhookevent.ID(id)).ForUpdate().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ev.ConnectionID == nil {
+		return ev, fmt.Errorf("event %s is unroutable: no connection to apply it to", id)
+	}
+	if err := p.run(ctx, tx, ev); err != nil {
+		p.logger.WarnContext(ctx, "replayed webhook event failed", "event", id, "err", err)
+	}
+	return p.client.WebhookEvent.Get(ctx, id)
+}
+
+// run applies ev inside tx and commits, or records the failure.
+func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) error {
+	var published []pubsub.Event
+	applyErr := func() error {
+		dec, ok := p.decoders[ev.Platform]
+		if !ok {
+			return fmt.Errorf("no decoder for %s", ev.Platform)
+		}
+		e, err := dec(ev.Payload)
+		if err != nil {
+			return fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
+		}
+		published, err = p.apply(ctx, tx, ev, e)
+		return err
+	}()
+	attempts := ev.Attempts + 1
+	if applyErr != nil && !(errors.Is(applyErr, errLater) && attempts >= MaxAttempts) {
+		_ = tx.Rollback()
+		return p.fail(ctx, ev, attempts, applyErr)
+	}
+	upd := tx.WebhookEvent.UpdateOne(ev).SetAttempts(attempts).SetProcessedAt(p.now()).ClearNextAttemptAt().ClearError()
+	if applyErr != nil {
+		upd.SetError("gave up: " + applyErr.Error())
+	}
+	if err := upd.Exec(ctx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing event %s: %w", ev.ID, err)
+	}
+	for _, e := range published {
+		p.broker.Publish(e)
+	}
+	return nil
+}
+
+// fail records a failed attempt and when to try again, and counts it on the
+// connection's webhook health.
+func (p *Processor) fail(ctx context.Context, ev *ent.WebhookEvent, attempts int, cause error) error {
+	backoff := min(time.Second<<min(attempts-1, 12), time.Hour)
+	backoff += time.Duration(rand.Int64N(int64(backoff/4) + 1))
+	msg := cause.Error()
+	now := p.now()
+	if err := p.client.WebhookEvent.UpdateOne(ev).
+		SetAttempts(attempts).
+		SetError(msg).
+		SetNextAttemptAt(now.Add(backoff)).
+		Exec(ctx); err != nil {
+		return fmt.Errorf("recording failure of event %s: %w (failure: %v)", ev.ID, err, cause)
+	}
+	if !errors.Is(cause, errLater) {
+		if err := p.client.Connection.UpdateOneID(*ev.ConnectionID).
+			AddWebhookErrorCount(1).
+			SetWebhookLastError(fmt.Sprintf("processing %s event %s: %s", ev.EventType, ev.ID, msg)).
+			SetWebhookLastErrorAt(now).
+			Exec(ctx); err != nil {
+			p.logger.WarnContext(ctx, "counting a webhook error", "connection", *ev.ConnectionID, "err", err)
+		}
+	}
+	p.logger.WarnContext(ctx, "webhook event failed; will retry", "event", ev.ID, "attempt", attempts, "retry_in", backoff, "err", msg)
+	return nil
+}
+
+// Position is where a message sorts in its conversation: platform time in
+// milliseconds, then the journal entry's id (arrival order). Both are fixed
+// when the webhook arrives, so every replica computes the same order.
+func Position(at time.Time, arrival pulid.ID) string {
+	return fmt.Sprintf("%013d|%s", max(at.UnixMilli(), 0), arrival)
+}

@@ -1,0 +1,280 @@
+// Package journal is the durable inbox of platform webhooks. Handlers Append
+// the events of a request and answer the platform only once Append returns:
+// the events are then committed. A single batcher group-commits the events of
+// many concurrent requests in one multi-row INSERT, which is what lets one
+// PostgreSQL on a small machine acknowledge thousands of webhooks a second
+// while fsync stays on. A failed commit fails every request of the batch, so
+// nothing is acknowledged that is not stored.
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+)
+
+// Entry is one platform event to journal.
+type Entry struct {
+	Platform schematype.Platform
+	// ConnectionID and CampaignID are empty for an unroutable event (a page
+	// or number that is not connected); it is stored as processed, for the log.
+	ConnectionID pulid.ID
+	CampaignID   pulid.ID
+	EventType    string
+	DedupKey     string
+	Payload      []byte
+	// Note is stored as the entry's error, e.g. why it is unroutable.
+	Note string
+}
+
+// Result says what happened to an appended entry.
+type Result struct {
+	ID pulid.ID
+	// Duplicate: an entry with the same connection and dedup key was already
+	// journaled; nothing was added.
+	Duplicate bool
+}
+
+// ErrUnavailable means the journal could not commit; the platform should retry.
+var ErrUnavailable = errors.New("journal unavailable")
+
+// Options tune the batcher.
+type Options struct {
+	// MaxBatch is the most entries one transaction takes (default 500).
+	MaxBatch int
+	// MaxWait is how long the batcher waits for more entries after the first (default 1ms).
+	MaxWait time.Duration
+	// CommitTimeout bounds one batch's transaction (default 5s).
+	CommitTimeout time.Duration
+	// StatsEvery is how often received-counts are written to connections (default 500ms).
+	StatsEvery time.Duration
+	// OnCommit is called after a batch that added entries commits (to wake processing).
+	OnCommit func()
+}
+
+// Journal appends webhook events.
+type Journal struct {
+	db     *sql.DB
+	logger *slog.Logger
+	opt    Options
+	in     chan *request
+
+	mu    sync.Mutex
+	stats map[pulid.ID]*received
+}
+
+type received struct {
+	n    int64
+	last time.Time
+}
+
+type request struct {
+	entries []Entry
+	at      time.Time
+	done    chan []Result
+	err     error
+}
+
+// New returns a journal; call Run to start its batcher.
+func New(db *sql.DB, logger *slog.Logger, opt Options) *Journal {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 500
+	}
+	if opt.MaxWait <= 0 {
+		opt.MaxWait = time.Millisecond
+	}
+	if opt.CommitTimeout <= 0 {
+		opt.CommitTimeout = 5 * time.Second
+	}
+	if opt.StatsEvery <= 0 {
+		opt.StatsEvery = 500 * time.Millisecond
+	}
+	return &Journal{db: db, logger: logger, opt: opt, in: make(chan *request, 4096), stats: map[pulid.ID]*received{}}
+}
+
+// Append journals the entries of one webhook request and returns once they
+// are committed (or failed with ErrUnavailable).
+func (j *Journal) Append(ctx context.Context, entries []Entry) ([]Result, error) {
+	r := &request{entries: entries, at: time.Now(), done: make(chan []Result, 1)}
+	select {
+	case j.in <- r:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+	select {
+	case res := <-r.done:
+		if r.err != nil {
+			return nil, r.err
+		}
+		return res, nil
+	case <-ctx.Done():
+		// The batch may still commit; the platform's retry is then a duplicate.
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// Run batches appends until ctx ends. One batcher per process.
+func (j *Journal) Run(ctx context.Context) {
+	statsTick := time.NewTicker(j.opt.StatsEvery)
+	defer statsTick.Stop()
+	for {
+		var first *request
+		select {
+		case <-ctx.Done():
+			j.flushStats(context.Background())
+			return
+		case <-statsTick.C:
+			j.flushStats(ctx)
+			continue
+		case first = <-j.in:
+		}
+		batch := []*request{first}
+		n := len(first.entries)
+		timer := time.NewTimer(j.opt.MaxWait)
+	collect:
+		for n < j.opt.MaxBatch {
+			select {
+			case r := <-j.in:
+				batch = append(batch, r)
+				n += len(r.entries)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		j.commit(ctx, batch)
+	}
+}
+
+const insert = `
+INSERT INTO webhook_events (id, platform, connection_id, campaign_id, event_type, dedup_key, payload,
+	received_at, response_status, attempts, processed_at, error)
+SELECT id, platform, NULLIF(connection_id, ''), NULLIF(campaign_id, ''), event_type, dedup_key, payload,
+	received_at, 200, 0, CASE WHEN connection_id = '' THEN received_at END, NULLIF(note, '')
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[])
+	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note)
+ON CONFLICT (connection_id, dedup_key) DO NOTHING
+RETURNING id`
+
+func (j *Journal) commit(ctx context.Context, batch []*request) {
+	var ids, platforms, conns, campaigns, types, keys, notes []string
+	var payloads [][]byte
+	var times []string
+	for _, r := range batch {
+		for _, e := range r.entries {
+			ids = append(ids, string(pulid.New("whe")))
+			platforms = append(platforms, string(e.Platform))
+			conns = append(conns, string(e.ConnectionID))
+			campaigns = append(campaigns, string(e.CampaignID))
+			types = append(types, e.EventType)
+			keys = append(keys, e.DedupKey)
+			payloads = append(payloads, e.Payload)
+			times = append(times, r.at.UTC().Format(time.RFC3339Nano))
+			notes = append(notes, e.Note)
+		}
+	}
+	inserted := map[string]bool{}
+	err := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.opt.CommitTimeout)
+		defer cancel()
+		rows, err := j.db.QueryContext(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
+			pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			inserted[id] = true
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		j.logger.ErrorContext(ctx, "journal commit failed; answering 503 to the batch", "entries", len(ids), "err", err)
+		for _, r := range batch {
+			r.err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			r.done <- nil
+		}
+		return
+	}
+	i := 0
+	j.mu.Lock()
+	for _, r := range batch {
+		res := make([]Result, len(r.entries))
+		seen := map[pulid.ID]bool{}
+		for k, e := range r.entries {
+			res[k] = Result{ID: pulid.ID(ids[i]), Duplicate: !inserted[ids[i]]}
+			i++
+			if e.ConnectionID != "" && !seen[e.ConnectionID] {
+				seen[e.ConnectionID] = true
+				s := j.stats[e.ConnectionID]
+				if s == nil {
+					s = &received{}
+					j.stats[e.ConnectionID] = s
+				}
+				s.n++
+				s.last = r.at
+			}
+		}
+		r.done <- res
+	}
+	j.mu.Unlock()
+	if len(inserted) > 0 && j.opt.OnCommit != nil {
+		j.opt.OnCommit()
+	}
+}
+
+// flushStats adds the received counts gathered since the last flush to the
+// connections, in id order so replicas never deadlock on each other. Counting
+// here, off the acknowledgement path, keeps webhooks from contending for a
+// row lock per connection.
+func (j *Journal) flushStats(ctx context.Context) {
+	j.mu.Lock()
+	stats := j.stats
+	j.stats = map[pulid.ID]*received{}
+	j.mu.Unlock()
+	if len(stats) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(stats))
+	for id := range stats {
+		ids = append(ids, string(id))
+	}
+	sort.Strings(ids)
+	counts := make([]int64, len(ids))
+	lasts := make([]string, len(ids))
+	for i, id := range ids {
+		counts[i], lasts[i] = stats[pulid.ID(id)].n, stats[pulid.ID(id)].last.UTC().Format(time.RFC3339Nano)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.opt.CommitTimeout)
+	defer cancel()
+	_, err := j.db.ExecContext(ctx, `
+UPDATE connections c SET
+	webhook_total_received = c.webhook_total_received + v.n,
+	webhook_last_received_at = GREATEST(COALESCE(c.webhook_last_received_at, v.last), v.last)
+FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, last) ORDER BY id) v
+WHERE c.id = v.id`, pq.Array(ids), pq.Array(counts), pq.Array(lasts))
+	if err != nil {
+		// The counts are statistics: losing one flush beats blocking ingest.
+		j.logger.WarnContext(ctx, "writing webhook statistics", "connections", len(ids), "err", err)
+	}
+}
+
+// FlushStats writes pending statistics now (tests, shutdown).
+func (j *Journal) FlushStats(ctx context.Context) { j.flushStats(ctx) }
