@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"

@@ -44,6 +44,8 @@ type Platforms struct {
 	ZaloAppID, ZaloAppSecret string
 	// FacebookAppSecret and WhatsAppAppSecret sign testWebhook's synthetic events.
 	FacebookAppSecret, WhatsAppAppSecret string
+	// WebhookClient sends testWebhook's events to PUBLIC_URL (nil: a default client).
+	WebhookClient *http.Client
 }
 
 // Service is the connections domain service.
@@ -60,7 +62,11 @@ type Service struct {
 // New returns the connections service. publicURL is the external base URL
 // platforms reach Switchboard at.
 func New(client *ent.Client, keys *vault.Keyring, publicURL *url.URL, p Platforms, logger *slog.Logger) *Service {
-	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now, hc: platform.NewHTTPClient()}
+	hc := p.WebhookClient
+	if hc == nil {
+		hc = platform.NewHTTPClient()
+	}
+	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now, hc: hc}
 }
 
 // Credentials are a connection's secrets, sealed together in one column.
