@@ -1,0 +1,159 @@
+package webhooks_test
+
+import (
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/journal"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/webhooks"
+)
+
+// unreachable is a database nobody listens on.
+func unreachable(t *testing.T) *sql.DB {
+	db, err := sql.Open("postgres", "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// When the journal cannot commit, the platform hears 503 and retries;
+// nothing is acknowledged that is not stored.
+func TestDatabaseDownAnswers503(t *testing.T) {
+	t.Run("journal unreachable", func(t *testing.T) {
+		s := newStack(t, stackOptions{journalDB: unreachable(t)})
+		conn, secret := s.telegramBot()
+		r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(1, "42", 1, "lost?"))
+		if r.status != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", r.status)
+		}
+	})
+	t.Run("connection lookup unreachable", func(t *testing.T) {
+		s := newStack(t, stackOptions{})
+		conn, secret := s.telegramBot()
+		broken := ent.NewClient(ent.Driver(entsql.OpenDB("postgres", unreachable(t))))
+		mux := http.NewServeMux()
+		webhooks.New(webhooks.Options{Client: broken, Journal: journal.New(unreachable(t), slog.New(slog.NewTextHandler(io.Discard, nil)), journal.Options{}),
+			Connections: s.conns, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FacebookAppSecret: fbAppSecret}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct {
+			path   string
+			header map[string]string
+			body   []byte
+		}{
+			{"/webhooks/telegram/" + string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(2, "42", 1, "x")},
+			{"/webhooks/facebook", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, fixture(t, "facebook", "text.json"))}, fixture(t, "facebook", "text.json")},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+tc.path, strings.NewReader(string(tc.body)))
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("%s: %d, want 503 with Retry-After", tc.path, resp.StatusCode)
+			}
+		}
+	})
+}
+
+// Events journaled by a process that died before processing them are
+// processed by the next one.
+func TestBacklogIsProcessedAfterRestart(t *testing.T) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, secret := s.telegramBot()
+	for i, text := range []string{"one", "two", "three"} {
+		if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(int64(500+i), "4242", int64(1700000000+i), text)); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+	}
+	if n := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).CountX(sys()); n != 3 || len(s.messages(conn)) != 0 {
+		t.Fatalf("%d unprocessed, %d messages: want 3 and 0 before the restart", n, len(s.messages(conn)))
+	}
+	// The "restarted" process: workers over the same database.
+	restarted := newStack(t, stackOptions{})
+	_ = restarted
+	eventually(t, "the backlog is processed", func() bool { return len(s.messages(conn)) == 3 })
+	if got := texts(s.messages(conn)); strings.Join(got, ",") != "one,two,three" {
+		t.Fatalf("messages = %v", got)
+	}
+}
+
+// A poisoned event is retried with backoff and shows its error; the events
+// behind it go through.
+func TestPoisonedEventDoesNotBlock(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	conn, secret := s.telegramBot()
+	// A journal entry whose payload cannot be decoded (as if the adapter's
+	// rules changed after journaling).
+	poison := s.db.WebhookEvent.Create().SetPlatform(conn.Platform).SetConnectionID(conn.ID).SetCampaignID(conn.CampaignID).
+		SetEventType("message").SetDedupKey("update:-1").SetPayload([]byte(`{"update_id":-1,"message":{"message_id":1}}`)).SaveX(sys())
+	if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(600, "4343", 1700000000, "after the poison")); r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	eventually(t, "the healthy event is processed", func() bool { return len(s.messages(conn)) == 1 })
+	eventually(t, "the poison's failure is recorded", func() bool { return s.db.WebhookEvent.GetX(sys(), poison.ID).Attempts >= 1 })
+	p := s.db.WebhookEvent.GetX(sys(), poison.ID)
+	if p.ProcessedAt != nil || p.Error == "" || p.NextAttemptAt == nil || !p.NextAttemptAt.After(p.ReceivedAt) {
+		t.Fatalf("poisoned entry = %+v", p)
+	}
+	if c := s.db.Connection.GetX(sys(), conn.ID); c.WebhookErrorCount == 0 || !strings.Contains(c.WebhookLastError, "processing") {
+		t.Fatalf("connection health does not show the failure: %d %q", c.WebhookErrorCount, c.WebhookLastError)
+	}
+	// Replaying a processed event changes nothing.
+	healthy := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.DedupKey("update:600")).OnlyX(sys())
+	if _, err := s.proc.Process(sys(), healthy.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.messages(conn)); n != 1 {
+		t.Fatalf("replay added messages: %d", n)
+	}
+}
+
+// testWebhook sends a signed synthetic event through the public URL; it
+// reaches the journal and creates no conversation.
+func TestTestWebhook(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	tg, _ := s.telegramBot()
+	for name, conn := range map[string]*ent.Connection{"telegram": tg, "facebook": s.facebookPage(), "whatsapp": s.whatsappNumber(), "zalo": s.zaloOA()} {
+		t.Run(name, func(t *testing.T) {
+			res, err := s.conns.TestWebhook(s.admin, conn.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK || res.Status != 200 || res.Error != nil {
+				t.Fatalf("testWebhook = %+v (error %v)", res, deref(res.Error))
+			}
+			eventually(t, "the test event is processed", func() bool {
+				return !s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).ExistX(sys())
+			})
+			if n := s.db.Conversation.Query().Where(conversation.ConnectionID(conn.ID)).CountX(sys()); n != 0 {
+				t.Fatalf("a test event opened %d conversations", n)
+			}
+		})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

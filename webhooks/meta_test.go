@@ -1,0 +1,192 @@
+package webhooks_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/contact"
+	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
+)
+
+var pageScopes = []string{"pages_messaging", "pages_read_engagement", "pages_manage_metadata", "pages_show_list"}
+
+func (s *stack) facebookPage() *ent.Connection {
+	s.t.Helper()
+	page := graphtest.FakePage{ID: uniqueDigits("68"), Name: "Hook page", Token: "EAAGpage" + uniqueDigits(""), Scopes: pageScopes}
+	user := "EAAGuser" + uniqueDigits("")
+	s.meta.AddUser(user, user+"-long", 0, page)
+	conns, err := s.conns.ConnectFacebook(s.admin, connections.FacebookInput{CampaignID: s.campaign().ID, UserAccessToken: user, PageIDs: []string{page.ID}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return conns[0]
+}
+
+func (s *stack) whatsappNumber() *ent.Connection {
+	s.t.Helper()
+	id, token := uniqueDigits("10"), "EAAGwa"+uniqueDigits("")
+	s.meta.AddPhoneNumber(id, token, "15550783881", "Hook WA")
+	conn, err := s.conns.ConnectWhatsApp(s.admin, connections.WhatsAppInput{CampaignID: s.campaign().ID, PhoneNumberID: id, AccessToken: token})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return conn
+}
+
+func (s *stack) get(path string) reply {
+	s.t.Helper()
+	resp, err := s.hc.Get(s.url + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 && resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		s.t.Fatalf("handshake answered %s", resp.Header.Get("Content-Type"))
+	}
+	return reply{resp.StatusCode, string(b)}
+}
+
+func TestMetaHandshake(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	for _, p := range []string{"facebook", "whatsapp"} {
+		t.Run(p, func(t *testing.T) {
+			if r := s.get("/webhooks/" + p + "?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=" + verifyToken); r.status != 200 || r.body != "1158201444" {
+				t.Fatalf("handshake = %d %q", r.status, r.body)
+			}
+			if r := s.get("/webhooks/" + p + "?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=wrong"); r.status != http.StatusForbidden {
+				t.Fatalf("wrong token = %d", r.status)
+			}
+		})
+	}
+}
+
+func TestFacebookWebhook(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	conn := s.facebookPage()
+	psid := uniqueDigits("12")
+	load := func(name string) []byte {
+		return fixture(t, "facebook", name, "682498302938465", conn.ExternalID, "1254459154682919", psid)
+	}
+	send := func(body []byte) reply {
+		return s.post("/webhooks/facebook", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, body)}, body)
+	}
+
+	for _, name := range []string{"text.json", "text.json", "echo.json", "image.json"} {
+		if r := send(load(name)); r.status != 200 || r.body != "EVENT_RECEIVED" {
+			t.Fatalf("%s: %d %q", name, r.status, r.body)
+		}
+	}
+	eventually(t, "three messages", func() bool { return len(s.messages(conn)) == 3 })
+	ms := s.messages(conn)
+	var echo *ent.Message
+	for _, m := range ms {
+		if m.Direction == message.DirectionOUTBOUND {
+			echo = m
+		}
+	}
+	if echo == nil || echo.Text != "hello, world!" || echo.Status != message.StatusSENT {
+		t.Fatalf("echo = %+v", echo)
+	}
+	ct := s.db.Contact.Query().Where(contact.ExternalID(psid)).OnlyX(sys())
+	if n := ct.QueryConversations().CountX(sys()); n != 1 {
+		t.Fatalf("the customer has %d conversations, want 1", n)
+	}
+
+	// Receipts move the echo forward: delivered, read; a late delivery does not move it back.
+	deliveryAfterEcho := strings.Replace(string(load("delivery.json")), `"watermark":1458668856253`, `"watermark":1957764197627`, 1)
+	readAfterEcho := strings.Replace(string(load("read.json")), `"watermark":1458668856253`, `"watermark":1957764197627`, 1)
+	send([]byte(deliveryAfterEcho))
+	eventually(t, "delivered", func() bool { return s.db.Message.GetX(sys(), echo.ID).Status == message.StatusDELIVERED })
+	send([]byte(readAfterEcho))
+	eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), echo.ID).Status == message.StatusREAD })
+	late := strings.Replace(deliveryAfterEcho, `"watermark":1957764197627`, `"watermark":1957764197628`, 1)
+	send([]byte(late))
+	eventually(t, "the late receipt is processed", func() bool {
+		return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).CountX(sys()) == 0
+	})
+	if st := s.db.Message.GetX(sys(), echo.ID).Status; st != message.StatusREAD {
+		t.Fatalf("a late delivery moved READ back to %s", st)
+	}
+
+	t.Run("big ids", func(t *testing.T) {
+		big := fixture(t, "facebook", "bigids.json")
+		if r := send(big); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		// The fixture's page is not connected: journaled as unroutable, no contact.
+		eventually(t, "the unroutable entry", func() bool {
+			return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionIDIsNil(), webhookevent.ErrorContains("unroutable")).ExistX(sys())
+		})
+	})
+	t.Run("rejections", func(t *testing.T) {
+		body := load("text.json")
+		for _, tc := range []struct {
+			name   string
+			header map[string]string
+			body   []byte
+			want   int
+		}{
+			{"missing signature", nil, body, 401},
+			{"wrong secret", map[string]string{graphapi.SignatureHeader: graphapi.Sign("not-the-secret", body)}, body, 401},
+			{"tampered body", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, body)}, append([]byte(" "), body...), 401},
+			{"signed garbage", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, []byte("{nope"))}, []byte("{nope"), 400},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if r := s.post("/webhooks/facebook", tc.header, tc.body); r.status != tc.want {
+					t.Fatalf("status %d, want %d", r.status, tc.want)
+				}
+			})
+		}
+	})
+}
+
+func TestWhatsAppWebhook(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	conn := s.whatsappNumber()
+	waID := uniqueDigits("84")
+	load := func(name string) []byte {
+		return fixture(t, "whatsapp", name, "106540352242922", conn.ExternalID, "16505551234", waID)
+	}
+	send := func(body []byte) reply {
+		return s.post("/webhooks/whatsapp", map[string]string{graphapi.SignatureHeader: graphapi.Sign(waAppSecret, body)}, body)
+	}
+	for _, name := range []string{"text.json", "text.json", "image.json", "location.json"} {
+		if r := send(load(name)); r.status != 200 {
+			t.Fatalf("%s: %d", name, r.status)
+		}
+	}
+	eventually(t, "three messages", func() bool { return len(s.messages(conn)) == 3 })
+	ct := s.db.Contact.Query().Where(contact.ExternalID(waID)).OnlyX(sys())
+	if ct.Name != "Sheena Nelson" || ct.Phone != "+"+waID {
+		t.Fatalf("contact = %+v", ct)
+	}
+
+	// An outbound message (as sending will store it) and its statuses, out of order.
+	cv := ct.QueryConversations().OnlyX(sys())
+	wamid := "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI2QjU1RjdGNTQ4QjlGMDVBODYA"
+	out := s.db.Message.Create().SetCampaignID(conn.CampaignID).SetConversationID(cv.ID).SetConnectionID(conn.ID).
+		SetDirection(message.DirectionOUTBOUND).SetText("Your order shipped").SetExternalID(wamid).
+		SetStatus(message.StatusSENT).SetSentAt(time.Now()).SetPosition("9999999999999|x").SaveX(sys())
+	send(load("status_read.json"))
+	eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), out.ID).Status == message.StatusREAD })
+	send(load("status_delivered.json"))
+	send([]byte(strings.Replace(string(load("status_failed.json")), "GBI2QjU1RjdGNTQ4QjlGMDVBODkA", "GBI2QjU1RjdGNTQ4QjlGMDVBODYA", 1)))
+	eventually(t, "the late statuses are processed", func() bool {
+		return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).CountX(sys()) == 0
+	})
+	if got := s.db.Message.GetX(sys(), out.ID); got.Status != message.StatusREAD {
+		t.Fatalf("status moved back to %s", got.Status)
+	}
+	if r := s.post("/webhooks/whatsapp", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, load("text.json"))}, load("text.json")); r.status != 401 {
+		t.Fatalf("signed with the Messenger secret: %d, want 401", r.status)
+	}
+}

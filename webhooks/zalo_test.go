@@ -1,0 +1,102 @@
+package webhooks_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/contact"
+	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/platform/zalo"
+)
+
+const oaSecret = "oa-secret-key-for-webhooks"
+
+func (s *stack) zaloOA() *ent.Connection {
+	s.t.Helper()
+	oa := zalo.OA{ID: uniqueDigits("38"), Name: "Hook OA"}
+	access, refresh := s.zalo.AddOA(oa, "code", "verifier")
+	conn, err := s.conns.ConnectZalo(s.admin, connections.ZaloInput{CampaignID: s.campaign().ID, OASecretKey: oaSecret, AccessToken: &access, RefreshToken: &refresh})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return conn
+}
+
+func TestZaloWebhook(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	conn := s.zaloOA()
+	user := uniqueDigits("24")
+	load := func(name string) []byte {
+		return fixture(t, "zalo", name, "388613280878808645", conn.ExternalID, "246845883529197922", user)
+	}
+	send := func(path string, body []byte, secret string) reply {
+		env, err := zalo.Peek(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.post(path, map[string]string{zalo.SignatureHeader: zalo.Sign(env.AppID, body, env.Timestamp, secret)}, body)
+	}
+	text := load("user_send_text.json")
+	for _, path := range []string{"/webhooks/zalo", "/webhooks/zalo/" + string(conn.ID)} {
+		if r := send(path, text, oaSecret); r.status != 200 {
+			t.Fatalf("%s: %d", path, r.status)
+		}
+	}
+	eventually(t, "the message", func() bool { return len(s.messages(conn)) == 1 })
+	if m := s.messages(conn)[0]; m.Text != "message" || *m.ExternalID != "96d3cdf3af150460909" || m.Direction != message.DirectionINBOUND {
+		t.Fatalf("message = %+v", m)
+	}
+
+	t.Run("rejections", func(t *testing.T) {
+		before := s.db.Connection.GetX(sys(), conn.ID).WebhookErrorCount
+		if r := send("/webhooks/zalo", text, "wrong-secret"); r.status != 401 {
+			t.Fatalf("wrong secret: %d", r.status)
+		}
+		if r := s.post("/webhooks/zalo", nil, text); r.status != 401 {
+			t.Fatalf("missing signature: %d", r.status)
+		}
+		if r := s.post("/webhooks/zalo", nil, []byte("{nope")); r.status != 400 {
+			t.Fatalf("garbage: %d", r.status)
+		}
+		if r := s.post("/webhooks/zalo/con_01HZZZZZZZZZZZZZZZZZZZZZZZ", nil, text); r.status != 404 {
+			t.Fatalf("unknown connection: %d", r.status)
+		}
+		if got := s.db.Connection.GetX(sys(), conn.ID).WebhookErrorCount; got != before+2 {
+			t.Fatalf("error count %d -> %d, want +2", before, got)
+		}
+	})
+	t.Run("an OA that is not connected: 200, nothing stored", func(t *testing.T) {
+		stranger := fixture(t, "zalo", "user_send_text.json", "96d3cdf3af150460909", "stranger-msg")
+		before := s.db.WebhookEvent.Query().CountX(sys())
+		if r := send("/webhooks/zalo", stranger, "whatever"); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		if after := s.db.WebhookEvent.Query().CountX(sys()); after != before {
+			t.Fatalf("stored %d journal entries for an unverifiable event", after-before)
+		}
+	})
+	t.Run("follow, form, echo and receipts", func(t *testing.T) {
+		// These fixtures share another OA and user: point them at ours.
+		load := func(name string) []byte {
+			return fixture(t, "zalo", name, "4318291638716923456", conn.ExternalID, "7204918273645501928", user)
+		}
+		for _, name := range []string{"follow.json", "user_submit_info.json", "oa_send_text.json", "user_seen_message.json"} {
+			if r := send("/webhooks/zalo", load(name), oaSecret); r.status != 200 {
+				t.Fatalf("%s: %d", name, r.status)
+			}
+		}
+		eventually(t, "all processed", func() bool {
+			return !s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).ExistX(sys())
+		})
+		echo := s.db.Message.Query().Where(message.ConnectionID(conn.ID), message.DirectionEQ(message.DirectionOUTBOUND)).OnlyX(sys())
+		if echo.Text != "Dạ shop chào anh, size M vẫn còn ạ." || echo.Status != message.StatusREAD {
+			t.Fatalf("echo = %q %s, want the OA's reply, READ", echo.Text, echo.Status)
+		}
+		ct := s.db.Contact.Query().Where(contact.ExternalID(user), contact.CampaignID(conn.CampaignID)).OnlyX(sys())
+		if ct.Name != "Nguyễn Văn An" || ct.Phone != "84912345678" {
+			t.Fatalf("contact = %+v", ct)
+		}
+	})
+}
