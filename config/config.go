@@ -52,7 +52,7 @@ type Platforms struct {
 	FacebookVerifyToken  string // FACEBOOK_VERIFY_TOKEN: answers Meta's webhook handshake
 	WhatsAppAppSecret    string // WHATSAPP_APP_SECRET (default: FACEBOOK_APP_SECRET)
 	WhatsAppVerifyToken  string // WHATSAPP_VERIFY_TOKEN
-	IngestWorkers        int    // INGEST_WORKERS: journal processing workers (default 4)
+	IngestWorkers        int    // INGEST_WORKERS: journal processing workers (default 4; 0: this replica only journals)
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -154,8 +154,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.IngestWorkers = 4
 	if s := getenv("INGEST_WORKERS"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 256 {
-			bad("INGEST_WORKERS", "must be a number from 1 to 256, got %q", s)
+		if err != nil || n < 0 || n > 256 {
+			bad("INGEST_WORKERS", "must be a number from 0 (this replica only journals) to 256, got %q", s)
 		}
 		p.IngestWorkers = n
 	}

@@ -108,9 +108,8 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 			webhookevent.Or(webhookevent.NextAttemptAtIsNil(), webhookevent.NextAttemptAtLTE(p.now())),
 		).
 		Order(webhookevent.ByID()).
-		Limit(1).
 		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
-		Only(ctx)
+		First(ctx)
 	if ent.IsNotFound(err) {
 		return false, nil
 	}
