@@ -85,4 +85,3 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	check("/readyz", 200, `"ready"`)
 }
-
