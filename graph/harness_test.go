@@ -39,6 +39,7 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
+	"github.com/switchboard-chat/switchboard/pubsub"
 	"github.com/switchboard-chat/switchboard/vault"
 )
 
@@ -99,7 +100,9 @@ func newEnv(t *testing.T) *env {
 		ZaloAppID:     zaloAppID,
 		ZaloAppSecret: zaloSecret,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Connections: e.conns, Introspection: true}))
+	proc := ingest.New(client, map[schematype.Platform]ingest.Decoder{schematype.PlatformTelegram: telegram.Decode}, pubsub.New(),
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Connections: e.conns, Ingest: proc, Introspection: true}))
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/switchboard-chat/switchboard/ent"
@@ -130,15 +132,13 @@ func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookE
 		OnConflictColumns(message.FieldConnectionID, message.FieldExternalID).
 		DoNothing().
 		Exec(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("storing message: %w", err)
-	}
-	if _, err := tx.Message.Get(ctx, msgID); ent.IsNotFound(err) {
+	if errors.Is(err, sql.ErrNoRows) {
 		// The platform's message id is known already (a replay, or the echo
 		// of a message sent from Switchboard): nothing changes.
 		return nil, nil
-	} else if err != nil {
-		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing message: %w", err)
 	}
 	// The newest message by position becomes the conversation's last one;
 	// a late-arriving older message does not displace it.

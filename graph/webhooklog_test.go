@@ -1,0 +1,74 @@
+package graph_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/ent/campaignmember"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/ent/user"
+)
+
+// The Integration tab's webhook panel: live statistics, the log, and replay.
+func TestWebhookLogAndReplay(t *testing.T) {
+	e := newEnv(t)
+	c, managerTok := e.manager()
+	agent, agentTok := e.user(user.RoleMEMBER)
+	e.member(c, agent, campaignmember.RoleAGENT)
+	other, otherTok := e.manager()
+	conn := e.connection(c, schematype.PlatformTelegram)
+	otherConn := e.connection(other, schematype.PlatformTelegram)
+	base := time.Now().Add(-time.Minute)
+	var ids []string
+	for i := range 3 {
+		body := fmt.Sprintf(`{"update_id":%d,"message":{"message_id":%d,"date":1700000000,"chat":{"id":99,"type":"private","first_name":"Ha"},"text":"log %d"}}`, 700+i, 700+i, i)
+		ev := e.db.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).SetCampaignID(c.ID).
+			SetEventType("message").SetDedupKey(fmt.Sprintf("update:%d", 700+i)).SetPayload([]byte(body)).
+			SetReceivedAt(base.Add(time.Duration(i) * time.Second)).SaveX(sys())
+		ids = append(ids, string(ev.ID))
+	}
+	e.db.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(otherConn.ID).SetCampaignID(other.ID).
+		SetEventType("message").SetDedupKey("update:1").SetPayload([]byte(`{}`)).ExecX(sys())
+
+	const log = `query($c: ID!) { webhookEvents(connectionID: $c, first: 2) { totalCount
+		edges { node { id eventType payload responseStatus error attempts receivedAt processedAt } } } }`
+	d := e.as(agentTok, log, map[string]any{"c": string(conn.ID)})
+	edges := dig(d, "webhookEvents.edges").([]any)
+	if dig(d, "webhookEvents.totalCount") != 3.0 || len(edges) != 2 || dig(edges[0], "node.id") != ids[2] ||
+		!strings.Contains(dig(edges[0], "node.payload").(string), `"log 2"`) || dig(edges[0], "node.responseStatus") != 200.0 {
+		t.Fatalf("log = %v", d)
+	}
+	if d := e.as(otherTok, log, map[string]any{"c": string(conn.ID)}); dig(d, "webhookEvents.totalCount") != 0.0 {
+		t.Fatalf("another campaign's manager sees the log: %v", d)
+	}
+
+	const replay = `mutation($id: ID!) { replayWebhookEvent(id: $id) { id processedAt attempts error } }`
+	if r := e.do("Bearer "+agentTok, replay, map[string]any{"id": ids[0]}); r.code() != "FORBIDDEN" {
+		t.Fatalf("agent replaying: %+v", r.Errors)
+	}
+	if r := e.do("Bearer "+otherTok, replay, map[string]any{"id": ids[0]}); r.code() != "NOT_FOUND" {
+		t.Fatalf("stranger replaying: %+v", r.Errors)
+	}
+	for range 2 {
+		d = e.as(managerTok, replay, map[string]any{"id": ids[0]})
+		if dig(d, "replayWebhookEvent.processedAt") == nil || dig(d, "replayWebhookEvent.error") != "" {
+			t.Fatalf("replay = %v", d)
+		}
+	}
+	if n := conn.QueryConversations().QueryMessages().CountX(sys()); n != 1 {
+		t.Fatalf("two replays stored %d messages, want 1", n)
+	}
+
+	// Live statistics; an error after the last success turns the status to ERROR.
+	now := time.Now()
+	e.db.Connection.UpdateOne(conn).SetWebhookTotalReceived(42).SetWebhookLastReceivedAt(now.Add(-time.Minute)).
+		SetWebhookErrorCount(3).SetWebhookLastError("rejected a webhook (401): missing or wrong secret token").SetWebhookLastErrorAt(now).ExecX(sys())
+	d = e.as(agentTok, `query($id: ID!) { node(id: $id) { ... on Connection { webhook { status totalReceived errorCount lastError lastReceivedAt } } } }`,
+		map[string]any{"id": string(conn.ID)})
+	if dig(d, "node.webhook.status") != "ERROR" || dig(d, "node.webhook.totalReceived") != 42.0 || dig(d, "node.webhook.errorCount") != 3.0 ||
+		!strings.Contains(dig(d, "node.webhook.lastError").(string), "401") || dig(d, "node.webhook.lastReceivedAt") == nil {
+		t.Fatalf("webhook = %v", d)
+	}
+}
