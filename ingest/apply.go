@@ -17,13 +17,20 @@ import (
 
 // apply makes the changes an event asks for and returns what to publish once
 // they are committed.
-func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event) ([]pubsub.Event, error) {
+// conns caches connections within a batch (nil: no cache).
+func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event, conns map[pulid.ID]*ent.Connection) ([]pubsub.Event, error) {
 	if e.Test || e.Kind == inbound.Ignore {
 		return nil, nil
 	}
-	conn, err := tx.Connection.Get(ctx, *ev.ConnectionID)
-	if err != nil {
-		return nil, fmt.Errorf("loading connection: %w", err)
+	conn := conns[*ev.ConnectionID]
+	if conn == nil {
+		var err error
+		if conn, err = tx.Connection.Get(ctx, *ev.ConnectionID); err != nil {
+			return nil, fmt.Errorf("loading connection: %w", err)
+		}
+		if conns != nil {
+			conns[conn.ID] = conn
+		}
 	}
 	if e.Contact.ExternalID == "" {
 		return nil, fmt.Errorf("%s event names no customer", ev.EventType)
@@ -47,7 +54,7 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent,
 // upsertContact finds or creates the customer; what the platform tells fills
 // in blanks and updates names, but the business's own customer id, once set,
 // is never overwritten.
-func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbound.Contact) (*ent.Contact, error) {
+func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbound.Contact) (pulid.ID, error) {
 	id, err := tx.Contact.Create().
 		SetCampaignID(conn.CampaignID).
 		SetPlatform(conn.Platform).
@@ -71,21 +78,19 @@ func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbo
 		}).
 		ID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("storing contact: %w", err)
+		return "", fmt.Errorf("storing contact: %w", err)
 	}
-	ct, err := tx.Contact.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if c.CustomerID != "" && ct.CustomerID == "" {
-		if ct, err = tx.Contact.UpdateOne(ct).SetCustomerID(c.CustomerID).Save(ctx); err != nil {
-			return nil, err
+	if c.CustomerID != "" {
+		// Set once, never overwritten (the widget's user_external_id rule).
+		if _, err := tx.Contact.Update().Where(contact.ID(id), contact.Or(contact.CustomerIDIsNil(), contact.CustomerID(""))).
+			SetCustomerID(c.CustomerID).Save(ctx); err != nil {
+			return "", err
 		}
 	}
-	return ct, nil
+	return id, nil
 }
 
-func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conn *ent.Connection, ct *ent.Contact, e *inbound.Event) ([]pubsub.Event, error) {
+func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conn *ent.Connection, ct pulid.ID, e *inbound.Event) ([]pubsub.Event, error) {
 	m := e.Message
 	if m == nil || m.ExternalID == "" {
 		return nil, fmt.Errorf("%s event carries no message id", ev.EventType)
@@ -98,7 +103,7 @@ func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookE
 	convID, err := tx.Conversation.Create().
 		SetCampaignID(conn.CampaignID).
 		SetConnectionID(conn.ID).
-		SetContactID(ct.ID).
+		SetContactID(ct).
 		SetLastMessageAt(at).
 		OnConflictColumns(conversation.FieldConnectionID, conversation.FieldContactID).
 		UpdateUpdatedAt().
@@ -140,23 +145,20 @@ func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookE
 	if err != nil {
 		return nil, fmt.Errorf("storing message: %w", err)
 	}
-	// The newest message by position becomes the conversation's last one;
-	// a late-arriving older message does not displace it.
-	if _, err := tx.Conversation.Update().
-		Where(conversation.ID(convID), conversation.Or(
-			conversation.LastMessageIDIsNil(),
-			conversation.HasLastMessageWith(message.PositionLT(pos)),
-		)).
-		SetLastMessageID(msgID).
-		SetLastMessageAt(at).
-		Save(ctx); err != nil {
-		return nil, err
-	}
-	if m.Direction == inbound.Inbound {
-		// The customer wrote: the conversation needs an answer again.
-		if err := tx.Conversation.UpdateOneID(convID).AddUnreadCount(1).SetStatus(conversation.StatusOPEN).Exec(ctx); err != nil {
-			return nil, err
-		}
+	// One statement: the newest message by position becomes the last one (a
+	// late-arriving older message does not displace it), and a message from
+	// the customer reopens the conversation and counts as unread.
+	fromCustomer := m.Direction == inbound.Inbound
+	if _, err := tx.ExecContext(ctx, `UPDATE conversations c SET
+		last_message_id = CASE WHEN newer THEN $2 ELSE c.last_message_id END,
+		last_message_at = CASE WHEN newer THEN $3 ELSE c.last_message_at END,
+		unread_count = c.unread_count + CASE WHEN $4 THEN 1 ELSE 0 END,
+		status = CASE WHEN $4 THEN 'OPEN' ELSE c.status END,
+		updated_at = now()
+	FROM (SELECT c2.id, (c2.last_message_id IS NULL OR coalesce(m.position, '') < $5) AS newer
+	      FROM conversations c2 LEFT JOIN messages m ON m.id = c2.last_message_id WHERE c2.id = $1) x
+	WHERE c.id = x.id`, convID, msgID, at, fromCustomer, pos); err != nil {
+		return nil, fmt.Errorf("updating conversation: %w", err)
 	}
 	return []pubsub.Event{
 		{Type: pubsub.MessageAdded, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: msgID},
@@ -189,7 +191,7 @@ var statusRank = map[message.Status]int{
 	message.StatusPENDING: 0, message.StatusSENT: 1, message.StatusDELIVERED: 2, message.StatusREAD: 3,
 }
 
-func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct *ent.Contact, r *inbound.ReceiptInfo) ([]pubsub.Event, error) {
+func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, r *inbound.ReceiptInfo) ([]pubsub.Event, error) {
 	if r == nil {
 		return nil, fmt.Errorf("receipt without status")
 	}
@@ -216,11 +218,11 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct *ent.Cont
 	switch {
 	case len(r.MessageIDs) > 0 && !r.Watermark.IsZero():
 		q = q.Where(message.Or(message.ExternalIDIn(r.MessageIDs...),
-			message.And(message.HasConversationWith(conversation.ContactID(ct.ID)), message.SentAtLTE(r.Watermark))))
+			message.And(message.HasConversationWith(conversation.ContactID(ct)), message.SentAtLTE(r.Watermark))))
 	case len(r.MessageIDs) > 0:
 		q = q.Where(message.ExternalIDIn(r.MessageIDs...))
 	case !r.Watermark.IsZero():
-		q = q.Where(message.HasConversationWith(conversation.ContactID(ct.ID)), message.SentAtLTE(r.Watermark))
+		q = q.Where(message.HasConversationWith(conversation.ContactID(ct)), message.SentAtLTE(r.Watermark))
 	default:
 		return nil, fmt.Errorf("receipt names no message")
 	}

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
 
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
@@ -93,7 +95,25 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 	}
 }
 
-// ProcessNext processes the oldest due event and reports whether there was one.
+// BatchSize is how many events one transaction applies on the fast path.
+// Committing once per batch rather than per event is what lets processing
+// keep up with hundreds of webhooks a second per worker.
+const BatchSize = 64
+
+// due matches journal entries waiting for processing.
+func (p *Processor) due() []predicate.WebhookEvent {
+	return []predicate.WebhookEvent{
+		webhookevent.ProcessedAtIsNil(),
+		webhookevent.ConnectionIDNotNil(),
+		webhookevent.Or(webhookevent.NextAttemptAtIsNil(), webhookevent.NextAttemptAtLTE(p.now())),
+	}
+}
+
+// ProcessNext processes the oldest due events and reports whether there were
+// any. It applies a batch in one transaction; if any event of it fails (or
+// two workers' batches deadlock on a conversation), the batch is rolled back
+// and its events are processed one by one, so a failing event is isolated
+// and recorded, and the others go through.
 func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 	ctx = system(ctx)
 	tx, err := p.client.Tx(ctx)
@@ -101,22 +121,71 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	ev, err := tx.WebhookEvent.Query().
-		Where(
-			webhookevent.ProcessedAtIsNil(),
-			webhookevent.ConnectionIDNotNil(),
-			webhookevent.Or(webhookevent.NextAttemptAtIsNil(), webhookevent.NextAttemptAtLTE(p.now())),
-		).
+	evs, err := tx.WebhookEvent.Query().
+		Where(p.due()...).
 		Order(webhookevent.ByID()).
+		Limit(BatchSize).
 		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
-		First(ctx)
-	if ent.IsNotFound(err) {
+		All(ctx)
+	if err != nil {
+		return false, fmt.Errorf("claiming journal entries: %w", err)
+	}
+	if len(evs) == 0 {
 		return false, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("claiming a journal entry: %w", err)
+	var published []pubsub.Event
+	batchErr := func() error {
+		conns := map[pulid.ID]*ent.Connection{}
+		ids := make([]string, 0, len(evs))
+		for _, ev := range evs {
+			out, err := p.decodeAndApply(ctx, tx, ev, conns)
+			if err != nil {
+				return err
+			}
+			published = append(published, out...)
+			ids = append(ids, string(ev.ID))
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_events
+			SET processed_at = now(), attempts = attempts + 1, error = NULL, next_attempt_at = NULL
+			WHERE id = ANY($1)`, pq.Array(ids))
+		if err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if batchErr == nil {
+		for _, e := range published {
+			p.broker.Publish(e)
+		}
+		return true, nil
 	}
-	return true, p.run(ctx, tx, ev)
+	_ = tx.Rollback()
+	for _, ev := range evs {
+		if err := p.one(ctx, ev.ID); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// one processes a single event in its own transaction, if it is still due.
+func (p *Processor) one(ctx context.Context, id pulid.ID) error {
+	tx, err := p.client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	ev, err := tx.WebhookEvent.Query().
+		Where(append(p.due(), webhookevent.ID(id))...).
+		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil // processed meanwhile, or claimed by another worker
+	}
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, tx, ev)
 }
 
 // Process processes one journal entry now, whatever its state (replay).
@@ -143,19 +212,7 @@ func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent
 
 // run applies ev inside tx and commits, or records the failure.
 func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) error {
-	var published []pubsub.Event
-	applyErr := func() error {
-		dec, ok := p.decoders[ev.Platform]
-		if !ok {
-			return fmt.Errorf("no decoder for %s", ev.Platform)
-		}
-		e, err := dec(ev.Payload)
-		if err != nil {
-			return fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
-		}
-		published, err = p.apply(ctx, tx, ev, e)
-		return err
-	}()
+	published, applyErr := p.decodeAndApply(ctx, tx, ev, nil)
 	attempts := ev.Attempts + 1
 	if applyErr != nil && !(errors.Is(applyErr, errLater) && attempts >= MaxAttempts) {
 		_ = tx.Rollback()
@@ -175,6 +232,18 @@ func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) e
 		p.broker.Publish(e)
 	}
 	return nil
+}
+
+func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conns map[pulid.ID]*ent.Connection) ([]pubsub.Event, error) {
+	dec, ok := p.decoders[ev.Platform]
+	if !ok {
+		return nil, fmt.Errorf("no decoder for %s", ev.Platform)
+	}
+	e, err := dec(ev.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
+	}
+	return p.apply(ctx, tx, ev, e, conns)
 }
 
 // fail records a failed attempt and when to try again, and counts it on the

@@ -52,7 +52,8 @@ var ErrUnavailable = errors.New("journal unavailable")
 type Options struct {
 	// MaxBatch is the most entries one transaction takes (default 500).
 	MaxBatch int
-	// MaxWait is how long the batcher waits for more entries after the first (default 1ms).
+	// MaxWait is how long the batcher waits for more entries after the first
+	// (default 0: it takes what is queued and commits).
 	MaxWait time.Duration
 	// CommitTimeout bounds one batch's transaction (default 5s).
 	CommitTimeout time.Duration
@@ -89,9 +90,6 @@ type request struct {
 func New(db *sql.DB, logger *slog.Logger, opt Options) *Journal {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 500
-	}
-	if opt.MaxWait <= 0 {
-		opt.MaxWait = time.Millisecond
 	}
 	if opt.CommitTimeout <= 0 {
 		opt.CommitTimeout = 5 * time.Second
@@ -140,18 +138,39 @@ func (j *Journal) Run(ctx context.Context) {
 		}
 		batch := []*request{first}
 		n := len(first.entries)
-		timer := time.NewTimer(j.opt.MaxWait)
+		// Take what is already waiting; wait for more only if MaxWait says
+		// so. Under load, requests pile up during each commit, so batches
+		// grow by themselves without adding a fixed delay at low load.
+		var timeout <-chan time.Time
+		var timer *time.Timer
+		if j.opt.MaxWait > 0 {
+			timer = time.NewTimer(j.opt.MaxWait)
+			timeout = timer.C
+		}
 	collect:
 		for n < j.opt.MaxBatch {
 			select {
 			case r := <-j.in:
 				batch = append(batch, r)
 				n += len(r.entries)
-			case <-timer.C:
+			case <-timeout:
 				break collect
+			default:
+				if timeout == nil {
+					break collect
+				}
+				select {
+				case r := <-j.in:
+					batch = append(batch, r)
+					n += len(r.entries)
+				case <-timeout:
+					break collect
+				}
 			}
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 		j.commit(ctx, batch)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,7 +55,7 @@ const (
 // edge on an httptest server, the journal, processing workers, and the
 // connections service with fake platform APIs.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	hc     *http.Client
 	db     *ent.Client
@@ -72,9 +73,10 @@ type stack struct {
 type stackOptions struct {
 	noProcessing bool    // journal only: as if the process died before processing
 	journalDB    *sql.DB // a different database handle for the journal
+	plainHTTP    bool    // serve plain HTTP (benchmarks: TLS is the proxy's job)
 }
 
-func newStack(t *testing.T, opt stackOptions) *stack {
+func newStack(t testing.TB, opt stackOptions) *stack {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("WEBHOOK_TEST_LOGS") != "" {
@@ -84,11 +86,17 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	mux := http.NewServeMux()
 	// Platforms only call https URLs on standard ports: the webhook server
 	// poses as https://example.com (httptest's certificate names it).
-	srv := httptest.NewTLSServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	if opt.plainHTTP {
+		srv.Start()
+	} else {
+		srv.StartTLS()
+	}
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
 	s.hc = srv.Client()
 	publicClient := srv.Client()
+	publicClient.Transport.(*http.Transport).MaxIdleConnsPerHost = 256
 	publicClient.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
 	}
@@ -120,7 +128,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	workers := 0
 	if !opt.noProcessing {
 		workers = 1
-		go func() { s.proc.Run(ctx, 3, 50*time.Millisecond); done <- struct{}{} }()
+		go func() { s.proc.Run(ctx, benchWorkers(), 50*time.Millisecond); done <- struct{}{} }()
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -173,6 +181,22 @@ func mustInt(s string) int64 {
 type reply struct {
 	status int
 	body   string
+}
+
+// postURL sends a webhook and returns the status; safe from many goroutines.
+func (s *stack) postURL(url string, header map[string]string, body []byte) int {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (s *stack) post(path string, header map[string]string, body []byte) reply {
@@ -228,4 +252,11 @@ func texts(ms []*ent.Message) []string {
 // journaled counts a connection's journal entries with the dedup key.
 func (s *stack) journaled(conn *ent.Connection, key string) int {
 	return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.DedupKey(key)).CountX(sys())
+}
+
+func benchWorkers() int {
+	if n, err := strconv.Atoi(os.Getenv("INGEST_WORKERS")); err == nil {
+		return n
+	}
+	return 3
 }

@@ -441,6 +441,14 @@ var (
 				Columns: []*schema.Column{WebhookEventsColumns[5]},
 			},
 			{
+				Name:    "webhookevent_pending",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEventsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "processed_at IS NULL AND connection_id IS NOT NULL",
+				},
+			},
+			{
 				Name:    "webhookevent_campaign_id_received_at",
 				Unique:  false,
 				Columns: []*schema.Column{WebhookEventsColumns[11], WebhookEventsColumns[5]},

@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -92,6 +93,11 @@ func (WebhookEvent) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("connection_id", "dedup_key").Unique(),
 		index.Fields("received_at"),
+		// The processing queue: what is still to do, oldest first, so a
+		// claim never scans or sorts the processed history.
+		index.Fields("id").
+			StorageKey("webhookevent_pending").
+			Annotations(entsql.IndexWhere("processed_at IS NULL AND connection_id IS NOT NULL")),
 		index.Fields("campaign_id", "received_at"),
 	}
 }

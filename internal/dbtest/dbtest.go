@@ -83,6 +83,10 @@ func Open(t testing.TB) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As the server's pool: without idle connections kept, every burst
+	// would open new PostgreSQL backends (a process each).
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
 	t.Cleanup(func() { db.Close() })
 	return db
 }
