@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	_ "github.com/switchboard-chat/switchboard/ent/runtime"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/ingest"
@@ -41,7 +42,6 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
-	"github.com/switchboard-chat/switchboard/pubsub"
 	"github.com/switchboard-chat/switchboard/vault"
 	"github.com/switchboard-chat/switchboard/webhooks"
 )
@@ -144,6 +144,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	work.Go(func() { jr.Run(workCtx) })
 	work.Go(func() { proc.Run(workCtx, cfg.Platforms.IngestWorkers, time.Second) })
 	work.Go(func() { conns.RunRefresher(workCtx, time.Minute) })
+	work.Go(func() { d.hub.Run(baseCtx, cfg.DatabaseURL, time.Second) })
 	defer func() { stopWork(); work.Wait() }()
 	srv := &http.Server{
 		Addr:              cfg.Addr,
@@ -213,7 +214,7 @@ type deps struct {
 	journal  *journal.Journal
 	ingest   *ingest.Processor
 	hooks    *webhooks.Handler
-	broker   *pubsub.Broker
+	hub      *events.Hub
 }
 
 // newDeps wires the services together from the configuration.
@@ -227,9 +228,10 @@ func newDeps(cfg *config.Config, db *sql.DB, logger *slog.Logger) (*deps, error)
 		client:   client,
 		accounts: accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL)),
 		conns:    connections.New(client, keys, cfg.PublicURL, platformClients(cfg.Platforms), logger),
-		broker:   pubsub.New(),
+		hub:      events.NewHub(db, client, logger),
 	}
-	d.ingest = ingest.New(client, Decoders(), d.broker, logger)
+	d.conns.OnChange(d.hub)
+	d.ingest = ingest.New(client, Decoders(), d.hub, logger)
 	d.journal = journal.New(db, logger, journal.Options{OnCommit: d.ingest.Wake})
 	d.hooks = webhooks.New(webhooks.Options{
 		Client: client, Journal: d.journal, Connections: d.conns, Logger: logger,
@@ -248,6 +250,7 @@ func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, d *deps) http.H
 		Accounts:        d.accounts,
 		Connections:     d.conns,
 		Ingest:          d.ingest,
+		Hub:             d.hub,
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
 		CheckOrigin: func(r *http.Request) bool {

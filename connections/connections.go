@@ -21,9 +21,11 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
+	"github.com/switchboard-chat/switchboard/ent/hook"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
@@ -353,4 +355,29 @@ func (s *Service) markActive(ctx context.Context, c *ent.Connection) (*ent.Conne
 		return c, nil
 	}
 	return s.client.Connection.UpdateOne(c).SetStatus(connection.StatusACTIVE).SetStatusReason("").Save(system(ctx))
+}
+
+// OnChange makes every change of a connection (connect, status, token,
+// webhook health) an event in the log, in the same transaction when the
+// change runs in one, and tells n that events were written.
+func (s *Service) OnChange(n interface{ Committed() }) {
+	s.client.Connection.Use(func(next ent.Mutator) ent.Mutator {
+		return hook.ConnectionFunc(func(ctx context.Context, m *ent.ConnectionMutation) (ent.Value, error) {
+			v, err := next.Mutate(ctx, m)
+			if err != nil || !m.Op().Is(ent.OpCreate|ent.OpUpdateOne) {
+				return v, err
+			}
+			c, ok := v.(*ent.Connection)
+			if !ok {
+				return v, nil
+			}
+			if err := events.Append(system(ctx), m.Client(), events.Event{Type: events.ConnectionUpdated, CampaignID: c.CampaignID, EntityID: c.ID}); err != nil {
+				return nil, err
+			}
+			// Inside a transaction the hub finds the event once it commits
+			// (on this wake-up if it already has, else on its next poll).
+			n.Committed()
+			return v, nil
+		})
+	})
 }

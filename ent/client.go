@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
@@ -47,6 +48,8 @@ type Client struct {
 	Contact *ContactClient
 	// Conversation is the client for interacting with the Conversation builders.
 	Conversation *ConversationClient
+	// DomainEvent is the client for interacting with the DomainEvent builders.
+	DomainEvent *DomainEventClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
 	// Tag is the client for interacting with the Tag builders.
@@ -72,6 +75,7 @@ func (c *Client) init() {
 	c.Connection = NewConnectionClient(c.config)
 	c.Contact = NewContactClient(c.config)
 	c.Conversation = NewConversationClient(c.config)
+	c.DomainEvent = NewDomainEventClient(c.config)
 	c.Message = NewMessageClient(c.config)
 	c.Tag = NewTagClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -174,6 +178,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Connection:     NewConnectionClient(cfg),
 		Contact:        NewContactClient(cfg),
 		Conversation:   NewConversationClient(cfg),
+		DomainEvent:    NewDomainEventClient(cfg),
 		Message:        NewMessageClient(cfg),
 		Tag:            NewTagClient(cfg),
 		User:           NewUserClient(cfg),
@@ -203,6 +208,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Connection:     NewConnectionClient(cfg),
 		Contact:        NewContactClient(cfg),
 		Conversation:   NewConversationClient(cfg),
+		DomainEvent:    NewDomainEventClient(cfg),
 		Message:        NewMessageClient(cfg),
 		Tag:            NewTagClient(cfg),
 		User:           NewUserClient(cfg),
@@ -237,7 +243,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Call, c.Campaign, c.CampaignMember, c.Connection, c.Contact, c.Conversation,
-		c.Message, c.Tag, c.User, c.WebhookEvent,
+		c.DomainEvent, c.Message, c.Tag, c.User, c.WebhookEvent,
 	} {
 		n.Use(hooks...)
 	}
@@ -248,7 +254,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Call, c.Campaign, c.CampaignMember, c.Connection, c.Contact, c.Conversation,
-		c.Message, c.Tag, c.User, c.WebhookEvent,
+		c.DomainEvent, c.Message, c.Tag, c.User, c.WebhookEvent,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -269,6 +275,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Contact.mutate(ctx, m)
 	case *ConversationMutation:
 		return c.Conversation.mutate(ctx, m)
+	case *DomainEventMutation:
+		return c.DomainEvent.mutate(ctx, m)
 	case *MessageMutation:
 		return c.Message.mutate(ctx, m)
 	case *TagMutation:
@@ -1550,6 +1558,140 @@ func (c *ConversationClient) mutate(ctx context.Context, m *ConversationMutation
 	}
 }
 
+// DomainEventClient is a client for the DomainEvent schema.
+type DomainEventClient struct {
+	config
+}
+
+// NewDomainEventClient returns a client for the DomainEvent from the given config.
+func NewDomainEventClient(c config) *DomainEventClient {
+	return &DomainEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `domainevent.Hooks(f(g(h())))`.
+func (c *DomainEventClient) Use(hooks ...Hook) {
+	c.hooks.DomainEvent = append(c.hooks.DomainEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `domainevent.Intercept(f(g(h())))`.
+func (c *DomainEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DomainEvent = append(c.inters.DomainEvent, interceptors...)
+}
+
+// Create returns a builder for creating a DomainEvent entity.
+func (c *DomainEventClient) Create() *DomainEventCreate {
+	mutation := newDomainEventMutation(c.config, OpCreate)
+	return &DomainEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DomainEvent entities.
+func (c *DomainEventClient) CreateBulk(builders ...*DomainEventCreate) *DomainEventCreateBulk {
+	return &DomainEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DomainEventClient) MapCreateBulk(slice any, setFunc func(*DomainEventCreate, int)) *DomainEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DomainEventCreateBulk{err: fmt.Errorf("calling to DomainEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DomainEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DomainEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DomainEvent.
+func (c *DomainEventClient) Update() *DomainEventUpdate {
+	mutation := newDomainEventMutation(c.config, OpUpdate)
+	return &DomainEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DomainEventClient) UpdateOne(_m *DomainEvent) *DomainEventUpdateOne {
+	mutation := newDomainEventMutation(c.config, OpUpdateOne, withDomainEvent(_m))
+	return &DomainEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DomainEventClient) UpdateOneID(id int64) *DomainEventUpdateOne {
+	mutation := newDomainEventMutation(c.config, OpUpdateOne, withDomainEventID(id))
+	return &DomainEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DomainEvent.
+func (c *DomainEventClient) Delete() *DomainEventDelete {
+	mutation := newDomainEventMutation(c.config, OpDelete)
+	return &DomainEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DomainEventClient) DeleteOne(_m *DomainEvent) *DomainEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DomainEventClient) DeleteOneID(id int64) *DomainEventDeleteOne {
+	builder := c.Delete().Where(domainevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DomainEventDeleteOne{builder}
+}
+
+// Query returns a query builder for DomainEvent.
+func (c *DomainEventClient) Query() *DomainEventQuery {
+	return &DomainEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDomainEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DomainEvent entity by its id.
+func (c *DomainEventClient) Get(ctx context.Context, id int64) (*DomainEvent, error) {
+	return c.Query().Where(domainevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DomainEventClient) GetX(ctx context.Context, id int64) *DomainEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DomainEventClient) Hooks() []Hook {
+	hooks := c.hooks.DomainEvent
+	return append(hooks[:len(hooks):len(hooks)], domainevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DomainEventClient) Interceptors() []Interceptor {
+	return c.inters.DomainEvent
+}
+
+func (c *DomainEventClient) mutate(ctx context.Context, m *DomainEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DomainEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DomainEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DomainEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DomainEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DomainEvent mutation op: %q", m.Op())
+	}
+}
+
 // MessageClient is a client for the Message schema.
 type MessageClient struct {
 	config
@@ -2233,12 +2375,12 @@ func (c *WebhookEventClient) mutate(ctx context.Context, m *WebhookEventMutation
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Call, Campaign, CampaignMember, Connection, Contact, Conversation, Message, Tag,
-		User, WebhookEvent []ent.Hook
+		Call, Campaign, CampaignMember, Connection, Contact, Conversation, DomainEvent,
+		Message, Tag, User, WebhookEvent []ent.Hook
 	}
 	inters struct {
-		Call, Campaign, CampaignMember, Connection, Contact, Conversation, Message, Tag,
-		User, WebhookEvent []ent.Interceptor
+		Call, Campaign, CampaignMember, Connection, Contact, Conversation, DomainEvent,
+		Message, Tag, User, WebhookEvent []ent.Interceptor
 	}
 )
 

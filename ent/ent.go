@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
@@ -88,6 +89,7 @@ func checkColumn(t, c string) error {
 			connection.Table:     connection.ValidColumn,
 			contact.Table:        contact.ValidColumn,
 			conversation.Table:   conversation.ValidColumn,
+			domainevent.Table:    domainevent.ValidColumn,
 			message.Table:        message.ValidColumn,
 			tag.Table:            tag.ValidColumn,
 			user.Table:           user.ValidColumn,

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/tag"
@@ -23,7 +24,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 10)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 11)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   call.Table,
@@ -169,6 +170,25 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   domainevent.Table,
+			Columns: domainevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt64,
+				Column: domainevent.FieldID,
+			},
+		},
+		Type: "DomainEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			domainevent.FieldXid:            {Type: field.TypeInt64, Column: domainevent.FieldXid},
+			domainevent.FieldType:           {Type: field.TypeEnum, Column: domainevent.FieldType},
+			domainevent.FieldCampaignID:     {Type: field.TypeString, Column: domainevent.FieldCampaignID},
+			domainevent.FieldConversationID: {Type: field.TypeString, Column: domainevent.FieldConversationID},
+			domainevent.FieldEntityID:       {Type: field.TypeString, Column: domainevent.FieldEntityID},
+			domainevent.FieldCreatedAt:      {Type: field.TypeTime, Column: domainevent.FieldCreatedAt},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   message.Table,
 			Columns: message.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -195,7 +215,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldPosition:       {Type: field.TypeString, Column: message.FieldPosition},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   tag.Table,
 			Columns: tag.Columns,
@@ -213,7 +233,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			tag.FieldColor:      {Type: field.TypeString, Column: tag.FieldColor},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -232,7 +252,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldRole:         {Type: field.TypeEnum, Column: user.FieldRole},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookevent.Table,
 			Columns: webhookevent.Columns,
@@ -1694,6 +1714,76 @@ func (f *ConversationFilter) WhereHasTagsWith(preds ...predicate.Tag) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *DomainEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the DomainEventQuery builder.
+func (_q *DomainEventQuery) Filter() *DomainEventFilter {
+	return &DomainEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *DomainEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the DomainEventMutation builder.
+func (m *DomainEventMutation) Filter() *DomainEventFilter {
+	return &DomainEventFilter{config: m.config, predicateAdder: m}
+}
+
+// DomainEventFilter provides a generic filtering capability at runtime for DomainEventQuery.
+type DomainEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *DomainEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int64 predicate on the id field.
+func (f *DomainEventFilter) WhereID(p entql.Int64P) {
+	f.Where(p.Field(domainevent.FieldID))
+}
+
+// WhereXid applies the entql int64 predicate on the xid field.
+func (f *DomainEventFilter) WhereXid(p entql.Int64P) {
+	f.Where(p.Field(domainevent.FieldXid))
+}
+
+// WhereType applies the entql string predicate on the type field.
+func (f *DomainEventFilter) WhereType(p entql.StringP) {
+	f.Where(p.Field(domainevent.FieldType))
+}
+
+// WhereCampaignID applies the entql string predicate on the campaign_id field.
+func (f *DomainEventFilter) WhereCampaignID(p entql.StringP) {
+	f.Where(p.Field(domainevent.FieldCampaignID))
+}
+
+// WhereConversationID applies the entql string predicate on the conversation_id field.
+func (f *DomainEventFilter) WhereConversationID(p entql.StringP) {
+	f.Where(p.Field(domainevent.FieldConversationID))
+}
+
+// WhereEntityID applies the entql string predicate on the entity_id field.
+func (f *DomainEventFilter) WhereEntityID(p entql.StringP) {
+	f.Where(p.Field(domainevent.FieldEntityID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *DomainEventFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(domainevent.FieldCreatedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *MessageQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1722,7 +1812,7 @@ type MessageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MessageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1893,7 +1983,7 @@ type TagFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TagFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1986,7 +2076,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2070,7 +2160,7 @@ type WebhookEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

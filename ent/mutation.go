@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -41,6 +42,7 @@ const (
 	TypeConnection     = "Connection"
 	TypeContact        = "Contact"
 	TypeConversation   = "Conversation"
+	TypeDomainEvent    = "DomainEvent"
 	TypeMessage        = "Message"
 	TypeTag            = "Tag"
 	TypeUser           = "User"
@@ -7793,6 +7795,686 @@ func (m *ConversationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Conversation edge %s", name)
+}
+
+// DomainEventMutation represents an operation that mutates the DomainEvent nodes in the graph.
+type DomainEventMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int64
+	xid             *int64
+	addxid          *int64
+	_type           *domainevent.Type
+	campaign_id     *pulid.ID
+	conversation_id *pulid.ID
+	entity_id       *pulid.ID
+	created_at      *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*DomainEvent, error)
+	predicates      []predicate.DomainEvent
+}
+
+var _ ent.Mutation = (*DomainEventMutation)(nil)
+
+// domaineventOption allows management of the mutation configuration using functional options.
+type domaineventOption func(*DomainEventMutation)
+
+// newDomainEventMutation creates new mutation for the DomainEvent entity.
+func newDomainEventMutation(c config, op Op, opts ...domaineventOption) *DomainEventMutation {
+	m := &DomainEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDomainEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDomainEventID sets the ID field of the mutation.
+func withDomainEventID(id int64) domaineventOption {
+	return func(m *DomainEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DomainEvent
+		)
+		m.oldValue = func(ctx context.Context) (*DomainEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DomainEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDomainEvent sets the old DomainEvent of the mutation.
+func withDomainEvent(node *DomainEvent) domaineventOption {
+	return func(m *DomainEventMutation) {
+		m.oldValue = func(context.Context) (*DomainEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DomainEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DomainEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DomainEvent entities.
+func (m *DomainEventMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DomainEventMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DomainEventMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DomainEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetXid sets the "xid" field.
+func (m *DomainEventMutation) SetXid(i int64) {
+	m.xid = &i
+	m.addxid = nil
+}
+
+// Xid returns the value of the "xid" field in the mutation.
+func (m *DomainEventMutation) Xid() (r int64, exists bool) {
+	v := m.xid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldXid returns the old "xid" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldXid(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldXid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldXid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldXid: %w", err)
+	}
+	return oldValue.Xid, nil
+}
+
+// AddXid adds i to the "xid" field.
+func (m *DomainEventMutation) AddXid(i int64) {
+	if m.addxid != nil {
+		*m.addxid += i
+	} else {
+		m.addxid = &i
+	}
+}
+
+// AddedXid returns the value that was added to the "xid" field in this mutation.
+func (m *DomainEventMutation) AddedXid() (r int64, exists bool) {
+	v := m.addxid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearXid clears the value of the "xid" field.
+func (m *DomainEventMutation) ClearXid() {
+	m.xid = nil
+	m.addxid = nil
+	m.clearedFields[domainevent.FieldXid] = struct{}{}
+}
+
+// XidCleared returns if the "xid" field was cleared in this mutation.
+func (m *DomainEventMutation) XidCleared() bool {
+	_, ok := m.clearedFields[domainevent.FieldXid]
+	return ok
+}
+
+// ResetXid resets all changes to the "xid" field.
+func (m *DomainEventMutation) ResetXid() {
+	m.xid = nil
+	m.addxid = nil
+	delete(m.clearedFields, domainevent.FieldXid)
+}
+
+// SetType sets the "type" field.
+func (m *DomainEventMutation) SetType(d domainevent.Type) {
+	m._type = &d
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *DomainEventMutation) GetType() (r domainevent.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldType(ctx context.Context) (v domainevent.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *DomainEventMutation) ResetType() {
+	m._type = nil
+}
+
+// SetCampaignID sets the "campaign_id" field.
+func (m *DomainEventMutation) SetCampaignID(pu pulid.ID) {
+	m.campaign_id = &pu
+}
+
+// CampaignID returns the value of the "campaign_id" field in the mutation.
+func (m *DomainEventMutation) CampaignID() (r pulid.ID, exists bool) {
+	v := m.campaign_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCampaignID returns the old "campaign_id" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldCampaignID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCampaignID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCampaignID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCampaignID: %w", err)
+	}
+	return oldValue.CampaignID, nil
+}
+
+// ResetCampaignID resets all changes to the "campaign_id" field.
+func (m *DomainEventMutation) ResetCampaignID() {
+	m.campaign_id = nil
+}
+
+// SetConversationID sets the "conversation_id" field.
+func (m *DomainEventMutation) SetConversationID(pu pulid.ID) {
+	m.conversation_id = &pu
+}
+
+// ConversationID returns the value of the "conversation_id" field in the mutation.
+func (m *DomainEventMutation) ConversationID() (r pulid.ID, exists bool) {
+	v := m.conversation_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConversationID returns the old "conversation_id" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldConversationID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConversationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConversationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConversationID: %w", err)
+	}
+	return oldValue.ConversationID, nil
+}
+
+// ClearConversationID clears the value of the "conversation_id" field.
+func (m *DomainEventMutation) ClearConversationID() {
+	m.conversation_id = nil
+	m.clearedFields[domainevent.FieldConversationID] = struct{}{}
+}
+
+// ConversationIDCleared returns if the "conversation_id" field was cleared in this mutation.
+func (m *DomainEventMutation) ConversationIDCleared() bool {
+	_, ok := m.clearedFields[domainevent.FieldConversationID]
+	return ok
+}
+
+// ResetConversationID resets all changes to the "conversation_id" field.
+func (m *DomainEventMutation) ResetConversationID() {
+	m.conversation_id = nil
+	delete(m.clearedFields, domainevent.FieldConversationID)
+}
+
+// SetEntityID sets the "entity_id" field.
+func (m *DomainEventMutation) SetEntityID(pu pulid.ID) {
+	m.entity_id = &pu
+}
+
+// EntityID returns the value of the "entity_id" field in the mutation.
+func (m *DomainEventMutation) EntityID() (r pulid.ID, exists bool) {
+	v := m.entity_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityID returns the old "entity_id" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldEntityID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityID: %w", err)
+	}
+	return oldValue.EntityID, nil
+}
+
+// ResetEntityID resets all changes to the "entity_id" field.
+func (m *DomainEventMutation) ResetEntityID() {
+	m.entity_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DomainEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DomainEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DomainEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the DomainEventMutation builder.
+func (m *DomainEventMutation) Where(ps ...predicate.DomainEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DomainEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DomainEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DomainEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DomainEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DomainEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DomainEvent).
+func (m *DomainEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DomainEventMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.xid != nil {
+		fields = append(fields, domainevent.FieldXid)
+	}
+	if m._type != nil {
+		fields = append(fields, domainevent.FieldType)
+	}
+	if m.campaign_id != nil {
+		fields = append(fields, domainevent.FieldCampaignID)
+	}
+	if m.conversation_id != nil {
+		fields = append(fields, domainevent.FieldConversationID)
+	}
+	if m.entity_id != nil {
+		fields = append(fields, domainevent.FieldEntityID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, domainevent.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DomainEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case domainevent.FieldXid:
+		return m.Xid()
+	case domainevent.FieldType:
+		return m.GetType()
+	case domainevent.FieldCampaignID:
+		return m.CampaignID()
+	case domainevent.FieldConversationID:
+		return m.ConversationID()
+	case domainevent.FieldEntityID:
+		return m.EntityID()
+	case domainevent.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DomainEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case domainevent.FieldXid:
+		return m.OldXid(ctx)
+	case domainevent.FieldType:
+		return m.OldType(ctx)
+	case domainevent.FieldCampaignID:
+		return m.OldCampaignID(ctx)
+	case domainevent.FieldConversationID:
+		return m.OldConversationID(ctx)
+	case domainevent.FieldEntityID:
+		return m.OldEntityID(ctx)
+	case domainevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DomainEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DomainEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case domainevent.FieldXid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetXid(v)
+		return nil
+	case domainevent.FieldType:
+		v, ok := value.(domainevent.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case domainevent.FieldCampaignID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCampaignID(v)
+		return nil
+	case domainevent.FieldConversationID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConversationID(v)
+		return nil
+	case domainevent.FieldEntityID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityID(v)
+		return nil
+	case domainevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DomainEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addxid != nil {
+		fields = append(fields, domainevent.FieldXid)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DomainEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case domainevent.FieldXid:
+		return m.AddedXid()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DomainEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case domainevent.FieldXid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddXid(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DomainEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(domainevent.FieldXid) {
+		fields = append(fields, domainevent.FieldXid)
+	}
+	if m.FieldCleared(domainevent.FieldConversationID) {
+		fields = append(fields, domainevent.FieldConversationID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DomainEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DomainEventMutation) ClearField(name string) error {
+	switch name {
+	case domainevent.FieldXid:
+		m.ClearXid()
+		return nil
+	case domainevent.FieldConversationID:
+		m.ClearConversationID()
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DomainEventMutation) ResetField(name string) error {
+	switch name {
+	case domainevent.FieldXid:
+		m.ResetXid()
+		return nil
+	case domainevent.FieldType:
+		m.ResetType()
+		return nil
+	case domainevent.FieldCampaignID:
+		m.ResetCampaignID()
+		return nil
+	case domainevent.FieldConversationID:
+		m.ResetConversationID()
+		return nil
+	case domainevent.FieldEntityID:
+		m.ResetEntityID()
+		return nil
+	case domainevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DomainEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DomainEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DomainEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DomainEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DomainEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DomainEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DomainEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DomainEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DomainEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DomainEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DomainEvent edge %s", name)
 }
 
 // MessageMutation represents an operation that mutates the Message nodes in the graph.

@@ -26,6 +26,8 @@ type Tx struct {
 	Contact *ContactClient
 	// Conversation is the client for interacting with the Conversation builders.
 	Conversation *ConversationClient
+	// DomainEvent is the client for interacting with the DomainEvent builders.
+	DomainEvent *DomainEventClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
 	// Tag is the client for interacting with the Tag builders.
@@ -171,6 +173,7 @@ func (tx *Tx) init() {
 	tx.Connection = NewConnectionClient(tx.config)
 	tx.Contact = NewContactClient(tx.config)
 	tx.Conversation = NewConversationClient(tx.config)
+	tx.DomainEvent = NewDomainEventClient(tx.config)
 	tx.Message = NewMessageClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)

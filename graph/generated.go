@@ -47,6 +47,7 @@ type ResolverRoot interface {
 	FacebookPage() FacebookPageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	WebhookEvent() WebhookEventResolver
 }
 
@@ -131,6 +132,15 @@ type ComplexityRoot struct {
 	CampaignEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CampaignEvent struct {
+		Call         func(childComplexity int) int
+		Connection   func(childComplexity int) int
+		Conversation func(childComplexity int) int
+		Cursor       func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Type         func(childComplexity int) int
 	}
 
 	CampaignMember struct {
@@ -337,6 +347,15 @@ type ComplexityRoot struct {
 		WebhookEvents func(childComplexity int, connectionID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEventOrder, where *ent.WebhookEventWhereInput) int
 	}
 
+	Subscription struct {
+		CallUpdated         func(childComplexity int, campaignID pulid.ID) int
+		CampaignEvents      func(childComplexity int, campaignID pulid.ID, after *string) int
+		ConnectionUpdated   func(childComplexity int, campaignID pulid.ID) int
+		ConversationUpdated func(childComplexity int, campaignID pulid.ID) int
+		MessageAdded        func(childComplexity int, campaignID *pulid.ID, conversationID *pulid.ID) int
+		MessageUpdated      func(childComplexity int, campaignID *pulid.ID, conversationID *pulid.ID) int
+	}
+
 	Tag struct {
 		Campaign      func(childComplexity int) int
 		CampaignID    func(childComplexity int) int
@@ -449,6 +468,14 @@ type QueryResolver interface {
 	WebhookEvents(ctx context.Context, connectionID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEventOrder, where *ent.WebhookEventWhereInput) (*ent.WebhookEventConnection, error)
 	Me(ctx context.Context) (*ent.User, error)
 	FacebookPages(ctx context.Context, userAccessToken string) ([]*facebook.Page, error)
+}
+type SubscriptionResolver interface {
+	MessageAdded(ctx context.Context, campaignID *pulid.ID, conversationID *pulid.ID) (<-chan *ent.Message, error)
+	MessageUpdated(ctx context.Context, campaignID *pulid.ID, conversationID *pulid.ID) (<-chan *ent.Message, error)
+	ConversationUpdated(ctx context.Context, campaignID pulid.ID) (<-chan *ent.Conversation, error)
+	ConnectionUpdated(ctx context.Context, campaignID pulid.ID) (<-chan *ent.Connection, error)
+	CallUpdated(ctx context.Context, campaignID pulid.ID) (<-chan *ent.Call, error)
+	CampaignEvents(ctx context.Context, campaignID pulid.ID, after *string) (<-chan *model.CampaignEvent, error)
 }
 type WebhookEventResolver interface {
 	Payload(ctx context.Context, obj *ent.WebhookEvent) (string, error)
@@ -829,6 +856,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignEdge.Node(childComplexity), true
+
+	case "CampaignEvent.call":
+		if e.ComplexityRoot.CampaignEvent.Call == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEvent.Call(childComplexity), true
+	case "CampaignEvent.connection":
+		if e.ComplexityRoot.CampaignEvent.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEvent.Connection(childComplexity), true
+	case "CampaignEvent.conversation":
+		if e.ComplexityRoot.CampaignEvent.Conversation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEvent.Conversation(childComplexity), true
+	case "CampaignEvent.cursor":
+		if e.ComplexityRoot.CampaignEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEvent.Cursor(childComplexity), true
+	case "CampaignEvent.message":
+		if e.ComplexityRoot.CampaignEvent.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEvent.Message(childComplexity), true
+	case "CampaignEvent.type":
+		if e.ComplexityRoot.CampaignEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEvent.Type(childComplexity), true
 
 	case "CampaignMember.campaign":
 		if e.ComplexityRoot.CampaignMember.Campaign == nil {
@@ -1885,6 +1949,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.WebhookEvents(childComplexity, args["connectionID"].(*pulid.ID), args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.WebhookEventOrder), args["where"].(*ent.WebhookEventWhereInput)), true
 
+	case "Subscription.callUpdated":
+		if e.ComplexityRoot.Subscription.CallUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_callUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CallUpdated(childComplexity, args["campaignID"].(pulid.ID)), true
+	case "Subscription.campaignEvents":
+		if e.ComplexityRoot.Subscription.CampaignEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_campaignEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CampaignEvents(childComplexity, args["campaignID"].(pulid.ID), args["after"].(*string)), true
+	case "Subscription.connectionUpdated":
+		if e.ComplexityRoot.Subscription.ConnectionUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_connectionUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ConnectionUpdated(childComplexity, args["campaignID"].(pulid.ID)), true
+	case "Subscription.conversationUpdated":
+		if e.ComplexityRoot.Subscription.ConversationUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_conversationUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ConversationUpdated(childComplexity, args["campaignID"].(pulid.ID)), true
+	case "Subscription.messageAdded":
+		if e.ComplexityRoot.Subscription.MessageAdded == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_messageAdded_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MessageAdded(childComplexity, args["campaignID"].(*pulid.ID), args["conversationID"].(*pulid.ID)), true
+	case "Subscription.messageUpdated":
+		if e.ComplexityRoot.Subscription.MessageUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_messageUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MessageUpdated(childComplexity, args["campaignID"].(*pulid.ID), args["conversationID"].(*pulid.ID)), true
+
 	case "Tag.campaign":
 		if e.ComplexityRoot.Tag.Campaign == nil {
 			break
@@ -2229,6 +2360,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -2254,7 +2402,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "accounts.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls"
+//go:embed "accounts.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls" "realtime.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2271,6 +2419,7 @@ var sources = []*ast.Source{
 	{Name: "connections.graphqls", Input: sourceData("connections.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "messaging.graphqls", Input: sourceData("messaging.graphqls"), BuiltIn: false},
+	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -2434,6 +2583,24 @@ func (ec *executionContext) childFields_CampaignEdge(ctx context.Context, field 
 		return ec.fieldContext_CampaignEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CampaignEvent_cursor(ctx, field)
+	case "type":
+		return ec.fieldContext_CampaignEvent_type(ctx, field)
+	case "message":
+		return ec.fieldContext_CampaignEvent_message(ctx, field)
+	case "conversation":
+		return ec.fieldContext_CampaignEvent_conversation(ctx, field)
+	case "connection":
+		return ec.fieldContext_CampaignEvent_connection(ctx, field)
+	case "call":
+		return ec.fieldContext_CampaignEvent_call(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_CampaignMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4304,6 +4471,114 @@ func (ec *executionContext) field_Query_webhookEvents_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_callUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignID",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_campaignEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignID",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_connectionUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignID",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_conversationUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignID",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_messageAdded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignID",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "conversationID",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationID"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_messageUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignID",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "conversationID",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationID"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5828,6 +6103,180 @@ func (ec *executionContext) _CampaignEdge_cursor(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_CampaignEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CampaignEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _CampaignEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CampaignEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CampaignEventType) graphql.Marshaler {
+			return ec.marshalNCampaignEventType2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋgraphᚋmodelᚐCampaignEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignEvent", field, false, false, errors.New("field of type CampaignEventType does not have child fields"))
+}
+
+func (ec *executionContext) _CampaignEvent_message(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEvent_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Message) graphql.Marshaler {
+			return ec.marshalOMessage2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEvent_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignEvent_conversation(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEvent_conversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalOConversation2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEvent_conversation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignEvent_connection(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEvent_connection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connection, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Connection) graphql.Marshaler {
+			return ec.marshalOConnection2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEvent_connection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Connection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignEvent_call(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEvent_call(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Call, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Call) graphql.Marshaler {
+			return ec.marshalOCall2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐCall(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEvent_call(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Call(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CampaignMember_id(ctx context.Context, field graphql.CollectedField, obj *ent.CampaignMember) (ret graphql.Marshaler) {
@@ -10180,6 +10629,270 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_messageAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_messageAdded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MessageAdded(ctx, fc.Args["campaignID"].(*pulid.ID), fc.Args["conversationID"].(*pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_messageAdded(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_messageAdded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_messageUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_messageUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MessageUpdated(ctx, fc.Args["campaignID"].(*pulid.ID), fc.Args["conversationID"].(*pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_messageUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_messageUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_conversationUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_conversationUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ConversationUpdated(ctx, fc.Args["campaignID"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_conversationUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_conversationUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_connectionUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_connectionUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ConnectionUpdated(ctx, fc.Args["campaignID"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Connection) graphql.Marshaler {
+			return ec.marshalNConnection2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_connectionUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Connection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_connectionUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_callUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_callUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CallUpdated(ctx, fc.Args["campaignID"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Call) graphql.Marshaler {
+			return ec.marshalNCall2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐCall(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_callUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Call(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_callUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_campaignEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_campaignEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CampaignEvents(ctx, fc.Args["campaignID"].(pulid.ID), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignEvent) graphql.Marshaler {
+			return ec.marshalNCampaignEvent2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋgraphᚋmodelᚐCampaignEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_campaignEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_campaignEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -21721,6 +22434,70 @@ func (ec *executionContext) _CampaignEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var campaignEventImplementors = []string{"CampaignEvent"}
+
+func (ec *executionContext) _CampaignEvent(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignEvent")
+		case "cursor":
+			out.Values[i] = ec._CampaignEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._CampaignEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._CampaignEvent_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "conversation":
+			out.Values[i] = ec._CampaignEvent_conversation(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "connection":
+			out.Values[i] = ec._CampaignEvent_connection(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "call":
+			out.Values[i] = ec._CampaignEvent_call(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var campaignMemberImplementors = []string{"CampaignMember", "Node"}
 
 func (ec *executionContext) _CampaignMember(ctx context.Context, sel ast.SelectionSet, obj *ent.CampaignMember) graphql.Marshaler {
@@ -23994,6 +24771,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "messageAdded":
+		return ec._Subscription_messageAdded(ctx, fields[0])
+	case "messageUpdated":
+		return ec._Subscription_messageUpdated(ctx, fields[0])
+	case "conversationUpdated":
+		return ec._Subscription_conversationUpdated(ctx, fields[0])
+	case "connectionUpdated":
+		return ec._Subscription_connectionUpdated(ctx, fields[0])
+	case "callUpdated":
+		return ec._Subscription_callUpdated(ctx, fields[0])
+	case "campaignEvents":
+		return ec._Subscription_campaignEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var tagImplementors = []string{"Tag", "Node"}
 
 func (ec *executionContext) _Tag(ctx context.Context, sel ast.SelectionSet, obj *ent.Tag) graphql.Marshaler {
@@ -25063,6 +25870,20 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCall2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐCall(ctx context.Context, sel ast.SelectionSet, v ent.Call) graphql.Marshaler {
+	return ec._Call(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCall2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐCall(ctx context.Context, sel ast.SelectionSet, v *ent.Call) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Call(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCallConnection2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐCallConnection(ctx context.Context, sel ast.SelectionSet, v ent.CallConnection) graphql.Marshaler {
 	return ec._CallConnection(ctx, sel, &v)
 }
@@ -25144,6 +25965,30 @@ func (ec *executionContext) marshalNCampaignConnection2ᚖgithubᚗcomᚋswitchb
 		return graphql.Null
 	}
 	return ec._CampaignConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignEvent2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋgraphᚋmodelᚐCampaignEvent(ctx context.Context, sel ast.SelectionSet, v model.CampaignEvent) graphql.Marshaler {
+	return ec._CampaignEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCampaignEvent2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋgraphᚋmodelᚐCampaignEvent(ctx context.Context, sel ast.SelectionSet, v *model.CampaignEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CampaignEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignEventType2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋgraphᚋmodelᚐCampaignEventType(ctx context.Context, v any) (model.CampaignEventType, error) {
+	var res model.CampaignEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignEventType2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋgraphᚋmodelᚐCampaignEventType(ctx context.Context, sel ast.SelectionSet, v model.CampaignEventType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNCampaignMember2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐCampaignMember(ctx context.Context, sel ast.SelectionSet, v ent.CampaignMember) graphql.Marshaler {
@@ -25395,6 +26240,10 @@ func (ec *executionContext) unmarshalNContactWhereInput2ᚖgithubᚗcomᚋswitch
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNConversation2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐConversation(ctx context.Context, sel ast.SelectionSet, v ent.Conversation) graphql.Marshaler {
+	return ec._Conversation(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNConversation2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐConversation(ctx context.Context, sel ast.SelectionSet, v *ent.Conversation) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -25550,6 +26399,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNMessage2githubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐMessage(ctx context.Context, sel ast.SelectionSet, v ent.Message) graphql.Marshaler {
+	return ec._Message(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMessage2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐMessage(ctx context.Context, sel ast.SelectionSet, v *ent.Message) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Message(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMessageConnection2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚐMessageConnection(ctx context.Context, sel ast.SelectionSet, v *ent.MessageConnection) graphql.Marshaler {

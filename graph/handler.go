@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
 )
 
@@ -33,6 +34,7 @@ type Options struct {
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Ingest      *ingest.Processor
+	Hub         *events.Hub
 	// Introspection enables __schema/__type queries.
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation (0: a default).
@@ -61,7 +63,7 @@ func NewHandler(o Options) http.Handler {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))

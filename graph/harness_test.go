@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
@@ -39,7 +40,6 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
-	"github.com/switchboard-chat/switchboard/pubsub"
 	"github.com/switchboard-chat/switchboard/vault"
 )
 
@@ -63,6 +63,7 @@ type env struct {
 	conns     *connections.Service
 	keys      *vault.Keyring
 	keysBytes []byte
+	hub       *events.Hub
 }
 
 // Credentials of the fake Meta and Zalo apps.
@@ -100,9 +101,15 @@ func newEnv(t *testing.T) *env {
 		ZaloAppID:     zaloAppID,
 		ZaloAppSecret: zaloSecret,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	proc := ingest.New(client, map[schematype.Platform]ingest.Decoder{schematype.PlatformTelegram: telegram.Decode}, pubsub.New(),
+	e.hub = events.NewHub(dbtest.Open(t), e.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { e.hub.Run(hubCtx, dbtest.URL(t), 20*time.Millisecond); close(hubDone) }()
+	t.Cleanup(func() { stopHub(); <-hubDone })
+	e.conns.OnChange(e.hub)
+	proc := ingest.New(client, map[schematype.Platform]ingest.Decoder{schematype.PlatformTelegram: telegram.Decode}, e.hub,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Connections: e.conns, Ingest: proc, Introspection: true}))
+	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Connections: e.conns, Ingest: proc, Hub: e.hub, Introspection: true}))
 	t.Cleanup(e.srv.Close)
 	return e
 }

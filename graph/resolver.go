@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
 	// The runtime registers the privacy policies and hooks of the schema; a
 	// client without it would enforce no access rules at all.
@@ -21,4 +22,5 @@ type Resolver struct {
 	// Channels is the connections service (Connections is taken by the query).
 	Channels *connections.Service
 	Ingest   *ingest.Processor
+	Hub      *events.Hub
 }

@@ -11,14 +11,14 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
-	"github.com/switchboard-chat/switchboard/pubsub"
 )
 
 // apply makes the changes an event asks for and returns what to publish once
 // they are committed.
 // conns caches connections within a batch (nil: no cache).
-func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event, conns map[pulid.ID]*ent.Connection) ([]pubsub.Event, error) {
+func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event, conns map[pulid.ID]*ent.Connection) ([]events.Event, error) {
 	if e.Test || e.Kind == inbound.Ignore {
 		return nil, nil
 	}
@@ -90,7 +90,7 @@ func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbo
 	return id, nil
 }
 
-func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conn *ent.Connection, ct pulid.ID, e *inbound.Event) ([]pubsub.Event, error) {
+func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conn *ent.Connection, ct pulid.ID, e *inbound.Event) ([]events.Event, error) {
 	m := e.Message
 	if m == nil || m.ExternalID == "" {
 		return nil, fmt.Errorf("%s event carries no message id", ev.EventType)
@@ -160,13 +160,13 @@ func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookE
 	WHERE c.id = x.id`, convID, msgID, at, fromCustomer, pos); err != nil {
 		return nil, fmt.Errorf("updating conversation: %w", err)
 	}
-	return []pubsub.Event{
-		{Type: pubsub.MessageAdded, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: msgID},
-		{Type: pubsub.ConversationUpdated, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: convID},
+	return []events.Event{
+		{Type: events.MessageAdded, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: msgID},
+		{Type: events.ConversationUpdated, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: convID},
 	}, nil
 }
 
-func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbound.Event) ([]pubsub.Event, error) {
+func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbound.Event) ([]events.Event, error) {
 	if e.Message == nil {
 		return nil, fmt.Errorf("edit without a message")
 	}
@@ -183,7 +183,7 @@ func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbou
 	if err := tx.Message.UpdateOne(m).SetText(e.Message.Text).SetAttachments(e.Message.Attachments).Exec(ctx); err != nil {
 		return nil, err
 	}
-	return []pubsub.Event{{Type: pubsub.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID}}, nil
+	return []events.Event{{Type: events.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID}}, nil
 }
 
 // statusRank orders delivery statuses; receipts only move a message forward.
@@ -191,7 +191,7 @@ var statusRank = map[message.Status]int{
 	message.StatusPENDING: 0, message.StatusSENT: 1, message.StatusDELIVERED: 2, message.StatusREAD: 3,
 }
 
-func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, r *inbound.ReceiptInfo) ([]pubsub.Event, error) {
+func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, r *inbound.ReceiptInfo) ([]events.Event, error) {
 	if r == nil {
 		return nil, fmt.Errorf("receipt without status")
 	}
@@ -236,7 +236,7 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID,
 		}
 		return nil, nil
 	}
-	var out []pubsub.Event
+	var out []events.Event
 	for _, m := range msgs {
 		upd := tx.Message.UpdateOne(m).SetStatus(status)
 		if status == message.StatusFAILED && r.Error != "" {
@@ -245,7 +245,7 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID,
 		if err := upd.Exec(ctx); err != nil {
 			return nil, err
 		}
-		out = append(out, pubsub.Event{Type: pubsub.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID})
+		out = append(out, events.Event{Type: events.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID})
 	}
 	return out, nil
 }

@@ -24,8 +24,8 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
-	"github.com/switchboard-chat/switchboard/pubsub"
 )
 
 // Decoder decodes one journaled fragment of a platform.
@@ -35,16 +35,20 @@ type Decoder func(raw []byte) (*inbound.Event, error)
 type Processor struct {
 	client   *ent.Client
 	decoders map[schematype.Platform]Decoder
-	broker   *pubsub.Broker
+	notify   Notifier
 	logger   *slog.Logger
 	wake     chan struct{}
 	now      func() time.Time
 }
 
 // New returns a processor; decoders maps each platform to its adapter's Decode.
-func New(client *ent.Client, decoders map[schematype.Platform]Decoder, broker *pubsub.Broker, logger *slog.Logger) *Processor {
-	return &Processor{client: client, decoders: decoders, broker: broker, logger: logger, wake: make(chan struct{}, 1), now: time.Now}
+func New(client *ent.Client, decoders map[schematype.Platform]Decoder, notify Notifier, logger *slog.Logger) *Processor {
+	return &Processor{client: client, decoders: decoders, notify: notify, logger: logger, wake: make(chan struct{}, 1), now: time.Now}
 }
+
+// Notifier learns that a transaction that appended domain events committed
+// (the events hub, which fans them out to subscribers).
+type Notifier interface{ Committed() }
 
 // MaxAttempts is after how many failures an event that waits for another
 // (an edit or receipt whose message never arrived) is given up.
@@ -133,8 +137,8 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 	if len(evs) == 0 {
 		return false, nil
 	}
-	var published []pubsub.Event
 	batchErr := func() error {
+		var appended []events.Event
 		conns := map[pulid.ID]*ent.Connection{}
 		ids := make([]string, 0, len(evs))
 		for _, ev := range evs {
@@ -142,8 +146,11 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 			if err != nil {
 				return err
 			}
-			published = append(published, out...)
+			appended = append(appended, out...)
 			ids = append(ids, string(ev.ID))
+		}
+		if err := events.Append(ctx, tx.Client(), appended...); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_events
 			SET processed_at = now(), attempts = attempts + 1, error = NULL, next_attempt_at = NULL
@@ -154,9 +161,7 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 		return tx.Commit()
 	}()
 	if batchErr == nil {
-		for _, e := range published {
-			p.broker.Publish(e)
-		}
+		p.notify.Committed()
 		return true, nil
 	}
 	_ = tx.Rollback()
@@ -218,6 +223,9 @@ func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) e
 		_ = tx.Rollback()
 		return p.fail(ctx, ev, attempts, applyErr)
 	}
+	if err := events.Append(ctx, tx.Client(), published...); err != nil {
+		return err
+	}
 	upd := tx.WebhookEvent.UpdateOne(ev).SetAttempts(attempts).SetProcessedAt(p.now()).ClearNextAttemptAt().ClearError()
 	if applyErr != nil {
 		upd.SetError("gave up: " + applyErr.Error())
@@ -228,13 +236,11 @@ func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) e
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing event %s: %w", ev.ID, err)
 	}
-	for _, e := range published {
-		p.broker.Publish(e)
-	}
+	p.notify.Committed()
 	return nil
 }
 
-func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conns map[pulid.ID]*ent.Connection) ([]pubsub.Event, error) {
+func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conns map[pulid.ID]*ent.Connection) ([]events.Event, error) {
 	dec, ok := p.decoders[ev.Platform]
 	if !ok {
 		return nil, fmt.Errorf("no decoder for %s", ev.Platform)

@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/journal"
@@ -37,7 +38,6 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
-	"github.com/switchboard-chat/switchboard/pubsub"
 	"github.com/switchboard-chat/switchboard/vault"
 	"github.com/switchboard-chat/switchboard/webhooks"
 )
@@ -63,7 +63,7 @@ type stack struct {
 	conns  *connections.Service
 	jr     *journal.Journal
 	proc   *ingest.Processor
-	broker *pubsub.Broker
+	hub    *events.Hub
 	tg     *telegramtest.Server
 	meta   *graphtest.Server
 	zalo   *zalotest.Server
@@ -82,7 +82,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	if os.Getenv("WEBHOOK_TEST_LOGS") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	s := &stack{t: t, db: dbtest.Client(t, nil), sqlDB: dbtest.Open(t), broker: pubsub.New()}
+	s := &stack{t: t, db: dbtest.Client(t, nil), sqlDB: dbtest.Open(t)}
 	mux := http.NewServeMux()
 	// Platforms only call https URLs on standard ports: the webhook server
 	// poses as https://example.com (httptest's certificate names it).
@@ -113,10 +113,12 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 		Zalo: zalo.New(s.zalo.URL, s.zalo.URL, nil), ZaloAppID: zaloAppID, ZaloAppSecret: "zalo-app-secret",
 		FacebookAppSecret: fbAppSecret, WhatsAppAppSecret: waAppSecret, WebhookClient: publicClient,
 	}, logger)
+	s.hub = events.NewHub(s.sqlDB, s.db, logger)
+	s.conns.OnChange(s.hub)
 	s.proc = ingest.New(s.db, map[schematype.Platform]ingest.Decoder{
 		schematype.PlatformTelegram: telegram.Decode, schematype.PlatformFacebook: facebook.Decode,
 		schematype.PlatformWhatsApp: whatsapp.Decode, schematype.PlatformZalo: zalo.Decode,
-	}, s.broker, logger)
+	}, s.hub, logger)
 	jdb := s.sqlDB
 	if opt.journalDB != nil {
 		jdb = opt.journalDB
@@ -125,6 +127,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { s.jr.Run(ctx); done <- struct{}{} }()
+	go func() { s.hub.Run(ctx, "", 50*time.Millisecond); done <- struct{}{} }()
 	workers := 0
 	if !opt.noProcessing {
 		workers = 1
@@ -132,7 +135,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	}
 	t.Cleanup(func() {
 		cancel()
-		for range 1 + workers {
+		for range 2 + workers {
 			<-done
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/tag"
@@ -239,6 +240,33 @@ func (f TraverseConversation) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ConversationQuery", q)
 }
 
+// The DomainEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DomainEventFunc func(context.Context, *ent.DomainEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DomainEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DomainEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DomainEventQuery", q)
+}
+
+// The TraverseDomainEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDomainEvent func(context.Context, *ent.DomainEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDomainEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDomainEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DomainEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DomainEventQuery", q)
+}
+
 // The MessageFunc type is an adapter to allow the use of ordinary function as a Querier.
 type MessageFunc func(context.Context, *ent.MessageQuery) (ent.Value, error)
 
@@ -362,6 +390,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ContactQuery, predicate.Contact, contact.OrderOption]{typ: ent.TypeContact, tq: q}, nil
 	case *ent.ConversationQuery:
 		return &query[*ent.ConversationQuery, predicate.Conversation, conversation.OrderOption]{typ: ent.TypeConversation, tq: q}, nil
+	case *ent.DomainEventQuery:
+		return &query[*ent.DomainEventQuery, predicate.DomainEvent, domainevent.OrderOption]{typ: ent.TypeDomainEvent, tq: q}, nil
 	case *ent.MessageQuery:
 		return &query[*ent.MessageQuery, predicate.Message, message.OrderOption]{typ: ent.TypeMessage, tq: q}, nil
 	case *ent.TagQuery:

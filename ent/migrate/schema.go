@@ -280,6 +280,34 @@ var (
 			},
 		},
 	}
+	// DomainEventsColumns holds the columns for the "domain_events" table.
+	DomainEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "xid", Type: field.TypeInt64, Nullable: true, Default: schema.Expr("(pg_current_xact_id()::text)::bigint")},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"MESSAGE_ADDED", "MESSAGE_UPDATED", "CONVERSATION_UPDATED", "CONNECTION_UPDATED", "CALL_UPDATED"}},
+		{Name: "campaign_id", Type: field.TypeString},
+		{Name: "conversation_id", Type: field.TypeString, Nullable: true},
+		{Name: "entity_id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// DomainEventsTable holds the schema information for the "domain_events" table.
+	DomainEventsTable = &schema.Table{
+		Name:       "domain_events",
+		Columns:    DomainEventsColumns,
+		PrimaryKey: []*schema.Column{DomainEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "domainevent_xid_id",
+				Unique:  false,
+				Columns: []*schema.Column{DomainEventsColumns[1], DomainEventsColumns[0]},
+			},
+			{
+				Name:    "domainevent_campaign_id_xid_id",
+				Unique:  false,
+				Columns: []*schema.Column{DomainEventsColumns[3], DomainEventsColumns[1], DomainEventsColumns[0]},
+			},
+		},
+	}
 	// MessagesColumns holds the columns for the "messages" table.
 	MessagesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -488,6 +516,7 @@ var (
 		ConnectionsTable,
 		ContactsTable,
 		ConversationsTable,
+		DomainEventsTable,
 		MessagesTable,
 		TagsTable,
 		UsersTable,

@@ -24,6 +24,9 @@ type Contact func(*sql.Selector)
 // Conversation is the predicate function for conversation builders.
 type Conversation func(*sql.Selector)
 
+// DomainEvent is the predicate function for domainevent builders.
+type DomainEvent func(*sql.Selector)
+
 // Message is the predicate function for message builders.
 type Message func(*sql.Selector)
 

@@ -255,6 +255,30 @@ func (f ConversationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mu
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ConversationMutation", m)
 }
 
+// The DomainEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DomainEventQueryRuleFunc func(context.Context, *ent.DomainEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DomainEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DomainEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DomainEventQuery", q)
+}
+
+// The DomainEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DomainEventMutationRuleFunc func(context.Context, *ent.DomainEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DomainEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DomainEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DomainEventMutation", m)
+}
+
 // The MessageQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type MessageQueryRuleFunc func(context.Context, *ent.MessageQuery) error
@@ -398,6 +422,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.ConversationQuery:
 		return q.Filter(), nil
+	case *ent.DomainEventQuery:
+		return q.Filter(), nil
 	case *ent.MessageQuery:
 		return q.Filter(), nil
 	case *ent.TagQuery:
@@ -424,6 +450,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ContactMutation:
 		return m.Filter(), nil
 	case *ent.ConversationMutation:
+		return m.Filter(), nil
+	case *ent.DomainEventMutation:
 		return m.Filter(), nil
 	case *ent.MessageMutation:
 		return m.Filter(), nil

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -293,6 +294,21 @@ func init() {
 	conversationDescID := conversationMixinFields0[0].Descriptor()
 	// conversation.DefaultID holds the default value on creation for the id field.
 	conversation.DefaultID = conversationDescID.Default.(func() pulid.ID)
+	domainevent.Policy = privacy.NewPolicies(schema.DomainEvent{})
+	domainevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := domainevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	domaineventFields := schema.DomainEvent{}.Fields()
+	_ = domaineventFields
+	// domaineventDescCreatedAt is the schema descriptor for created_at field.
+	domaineventDescCreatedAt := domaineventFields[6].Descriptor()
+	// domainevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	domainevent.DefaultCreatedAt = domaineventDescCreatedAt.Default.(func() time.Time)
 	messageMixin := schema.Message{}.Mixin()
 	message.Policy = privacy.NewPolicies(messageMixin[2], schema.Message{})
 	message.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent"
@@ -19,6 +23,17 @@ type AuthPayload struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// The signed-in user.
 	User *ent.User `json:"user"`
+}
+
+// One entry of a campaign's ordered event stream; the field named by type is set.
+type CampaignEvent struct {
+	// Position in the stream: pass it as campaignEvents(after:) to resume after a disconnect.
+	Cursor       string            `json:"cursor"`
+	Type         CampaignEventType `json:"type"`
+	Message      *ent.Message      `json:"message,omitempty"`
+	Conversation *ent.Conversation `json:"conversation,omitempty"`
+	Connection   *ent.Connection   `json:"connection,omitempty"`
+	Call         *ent.Call         `json:"call,omitempty"`
 }
 
 // Where a connection's platform delivers events, and how that is going.
@@ -47,4 +62,68 @@ type CreateUserInput struct {
 	Password string `json:"password"`
 	// ADMIN or MEMBER (the default).
 	Role *user.Role `json:"role,omitempty"`
+}
+
+type Subscription struct {
+}
+
+type CampaignEventType string
+
+const (
+	CampaignEventTypeMessageAdded        CampaignEventType = "MESSAGE_ADDED"
+	CampaignEventTypeMessageUpdated      CampaignEventType = "MESSAGE_UPDATED"
+	CampaignEventTypeConversationUpdated CampaignEventType = "CONVERSATION_UPDATED"
+	CampaignEventTypeConnectionUpdated   CampaignEventType = "CONNECTION_UPDATED"
+	CampaignEventTypeCallUpdated         CampaignEventType = "CALL_UPDATED"
+)
+
+var AllCampaignEventType = []CampaignEventType{
+	CampaignEventTypeMessageAdded,
+	CampaignEventTypeMessageUpdated,
+	CampaignEventTypeConversationUpdated,
+	CampaignEventTypeConnectionUpdated,
+	CampaignEventTypeCallUpdated,
+}
+
+func (e CampaignEventType) IsValid() bool {
+	switch e {
+	case CampaignEventTypeMessageAdded, CampaignEventTypeMessageUpdated, CampaignEventTypeConversationUpdated, CampaignEventTypeConnectionUpdated, CampaignEventTypeCallUpdated:
+		return true
+	}
+	return false
+}
+
+func (e CampaignEventType) String() string {
+	return string(e)
+}
+
+func (e *CampaignEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CampaignEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CampaignEventType", str)
+	}
+	return nil
+}
+
+func (e CampaignEventType) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CampaignEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CampaignEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

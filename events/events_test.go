@@ -1,0 +1,175 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/events"
+	"github.com/switchboard-chat/switchboard/internal/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func sys() context.Context { return privacy.DecisionContext(context.Background(), privacy.Allow) }
+
+type fixture struct {
+	client *ent.Client
+	hub    *events.Hub
+	conn   *ent.Connection
+}
+
+func newFixture(t testing.TB) *fixture {
+	client := dbtest.Client(t, nil)
+	hub := events.NewHub(dbtest.Open(t), client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { hub.Run(ctx, dbtest.URL(t), 20*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := client.Campaign.Create().SetName("events").SaveX(sys())
+	conn := client.Connection.Create().SetCampaign(c).SetPlatform(schematype.PlatformTelegram).
+		SetExternalID(fmt.Sprint(time.Now().UnixNano())).SetConnectedAt(time.Now()).SaveX(sys())
+	return &fixture{client: client, hub: hub, conn: conn}
+}
+
+// change appends n connection events in one transaction each, like real changes.
+func (f *fixture) change(t testing.TB, n int) {
+	for range n {
+		tx, err := f.client.Tx(sys())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := events.Append(sys(), tx.Client(), events.Event{Type: events.ConnectionUpdated, CampaignID: f.conn.CampaignID, EntityID: f.conn.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		f.hub.Committed()
+	}
+}
+
+func (f *fixture) subscribe(t testing.TB, ctx context.Context, after *events.Cursor, buffer int) <-chan *events.Delivery {
+	ch, err := f.hub.Subscribe(ctx, events.Spec{After: after, Campaigns: map[pulid.ID]bool{f.conn.CampaignID: true}, Buffer: buffer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func receive(t testing.TB, ch <-chan *events.Delivery, n int) []*events.Delivery {
+	t.Helper()
+	var out []*events.Delivery
+	timeout := time.After(10 * time.Second)
+	for len(out) < n {
+		select {
+		case d, ok := <-ch:
+			if !ok {
+				t.Fatalf("stream closed after %d of %d events", len(out), n)
+			}
+			out = append(out, d)
+		case <-timeout:
+			t.Fatalf("received %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+func ordered(t *testing.T, ds []*events.Delivery) {
+	t.Helper()
+	for i := 1; i < len(ds); i++ {
+		if !ds[i-1].Cursor.Less(ds[i].Cursor) {
+			t.Fatalf("event %d (%v) does not follow %v", i, ds[i].Cursor, ds[i-1].Cursor)
+		}
+	}
+}
+
+// A client that disconnects, misses N events and resumes with the last
+// cursor it saw gets exactly those N, in order, then live events.
+func TestResumeAfterDisconnect(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := receive(t, func() <-chan *events.Delivery { ch := f.subscribe(t, ctx, nil, 0); f.change(t, 2); return ch }(), 2)
+	cancel() // the socket blinks
+	last := first[1].Cursor
+
+	f.change(t, 5) // missed while away
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	ch := f.subscribe(t, ctx2, &last, 0)
+	missed := receive(t, ch, 5)
+	ordered(t, append([]*events.Delivery{first[1]}, missed...))
+	f.change(t, 2) // live again
+	live := receive(t, ch, 2)
+	ordered(t, append(missed, live...))
+	select {
+	case d := <-ch:
+		t.Fatalf("an extra event arrived: %v", d.Cursor)
+	case <-time.After(200 * time.Millisecond):
+	}
+	for _, d := range append(missed, live...) {
+		if d.Connection == nil || d.Connection.ID != f.conn.ID || d.Type != events.ConnectionUpdated {
+			t.Fatalf("delivery without its entity: %+v", d)
+		}
+	}
+}
+
+// A subscriber that stops reading does not hold up others; when it reads
+// again it gets everything, in order, from the log.
+func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stalled := f.subscribe(t, ctx, nil, 4) // tiny buffer: it overflows at once
+	healthy := f.subscribe(t, ctx, nil, 0)
+	const n = 60
+	done := make(chan []*events.Delivery)
+	go func() { done <- receive(t, healthy, n) }()
+	f.change(t, n)
+	select {
+	case got := <-done:
+		ordered(t, got)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the healthy subscriber was held up by the stalled one")
+	}
+	got := receive(t, stalled, n)
+	ordered(t, got)
+}
+
+// BenchmarkFanOut delivers one event to 1,000 subscribers and waits until
+// every one has it.
+func BenchmarkFanOut(b *testing.B) {
+	f := newFixture(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const subscribers = 1000
+	var wg sync.WaitGroup
+	arrived := make(chan struct{}, subscribers)
+	for range subscribers {
+		ch := f.subscribe(b, ctx, nil, 0)
+		wg.Go(func() {
+			for range ch {
+				arrived <- struct{}{}
+			}
+		})
+	}
+	b.ResetTimer()
+	for range b.N {
+		f.change(b, 1)
+		for range subscribers {
+			<-arrived
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(subscribers*b.N)/b.Elapsed().Seconds(), "deliveries/s")
+	cancel()
+	wg.Wait()
+}

@@ -1,0 +1,427 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/connection"
+	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+)
+
+// Channel is the PostgreSQL notification channel replicas wake each other on.
+// Notifications carry no payload: the log is the only source of events.
+const Channel = "switchboard_events"
+
+// Delivery is an event with the entity it is about, loaded once for every
+// subscriber.
+type Delivery struct {
+	Row
+	Message      *ent.Message
+	Conversation *ent.Conversation
+	Connection   *ent.Connection
+	Call         *ent.Call
+}
+
+// Spec says which events a subscriber wants.
+type Spec struct {
+	// After, when set, replays every event after it before going live.
+	After *Cursor
+	// Campaigns the subscriber may see; nil means all (administrators).
+	Campaigns map[pulid.ID]bool
+	// ConversationID, when set, keeps only that conversation's events.
+	ConversationID pulid.ID
+	// Types, when set, keeps only these types.
+	Types map[Type]bool
+	// Buffer is how many events may wait for a slow subscriber before it is
+	// switched to reading the log itself (default 256).
+	Buffer int
+}
+
+func (s *Spec) match(d *Delivery) bool {
+	return (s.Types == nil || s.Types[d.Type]) &&
+		(s.Campaigns == nil || s.Campaigns[d.CampaignID]) &&
+		(s.ConversationID == "" || s.ConversationID == d.ConversationID)
+}
+
+// Hub fans the log out to this replica's subscribers. Publishing never
+// blocks: each subscriber has a bounded buffer, and one that falls behind is
+// detached and catches up from the log on its own, without a gap and
+// without holding anyone else up.
+type Hub struct {
+	db     *sql.DB
+	client *ent.Client
+	logger *slog.Logger
+	wake   chan struct{}
+	notify chan struct{}
+	ready  chan struct{}
+
+	mu   sync.Mutex
+	head Cursor
+	subs map[*sub]struct{}
+}
+
+type sub struct {
+	spec   *Spec
+	live   chan *Delivery
+	lagged chan struct{}
+}
+
+// NewHub returns a hub; Run starts it.
+func NewHub(db *sql.DB, client *ent.Client, logger *slog.Logger) *Hub {
+	return &Hub{db: db, client: client, logger: logger, wake: make(chan struct{}, 1), notify: make(chan struct{}, 1),
+		ready: make(chan struct{}), subs: map[*sub]struct{}{}}
+}
+
+// Committed tells the hub that a transaction appending events committed:
+// this replica reads the log at once, and the others are notified.
+func (h *Hub) Committed() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run reads and fans out the log until ctx ends. dsn is used for the
+// LISTEN connection (empty: no cross-replica wake-ups, polling only).
+func (h *Hub) Run(ctx context.Context, dsn string, poll time.Duration) {
+	for {
+		head, err := Head(ctx, h.db)
+		if err == nil {
+			h.mu.Lock()
+			h.head = head
+			h.mu.Unlock()
+			break
+		}
+		h.logger.ErrorContext(ctx, "reading the event log head", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	close(h.ready)
+	var wg sync.WaitGroup
+	wg.Go(func() { h.notifier(ctx) })
+	if dsn != "" {
+		wg.Go(func() { h.listen(ctx, dsn) })
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		h.advance(ctx)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-h.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// advance reads everything new in the log and hands it to subscribers.
+func (h *Hub) advance(ctx context.Context) {
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		from := h.head
+		h.mu.Unlock()
+		rows, err := Read(ctx, h.db, from, "", 500)
+		if err != nil {
+			h.logger.ErrorContext(ctx, "reading the event log", "err", err)
+			return
+		}
+		if len(rows) == 0 {
+			return
+		}
+		ds, err := h.load(ctx, rows)
+		if err != nil {
+			h.logger.ErrorContext(ctx, "loading event entities", "err", err)
+			return
+		}
+		h.mu.Lock()
+		for _, d := range ds {
+			for s := range h.subs {
+				if !s.spec.match(d) {
+					continue
+				}
+				select {
+				case s.live <- d:
+				default:
+					// Too slow: detach; it catches up from the log.
+					delete(h.subs, s)
+					close(s.lagged)
+				}
+			}
+			h.head = d.Cursor
+		}
+		h.mu.Unlock()
+	}
+}
+
+// load fetches the entities of rows, one query per type.
+func (h *Hub) load(ctx context.Context, rows []Row) ([]*Delivery, error) {
+	ctx = privacy.DecisionContext(ctx, privacy.Allow)
+	ids := map[Type][]pulid.ID{}
+	for _, r := range rows {
+		t := r.Type
+		if t == MessageUpdated {
+			t = MessageAdded
+		}
+		ids[t] = append(ids[t], r.EntityID)
+	}
+	msgs, convs, conns, calls := map[pulid.ID]*ent.Message{}, map[pulid.ID]*ent.Conversation{}, map[pulid.ID]*ent.Connection{}, map[pulid.ID]*ent.Call{}
+	if len(ids[MessageAdded]) > 0 {
+		all, err := h.client.Message.Query().Where(message.IDIn(ids[MessageAdded]...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range all {
+			msgs[m.ID] = m
+		}
+	}
+	if len(ids[ConversationUpdated]) > 0 {
+		all, err := h.client.Conversation.Query().Where(conversation.IDIn(ids[ConversationUpdated]...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range all {
+			convs[c.ID] = c
+		}
+	}
+	if len(ids[ConnectionUpdated]) > 0 {
+		all, err := h.client.Connection.Query().Where(connection.IDIn(ids[ConnectionUpdated]...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range all {
+			conns[c.ID] = c
+		}
+	}
+	if len(ids[CallUpdated]) > 0 {
+		all, err := h.client.Call.Query().Where(call.IDIn(ids[CallUpdated]...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range all {
+			calls[c.ID] = c
+		}
+	}
+	out := make([]*Delivery, 0, len(rows))
+	for _, r := range rows {
+		d := &Delivery{Row: r, Message: msgs[r.EntityID], Conversation: convs[r.EntityID], Connection: conns[r.EntityID], Call: calls[r.EntityID]}
+		if d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil {
+			continue // deleted since: nothing to show
+		}
+		out = append(out, d)
+	}
+	// Even skipped rows move the head: remember the last position.
+	if len(out) == 0 || out[len(out)-1].Cursor != rows[len(rows)-1].Cursor {
+		out = append(out, &Delivery{Row: Row{Cursor: rows[len(rows)-1].Cursor}})
+	}
+	return out, nil
+}
+
+// notifier sends coalesced wake-ups to the other replicas: at most one
+// NOTIFY every few milliseconds, outside any write transaction.
+func (h *Hub) notifier(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.notify:
+		}
+		if _, err := h.db.ExecContext(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil && ctx.Err() == nil {
+			h.logger.WarnContext(ctx, "notifying replicas", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// listen wakes the hub on other replicas' notifications, and after a
+// reconnect (anything may have been missed: the read catches up).
+func (h *Hub) listen(ctx context.Context, dsn string) {
+	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+		if err != nil && ctx.Err() == nil {
+			h.logger.WarnContext(ctx, "event listener", "event", ev, "err", err)
+		}
+	})
+	defer l.Close()
+	if err := l.Listen(Channel); err != nil {
+		h.logger.ErrorContext(ctx, "listening for events", "err", err)
+	}
+	ping := time.NewTicker(30 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.Notify: // a notification, or nil after a reconnect
+			select {
+			case h.wake <- struct{}{}:
+			default:
+			}
+		case <-ping.C:
+			go func() { _ = l.Ping() }()
+		}
+	}
+}
+
+// Subscribe streams the events spec asks for until ctx ends. With spec.After
+// it first replays the log from there; the switch to live events has no gap
+// and no duplicate.
+func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error) {
+	if spec.Buffer <= 0 {
+		spec.Buffer = 256
+	}
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	out := make(chan *Delivery)
+	s, start := h.attach(&spec)
+	go func() {
+		defer close(out)
+		defer func() { h.detach(s) }()
+		cursor := start
+		if spec.After != nil && spec.After.Less(start) {
+			if !h.replay(ctx, &spec, *spec.After, start, out) {
+				return
+			}
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d := <-s.live:
+				if !cursor.Less(d.Cursor) {
+					continue
+				}
+				cursor = d.Cursor
+				if d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil {
+					continue
+				}
+				select {
+				case out <- d:
+				case <-ctx.Done():
+					return
+				}
+			case <-s.lagged:
+				// Deliver what was buffered, then catch up from the log to
+				// a fresh attachment point.
+				for drained := false; !drained; {
+					select {
+					case d := <-s.live:
+						if cursor.Less(d.Cursor) {
+							cursor = d.Cursor
+							if d.Message != nil || d.Conversation != nil || d.Connection != nil || d.Call != nil {
+								select {
+								case out <- d:
+								case <-ctx.Done():
+									return
+								}
+							}
+						}
+					default:
+						drained = true
+					}
+				}
+				var next Cursor
+				s, next = h.attach(&spec)
+				if cursor.Less(next) && !h.replay(ctx, &spec, cursor, next, out) {
+					return
+				}
+				if cursor.Less(next) {
+					cursor = next
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (h *Hub) attach(spec *Spec) (*sub, Cursor) {
+	s := &sub{spec: spec, live: make(chan *Delivery, spec.Buffer), lagged: make(chan struct{})}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs[s] = struct{}{}
+	return s, h.head
+}
+
+func (h *Hub) detach(s *sub) {
+	h.mu.Lock()
+	delete(h.subs, s)
+	h.mu.Unlock()
+}
+
+// replay sends the matching events in (from, to] from the log.
+func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, out chan<- *Delivery) bool {
+	var campaign pulid.ID
+	if len(spec.Campaigns) == 1 {
+		for c := range spec.Campaigns {
+			campaign = c
+		}
+	}
+	for from.Less(to) {
+		rows, err := Read(ctx, h.db, from, campaign, 500)
+		if err != nil {
+			h.logger.ErrorContext(ctx, "replaying the event log", "err", err)
+			return false
+		}
+		if len(rows) == 0 {
+			return true
+		}
+		var upto []Row
+		for _, r := range rows {
+			if to.Less(r.Cursor) {
+				break
+			}
+			upto = append(upto, r)
+		}
+		if len(upto) == 0 {
+			return true
+		}
+		ds, err := h.load(ctx, upto)
+		if err != nil {
+			h.logger.ErrorContext(ctx, "loading replayed events", "err", err)
+			return false
+		}
+		for _, d := range ds {
+			if d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil || !spec.match(d) {
+				continue
+			}
+			select {
+			case out <- d:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		from = upto[len(upto)-1].Cursor
+	}
+	return true
+}
+
+// Subscribers reports how many subscribers are attached (for tests and metrics).
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
