@@ -55,19 +55,19 @@ const (
 // edge on an httptest server, the journal, processing workers, and the
 // connections service with fake platform APIs.
 type stack struct {
-	t      testing.TB
-	url    string
-	hc     *http.Client
-	db     *ent.Client
-	sqlDB  *sql.DB
-	conns  *connections.Service
-	jr     *journal.Journal
-	proc   *ingest.Processor
-	hub    *events.Hub
-	tg     *telegramtest.Server
-	meta   *graphtest.Server
-	zalo   *zalotest.Server
-	admin  context.Context
+	t     testing.TB
+	url   string
+	hc    *http.Client
+	db    *ent.Client
+	sqlDB *sql.DB
+	conns *connections.Service
+	jr    *journal.Journal
+	proc  *ingest.Processor
+	hub   *events.Hub
+	tg    *telegramtest.Server
+	meta  *graphtest.Server
+	zalo  *zalotest.Server
+	admin context.Context
 }
 
 type stackOptions struct {
