@@ -39,7 +39,8 @@ test: ## run every test with the race detector against a throwaway PostgreSQL
 
 bench: ## run the benchmarks
 	@$(PG) start
-	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 20000x $(PKGS)
+	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 20000x ./webhooks
+	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 1000x ./events
 
 generate: ## regenerate ent, the GraphQL schema and gqlgen code
 	$(GO) generate $(PKGS)

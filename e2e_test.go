@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
@@ -263,4 +266,170 @@ func TestKill9AfterJournalingLosesNothing(t *testing.T) {
 		got := e.messageTexts(token, connID)
 		return strings.Join(got, ",") == "một,hai,ba"
 	})
+}
+
+// ws is a graphql-transport-ws client.
+type ws struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func (e *e2e) websocket(token string) *ws {
+	e.t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial("ws://"+e.addr+"/graphql", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	w := &ws{t: e.t, conn: c}
+	w.send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+	if m := w.next(); m["type"] != "connection_ack" {
+		e.t.Fatalf("connection_init answered %v", m)
+	}
+	return w
+}
+
+func (w *ws) send(m map[string]any) {
+	b, _ := json.Marshal(m)
+	if err := w.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// next returns the next message that is not a keep-alive ping.
+func (w *ws) next() map[string]any {
+	w.t.Helper()
+	for {
+		_ = w.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, b, err := w.conn.ReadMessage()
+		if err != nil {
+			w.t.Fatalf("reading the websocket: %v", err)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if m["type"] == "ping" {
+			w.send(map[string]any{"type": "pong"})
+			continue
+		}
+		return m
+	}
+}
+
+func (w *ws) subscribe(id, query string, vars map[string]any) {
+	w.send(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+}
+
+// campaignOf returns the campaign of a connection, through the API.
+func (e *e2e) campaignOf(token, connID string) string {
+	return pick(e.gql(token, `query($id: ID!) { node(id: $id) { ... on Connection { campaign { id } } } }`, map[string]any{"id": connID}), "node", "campaign", "id").(string)
+}
+
+// Two replicas on one database: a webhook received by A reaches a
+// subscriber connected to B, through the log and LISTEN/NOTIFY.
+func TestSubscriptionAcrossReplicas(t *testing.T) {
+	tg := telegramtest.NewServer(t)
+	a := newE2E(t, tg)
+	a.startInProcess()
+	b := newE2E(t, tg)
+	b.env = maps.Clone(a.env)
+	b.env["ADDR"] = b.addr
+	b.startInProcess()
+
+	token, connID, secret := a.connectBot(tg, 987654323)
+	campaign := a.campaignOf(token, connID)
+	sub := b.websocket(token)
+	sub.subscribe("1", `subscription($c: ID) { messageAdded(campaignID: $c) { text direction conversation { id contact { name } } } }`, map[string]any{"c": campaign})
+	time.Sleep(200 * time.Millisecond) // let the subscription attach
+	if st := a.post("/webhooks/telegram/"+connID, map[string]string{telegram.SecretHeader: secret}, tgUpdate(51, "Chào replica B")); st != 200 {
+		t.Fatalf("webhook %d", st)
+	}
+	m := sub.next()
+	if m["type"] != "next" || pick(m, "payload", "data", "messageAdded", "text") != "Chào replica B" ||
+		pick(m, "payload", "data", "messageAdded", "conversation", "contact", "name") != "Mai" {
+		t.Fatalf("replica B's subscriber got %v", m)
+	}
+}
+
+// campaignEvents resumes after a disconnect with exactly what was missed;
+// subscriptions to another campaign are refused.
+func TestCampaignEventsResume(t *testing.T) {
+	tg := telegramtest.NewServer(t)
+	e := newE2E(t, tg)
+	e.startInProcess()
+	token, connID, secret := e.connectBot(tg, 987654324)
+	campaign := e.campaignOf(token, connID)
+	const q = `subscription($c: ID!, $after: String) { campaignEvents(campaignID: $c, after: $after) { cursor type message { text } conversation { unreadCount } connection { id } } }`
+	post := func(i int, text string) {
+		if st := e.post("/webhooks/telegram/"+connID, map[string]string{telegram.SecretHeader: secret}, tgUpdate(i, text)); st != 200 {
+			t.Fatalf("webhook %d", st)
+		}
+	}
+
+	first := e.websocket(token)
+	first.subscribe("s", q, map[string]any{"c": campaign})
+	time.Sleep(200 * time.Millisecond)
+	post(61, "m1")
+	var cursor string
+	for {
+		m := first.next()
+		if pick(m, "payload", "data", "campaignEvents", "type") == "CONVERSATION_UPDATED" {
+			cursor = pick(m, "payload", "data", "campaignEvents", "cursor").(string)
+			break
+		}
+	}
+	first.conn.Close() // the socket blinks
+
+	for i, text := range []string{"m2", "m3", "m4"} {
+		post(62+i, text)
+	}
+	eventuallyE2E(t, "the missed messages are stored", func() bool { return len(e.messageTexts(token, connID)) == 4 })
+
+	again := e.websocket(token)
+	again.subscribe("s", q, map[string]any{"c": campaign, "after": cursor})
+	var got []string
+	seen := map[string]bool{}
+	for len(got) < 3 {
+		m := again.next()
+		ev := pick(m, "payload", "data", "campaignEvents")
+		c := pick(ev, "cursor").(string)
+		if seen[c] || c == cursor {
+			t.Fatalf("duplicate event %s", c)
+		}
+		seen[c] = true
+		if pick(ev, "type") == "MESSAGE_ADDED" {
+			got = append(got, pick(ev, "message", "text").(string))
+		}
+	}
+	if strings.Join(got, ",") != "m2,m3,m4" {
+		t.Fatalf("replayed messages %v, want m2,m3,m4", got)
+	}
+	// Then live, once.
+	post(70, "live")
+	for {
+		ev := pick(again.next(), "payload", "data", "campaignEvents")
+		if seen[pick(ev, "cursor").(string)] {
+			t.Fatal("duplicate after the switch to live")
+		}
+		if pick(ev, "type") == "MESSAGE_ADDED" {
+			if txt := pick(ev, "message", "text"); txt != "live" {
+				t.Fatalf("live event %v", txt)
+			}
+			break
+		}
+	}
+
+	// Someone who is not in the campaign gets an error for that subscription.
+	e.gql(token, `mutation { createUser(input: {email: "stranger@example.com", name: "S", password: "long enough"}) { id } }`, nil)
+	strangerToken := pick(e.gql("", `mutation { login(email: "stranger@example.com", password: "long enough") { token } }`, nil), "login", "token").(string)
+	s := e.websocket(strangerToken)
+	s.subscribe("x", q, map[string]any{"c": campaign})
+	m := s.next()
+	if (m["type"] != "error" && m["type"] != "next") || pick(m, "payload", "data", "campaignEvents") != nil ||
+		!strings.Contains(fmt.Sprint(m["payload"]), "NOT_FOUND") {
+		t.Fatalf("foreign campaign subscription = %v", m)
+	}
+	// The socket stays open for subscriptions the user may have.
+	s.subscribe("y", `subscription { messageAdded { text } }`, nil)
+	s.send(map[string]any{"id": "y", "type": "complete"})
 }

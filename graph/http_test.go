@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent/user"
 )
 
@@ -165,4 +166,61 @@ func asCloseError(err error, target **websocket.CloseError) bool {
 		*target = ce
 	}
 	return ok
+}
+
+// The legacy subscriptions-transport-ws protocol works too, and a socket
+// closes when its token expires.
+func TestWebsocketLegacyProtocolAndExpiry(t *testing.T) {
+	e := newEnv(t)
+	u, tok := e.user(user.RoleMEMBER)
+	wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http")
+	dial := func(proto string, payload map[string]any) *websocket.Conn {
+		d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
+		c, _, err := d.Dial(wsURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		msg, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": payload})
+		_ = c.WriteMessage(websocket.TextMessage, msg)
+		return c
+	}
+	read := func(c *websocket.Conn, want string) map[string]any {
+		t.Helper()
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", want, err)
+			}
+			var m map[string]any
+			_ = json.Unmarshal(data, &m)
+			if m["type"] == want {
+				return m
+			}
+		}
+	}
+	c := dial("graphql-ws", map[string]any{"authToken": tok})
+	read(c, "connection_ack")
+	start, _ := json.Marshal(map[string]any{"id": "1", "type": "start", "payload": map[string]any{"query": "{ me { id } }"}})
+	_ = c.WriteMessage(websocket.TextMessage, start)
+	if m := read(c, "data"); dig(m, "payload.data.me.id") != string(u.ID) {
+		t.Fatalf("legacy protocol data = %v", m)
+	}
+
+	short, _, err := auth.NewTokens(jwtSecret, 2*time.Second).Issue(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = dial("graphql-transport-ws", map[string]any{"Authorization": "Bearer " + short})
+	read(c, "connection_ack")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			if _, ok := err.(*websocket.CloseError); !ok {
+				t.Fatalf("socket ended with %v, want a close frame", err)
+			}
+			break
+		}
+	}
 }

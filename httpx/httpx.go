@@ -4,10 +4,12 @@
 package httpx
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -69,8 +71,15 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Unwrap lets http.ResponseController reach Hijack and Flush (websockets need Hijack).
+// Unwrap lets http.ResponseController reach Flush and the like.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection to a websocket upgrader, which asserts
+// http.Hijacker directly rather than through a ResponseController.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.status = http.StatusSwitchingProtocols
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
 
 // Logging assigns a request id (X-Request-ID in and out) and writes one access
 // log line per request: method, path (no query string: it may carry tokens),
