@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 )
@@ -84,4 +86,31 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("/readyz", 200, `"ready"`)
+}
+
+// ALLOWED_ORIGINS: listed browser origins may open websockets, others not;
+// clients without an Origin header are accepted (their token authenticates).
+func TestWebsocketOrigins(t *testing.T) {
+	cfg := testConfig(t, map[string]string{"ALLOWED_ORIGINS": "https://app.example.com"})
+	db := dbtest.Open(t)
+	d, err := newDeps(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(routes(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, db, d))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	for origin, ok := range map[string]bool{"https://app.example.com": true, "https://evil.example.com": false, "": true} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial(url, h)
+		if ok != (err == nil) {
+			t.Fatalf("origin %q: err %v (status %v), want allowed=%v", origin, err, resp, ok)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
 }
