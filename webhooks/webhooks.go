@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/connections"
@@ -47,6 +48,9 @@ type Handler struct {
 	opt    Options
 	router *router
 	log    *slog.Logger
+
+	errMu      sync.Mutex
+	errPending map[pulid.ID]*pendingErrors
 }
 
 // counters are exported at /debug/vars: outcomes per platform.
@@ -57,7 +61,8 @@ func New(opt Options) *Handler {
 	if opt.RouteCacheTTL == 0 {
 		opt.RouteCacheTTL = 2 * time.Second
 	}
-	return &Handler{opt: opt, router: newRouter(opt.Client, opt.Connections, opt.RouteCacheTTL), log: opt.Logger}
+	return &Handler{opt: opt, router: newRouter(opt.Client, opt.Connections, opt.RouteCacheTTL), log: opt.Logger,
+		errPending: map[pulid.ID]*pendingErrors{}}
 }
 
 // Register mounts the endpoints platforms are given.
@@ -100,14 +105,49 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, p schematype.Pl
 	http.Error(w, http.StatusText(status), status)
 }
 
+// countError raises a connection's webhook error count and last error. A
+// flood of forged requests must not become a flood of writes: each
+// connection is written at most once a second, later errors of the window
+// folded into one delayed write.
 func (h *Handler) countError(ctx context.Context, id pulid.ID, msg string) {
+	h.errMu.Lock()
+	defer h.errMu.Unlock()
+	p := h.errPending[id]
+	if p == nil {
+		p = &pendingErrors{}
+		h.errPending[id] = p
+	}
+	p.n++
+	p.msg, p.at = msg, time.Now()
+	if p.scheduled {
+		return
+	}
+	p.scheduled = true
+	delay := time.Until(p.written.Add(time.Second))
+	time.AfterFunc(max(delay, 0), func() { h.flushErrors(context.WithoutCancel(ctx), id) })
+}
+
+type pendingErrors struct {
+	n         int64
+	msg       string
+	at        time.Time
+	written   time.Time
+	scheduled bool
+}
+
+func (h *Handler) flushErrors(ctx context.Context, id pulid.ID) {
+	h.errMu.Lock()
+	p := h.errPending[id]
+	n, msg, at := p.n, p.msg, p.at
+	p.n, p.scheduled, p.written = 0, false, time.Now()
+	h.errMu.Unlock()
 	err := h.opt.Client.Connection.UpdateOneID(id).
-		AddWebhookErrorCount(1).
+		AddWebhookErrorCount(n).
 		SetWebhookLastError(msg).
-		SetWebhookLastErrorAt(time.Now()).
-		Exec(privacy.DecisionContext(context.WithoutCancel(ctx), privacy.Allow))
+		SetWebhookLastErrorAt(at).
+		Exec(privacy.DecisionContext(ctx, privacy.Allow))
 	if err != nil {
-		h.log.WarnContext(ctx, "counting a webhook error", "connection", id, "err", err)
+		h.log.WarnContext(ctx, "counting webhook errors", "connection", id, "errors", n, "err", err)
 	}
 }
 
