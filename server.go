@@ -144,6 +144,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	work.Go(func() { jr.Run(workCtx) })
 	work.Go(func() { proc.Run(workCtx, cfg.Platforms.IngestWorkers, time.Second) })
 	work.Go(func() { conns.RunRefresher(workCtx, time.Minute) })
+	work.Go(func() { conns.RunProfiles(workCtx, d.hub) })
 	work.Go(func() { d.hub.Run(baseCtx, cfg.DatabaseURL, time.Second) })
 	defer func() { stopWork(); work.Wait() }()
 	srv := &http.Server{
@@ -232,6 +233,7 @@ func newDeps(cfg *config.Config, db *sql.DB, logger *slog.Logger) (*deps, error)
 	}
 	d.conns.OnChange(d.hub)
 	d.ingest = ingest.New(client, Decoders(), d.hub, logger)
+	d.ingest.FetchProfiles(d.conns)
 	d.journal = journal.New(db, logger, journal.Options{OnCommit: d.ingest.Wake})
 	d.hooks = webhooks.New(webhooks.Options{
 		Client: client, Journal: d.journal, Connections: d.conns, Logger: logger,

@@ -59,6 +59,7 @@ type Service struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	hc        *http.Client
+	prof      profiles
 }
 
 // New returns the connections service. publicURL is the external base URL
@@ -68,7 +69,8 @@ func New(client *ent.Client, keys *vault.Keyring, publicURL *url.URL, p Platform
 	if hc == nil {
 		hc = platform.NewHTTPClient()
 	}
-	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now, hc: hc}
+	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now, hc: hc,
+		prof: profiles{queue: make(chan pulid.ID, 1024), tried: map[pulid.ID]time.Time{}}}
 }
 
 // Credentials are a connection's secrets, sealed together in one column.
@@ -360,7 +362,7 @@ func (s *Service) markActive(ctx context.Context, c *ent.Connection) (*ent.Conne
 // OnChange makes every change of a connection (connect, status, token,
 // webhook health) an event in the log, in the same transaction when the
 // change runs in one, and tells n that events were written.
-func (s *Service) OnChange(n interface{ Committed() }) {
+func (s *Service) OnChange(n Notifier) {
 	s.client.Connection.Use(func(next ent.Mutator) ent.Mutator {
 		return hook.ConnectionFunc(func(ctx context.Context, m *ent.ConnectionMutation) (ent.Value, error) {
 			v, err := next.Mutate(ctx, m)

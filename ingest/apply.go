@@ -11,26 +11,24 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
 )
 
 // apply makes the changes an event asks for and returns what to publish once
 // they are committed.
-// conns caches connections within a batch (nil: no cache).
-func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event, conns map[pulid.ID]*ent.Connection) ([]events.Event, error) {
+func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event, b *batch) ([]events.Event, error) {
 	if e.Test || e.Kind == inbound.Ignore {
 		return nil, nil
 	}
-	conn := conns[*ev.ConnectionID]
+	conn := b.conns[*ev.ConnectionID]
 	if conn == nil {
 		var err error
 		if conn, err = tx.Connection.Get(ctx, *ev.ConnectionID); err != nil {
 			return nil, fmt.Errorf("loading connection: %w", err)
 		}
-		if conns != nil {
-			conns[conn.ID] = conn
-		}
+		b.conns[conn.ID] = conn
 	}
 	if e.Contact.ExternalID == "" {
 		return nil, fmt.Errorf("%s event names no customer", ev.EventType)
@@ -38,6 +36,10 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent,
 	ct, err := upsertContact(ctx, tx, conn, e.Contact)
 	if err != nil {
 		return nil, err
+	}
+	if e.Contact.Name == "" && e.Kind == inbound.NewMessage &&
+		(conn.Platform == schematype.PlatformFacebook || conn.Platform == schematype.PlatformZalo) {
+		b.wants = append(b.wants, ct)
 	}
 	switch e.Kind {
 	case inbound.NewMessage:

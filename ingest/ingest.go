@@ -36,6 +36,7 @@ type Processor struct {
 	client   *ent.Client
 	decoders map[schematype.Platform]Decoder
 	notify   Notifier
+	profiles ProfileWanter
 	logger   *slog.Logger
 	wake     chan struct{}
 	now      func() time.Time
@@ -49,6 +50,28 @@ func New(client *ent.Client, decoders map[schematype.Platform]Decoder, notify No
 // Notifier learns that a transaction that appended domain events committed
 // (the events hub, which fans them out to subscribers).
 type Notifier interface{ Committed() }
+
+// ProfileWanter fetches customers' names the webhook did not carry, later.
+type ProfileWanter interface{ WantProfile(contactID pulid.ID) }
+
+// FetchProfiles has contacts that arrive without a name looked up.
+func (p *Processor) FetchProfiles(w ProfileWanter) { p.profiles = w }
+
+// batch is what one transaction's events share: connections already
+// loaded, and contacts whose profile to fetch once it commits.
+type batch struct {
+	conns map[pulid.ID]*ent.Connection
+	wants []pulid.ID
+}
+
+func (p *Processor) committed(b *batch) {
+	p.notify.Committed()
+	if p.profiles != nil {
+		for _, id := range b.wants {
+			p.profiles.WantProfile(id)
+		}
+	}
+}
 
 // MaxAttempts is after how many failures an event that waits for another
 // (an edit or receipt whose message never arrived) is given up.
@@ -137,12 +160,12 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 	if len(evs) == 0 {
 		return false, nil
 	}
+	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
 	batchErr := func() error {
 		var appended []events.Event
-		conns := map[pulid.ID]*ent.Connection{}
 		ids := make([]string, 0, len(evs))
 		for _, ev := range evs {
-			out, err := p.decodeAndApply(ctx, tx, ev, conns)
+			out, err := p.decodeAndApply(ctx, tx, ev, b)
 			if err != nil {
 				return err
 			}
@@ -161,7 +184,7 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 		return tx.Commit()
 	}()
 	if batchErr == nil {
-		p.notify.Committed()
+		p.committed(b)
 		return true, nil
 	}
 	_ = tx.Rollback()
@@ -217,7 +240,8 @@ func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent
 
 // run applies ev inside tx and commits, or records the failure.
 func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) error {
-	published, applyErr := p.decodeAndApply(ctx, tx, ev, nil)
+	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
+	published, applyErr := p.decodeAndApply(ctx, tx, ev, b)
 	attempts := ev.Attempts + 1
 	if applyErr != nil && !(errors.Is(applyErr, errLater) && attempts >= MaxAttempts) {
 		_ = tx.Rollback()
@@ -236,11 +260,11 @@ func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) e
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing event %s: %w", ev.ID, err)
 	}
-	p.notify.Committed()
+	p.committed(b)
 	return nil
 }
 
-func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conns map[pulid.ID]*ent.Connection) ([]events.Event, error) {
+func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, b *batch) ([]events.Event, error) {
 	dec, ok := p.decoders[ev.Platform]
 	if !ok {
 		return nil, fmt.Errorf("no decoder for %s", ev.Platform)
@@ -249,7 +273,7 @@ func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.Webh
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
 	}
-	return p.apply(ctx, tx, ev, e, conns)
+	return p.apply(ctx, tx, ev, e, b)
 }
 
 // fail records a failed attempt and when to try again, and counts it on the

@@ -73,6 +73,7 @@ func TestFacebookWebhook(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	conn := s.facebookPage()
 	psid := uniqueDigits("12")
+	s.meta.AddProfile(conn.ExternalID, psid, "Lan", "Trần", "https://cdn.example/lan.jpg")
 	load := func(name string) []byte {
 		return fixture(t, "facebook", name, "682498302938465", conn.ExternalID, "1254459154682919", psid)
 	}
@@ -96,6 +97,11 @@ func TestFacebookWebhook(t *testing.T) {
 	if echo == nil || echo.Text != "hello, world!" || echo.Status != message.StatusSENT {
 		t.Fatalf("echo = %+v", echo)
 	}
+	// Messenger webhooks carry no names: the profile API fills them in.
+	eventually(t, "the profile is fetched", func() bool {
+		ct := s.db.Contact.Query().Where(contact.ExternalID(psid)).OnlyX(sys())
+		return ct.Name == "Lan Trần" && ct.AvatarURL == "https://cdn.example/lan.jpg"
+	})
 	ct := s.db.Contact.Query().Where(contact.ExternalID(psid)).OnlyX(sys())
 	if n := ct.QueryConversations().CountX(sys()); n != 1 {
 		t.Fatalf("the customer has %d conversations, want 1", n)

@@ -119,6 +119,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 		schematype.PlatformTelegram: telegram.Decode, schematype.PlatformFacebook: facebook.Decode,
 		schematype.PlatformWhatsApp: whatsapp.Decode, schematype.PlatformZalo: zalo.Decode,
 	}, s.hub, logger)
+	s.proc.FetchProfiles(s.conns)
 	jdb := s.sqlDB
 	if opt.journalDB != nil {
 		jdb = opt.journalDB
@@ -128,6 +129,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	done := make(chan struct{}, 2)
 	go func() { s.jr.Run(ctx); done <- struct{}{} }()
 	go func() { s.hub.Run(ctx, "", 50*time.Millisecond); done <- struct{}{} }()
+	go func() { s.conns.RunProfiles(ctx, s.hub); done <- struct{}{} }()
 	workers := 0
 	if !opt.noProcessing {
 		workers = 1
@@ -135,7 +137,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	}
 	t.Cleanup(func() {
 		cancel()
-		for range 2 + workers {
+		for range 3 + workers {
 			<-done
 		}
 	})

@@ -28,6 +28,7 @@ func TestZaloWebhook(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	conn := s.zaloOA()
 	user := uniqueDigits("24")
+	s.zalo.AddUser(conn.ExternalID, user, "Phạm Minh", "https://zalo.example/minh.jpg")
 	load := func(name string) []byte {
 		return fixture(t, "zalo", name, "388613280878808645", conn.ExternalID, "246845883529197922", user)
 	}
@@ -45,6 +46,10 @@ func TestZaloWebhook(t *testing.T) {
 		}
 	}
 	eventually(t, "the message", func() bool { return len(s.messages(conn)) == 1 })
+	eventually(t, "the profile from user/detail", func() bool {
+		ct := s.db.Contact.Query().Where(contact.ExternalID(user), contact.CampaignID(conn.CampaignID)).OnlyX(sys())
+		return ct.Name == "Phạm Minh" && ct.AvatarURL == "https://zalo.example/minh.jpg"
+	})
 	if m := s.messages(conn)[0]; m.Text != "message" || *m.ExternalID != "96d3cdf3af150460909" || m.Direction != message.DirectionINBOUND {
 		t.Fatalf("message = %+v", m)
 	}

@@ -225,3 +225,29 @@ func (c *Client) DebugToken(ctx context.Context, token string) (*TokenInfo, erro
 func unexpected(op, msg string) error {
 	return &platform.Error{Platform: platformName, Op: op, Kind: platform.Permanent, Status: 200, Message: msg}
 }
+
+// Profile is what Messenger's user profile API tells about a customer.
+type Profile struct {
+	Name      string
+	AvatarURL string
+}
+
+// UserProfile reads a customer's name and picture by PSID with the page's
+// token (Messenger webhooks carry neither).
+func (c *Client) UserProfile(ctx context.Context, psid, pageToken string) (*Profile, error) {
+	var out struct {
+		FirstName  string `json:"first_name"`
+		LastName   string `json:"last_name"`
+		Name       string `json:"name"`
+		ProfilePic string `json:"profile_pic"`
+	}
+	q := url.Values{"fields": {"first_name,last_name,profile_pic"}}
+	if err := c.g.Get(ctx, platformName, "/"+url.PathEscape(psid), pageToken, q, &out); err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(out.FirstName + " " + out.LastName)
+	if name == "" {
+		name = out.Name
+	}
+	return &Profile{Name: name, AvatarURL: out.ProfilePic}, nil
+}

@@ -4,6 +4,7 @@ package zalo
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -206,4 +207,28 @@ func (c *Client) openAPI(ctx context.Context, op, method, path, accessToken stri
 		return scrub(err, accessToken)
 	}
 	return scrub(ParseEnvelope(op, status, resp, data), accessToken)
+}
+
+// OpUserDetail is the Op of UserDetail's errors.
+const OpUserDetail = "GET /v3.0/oa/user/detail"
+
+// Profile is what the OA may read about one of its users.
+type Profile struct {
+	Name      string
+	AvatarURL string
+}
+
+// UserDetail reads a user's display name and avatar (webhooks carry only the
+// user's id).
+func (c *Client) UserDetail(ctx context.Context, accessToken, userID string) (*Profile, error) {
+	q, _ := json.Marshal(map[string]string{"user_id": userID})
+	var d struct {
+		DisplayName string `json:"display_name"`
+		Avatar      string `json:"avatar"`
+	}
+	path := "/v3.0/oa/user/detail?data=" + url.QueryEscape(string(q))
+	if err := c.openAPI(ctx, OpUserDetail, http.MethodGet, path, accessToken, nil, &d); err != nil {
+		return nil, err
+	}
+	return &Profile{Name: d.DisplayName, AvatarURL: d.Avatar}, nil
 }

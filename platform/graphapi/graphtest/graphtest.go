@@ -37,16 +37,17 @@ type Server struct {
 
 	appID, appSecret string
 
-	mu      sync.Mutex
-	tokens  map[string]*tokenInfo
-	pages   map[string]*fakePage
-	phones  map[string]*fakePhone
-	expired map[string]bool
-	subs    map[string][]string
-	fails   []failure
-	calls   []string
-	users   int
-	traces  int
+	mu       sync.Mutex
+	tokens   map[string]*tokenInfo
+	pages    map[string]*fakePage
+	profiles map[string]*fakeProfile
+	phones   map[string]*fakePhone
+	expired  map[string]bool
+	subs     map[string][]string
+	fails    []failure
+	calls    []string
+	users    int
+	traces   int
 }
 
 type tokenKind int
@@ -94,6 +95,7 @@ func NewServer(t testing.TB, appID, appSecret string) *Server {
 		appSecret: appSecret,
 		tokens:    map[string]*tokenInfo{},
 		pages:     map[string]*fakePage{},
+		profiles:  map[string]*fakeProfile{},
 		phones:    map[string]*fakePhone{},
 		expired:   map[string]bool{},
 		subs:      map[string][]string{},
@@ -230,6 +232,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.me(w, info)
 	case len(segs) == 2 && segs[1] == "subscribed_apps":
 		s.subscribedApps(w, r, segs[0], info)
+	case len(segs) == 1 && r.Method == http.MethodGet && s.profiles[segs[0]] != nil:
+		s.profile(w, segs[0], info)
 	case len(segs) == 1 && r.Method == http.MethodGet:
 		s.phoneNumber(w, r, segs[0], tok)
 	default:
@@ -580,4 +584,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fakeProfile is a Messenger customer of one page.
+type fakeProfile struct {
+	page                    string
+	first, last, pictureURL string
+}
+
+// AddProfile makes a customer (PSID) of pageID readable through the user
+// profile API with that page's token.
+func (s *Server) AddProfile(pageID, psid, first, last, pictureURL string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.profiles[psid] = &fakeProfile{page: pageID, first: first, last: last, pictureURL: pictureURL}
+}
+
+func (s *Server) profile(w http.ResponseWriter, psid string, info *tokenInfo) {
+	p := s.profiles[psid]
+	if info == nil || info.kind != pageToken || info.page == nil || info.page.ID != p.page {
+		s.fail(w, http.StatusBadRequest, 100, 33, "GraphMethodException",
+			fmt.Sprintf("Unsupported get request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", psid))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"first_name": p.first, "last_name": p.last, "profile_pic": p.pictureURL, "id": psid})
 }

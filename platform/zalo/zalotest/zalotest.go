@@ -52,7 +52,8 @@ type Server struct {
 	refreshDelay time.Duration
 	refreshes    int
 	attempts     int
-	failures     map[string][]failure // by path, oldest first
+	failures     map[string][]failure    // by path, oldest first
+	users        map[string]zalo.Profile // "<oa id>/<user id>" -> profile
 }
 
 type oaState struct {
@@ -83,6 +84,7 @@ func NewServer(t testing.TB, appID, appSecret string) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathAccessToken, s.handleToken)
 	mux.HandleFunc(PathGetOA, s.handleGetOA)
+	mux.HandleFunc("/v3.0/oa/user/detail", s.handleUserDetail)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": 404, "message": "You are accessing an empty or invalid API"})
 	})
@@ -343,4 +345,35 @@ func randHex() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// AddUser makes a user of the OA readable through user/detail.
+func (s *Server) AddUser(oaID, userID, displayName, avatar string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == nil {
+		s.users = map[string]zalo.Profile{}
+	}
+	s.users[oaID+"/"+userID] = zalo.Profile{Name: displayName, AvatarURL: avatar}
+}
+
+func (s *Server) handleUserDetail(w http.ResponseWriter, r *http.Request) {
+	var q struct {
+		UserID string `json:"user_id"`
+	}
+	_ = json.Unmarshal([]byte(r.URL.Query().Get("data")), &q)
+	s.mu.Lock()
+	oaID, ok := s.access[r.Header.Get("access_token")]
+	p, known := s.users[oaID+"/"+q.UserID]
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeJSON(w, http.StatusOK, map[string]any{"error": zalo.CodeAccessTokenInvalid, "message": "Access token is invalid"})
+	case !known:
+		writeJSON(w, http.StatusOK, map[string]any{"error": -213, "message": "User has not interacted with the OA"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"error": 0, "message": "Success", "data": map[string]any{
+			"user_id": idLiteral(q.UserID), "display_name": p.Name, "avatar": p.AvatarURL, "user_is_follower": true,
+		}})
+	}
 }
