@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -8,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 )
 
@@ -94,4 +97,38 @@ func BenchmarkProcessing(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkWebhookToSubscriber measures what an agent waits for: from a
+// platform posting a message to a subscriber holding it (journal, processing,
+// event log, hub), one message at a time.
+func BenchmarkWebhookToSubscriber(b *testing.B) {
+	s := newStack(b, stackOptions{plainHTTP: true})
+	conn, secret := s.telegramBot()
+	path := s.url + "/webhooks/telegram/" + string(conn.ID)
+	header := map[string]string{telegram.SecretHeader: secret}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := s.hub.Subscribe(ctx, events.Spec{Campaigns: map[pulid.ID]bool{conn.CampaignID: true}, Types: map[events.Type]bool{events.MessageAdded: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	latencies := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if st := s.postURL(path, header, update(int64(i+1), "4711", 1700000000+int64(i), "ping")); st != 200 {
+			b.Fatalf("status %d", st)
+		}
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			b.Fatal("no delivery")
+		}
+		latencies[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 }
