@@ -306,6 +306,10 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error
 			if !h.replay(ctx, &spec, *spec.After, start, out) {
 				return
 			}
+		} else if spec.After != nil {
+			// The client has seen more than this replica has read yet
+			// (it was connected to a faster one): skip up to its cursor.
+			cursor = *spec.After
 		}
 		for {
 			select {
