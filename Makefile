@@ -22,8 +22,8 @@ db-stop: ## stop the project-local PostgreSQL
 	@$(PG) stop
 
 # Without DATABASE_URL, run uses the local cluster and the development secrets
-# and admin of .data/dev.env (made on first run); any variable set in the
-# environment wins over those.
+# and admin of dev.env beside it (made on first run, see scripts/dev-env.sh);
+# any variable set in the environment wins over those.
 run: ## start Switchboard on :8080 with a local database and a development admin
 	@set -a; eval "$$(scripts/dev-env.sh | sed 's/^\([A-Z_]*\)=\(.*\)$$/: "$${\1:=\2}"/')"; set +a; \
 	if [ -z "$${DATABASE_URL:-}" ]; then \
@@ -71,4 +71,4 @@ lint: ## gofmt, go vet (and staticcheck when installed)
 
 clean: ## stop the local database and delete its data and build output
 	-@$(PG) stop
-	rm -rf bin "$$($(PG) dir)" .data
+	rm -rf bin "$$(dirname "$$($(PG) dir)")" .data

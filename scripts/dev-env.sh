@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # dev-env.sh prints (creating once) the development settings `make run` uses:
-# random JWT and encryption secrets and a development admin, kept in
-# .data/dev.env so tokens and encrypted credentials survive restarts.
+# random JWT and encryption secrets and a development admin. They are kept
+# beside the local database (dev.env next to its data directory), so they
+# live and die with it: tokens, encrypted credentials and the admin's
+# password stay valid across restarts, and a fresh database gets fresh ones.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-env_file="$root/.data/dev.env"
+dir=$(dirname "$("$root/scripts/pg.sh" dir)")
+env_file="$dir/dev.env"
 if [ ! -f "$env_file" ]; then
-  mkdir -p "$root/.data"
+  mkdir -p "$dir"
   umask 077
   {
     echo "JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
