@@ -63,11 +63,13 @@ check-generated: ## fail when generated code or migrations are stale
 	fi
 	@$(DEV_DB) $(GO) run ./migrations/diff.go -check
 
-lint: ## gofmt, go vet (and staticcheck when installed)
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+lint: ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); fi
+	$(STATICCHECK) $(PKGS)
 
 clean: ## stop the local database and delete its data and build output
 	-@$(PG) stop

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -58,7 +57,7 @@ func (e *e2e) startInProcess() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), nil) }()
+	go func() { done <- run(ctx, io.Discard, nil) }()
 	e.t.Cleanup(func() {
 		cancel() // as SIGTERM does
 		select {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,20 +51,20 @@ func main() {
 	logger := slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, nil)})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Stderr, os.Args[1:]); err != nil {
 		logger.Error("switchboard stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
+// run serves (or migrates) until ctx ends. Logs go to out as JSON, at the
+// configured level.
+func run(ctx context.Context, out io.Writer, args []string) error {
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return err
 	}
-	level := new(slog.LevelVar)
-	level.Set(cfg.LogLevel)
-	logger = slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})})
+	logger := slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})})
 	slog.SetDefault(logger)
 
 	db, err := openDB(ctx, cfg.DatabaseURL)

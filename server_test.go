@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SWITCHBOARD_TEST_CHILD") == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		if err := run(ctx, slog.New(slog.NewTextHandler(os.Stderr, nil)), nil); err != nil {
+		if err := run(ctx, os.Stderr, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

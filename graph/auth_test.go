@@ -62,7 +62,7 @@ func TestTokensThatMustNotAuthenticate(t *testing.T) {
 				if r.code() != "UNAUTHENTICATED" {
 					t.Fatalf("%s: got %+v, want UNAUTHENTICATED", q, r.Errors)
 				}
-				if r.Data != nil && len(r.Data) > 0 {
+				if len(r.Data) > 0 {
 					for k, v := range r.Data {
 						if v != nil {
 							t.Fatalf("%s: data leaked for %s: %v", q, k, v)

@@ -73,6 +73,7 @@ func NewHandler(o Options) http.Handler {
 		checkOrigin = func(*http.Request) bool { return true }
 	}
 	srv.AddTransport(transport.Websocket{
+		//lint:ignore SA1019 the design card has gorilla/websocket carry subscriptions (gqlgen v0.17.91 is pinned for it).
 		Implementation: transport.GorillaWebsocketImplementation{Upgrader: websocket.Upgrader{
 			CheckOrigin:     checkOrigin,
 			ReadBufferSize:  4096,
