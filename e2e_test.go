@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,7 +215,7 @@ func TestServeConnectsTelegramAndIngests(t *testing.T) {
 	tg := telegramtest.NewServer(t)
 	e := newE2E(t, tg)
 	e.startInProcess()
-	token, connID, secret := e.connectBot(tg, 987654321)
+	token, connID, secret := e.connectBot(tg, botID())
 	path := "/webhooks/telegram/" + connID
 	if st := e.post(path, map[string]string{telegram.SecretHeader: secret}, tgUpdate(1, "Xin chào, shop còn áo không?")); st != 200 {
 		t.Fatalf("webhook status %d", st)
@@ -245,7 +246,7 @@ func TestKill9AfterJournalingLosesNothing(t *testing.T) {
 	tg := telegramtest.NewServer(t)
 	e := newE2E(t, tg)
 	first := e.startChild(map[string]string{"INGEST_WORKERS": "0"})
-	token, connID, secret := e.connectBot(tg, 987654322)
+	token, connID, secret := e.connectBot(tg, botID())
 	for i, text := range []string{"một", "hai", "ba"} {
 		if st := e.post("/webhooks/telegram/"+connID, map[string]string{telegram.SecretHeader: secret}, tgUpdate(10+i, text)); st != 200 {
 			t.Fatalf("webhook %d: %d", i, st)
@@ -335,7 +336,7 @@ func TestSubscriptionAcrossReplicas(t *testing.T) {
 	b.env["ADDR"] = b.addr
 	b.startInProcess()
 
-	token, connID, secret := a.connectBot(tg, 987654323)
+	token, connID, secret := a.connectBot(tg, botID())
 	campaign := a.campaignOf(token, connID)
 	sub := b.websocket(token)
 	sub.subscribe("1", `subscription($c: ID) { messageAdded(campaignID: $c) { text direction conversation { id contact { name } } } }`, map[string]any{"c": campaign})
@@ -356,7 +357,7 @@ func TestCampaignEventsResume(t *testing.T) {
 	tg := telegramtest.NewServer(t)
 	e := newE2E(t, tg)
 	e.startInProcess()
-	token, connID, secret := e.connectBot(tg, 987654324)
+	token, connID, secret := e.connectBot(tg, botID())
 	campaign := e.campaignOf(token, connID)
 	const q = `subscription($c: ID!, $after: String) { campaignEvents(campaignID: $c, after: $after) { cursor type message { text } conversation { unreadCount } connection { id } } }`
 	post := func(i int, text string) {
@@ -419,8 +420,9 @@ func TestCampaignEventsResume(t *testing.T) {
 	}
 
 	// Someone who is not in the campaign gets an error for that subscription.
-	e.gql(token, `mutation { createUser(input: {email: "stranger@example.com", name: "S", password: "long enough"}) { id } }`, nil)
-	strangerToken := pick(e.gql("", `mutation { login(email: "stranger@example.com", password: "long enough") { token } }`, nil), "login", "token").(string)
+	email := fmt.Sprintf("stranger%d@example.com", time.Now().UnixNano())
+	e.gql(token, `mutation($e: String!) { createUser(input: {email: $e, name: "S", password: "long enough"}) { id } }`, map[string]any{"e": email})
+	strangerToken := pick(e.gql("", `mutation($e: String!) { login(email: $e, password: "long enough") { token } }`, map[string]any{"e": email}), "login", "token").(string)
 	s := e.websocket(strangerToken)
 	s.subscribe("x", q, map[string]any{"c": campaign})
 	m := s.next()
@@ -431,4 +433,11 @@ func TestCampaignEventsResume(t *testing.T) {
 	// The socket stays open for subscriptions the user may have.
 	s.subscribe("y", `subscription { messageAdded { text } }`, nil)
 	s.send(map[string]any{"id": "y", "type": "complete"})
+}
+
+var botSeq atomic.Int64
+
+// botID returns a Telegram bot id no other test (or rerun) uses.
+func botID() int64 {
+	return 900000000 + time.Now().UnixNano()%90000000 + botSeq.Add(1)
 }

@@ -277,9 +277,9 @@ var allScopes = []string{"pages_messaging", "pages_read_engagement", "pages_mana
 func TestConnectFacebook(t *testing.T) {
 	e := newEnv(t)
 	c, tok := e.manager()
-	p1 := graphtest.FakePage{ID: "101" + unique("")[1:8], Name: "Shop HN", Token: "EAAGpage1" + unique("t"), PictureURL: "https://cdn.example/p1.jpg", Followers: 1200, Tasks: []string{"MESSAGING"}, Scopes: allScopes}
-	p2 := graphtest.FakePage{ID: "102" + unique("")[1:8], Name: "Shop HCM", Token: "EAAGpage2" + unique("t"), Followers: 900, Tasks: []string{"MESSAGING"}, Scopes: allScopes}
-	p3 := graphtest.FakePage{ID: "103" + unique("")[1:8], Name: "No perms", Token: "EAAGpage3" + unique("t"), Scopes: []string{"pages_show_list"}}
+	p1 := graphtest.FakePage{ID: digits("101"), Name: "Shop HN", Token: "EAAGpage1" + unique("t"), PictureURL: "https://cdn.example/p1.jpg", Followers: 1200, Tasks: []string{"MESSAGING"}, Scopes: allScopes}
+	p2 := graphtest.FakePage{ID: digits("102"), Name: "Shop HCM", Token: "EAAGpage2" + unique("t"), Followers: 900, Tasks: []string{"MESSAGING"}, Scopes: allScopes}
+	p3 := graphtest.FakePage{ID: digits("103"), Name: "No perms", Token: "EAAGpage3" + unique("t"), Scopes: []string{"pages_show_list"}}
 	short, long := "EAAGshort"+unique("u"), "EAAGlong"+unique("u")
 	e.meta.AddUser(short, long, 5184000, p1, p2, p3)
 
@@ -368,7 +368,7 @@ func TestConnectFacebook(t *testing.T) {
 func TestConnectWhatsApp(t *testing.T) {
 	e := newEnv(t)
 	c, tok := e.manager()
-	phoneID, waToken := "1065"+unique("")[1:10], "EAAGwa"+unique("t")
+	phoneID, waToken := digits("1065"), "EAAGwa"+unique("t")
 	e.meta.AddPhoneNumber(phoneID, waToken, "+84 90 123 4567", "Shop VN")
 	const connect = `mutation($in: ConnectWhatsAppInput!) { connectWhatsApp(input: $in) { ` + connFields + ` } }`
 	r := e.do("Bearer "+tok, connect, map[string]any{"in": map[string]any{"campaignID": string(c.ID), "phoneNumberID": phoneID, "accessToken": "EAAGwrong"}})
@@ -393,7 +393,7 @@ func TestConnectZalo(t *testing.T) {
 	e := newEnv(t)
 	c, tok := e.manager()
 	const connect = `mutation($in: ConnectZaloInput!) { connectZalo(input: $in) { ` + connFields + ` } }`
-	oa := zalo.OA{ID: "43182916387169" + unique("")[1:6], Name: "Shop Zalo"}
+	oa := zalo.OA{ID: digits("43182916387169"), Name: "Shop Zalo"}
 	access, refresh := e.zalo.AddOA(oa, "code-"+oa.ID, "verifier-"+oa.ID)
 
 	t.Run("neither tokens nor a code", func(t *testing.T) {
@@ -436,7 +436,7 @@ func TestConnectZalo(t *testing.T) {
 func TestZaloRefreshRace(t *testing.T) {
 	e := newEnv(t)
 	c, tok := e.manager()
-	oa := zalo.OA{ID: "5318291638716" + unique("")[1:7], Name: "Race OA"}
+	oa := zalo.OA{ID: digits("5318291638716"), Name: "Race OA"}
 	access, refresh := e.zalo.AddOA(oa, "c", "v")
 	d := e.as(tok, `mutation($in: ConnectZaloInput!) { connectZalo(input: $in) { id } }`,
 		map[string]any{"in": map[string]any{"campaignID": string(c.ID), "oaSecretKey": "k", "accessToken": access, "refreshToken": refresh}})
@@ -498,7 +498,7 @@ func TestZaloRefreshRace(t *testing.T) {
 func TestZaloAndWhatsAppLifecycle(t *testing.T) {
 	e := newEnv(t)
 	c, tok := e.manager()
-	oa := zalo.OA{ID: "6318291638716" + unique("")[1:7], Name: "Lifecycle OA"}
+	oa := zalo.OA{ID: digits("6318291638716"), Name: "Lifecycle OA"}
 	access, refresh := e.zalo.AddOA(oa, "c", "v")
 	e.zalo.SetExpiresIn(90000)
 	id := dig(e.as(tok, `mutation($in: ConnectZaloInput!) { connectZalo(input: $in) { id } }`,
@@ -517,7 +517,7 @@ func TestZaloAndWhatsAppLifecycle(t *testing.T) {
 		t.Fatalf("zalo reconnect = %v", d)
 	}
 	// New tokens of another OA are refused; a new secret key is accepted.
-	other := zalo.OA{ID: "7318291638716" + unique("")[1:7], Name: "Other OA"}
+	other := zalo.OA{ID: digits("7318291638716"), Name: "Other OA"}
 	oa2, or2 := e.zalo.AddOA(other, "c2", "v2")
 	r := e.do("Bearer "+tok, `mutation($id: ID!, $a: String!, $r: String!) { updateConnection(id: $id, input: {accessToken: $a, refreshToken: $r}) { id } }`,
 		map[string]any{"id": id, "a": oa2, "r": or2})
@@ -537,7 +537,7 @@ func TestZaloAndWhatsAppLifecycle(t *testing.T) {
 		t.Fatalf("reconnect with a revoked refresh token = %v", d)
 	}
 
-	phoneID, waToken := "2065"+unique("")[1:10], "EAAGwa"+unique("t")
+	phoneID, waToken := digits("2065"), "EAAGwa"+unique("t")
 	e.meta.AddPhoneNumber(phoneID, waToken, "+84 91 000 0000", "Lifecycle WA")
 	wid := dig(e.as(tok, `mutation($in: ConnectWhatsAppInput!) { connectWhatsApp(input: $in) { id } }`,
 		map[string]any{"in": map[string]any{"campaignID": string(c.ID), "phoneNumberID": phoneID, "accessToken": waToken}}), "connectWhatsApp.id").(string)

@@ -254,3 +254,8 @@ func ids(edges any) []pulid.ID {
 func pulidOf(s string) pulid.ID { return pulid.ID(s) }
 
 func dbtestDB(t *testing.T) *sql.DB { return dbtest.Open(t) }
+
+// digits returns a numeric platform id no other test (or rerun) uses.
+func digits(prefix string) string {
+	return fmt.Sprintf("%s%d%03d", prefix, time.Now().UnixNano()%1e12, seq.Add(1)%1000)
+}

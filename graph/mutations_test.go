@@ -104,9 +104,11 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		})
 	}
 	t.Run("a created user can sign in", func(t *testing.T) {
-		e.as(admin, `mutation { createUser(input: {email: "New.Agent@Example.com", name: "New Agent", password: "long enough"}) { id email role } }`, nil)
-		r := e.do("", `mutation { login(email: "new.agent@example.com", password: "long enough") { user { email role } } }`, nil)
-		if len(r.Errors) > 0 || dig(r.Data, "login.user.email") != "new.agent@example.com" || dig(r.Data, "login.user.role") != "MEMBER" {
+		local := unique("new.agent")
+		e.as(admin, `mutation($e: String!) { createUser(input: {email: $e, name: "New Agent", password: "long enough"}) { id email role } }`,
+			map[string]any{"e": strings.ToUpper(local) + "@Example.com"})
+		r := e.do("", `mutation($e: String!) { login(email: $e, password: "long enough") { user { email role } } }`, map[string]any{"e": local + "@example.com"})
+		if len(r.Errors) > 0 || dig(r.Data, "login.user.email") != local+"@example.com" || dig(r.Data, "login.user.role") != "MEMBER" {
 			t.Fatalf("login of new user = %v %+v", r.Data, r.Errors)
 		}
 	})
