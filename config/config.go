@@ -52,7 +52,7 @@ type Platforms struct {
 	FacebookVerifyToken  string // FACEBOOK_VERIFY_TOKEN: answers Meta's webhook handshake
 	WhatsAppAppSecret    string // WHATSAPP_APP_SECRET (default: FACEBOOK_APP_SECRET)
 	WhatsAppVerifyToken  string // WHATSAPP_VERIFY_TOKEN
-	IngestWorkers        int    // INGEST_WORKERS: journal processing workers (default 4; 0: this replica only journals)
+	IngestWorkers        int    // INGEST_WORKERS: journal processing workers (default 1; 0: this replica only journals)
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -151,7 +151,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	p.FacebookVerifyToken = getenv("FACEBOOK_VERIFY_TOKEN")
 	p.WhatsAppAppSecret = or("WHATSAPP_APP_SECRET", p.FacebookAppSecret)
 	p.WhatsAppVerifyToken = getenv("WHATSAPP_VERIFY_TOKEN")
-	p.IngestWorkers = 4
+	p.IngestWorkers = 1
 	if s := getenv("INGEST_WORKERS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 256 {

@@ -2,8 +2,6 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/switchboard-chat/switchboard/ent"
@@ -11,43 +9,22 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
 )
 
-// apply makes the changes an event asks for and returns what to publish once
-// they are committed.
-func (p *Processor) apply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, e *inbound.Event, b *batch) ([]events.Event, error) {
-	if e.Test || e.Kind == inbound.Ignore {
-		return nil, nil
-	}
-	conn := b.conns[*ev.ConnectionID]
-	if conn == nil {
-		var err error
-		if conn, err = tx.Connection.Get(ctx, *ev.ConnectionID); err != nil {
-			return nil, fmt.Errorf("loading connection: %w", err)
-		}
-		b.conns[conn.ID] = conn
-	}
-	if e.Contact.ExternalID == "" {
-		return nil, fmt.Errorf("%s event names no customer", ev.EventType)
-	}
-	ct, err := upsertContact(ctx, tx, conn, e.Contact)
+// apply makes the changes of an event other than a new message (those are
+// stored together by storeMessages) and returns the events to append.
+func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming) ([]events.Event, error) {
+	ct, err := upsertContact(ctx, tx, x.conn, x.e.Contact)
 	if err != nil {
 		return nil, err
 	}
-	if e.Contact.Name == "" && e.Kind == inbound.NewMessage &&
-		(conn.Platform == schematype.PlatformFacebook || conn.Platform == schematype.PlatformZalo) {
-		b.wants = append(b.wants, ct)
-	}
-	switch e.Kind {
-	case inbound.NewMessage:
-		return p.newMessage(ctx, tx, ev, conn, ct, e)
+	switch x.e.Kind {
 	case inbound.EditMessage:
-		return editMessage(ctx, tx, conn, e)
+		return editMessage(ctx, tx, x.conn, x.e)
 	case inbound.Receipt:
-		return receipt(ctx, tx, conn, ct, e.Receipt)
+		return receipt(ctx, tx, x.conn, ct, x.e.Receipt)
 	}
 	// ContactInfo, Follow and Unfollow only touch the contact.
 	return nil, nil
@@ -90,82 +67,6 @@ func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbo
 		}
 	}
 	return id, nil
-}
-
-func (p *Processor) newMessage(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, conn *ent.Connection, ct pulid.ID, e *inbound.Event) ([]events.Event, error) {
-	m := e.Message
-	if m == nil || m.ExternalID == "" {
-		return nil, fmt.Errorf("%s event carries no message id", ev.EventType)
-	}
-	at := m.SentAt
-	if at.IsZero() {
-		at = ev.ReceivedAt
-	}
-	// One conversation per customer and channel; a new message reopens it.
-	convID, err := tx.Conversation.Create().
-		SetCampaignID(conn.CampaignID).
-		SetConnectionID(conn.ID).
-		SetContactID(ct).
-		SetLastMessageAt(at).
-		OnConflictColumns(conversation.FieldConnectionID, conversation.FieldContactID).
-		UpdateUpdatedAt().
-		ID(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("opening conversation: %w", err)
-	}
-	kind := message.Kind(m.Kind)
-	if message.KindValidator(kind) != nil {
-		kind = message.KindOTHER
-	}
-	msgID := pulid.New("msg")
-	status := message.StatusSENT
-	if m.Direction == inbound.Inbound {
-		status = message.StatusDELIVERED
-	}
-	pos := Position(at, ev.ID)
-	err = tx.Message.Create().
-		SetID(msgID).
-		SetCampaignID(conn.CampaignID).
-		SetConversationID(convID).
-		SetConnectionID(conn.ID).
-		SetDirection(message.Direction(m.Direction)).
-		SetKind(kind).
-		SetText(m.Text).
-		SetAttachments(m.Attachments).
-		SetExternalID(m.ExternalID).
-		SetStatus(status).
-		SetSentAt(at).
-		SetPosition(pos).
-		OnConflictColumns(message.FieldConnectionID, message.FieldExternalID).
-		DoNothing().
-		Exec(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		// The platform's message id is known already (a replay, or the echo
-		// of a message sent from Switchboard): nothing changes.
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storing message: %w", err)
-	}
-	// One statement: the newest message by position becomes the last one (a
-	// late-arriving older message does not displace it), and a message from
-	// the customer reopens the conversation and counts as unread.
-	fromCustomer := m.Direction == inbound.Inbound
-	if _, err := tx.ExecContext(ctx, `UPDATE conversations c SET
-		last_message_id = CASE WHEN newer THEN $2 ELSE c.last_message_id END,
-		last_message_at = CASE WHEN newer THEN $3 ELSE c.last_message_at END,
-		unread_count = c.unread_count + CASE WHEN $4 THEN 1 ELSE 0 END,
-		status = CASE WHEN $4 THEN 'OPEN' ELSE c.status END,
-		updated_at = now()
-	FROM (SELECT c2.id, (c2.last_message_id IS NULL OR coalesce(m.position, '') < $5) AS newer
-	      FROM conversations c2 LEFT JOIN messages m ON m.id = c2.last_message_id WHERE c2.id = $1) x
-	WHERE c.id = x.id`, convID, msgID, at, fromCustomer, pos); err != nil {
-		return nil, fmt.Errorf("updating conversation: %w", err)
-	}
-	return []events.Event{
-		{Type: events.MessageAdded, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: msgID},
-		{Type: events.ConversationUpdated, CampaignID: conn.CampaignID, ConversationID: convID, EntityID: convID},
-	}, nil
 }
 
 func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbound.Event) ([]events.Event, error) {

@@ -162,20 +162,18 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 	}
 	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
 	batchErr := func() error {
-		var appended []events.Event
+		appended, err := p.applyAll(ctx, tx, evs, b)
+		if err != nil {
+			return err
+		}
 		ids := make([]string, 0, len(evs))
 		for _, ev := range evs {
-			out, err := p.decodeAndApply(ctx, tx, ev, b)
-			if err != nil {
-				return err
-			}
-			appended = append(appended, out...)
 			ids = append(ids, string(ev.ID))
 		}
 		if err := events.Append(ctx, tx.Client(), appended...); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE webhook_events
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_events
 			SET processed_at = now(), attempts = attempts + 1, error = NULL, next_attempt_at = NULL
 			WHERE id = ANY($1)`, pq.Array(ids))
 		if err != nil {
@@ -241,7 +239,7 @@ func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent
 // run applies ev inside tx and commits, or records the failure.
 func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) error {
 	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
-	published, applyErr := p.decodeAndApply(ctx, tx, ev, b)
+	published, applyErr := p.applyAll(ctx, tx, []*ent.WebhookEvent{ev}, b)
 	attempts := ev.Attempts + 1
 	if applyErr != nil && !(errors.Is(applyErr, errLater) && attempts >= MaxAttempts) {
 		_ = tx.Rollback()
@@ -264,16 +262,56 @@ func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) e
 	return nil
 }
 
-func (p *Processor) decodeAndApply(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent, b *batch) ([]events.Event, error) {
-	dec, ok := p.decoders[ev.Platform]
-	if !ok {
-		return nil, fmt.Errorf("no decoder for %s", ev.Platform)
+// applyAll decodes and applies events in one transaction: the new messages
+// all together (see storeMessages), then every other event in order, so a
+// receipt or an edit finds a message that arrived in the same batch.
+func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) ([]events.Event, error) {
+	var msgs []incoming
+	var others []incoming
+	for _, ev := range evs {
+		dec, ok := p.decoders[ev.Platform]
+		if !ok {
+			return nil, fmt.Errorf("no decoder for %s", ev.Platform)
+		}
+		e, err := dec(ev.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
+		}
+		if e.Test || e.Kind == inbound.Ignore {
+			continue
+		}
+		conn := b.conns[*ev.ConnectionID]
+		if conn == nil {
+			if conn, err = tx.Connection.Get(ctx, *ev.ConnectionID); err != nil {
+				return nil, fmt.Errorf("loading connection: %w", err)
+			}
+			b.conns[conn.ID] = conn
+		}
+		if e.Contact.ExternalID == "" {
+			return nil, fmt.Errorf("%s event names no customer", ev.EventType)
+		}
+		x := incoming{ev: ev, e: e, conn: conn}
+		if e.Kind == inbound.NewMessage {
+			if e.Message == nil || e.Message.ExternalID == "" {
+				return nil, fmt.Errorf("%s event carries no message id", ev.EventType)
+			}
+			msgs = append(msgs, x)
+			continue
+		}
+		others = append(others, x)
 	}
-	e, err := dec(ev.Payload)
+	out, err := p.storeMessages(ctx, tx, msgs, b)
 	if err != nil {
-		return nil, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
+		return nil, err
 	}
-	return p.apply(ctx, tx, ev, e, b)
+	for _, x := range others {
+		more, err := p.apply(ctx, tx, x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
 }
 
 // fail records a failed attempt and when to try again, and counts it on the

@@ -1,0 +1,281 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/events"
+	"github.com/switchboard-chat/switchboard/inbound"
+)
+
+// incoming is a new message of the batch being applied.
+type incoming struct {
+	ev   *ent.WebhookEvent
+	e    *inbound.Event
+	conn *ent.Connection
+}
+
+// The new messages of a batch are stored set-wise, a fixed handful of
+// statements for the whole batch rather than several per message: on a
+// small PostgreSQL each statement costs a fraction of a millisecond, and
+// that, not the data, bounds how fast the journal drains.
+const (
+	upsertContactsSQL = `
+INSERT INTO contacts AS c (id, created_at, updated_at, campaign_id, platform, external_id, name, avatar_url, phone, customer_id)
+SELECT u.id, now(), now(), u.campaign_id, u.platform, u.external_id, u.name, NULLIF(u.avatar, ''), NULLIF(u.phone, ''), NULLIF(u.customer, '')
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+	AS u(id, campaign_id, platform, external_id, name, avatar, phone, customer)
+ON CONFLICT (campaign_id, platform, external_id) DO UPDATE SET
+	updated_at = now(),
+	name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE c.name END,
+	avatar_url = COALESCE(EXCLUDED.avatar_url, c.avatar_url),
+	phone = COALESCE(EXCLUDED.phone, c.phone),
+	customer_id = COALESCE(NULLIF(c.customer_id, ''), EXCLUDED.customer_id)
+RETURNING c.id, c.external_id, c.campaign_id, c.platform, c.name`
+
+	// One conversation per customer and channel: a new message reopens it.
+	openConversationsSQL = `
+INSERT INTO conversations AS v (id, created_at, updated_at, campaign_id, connection_id, contact_id, status, last_message_at, unread_count)
+SELECT u.id, now(), now(), u.campaign_id, u.connection_id, u.contact_id, 'OPEN', u.at, 0
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(id, campaign_id, connection_id, contact_id, at)
+ON CONFLICT (connection_id, contact_id) DO UPDATE SET updated_at = now()
+RETURNING v.id, v.connection_id, v.contact_id`
+
+	// A platform message id known already (a replay, or the echo of a
+	// message sent from Switchboard) adds nothing.
+	insertMessagesSQL = `
+INSERT INTO messages (id, created_at, updated_at, campaign_id, conversation_id, connection_id, direction, kind, text,
+	attachments, external_id, status, sent_at, position)
+SELECT u.id, now(), now(), u.campaign_id, u.conversation_id, u.connection_id, u.direction, u.kind, u.text,
+	NULLIF(u.attachments, '')::jsonb, u.external_id, u.status, u.sent_at, u.position
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+	$11::timestamptz[], $12::text[])
+	AS u(id, campaign_id, conversation_id, connection_id, direction, kind, text, attachments, external_id, status, sent_at, position)
+ON CONFLICT (connection_id, external_id) DO NOTHING
+RETURNING id`
+
+	// The newest message by position becomes the last one (a late-arriving
+	// older message does not displace it); the customer's messages count as
+	// unread and reopen the conversation.
+	updateConversationsSQL = `
+UPDATE conversations c SET
+	last_message_id = CASE WHEN c.last_message_id IS NULL
+		OR coalesce((SELECT position FROM messages WHERE id = c.last_message_id), '') < u.position THEN u.message_id ELSE c.last_message_id END,
+	last_message_at = CASE WHEN c.last_message_id IS NULL
+		OR coalesce((SELECT position FROM messages WHERE id = c.last_message_id), '') < u.position THEN u.at ELSE c.last_message_at END,
+	unread_count = c.unread_count + u.unread,
+	status = CASE WHEN u.unread > 0 THEN 'OPEN' ELSE c.status END,
+	updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[]) AS u(id, message_id, position, at, unread)
+WHERE c.id = u.id`
+)
+
+type contactKey struct{ campaign, platform, external string }
+
+type convKey struct{ connection, contact pulid.ID }
+
+// storeMessages applies the batch's new messages and returns their events.
+func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming, b *batch) ([]events.Event, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	// Contacts: one row per customer (a statement may not upsert a row
+	// twice); later events' details win, blanks never erase.
+	contacts := map[contactKey]*inbound.Contact{}
+	var corder []contactKey
+	for _, x := range in {
+		k := contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}
+		c, ok := contacts[k]
+		if !ok {
+			c = &inbound.Contact{ExternalID: k.external}
+			contacts[k] = c
+			corder = append(corder, k)
+		}
+		for dst, src := range map[*string]string{&c.Name: x.e.Contact.Name, &c.AvatarURL: x.e.Contact.AvatarURL, &c.Phone: x.e.Contact.Phone, &c.CustomerID: x.e.Contact.CustomerID} {
+			if src != "" {
+				*dst = src
+			}
+		}
+	}
+	var cIDs, cCampaigns, cPlatforms, cExternal, cNames, cAvatars, cPhones, cCustomers []string
+	for _, k := range corder {
+		c := contacts[k]
+		cIDs = append(cIDs, string(pulid.New("ctc")))
+		cCampaigns, cPlatforms, cExternal = append(cCampaigns, k.campaign), append(cPlatforms, k.platform), append(cExternal, k.external)
+		cNames, cAvatars, cPhones, cCustomers = append(cNames, c.Name), append(cAvatars, c.AvatarURL), append(cPhones, c.Phone), append(cCustomers, c.CustomerID)
+	}
+	contactID := map[contactKey]pulid.ID{}
+	err := query(ctx, tx, upsertContactsSQL, func(scan func(...any) error) error {
+		var id, external, campaign, platform, name string
+		if err := scan(&id, &external, &campaign, &platform, &name); err != nil {
+			return err
+		}
+		contactID[contactKey{campaign, platform, external}] = pulid.ID(id)
+		if name == "" && (platform == string(schematype.PlatformFacebook) || platform == string(schematype.PlatformZalo)) {
+			b.wants = append(b.wants, pulid.ID(id))
+		}
+		return nil
+	}, pq.Array(cIDs), pq.Array(cCampaigns), pq.Array(cPlatforms), pq.Array(cExternal), pq.Array(cNames), pq.Array(cAvatars), pq.Array(cPhones), pq.Array(cCustomers))
+	if err != nil {
+		return nil, fmt.Errorf("storing contacts: %w", err)
+	}
+
+	// Conversations.
+	convAt := map[convKey]time.Time{}
+	var vorder []convKey
+	for _, x := range in {
+		k := convKey{x.conn.ID, contactID[contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}]}
+		if _, ok := convAt[k]; !ok {
+			vorder = append(vorder, k)
+			convAt[k] = sentAt(x)
+		}
+	}
+	var vIDs, vCampaigns, vConns, vContacts, vAts []string
+	campaignOf := map[pulid.ID]pulid.ID{}
+	for _, x := range in {
+		campaignOf[x.conn.ID] = x.conn.CampaignID
+	}
+	for _, k := range vorder {
+		vIDs = append(vIDs, string(pulid.New("cnv")))
+		vCampaigns, vConns, vContacts = append(vCampaigns, string(campaignOf[k.connection])), append(vConns, string(k.connection)), append(vContacts, string(k.contact))
+		vAts = append(vAts, convAt[k].UTC().Format(time.RFC3339Nano))
+	}
+	convID := map[convKey]pulid.ID{}
+	err = query(ctx, tx, openConversationsSQL, func(scan func(...any) error) error {
+		var id, conn, contact string
+		if err := scan(&id, &conn, &contact); err != nil {
+			return err
+		}
+		convID[convKey{pulid.ID(conn), pulid.ID(contact)}] = pulid.ID(id)
+		return nil
+	}, pq.Array(vIDs), pq.Array(vCampaigns), pq.Array(vConns), pq.Array(vContacts), pq.Array(vAts))
+	if err != nil {
+		return nil, fmt.Errorf("opening conversations: %w", err)
+	}
+
+	// Messages.
+	type row struct {
+		id, conv pulid.ID
+		x        incoming
+		pos      string
+		at       time.Time
+	}
+	rows := make([]row, 0, len(in))
+	cols := make([][]string, 12)
+	for _, x := range in {
+		m := x.e.Message
+		kind := message.Kind(m.Kind)
+		if message.KindValidator(kind) != nil {
+			kind = message.KindOTHER
+		}
+		status := message.StatusSENT
+		if m.Direction == inbound.Inbound {
+			status = message.StatusDELIVERED
+		}
+		var att string
+		if m.Attachments != nil {
+			b, err := json.Marshal(m.Attachments)
+			if err != nil {
+				return nil, err
+			}
+			att = string(b)
+		}
+		k := convKey{x.conn.ID, contactID[contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}]}
+		r := row{id: pulid.New("msg"), conv: convID[k], x: x, at: sentAt(x)}
+		r.pos = Position(r.at, x.ev.ID)
+		rows = append(rows, r)
+		for i, v := range []string{string(r.id), string(x.conn.CampaignID), string(r.conv), string(x.conn.ID), string(m.Direction), string(kind),
+			m.Text, att, m.ExternalID, string(status), r.at.UTC().Format(time.RFC3339Nano), r.pos} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		args[i] = pq.Array(c)
+	}
+	inserted := map[pulid.ID]bool{}
+	err = query(ctx, tx, insertMessagesSQL, func(scan func(...any) error) error {
+		var id string
+		if err := scan(&id); err != nil {
+			return err
+		}
+		inserted[pulid.ID(id)] = true
+		return nil
+	}, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storing messages: %w", err)
+	}
+
+	// Conversations' last message and unread count, one row per conversation.
+	type convUpdate struct {
+		last   *row
+		unread int
+	}
+	updates := map[pulid.ID]*convUpdate{}
+	var uorder []pulid.ID
+	var out []events.Event
+	for i := range rows {
+		r := &rows[i]
+		if !inserted[r.id] {
+			continue
+		}
+		out = append(out, events.Event{Type: events.MessageAdded, CampaignID: r.x.conn.CampaignID, ConversationID: r.conv, EntityID: r.id})
+		u := updates[r.conv]
+		if u == nil {
+			u = &convUpdate{}
+			updates[r.conv] = u
+			uorder = append(uorder, r.conv)
+		}
+		if u.last == nil || u.last.pos < r.pos {
+			u.last = r
+		}
+		if r.x.e.Message.Direction == inbound.Inbound {
+			u.unread++
+		}
+	}
+	if len(uorder) == 0 {
+		return nil, nil
+	}
+	var uIDs, uMsgs, uPos, uAts []string
+	var uUnread []int64
+	for _, id := range uorder {
+		u := updates[id]
+		uIDs, uMsgs, uPos = append(uIDs, string(id)), append(uMsgs, string(u.last.id)), append(uPos, u.last.pos)
+		uAts, uUnread = append(uAts, u.last.at.UTC().Format(time.RFC3339Nano)), append(uUnread, int64(u.unread))
+		out = append(out, events.Event{Type: events.ConversationUpdated, CampaignID: u.last.x.conn.CampaignID, ConversationID: id, EntityID: id})
+	}
+	if _, err := tx.ExecContext(ctx, updateConversationsSQL, pq.Array(uIDs), pq.Array(uMsgs), pq.Array(uPos), pq.Array(uAts), pq.Array(uUnread)); err != nil {
+		return nil, fmt.Errorf("updating conversations: %w", err)
+	}
+	return out, nil
+}
+
+func sentAt(x incoming) time.Time {
+	if x.e.Message.SentAt.IsZero() {
+		return x.ev.ReceivedAt
+	}
+	return x.e.Message.SentAt
+}
+
+// query runs a statement in tx and hands each result row to each.
+func query(ctx context.Context, tx *ent.Tx, q string, each func(scan func(...any) error) error, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
