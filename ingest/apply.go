@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/switchboard-chat/switchboard/ent"
-	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -16,10 +15,11 @@ import (
 // apply makes the changes of an event other than a new message (those are
 // stored together by storeMessages) and returns the events to append.
 func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming) ([]events.Event, error) {
-	ct, err := upsertContact(ctx, tx, x.conn, x.e.Contact)
+	ids, err := upsertContacts(ctx, tx, []customer{{x.conn, x.e.Contact}}, &batch{})
 	if err != nil {
 		return nil, err
 	}
+	ct := ids[contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}]
 	switch x.e.Kind {
 	case inbound.EditMessage:
 		return editMessage(ctx, tx, x.conn, x.e)
@@ -28,45 +28,6 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming) ([]events
 	}
 	// ContactInfo, Follow and Unfollow only touch the contact.
 	return nil, nil
-}
-
-// upsertContact finds or creates the customer; what the platform tells fills
-// in blanks and updates names, but the business's own customer id, once set,
-// is never overwritten.
-func upsertContact(ctx context.Context, tx *ent.Tx, conn *ent.Connection, c inbound.Contact) (pulid.ID, error) {
-	id, err := tx.Contact.Create().
-		SetCampaignID(conn.CampaignID).
-		SetPlatform(conn.Platform).
-		SetExternalID(c.ExternalID).
-		SetName(c.Name).
-		SetAvatarURL(c.AvatarURL).
-		SetPhone(c.Phone).
-		SetCustomerID(c.CustomerID).
-		OnConflictColumns(contact.FieldCampaignID, contact.FieldPlatform, contact.FieldExternalID).
-		Update(func(u *ent.ContactUpsert) {
-			u.UpdateUpdatedAt()
-			if c.Name != "" {
-				u.SetName(c.Name)
-			}
-			if c.AvatarURL != "" {
-				u.SetAvatarURL(c.AvatarURL)
-			}
-			if c.Phone != "" {
-				u.SetPhone(c.Phone)
-			}
-		}).
-		ID(ctx)
-	if err != nil {
-		return "", fmt.Errorf("storing contact: %w", err)
-	}
-	if c.CustomerID != "" {
-		// Set once, never overwritten (the widget's user_external_id rule).
-		if _, err := tx.Contact.Update().Where(contact.ID(id), contact.Or(contact.CustomerIDIsNil(), contact.CustomerID(""))).
-			SetCustomerID(c.CustomerID).Save(ctx); err != nil {
-			return "", err
-		}
-	}
-	return id, nil
 }
 
 func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbound.Event) ([]events.Event, error) {

@@ -82,50 +82,76 @@ type contactKey struct{ campaign, platform, external string }
 
 type convKey struct{ connection, contact pulid.ID }
 
-// storeMessages applies the batch's new messages and returns their events.
-func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming, b *batch) ([]events.Event, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	// Contacts: one row per customer (a statement may not upsert a row
-	// twice); later events' details win, blanks never erase.
-	contacts := map[contactKey]*inbound.Contact{}
-	var corder []contactKey
+// customer is what one event tells about a customer of a connection.
+type customer struct {
+	conn *ent.Connection
+	c    inbound.Contact
+}
+
+// upsertContacts finds or creates customers in one statement. What the
+// platform tells fills in blanks and updates names, avatars and phones
+// (later events win), blanks never erase, and the business's own customer id,
+// once set, is never overwritten. Customers whose name is still unknown on a
+// platform with a profile API are queued on b for a lookup.
+func upsertContacts(ctx context.Context, tx *ent.Tx, in []customer, b *batch) (map[contactKey]pulid.ID, error) {
+	// One row per customer: a statement may not upsert a row twice.
+	merged := map[contactKey]*inbound.Contact{}
+	var order []contactKey
 	for _, x := range in {
-		k := contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}
-		c, ok := contacts[k]
+		k := contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.c.ExternalID}
+		c, ok := merged[k]
 		if !ok {
 			c = &inbound.Contact{ExternalID: k.external}
-			contacts[k] = c
-			corder = append(corder, k)
+			merged[k] = c
+			order = append(order, k)
 		}
-		for dst, src := range map[*string]string{&c.Name: x.e.Contact.Name, &c.AvatarURL: x.e.Contact.AvatarURL, &c.Phone: x.e.Contact.Phone, &c.CustomerID: x.e.Contact.CustomerID} {
+		for dst, src := range map[*string]string{&c.Name: x.c.Name, &c.AvatarURL: x.c.AvatarURL, &c.Phone: x.c.Phone, &c.CustomerID: x.c.CustomerID} {
 			if src != "" {
 				*dst = src
 			}
 		}
 	}
-	var cIDs, cCampaigns, cPlatforms, cExternal, cNames, cAvatars, cPhones, cCustomers []string
-	for _, k := range corder {
-		c := contacts[k]
-		cIDs = append(cIDs, string(pulid.New("ctc")))
-		cCampaigns, cPlatforms, cExternal = append(cCampaigns, k.campaign), append(cPlatforms, k.platform), append(cExternal, k.external)
-		cNames, cAvatars, cPhones, cCustomers = append(cNames, c.Name), append(cAvatars, c.AvatarURL), append(cPhones, c.Phone), append(cCustomers, c.CustomerID)
+	cols := make([][]string, 8)
+	for _, k := range order {
+		c := merged[k]
+		for i, v := range []string{string(pulid.New("ctc")), k.campaign, k.platform, k.external, c.Name, c.AvatarURL, c.Phone, c.CustomerID} {
+			cols[i] = append(cols[i], v)
+		}
 	}
-	contactID := map[contactKey]pulid.ID{}
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		args[i] = pq.Array(c)
+	}
+	ids := map[contactKey]pulid.ID{}
 	err := query(ctx, tx, upsertContactsSQL, func(scan func(...any) error) error {
 		var id, external, campaign, platform, name string
 		if err := scan(&id, &external, &campaign, &platform, &name); err != nil {
 			return err
 		}
-		contactID[contactKey{campaign, platform, external}] = pulid.ID(id)
+		ids[contactKey{campaign, platform, external}] = pulid.ID(id)
 		if name == "" && (platform == string(schematype.PlatformFacebook) || platform == string(schematype.PlatformZalo)) {
 			b.wants = append(b.wants, pulid.ID(id))
 		}
 		return nil
-	}, pq.Array(cIDs), pq.Array(cCampaigns), pq.Array(cPlatforms), pq.Array(cExternal), pq.Array(cNames), pq.Array(cAvatars), pq.Array(cPhones), pq.Array(cCustomers))
+	}, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storing contacts: %w", err)
+	}
+	return ids, nil
+}
+
+// storeMessages applies the batch's new messages and returns their events.
+func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming, b *batch) ([]events.Event, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	var cs []customer
+	for _, x := range in {
+		cs = append(cs, customer{x.conn, x.e.Contact})
+	}
+	contactID, err := upsertContacts(ctx, tx, cs, b)
+	if err != nil {
+		return nil, err
 	}
 
 	// Conversations.
