@@ -2,6 +2,7 @@ package connections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -155,7 +156,8 @@ func (s *Service) RefreshZalo(ctx context.Context, id pulid.ID, force bool) (*en
 }
 
 func platformMessage(err error) string {
-	if pe, ok := err.(*platform.Error); ok {
+	var pe *platform.Error
+	if errors.As(err, &pe) {
 		return pe.Message
 	}
 	return err.Error()

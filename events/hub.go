@@ -32,6 +32,12 @@ type Delivery struct {
 	Call         *ent.Call
 }
 
+// empty reports a delivery that only moves the position: its entity was
+// deleted since, so there is nothing to show.
+func (d *Delivery) empty() bool {
+	return d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil
+}
+
 // Spec says which events a subscriber wants.
 type Spec struct {
 	// After, when set, replays every event after it before going live.
@@ -223,7 +229,7 @@ func (h *Hub) load(ctx context.Context, rows []Row) ([]*Delivery, error) {
 	out := make([]*Delivery, 0, len(rows))
 	for _, r := range rows {
 		d := &Delivery{Row: r, Message: msgs[r.EntityID], Conversation: convs[r.EntityID], Connection: conns[r.EntityID], Call: calls[r.EntityID]}
-		if d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil {
+		if d.empty() {
 			continue // deleted since: nothing to show
 		}
 		out = append(out, d)
@@ -320,7 +326,7 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error
 					continue
 				}
 				cursor = d.Cursor
-				if d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil {
+				if d.empty() {
 					continue
 				}
 				select {
@@ -336,7 +342,7 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error
 					case d := <-s.live:
 						if cursor.Less(d.Cursor) {
 							cursor = d.Cursor
-							if d.Message != nil || d.Conversation != nil || d.Connection != nil || d.Call != nil {
+							if !d.empty() {
 								select {
 								case out <- d:
 								case <-ctx.Done():
@@ -409,7 +415,7 @@ func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, out chan<
 			return false
 		}
 		for _, d := range ds {
-			if d.Message == nil && d.Conversation == nil && d.Connection == nil && d.Call == nil || !spec.match(d) {
+			if d.empty() || !spec.match(d) {
 				continue
 			}
 			select {

@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
@@ -394,7 +393,7 @@ func TestConnectZalo(t *testing.T) {
 	c, tok := e.manager()
 	const connect = `mutation($in: ConnectZaloInput!) { connectZalo(input: $in) { ` + connFields + ` } }`
 	oa := zalo.OA{ID: digits("43182916387169"), Name: "Shop Zalo"}
-	access, refresh := e.zalo.AddOA(oa, "code-"+oa.ID, "verifier-"+oa.ID)
+	access, _ := e.zalo.AddOA(oa, "code-"+oa.ID, "verifier-"+oa.ID)
 
 	t.Run("neither tokens nor a code", func(t *testing.T) {
 		r := e.do("Bearer "+tok, connect, map[string]any{"in": map[string]any{"campaignID": string(c.ID), "oaSecretKey": "k", "accessToken": access}})
@@ -428,7 +427,6 @@ func TestConnectZalo(t *testing.T) {
 			t.Fatalf("second campaign = %+v", r.Errors)
 		}
 	})
-	_ = refresh
 }
 
 // Two refreshes of one OA at once (two replicas, or the refresher and a
@@ -492,7 +490,6 @@ func TestZaloRefreshRace(t *testing.T) {
 	if got.Status != connection.StatusERROR || !strings.Contains(got.StatusReason, "Zalo refused") {
 		t.Fatalf("after a refused refresh: %s %q", got.Status, got.StatusReason)
 	}
-	_ = schematype.PlatformZalo
 }
 
 func TestZaloAndWhatsAppLifecycle(t *testing.T) {

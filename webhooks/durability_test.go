@@ -88,8 +88,7 @@ func TestBacklogIsProcessedAfterRestart(t *testing.T) {
 		t.Fatalf("%d unprocessed, %d messages: want 3 and 0 before the restart", n, len(s.messages(conn)))
 	}
 	// The "restarted" process: workers over the same database.
-	restarted := newStack(t, stackOptions{})
-	_ = restarted
+	newStack(t, stackOptions{})
 	eventually(t, "the backlog is processed", func() bool { return len(s.messages(conn)) == 3 })
 	if got := texts(s.messages(conn)); strings.Join(got, ",") != "one,two,three" {
 		t.Fatalf("messages = %v", got)

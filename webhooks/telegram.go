@@ -43,11 +43,3 @@ func (h *Handler) telegram(w http.ResponseWriter, r *http.Request) {
 	}
 	h.store(w, r, p, entries(p, conn, frags, ""), "")
 }
-
-// unavailable answers 503 when the database cannot be asked who a webhook is for.
-func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematype.Platform, err error) {
-	counters.Add(string(p)+".unavailable", 1)
-	h.log.ErrorContext(r.Context(), "looking up a webhook's connection; answering 503", "platform", p, "err", err)
-	w.Header().Set("Retry-After", "5")
-	http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-}

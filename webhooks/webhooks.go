@@ -151,6 +151,14 @@ func (h *Handler) flushErrors(ctx context.Context, id pulid.ID) {
 	}
 }
 
+// unavailable answers 503 when the database cannot be asked who a webhook is for.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematype.Platform, err error) {
+	counters.Add(string(p)+".unavailable", 1)
+	h.log.ErrorContext(r.Context(), "looking up a webhook's connection; answering 503", "platform", p, "err", err)
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+}
+
 // store journals the entries and answers: 200 once committed, 503 when the
 // journal cannot commit (the platform retries; nothing was acknowledged).
 func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Platform, entries []journal.Entry, ok string) {
