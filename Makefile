@@ -63,7 +63,7 @@ check-generated: ## fail when generated code or migrations are stale
 	fi
 	@$(DEV_DB) $(GO) run ./migrations/diff.go -check
 
-STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 lint: ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
