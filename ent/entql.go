@@ -271,6 +271,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookevent.FieldPayload:        {Type: field.TypeBytes, Column: webhookevent.FieldPayload},
 			webhookevent.FieldReceivedAt:     {Type: field.TypeTime, Column: webhookevent.FieldReceivedAt},
 			webhookevent.FieldProcessedAt:    {Type: field.TypeTime, Column: webhookevent.FieldProcessedAt},
+			webhookevent.FieldFailedAt:       {Type: field.TypeTime, Column: webhookevent.FieldFailedAt},
 			webhookevent.FieldResponseStatus: {Type: field.TypeInt, Column: webhookevent.FieldResponseStatus},
 			webhookevent.FieldError:          {Type: field.TypeString, Column: webhookevent.FieldError},
 			webhookevent.FieldAttempts:       {Type: field.TypeInt, Column: webhookevent.FieldAttempts},
@@ -2209,6 +2210,11 @@ func (f *WebhookEventFilter) WhereReceivedAt(p entql.TimeP) {
 // WhereProcessedAt applies the entql time.Time predicate on the processed_at field.
 func (f *WebhookEventFilter) WhereProcessedAt(p entql.TimeP) {
 	f.Where(p.Field(webhookevent.FieldProcessedAt))
+}
+
+// WhereFailedAt applies the entql time.Time predicate on the failed_at field.
+func (f *WebhookEventFilter) WhereFailedAt(p entql.TimeP) {
+	f.Where(p.Field(webhookevent.FieldFailedAt))
 }
 
 // WhereResponseStatus applies the entql int predicate on the response_status field.

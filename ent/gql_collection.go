@@ -2462,6 +2462,11 @@ func (_q *WebhookEventQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, webhookevent.FieldProcessedAt)
 				fieldSeen[webhookevent.FieldProcessedAt] = struct{}{}
 			}
+		case "failedAt":
+			if _, ok := fieldSeen[webhookevent.FieldFailedAt]; !ok {
+				selectedFields = append(selectedFields, webhookevent.FieldFailedAt)
+				fieldSeen[webhookevent.FieldFailedAt] = struct{}{}
+			}
 		case "responseStatus":
 			if _, ok := fieldSeen[webhookevent.FieldResponseStatus]; !ok {
 				selectedFields = append(selectedFields, webhookevent.FieldResponseStatus)

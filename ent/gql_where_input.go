@@ -5099,6 +5099,18 @@ type WebhookEventWhereInput struct {
 	ProcessedAtIsNil  bool        `json:"processedAtIsNil,omitempty"`
 	ProcessedAtNotNil bool        `json:"processedAtNotNil,omitempty"`
 
+	// "failed_at" field predicates.
+	FailedAt       *time.Time  `json:"failedAt,omitempty"`
+	FailedAtNEQ    *time.Time  `json:"failedAtNEQ,omitempty"`
+	FailedAtIn     []time.Time `json:"failedAtIn,omitempty"`
+	FailedAtNotIn  []time.Time `json:"failedAtNotIn,omitempty"`
+	FailedAtGT     *time.Time  `json:"failedAtGT,omitempty"`
+	FailedAtGTE    *time.Time  `json:"failedAtGTE,omitempty"`
+	FailedAtLT     *time.Time  `json:"failedAtLT,omitempty"`
+	FailedAtLTE    *time.Time  `json:"failedAtLTE,omitempty"`
+	FailedAtIsNil  bool        `json:"failedAtIsNil,omitempty"`
+	FailedAtNotNil bool        `json:"failedAtNotNil,omitempty"`
+
 	// "response_status" field predicates.
 	ResponseStatus      *int  `json:"responseStatus,omitempty"`
 	ResponseStatusNEQ   *int  `json:"responseStatusNEQ,omitempty"`
@@ -5430,6 +5442,36 @@ func (i *WebhookEventWhereInput) P() (predicate.WebhookEvent, error) {
 	}
 	if i.ProcessedAtNotNil {
 		predicates = append(predicates, webhookevent.ProcessedAtNotNil())
+	}
+	if i.FailedAt != nil {
+		predicates = append(predicates, webhookevent.FailedAtEQ(*i.FailedAt))
+	}
+	if i.FailedAtNEQ != nil {
+		predicates = append(predicates, webhookevent.FailedAtNEQ(*i.FailedAtNEQ))
+	}
+	if len(i.FailedAtIn) > 0 {
+		predicates = append(predicates, webhookevent.FailedAtIn(i.FailedAtIn...))
+	}
+	if len(i.FailedAtNotIn) > 0 {
+		predicates = append(predicates, webhookevent.FailedAtNotIn(i.FailedAtNotIn...))
+	}
+	if i.FailedAtGT != nil {
+		predicates = append(predicates, webhookevent.FailedAtGT(*i.FailedAtGT))
+	}
+	if i.FailedAtGTE != nil {
+		predicates = append(predicates, webhookevent.FailedAtGTE(*i.FailedAtGTE))
+	}
+	if i.FailedAtLT != nil {
+		predicates = append(predicates, webhookevent.FailedAtLT(*i.FailedAtLT))
+	}
+	if i.FailedAtLTE != nil {
+		predicates = append(predicates, webhookevent.FailedAtLTE(*i.FailedAtLTE))
+	}
+	if i.FailedAtIsNil {
+		predicates = append(predicates, webhookevent.FailedAtIsNil())
+	}
+	if i.FailedAtNotNil {
+		predicates = append(predicates, webhookevent.FailedAtNotNil())
 	}
 	if i.ResponseStatus != nil {
 		predicates = append(predicates, webhookevent.ResponseStatusEQ(*i.ResponseStatus))

@@ -11247,6 +11247,7 @@ type WebhookEventMutation struct {
 	payload            *[]byte
 	received_at        *time.Time
 	processed_at       *time.Time
+	failed_at          *time.Time
 	response_status    *int
 	addresponse_status *int
 	error              *string
@@ -11694,6 +11695,55 @@ func (m *WebhookEventMutation) ResetProcessedAt() {
 	delete(m.clearedFields, webhookevent.FieldProcessedAt)
 }
 
+// SetFailedAt sets the "failed_at" field.
+func (m *WebhookEventMutation) SetFailedAt(t time.Time) {
+	m.failed_at = &t
+}
+
+// FailedAt returns the value of the "failed_at" field in the mutation.
+func (m *WebhookEventMutation) FailedAt() (r time.Time, exists bool) {
+	v := m.failed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailedAt returns the old "failed_at" field's value of the WebhookEvent entity.
+// If the WebhookEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEventMutation) OldFailedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailedAt: %w", err)
+	}
+	return oldValue.FailedAt, nil
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (m *WebhookEventMutation) ClearFailedAt() {
+	m.failed_at = nil
+	m.clearedFields[webhookevent.FieldFailedAt] = struct{}{}
+}
+
+// FailedAtCleared returns if the "failed_at" field was cleared in this mutation.
+func (m *WebhookEventMutation) FailedAtCleared() bool {
+	_, ok := m.clearedFields[webhookevent.FieldFailedAt]
+	return ok
+}
+
+// ResetFailedAt resets all changes to the "failed_at" field.
+func (m *WebhookEventMutation) ResetFailedAt() {
+	m.failed_at = nil
+	delete(m.clearedFields, webhookevent.FieldFailedAt)
+}
+
 // SetResponseStatus sets the "response_status" field.
 func (m *WebhookEventMutation) SetResponseStatus(i int) {
 	m.response_status = &i
@@ -11992,7 +12042,7 @@ func (m *WebhookEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WebhookEventMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.platform != nil {
 		fields = append(fields, webhookevent.FieldPlatform)
 	}
@@ -12016,6 +12066,9 @@ func (m *WebhookEventMutation) Fields() []string {
 	}
 	if m.processed_at != nil {
 		fields = append(fields, webhookevent.FieldProcessedAt)
+	}
+	if m.failed_at != nil {
+		fields = append(fields, webhookevent.FieldFailedAt)
 	}
 	if m.response_status != nil {
 		fields = append(fields, webhookevent.FieldResponseStatus)
@@ -12053,6 +12106,8 @@ func (m *WebhookEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ReceivedAt()
 	case webhookevent.FieldProcessedAt:
 		return m.ProcessedAt()
+	case webhookevent.FieldFailedAt:
+		return m.FailedAt()
 	case webhookevent.FieldResponseStatus:
 		return m.ResponseStatus()
 	case webhookevent.FieldError:
@@ -12086,6 +12141,8 @@ func (m *WebhookEventMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldReceivedAt(ctx)
 	case webhookevent.FieldProcessedAt:
 		return m.OldProcessedAt(ctx)
+	case webhookevent.FieldFailedAt:
+		return m.OldFailedAt(ctx)
 	case webhookevent.FieldResponseStatus:
 		return m.OldResponseStatus(ctx)
 	case webhookevent.FieldError:
@@ -12158,6 +12215,13 @@ func (m *WebhookEventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetProcessedAt(v)
+		return nil
+	case webhookevent.FieldFailedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailedAt(v)
 		return nil
 	case webhookevent.FieldResponseStatus:
 		v, ok := value.(int)
@@ -12253,6 +12317,9 @@ func (m *WebhookEventMutation) ClearedFields() []string {
 	if m.FieldCleared(webhookevent.FieldProcessedAt) {
 		fields = append(fields, webhookevent.FieldProcessedAt)
 	}
+	if m.FieldCleared(webhookevent.FieldFailedAt) {
+		fields = append(fields, webhookevent.FieldFailedAt)
+	}
 	if m.FieldCleared(webhookevent.FieldError) {
 		fields = append(fields, webhookevent.FieldError)
 	}
@@ -12281,6 +12348,9 @@ func (m *WebhookEventMutation) ClearField(name string) error {
 		return nil
 	case webhookevent.FieldProcessedAt:
 		m.ClearProcessedAt()
+		return nil
+	case webhookevent.FieldFailedAt:
+		m.ClearFailedAt()
 		return nil
 	case webhookevent.FieldError:
 		m.ClearError()
@@ -12319,6 +12389,9 @@ func (m *WebhookEventMutation) ResetField(name string) error {
 		return nil
 	case webhookevent.FieldProcessedAt:
 		m.ResetProcessedAt()
+		return nil
+	case webhookevent.FieldFailedAt:
+		m.ResetFailedAt()
 		return nil
 	case webhookevent.FieldResponseStatus:
 		m.ResetResponseStatus()

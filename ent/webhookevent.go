@@ -36,11 +36,13 @@ type WebhookEvent struct {
 	Payload []byte `json:"payload,omitempty"`
 	// When the webhook arrived.
 	ReceivedAt time.Time `json:"received_at,omitempty"`
-	// When processing finished; nil while it is pending or failing.
+	// When the event was applied; nil while it is pending, and when it failed.
 	ProcessedAt *time.Time `json:"processed_at,omitempty"`
+	// When processing gave up: an error no retry cures, or too many attempts. The event leaves the queue; replayWebhookEvent tries it again.
+	FailedAt *time.Time `json:"failed_at,omitempty"`
 	// The HTTP status Switchboard answered with.
 	ResponseStatus int `json:"response_status,omitempty"`
-	// The last processing error, if any.
+	// Why the last attempt failed, if it did (or why the event is unroutable).
 	Error string `json:"error,omitempty"`
 	// How many times processing was tried.
 	Attempts int `json:"attempts,omitempty"`
@@ -102,7 +104,7 @@ func (*WebhookEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case webhookevent.FieldPlatform, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError:
 			values[i] = new(sql.NullString)
-		case webhookevent.FieldReceivedAt, webhookevent.FieldProcessedAt, webhookevent.FieldNextAttemptAt:
+		case webhookevent.FieldReceivedAt, webhookevent.FieldProcessedAt, webhookevent.FieldFailedAt, webhookevent.FieldNextAttemptAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -175,6 +177,13 @@ func (_m *WebhookEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ProcessedAt = new(time.Time)
 				*_m.ProcessedAt = value.Time
+			}
+		case webhookevent.FieldFailedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field failed_at", values[i])
+			} else if value.Valid {
+				_m.FailedAt = new(time.Time)
+				*_m.FailedAt = value.Time
 			}
 		case webhookevent.FieldResponseStatus:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -274,6 +283,11 @@ func (_m *WebhookEvent) String() string {
 	builder.WriteString(", ")
 	if v := _m.ProcessedAt; v != nil {
 		builder.WriteString("processed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.FailedAt; v != nil {
+		builder.WriteString("failed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")

@@ -107,6 +107,20 @@ func (_c *WebhookEventCreate) SetNillableProcessedAt(v *time.Time) *WebhookEvent
 	return _c
 }
 
+// SetFailedAt sets the "failed_at" field.
+func (_c *WebhookEventCreate) SetFailedAt(v time.Time) *WebhookEventCreate {
+	_c.mutation.SetFailedAt(v)
+	return _c
+}
+
+// SetNillableFailedAt sets the "failed_at" field if the given value is not nil.
+func (_c *WebhookEventCreate) SetNillableFailedAt(v *time.Time) *WebhookEventCreate {
+	if v != nil {
+		_c.SetFailedAt(*v)
+	}
+	return _c
+}
+
 // SetResponseStatus sets the "response_status" field.
 func (_c *WebhookEventCreate) SetResponseStatus(v int) *WebhookEventCreate {
 	_c.mutation.SetResponseStatus(v)
@@ -337,6 +351,10 @@ func (_c *WebhookEventCreate) createSpec() (*WebhookEvent, *sqlgraph.CreateSpec)
 		_spec.SetField(webhookevent.FieldProcessedAt, field.TypeTime, value)
 		_node.ProcessedAt = &value
 	}
+	if value, ok := _c.mutation.FailedAt(); ok {
+		_spec.SetField(webhookevent.FieldFailedAt, field.TypeTime, value)
+		_node.FailedAt = &value
+	}
 	if value, ok := _c.mutation.ResponseStatus(); ok {
 		_spec.SetField(webhookevent.FieldResponseStatus, field.TypeInt, value)
 		_node.ResponseStatus = value
@@ -454,6 +472,24 @@ func (u *WebhookEventUpsert) UpdateProcessedAt() *WebhookEventUpsert {
 // ClearProcessedAt clears the value of the "processed_at" field.
 func (u *WebhookEventUpsert) ClearProcessedAt() *WebhookEventUpsert {
 	u.SetNull(webhookevent.FieldProcessedAt)
+	return u
+}
+
+// SetFailedAt sets the "failed_at" field.
+func (u *WebhookEventUpsert) SetFailedAt(v time.Time) *WebhookEventUpsert {
+	u.Set(webhookevent.FieldFailedAt, v)
+	return u
+}
+
+// UpdateFailedAt sets the "failed_at" field to the value that was provided on create.
+func (u *WebhookEventUpsert) UpdateFailedAt() *WebhookEventUpsert {
+	u.SetExcluded(webhookevent.FieldFailedAt)
+	return u
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (u *WebhookEventUpsert) ClearFailedAt() *WebhookEventUpsert {
+	u.SetNull(webhookevent.FieldFailedAt)
 	return u
 }
 
@@ -616,6 +652,27 @@ func (u *WebhookEventUpsertOne) UpdateProcessedAt() *WebhookEventUpsertOne {
 func (u *WebhookEventUpsertOne) ClearProcessedAt() *WebhookEventUpsertOne {
 	return u.Update(func(s *WebhookEventUpsert) {
 		s.ClearProcessedAt()
+	})
+}
+
+// SetFailedAt sets the "failed_at" field.
+func (u *WebhookEventUpsertOne) SetFailedAt(v time.Time) *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.SetFailedAt(v)
+	})
+}
+
+// UpdateFailedAt sets the "failed_at" field to the value that was provided on create.
+func (u *WebhookEventUpsertOne) UpdateFailedAt() *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.UpdateFailedAt()
+	})
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (u *WebhookEventUpsertOne) ClearFailedAt() *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.ClearFailedAt()
 	})
 }
 
@@ -957,6 +1014,27 @@ func (u *WebhookEventUpsertBulk) UpdateProcessedAt() *WebhookEventUpsertBulk {
 func (u *WebhookEventUpsertBulk) ClearProcessedAt() *WebhookEventUpsertBulk {
 	return u.Update(func(s *WebhookEventUpsert) {
 		s.ClearProcessedAt()
+	})
+}
+
+// SetFailedAt sets the "failed_at" field.
+func (u *WebhookEventUpsertBulk) SetFailedAt(v time.Time) *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.SetFailedAt(v)
+	})
+}
+
+// UpdateFailedAt sets the "failed_at" field to the value that was provided on create.
+func (u *WebhookEventUpsertBulk) UpdateFailedAt() *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.UpdateFailedAt()
+	})
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (u *WebhookEventUpsertBulk) ClearFailedAt() *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.ClearFailedAt()
 	})
 }
 

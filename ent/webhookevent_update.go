@@ -49,6 +49,26 @@ func (_u *WebhookEventUpdate) ClearProcessedAt() *WebhookEventUpdate {
 	return _u
 }
 
+// SetFailedAt sets the "failed_at" field.
+func (_u *WebhookEventUpdate) SetFailedAt(v time.Time) *WebhookEventUpdate {
+	_u.mutation.SetFailedAt(v)
+	return _u
+}
+
+// SetNillableFailedAt sets the "failed_at" field if the given value is not nil.
+func (_u *WebhookEventUpdate) SetNillableFailedAt(v *time.Time) *WebhookEventUpdate {
+	if v != nil {
+		_u.SetFailedAt(*v)
+	}
+	return _u
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (_u *WebhookEventUpdate) ClearFailedAt() *WebhookEventUpdate {
+	_u.mutation.ClearFailedAt()
+	return _u
+}
+
 // SetResponseStatus sets the "response_status" field.
 func (_u *WebhookEventUpdate) SetResponseStatus(v int) *WebhookEventUpdate {
 	_u.mutation.ResetResponseStatus()
@@ -184,6 +204,12 @@ func (_u *WebhookEventUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.ProcessedAtCleared() {
 		_spec.ClearField(webhookevent.FieldProcessedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.FailedAt(); ok {
+		_spec.SetField(webhookevent.FieldFailedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FailedAtCleared() {
+		_spec.ClearField(webhookevent.FieldFailedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.ResponseStatus(); ok {
 		_spec.SetField(webhookevent.FieldResponseStatus, field.TypeInt, value)
 	}
@@ -247,6 +273,26 @@ func (_u *WebhookEventUpdateOne) SetNillableProcessedAt(v *time.Time) *WebhookEv
 // ClearProcessedAt clears the value of the "processed_at" field.
 func (_u *WebhookEventUpdateOne) ClearProcessedAt() *WebhookEventUpdateOne {
 	_u.mutation.ClearProcessedAt()
+	return _u
+}
+
+// SetFailedAt sets the "failed_at" field.
+func (_u *WebhookEventUpdateOne) SetFailedAt(v time.Time) *WebhookEventUpdateOne {
+	_u.mutation.SetFailedAt(v)
+	return _u
+}
+
+// SetNillableFailedAt sets the "failed_at" field if the given value is not nil.
+func (_u *WebhookEventUpdateOne) SetNillableFailedAt(v *time.Time) *WebhookEventUpdateOne {
+	if v != nil {
+		_u.SetFailedAt(*v)
+	}
+	return _u
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (_u *WebhookEventUpdateOne) ClearFailedAt() *WebhookEventUpdateOne {
+	_u.mutation.ClearFailedAt()
 	return _u
 }
 
@@ -414,6 +460,12 @@ func (_u *WebhookEventUpdateOne) sqlSave(ctx context.Context) (_node *WebhookEve
 	}
 	if _u.mutation.ProcessedAtCleared() {
 		_spec.ClearField(webhookevent.FieldProcessedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FailedAt(); ok {
+		_spec.SetField(webhookevent.FieldFailedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FailedAtCleared() {
+		_spec.ClearField(webhookevent.FieldFailedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.ResponseStatus(); ok {
 		_spec.SetField(webhookevent.FieldResponseStatus, field.TypeInt, value)

@@ -7,11 +7,14 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/graph/model"
+	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 )
 
@@ -23,7 +26,23 @@ func (r *connectionResolver) Webhook(ctx context.Context, obj *ent.Connection) (
 		TotalReceived:  int(obj.WebhookTotalReceived),
 		ErrorCount:     int(obj.WebhookErrorCount),
 		LastError:      nonEmpty(obj.WebhookLastError),
+		ConnectionID:   obj.ID,
 	}, nil
+}
+
+func (r *connectionWebhookResolver) Pending(ctx context.Context, obj *model.ConnectionWebhook) (int, error) {
+	return ingest.Pending(r.Client, obj.ConnectionID).Count(ctx)
+}
+
+func (r *connectionWebhookResolver) OldestPendingAt(ctx context.Context, obj *model.ConnectionWebhook) (*time.Time, error) {
+	oldest, err := ingest.Pending(r.Client, obj.ConnectionID).Order(webhookevent.ByReceivedAt()).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &oldest.ReceivedAt, nil
 }
 
 func (r *facebookPageResolver) Avatar(ctx context.Context, obj *facebook.Page) (*string, error) {
@@ -74,6 +93,11 @@ func (r *queryResolver) FacebookPages(ctx context.Context, userAccessToken strin
 	return out, nil
 }
 
+func (r *Resolver) ConnectionWebhook() ConnectionWebhookResolver {
+	return &connectionWebhookResolver{r}
+}
+
 func (r *Resolver) FacebookPage() FacebookPageResolver { return &facebookPageResolver{r} }
 
+type connectionWebhookResolver struct{ *Resolver }
 type facebookPageResolver struct{ *Resolver }

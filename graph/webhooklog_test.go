@@ -72,3 +72,54 @@ func TestWebhookLogAndReplay(t *testing.T) {
 		t.Fatalf("webhook = %v", d)
 	}
 }
+
+// A stuck or slow queue is visible on the connection: how many events wait,
+// and since when; failed events are out of the queue and found by filter.
+func TestWebhookBacklog(t *testing.T) {
+	e := newEnv(t)
+	c, tok := e.manager()
+	conn := e.connection(c, schematype.PlatformTelegram)
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var pending []string
+	for i := range 3 {
+		body := fmt.Sprintf(`{"update_id":%d,"message":{"message_id":%d,"date":1700000000,"chat":{"id":98,"type":"private","first_name":"Ha"},"text":"wait %d"}}`, 800+i, 800+i, i)
+		ev := e.db.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).SetCampaignID(c.ID).
+			SetEventType("message").SetDedupKey(fmt.Sprintf("update:%d", 800+i)).SetPayload([]byte(body)).
+			SetReceivedAt(base.Add(time.Duration(i) * time.Minute)).SaveX(sys())
+		pending = append(pending, string(ev.ID))
+	}
+	// Neither a processed nor a failed event is pending.
+	e.db.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).SetCampaignID(c.ID).
+		SetEventType("message").SetDedupKey("update:1").SetPayload([]byte(`{}`)).SetReceivedAt(base.Add(-time.Hour)).
+		SetProcessedAt(base).ExecX(sys())
+	failed := e.db.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).SetCampaignID(c.ID).
+		SetEventType("message").SetDedupKey("update:2").SetPayload([]byte(`{}`)).SetReceivedAt(base.Add(-time.Hour)).
+		SetFailedAt(base).SetError("decoding TELEGRAM message: no chat").SetAttempts(1).SaveX(sys())
+
+	const q = `query($id: ID!) { node(id: $id) { ... on Connection { webhook { pending oldestPendingAt } } } }`
+	backlog := func() (float64, any) {
+		d := e.as(tok, q, map[string]any{"id": string(conn.ID)})
+		return dig(d, "node.webhook.pending").(float64), dig(d, "node.webhook.oldestPendingAt")
+	}
+	if n, oldest := backlog(); n != 3 || oldest != base.UTC().Format(time.RFC3339Nano) {
+		t.Fatalf("pending %v since %v, want 3 since %v", n, oldest, base.UTC().Format(time.RFC3339Nano))
+	}
+	e.as(tok, `mutation($id: ID!) { replayWebhookEvent(id: $id) { id } }`, map[string]any{"id": pending[0]})
+	if n, oldest := backlog(); n != 2 || oldest != base.Add(time.Minute).UTC().Format(time.RFC3339Nano) {
+		t.Fatalf("after processing the oldest: pending %v since %v", n, oldest)
+	}
+
+	d := e.as(tok, `query($c: ID!) { webhookEvents(connectionID: $c, first: 10, where: {failedAtNotNil: true}) {
+		totalCount edges { node { id error attempts failedAt processedAt } } } }`, map[string]any{"c": string(conn.ID)})
+	if dig(d, "webhookEvents.totalCount") != 1.0 || dig(d, "webhookEvents.edges").([]any)[0].(map[string]any)["node"].(map[string]any)["id"] != string(failed.ID) {
+		t.Fatalf("failed events = %v", d)
+	}
+
+	// Nothing waiting: no oldest.
+	for _, id := range pending[1:] {
+		e.as(tok, `mutation($id: ID!) { replayWebhookEvent(id: $id) { id } }`, map[string]any{"id": id})
+	}
+	if n, oldest := backlog(); n != 0 || oldest != nil {
+		t.Fatalf("drained: pending %v since %v", n, oldest)
+	}
+}

@@ -3,22 +3,33 @@
 // journal rows with FOR UPDATE SKIP LOCKED, so any number of them, in any
 // number of replicas, share the backlog; each event is applied and marked
 // processed in one transaction, so a crash replays it and the unique keys
-// make the replay a no-op. A failing event is retried with backoff and its
-// error shown in the journal; it never blocks the events behind it.
+// make the replay a no-op. Whatever one event does, the queue moves on: each
+// event is applied in a savepoint, and one that fails is retried with
+// backoff if it can cure itself (it waits for another event) or failed at
+// once if it cannot (it does not decode), its error shown in the journal.
 package ingest
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/lib/pq"
 
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -73,9 +84,13 @@ func (p *Processor) committed(b *batch) {
 	}
 }
 
-// MaxAttempts is after how many failures an event that waits for another
-// (an edit or receipt whose message never arrived) is given up.
+// MaxAttempts is after how many failed attempts an event that can cure
+// itself (it waits for another event, or met a deadlock) is given up. With
+// the backoff below, the last attempt comes about two minutes after the first.
 const MaxAttempts = 8
+
+// maxError bounds the error text kept on a journal entry.
+const maxError = 1000
 
 // errLater marks a failure that another event's processing may cure.
 var errLater = errors.New("waiting for an earlier event")
@@ -94,16 +109,29 @@ func (p *Processor) Wake() {
 
 // Run starts workers that process the journal until ctx ends. Besides being
 // woken by new entries, they poll, so retries come due and entries journaled
-// by other replicas or before a crash are picked up.
+// by other replicas or before a crash are picked up. When processing itself
+// fails (the database is unreachable), a worker backs off and logs the error
+// once, not once per try.
 func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	for range workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
+			var failures int
+			var lastErr string
 			for ctx.Err() == nil {
 				did, err := p.ProcessNext(ctx)
 				if err != nil && ctx.Err() == nil {
-					p.logger.ErrorContext(ctx, "processing the webhook journal", "err", err)
+					if msg := err.Error(); msg != lastErr {
+						p.logger.ErrorContext(ctx, "processing the webhook journal; retrying", "err", err)
+						lastErr = msg
+					}
+					failures++
+					sleep(ctx, min(50*time.Millisecond<<min(failures, 10), 5*time.Second))
+					continue
+				}
+				if failures > 0 {
+					p.logger.InfoContext(ctx, "processing the webhook journal again", "after_failures", failures)
+					failures, lastErr = 0, ""
 				}
 				if did {
 					continue
@@ -115,230 +143,448 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 				case <-time.After(poll):
 				}
 			}
-		}()
+		})
 	}
-	for range workers {
-		<-done
+	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
-// BatchSize is how many events one transaction applies on the fast path.
-// Committing once per batch rather than per event is what lets processing
-// keep up with hundreds of webhooks a second per worker.
+// BatchSize is how many events one transaction applies. Committing once per
+// batch rather than per event is what lets processing keep up with hundreds
+// of webhooks a second per worker. It also stays within the 64 savepoints
+// (one per event) a PostgreSQL transaction keeps cheaply.
 const BatchSize = 64
 
-// due matches journal entries waiting for processing.
-func (p *Processor) due() []predicate.WebhookEvent {
-	return []predicate.WebhookEvent{
-		webhookevent.ProcessedAtIsNil(),
-		webhookevent.ConnectionIDNotNil(),
-		webhookevent.Or(webhookevent.NextAttemptAtIsNil(), webhookevent.NextAttemptAtLTE(p.now())),
-	}
+// queued matches journal entries still to process: neither processed nor
+// failed (the webhookevent_pending index holds exactly these).
+func queued() []predicate.WebhookEvent {
+	return []predicate.WebhookEvent{webhookevent.ProcessedAtIsNil(), webhookevent.FailedAtIsNil(), webhookevent.ConnectionIDNotNil()}
 }
 
-// ProcessNext processes the oldest due events and reports whether there were
-// any. It applies a batch in one transaction; if any event of it fails (or
-// two workers' batches deadlock on a conversation), the batch is rolled back
-// and its events are processed one by one, so a failing event is isolated
-// and recorded, and the others go through.
+// due matches queued entries whose (next) attempt is due now.
+func (p *Processor) due() []predicate.WebhookEvent {
+	return append(queued(), webhookevent.Or(webhookevent.NextAttemptAtIsNil(), webhookevent.NextAttemptAtLTE(p.now())))
+}
+
+// Pending queries a connection's backlog: events journaled and not yet
+// processed, waiting for their first attempt or for a retry.
+func Pending(client *ent.Client, connectionID pulid.ID) *ent.WebhookEventQuery {
+	return client.WebhookEvent.Query().Where(append(queued(), webhookevent.ConnectionID(connectionID))...)
+}
+
+// ProcessNext processes the oldest due events, one batch in one
+// transaction, and reports whether there were any. Each event is applied in
+// a savepoint of its own, so a failing event is recorded (retried later, or
+// failed) while the rest of the batch commits. The queue cannot stall on
+// one event: should a batch fail as a whole for any reason but the database
+// being unavailable, its events are processed alone, and one that fails
+// even alone is marked failed.
 func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 	ctx = system(ctx)
-	tx, err := p.client.Tx(ctx)
-	if err != nil {
-		return false, err
+	ids, err := p.claimAndSettle(ctx, BatchSize, "")
+	if err == nil || len(ids) == 0 || unavailable(ctx, err) {
+		return len(ids) > 0, err
 	}
-	defer func() { _ = tx.Rollback() }()
-	evs, err := tx.WebhookEvent.Query().
-		Where(p.due()...).
-		Order(webhookevent.ByID()).
-		Limit(BatchSize).
-		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
-		All(ctx)
-	if err != nil {
-		return false, fmt.Errorf("claiming journal entries: %w", err)
-	}
-	if len(evs) == 0 {
-		return false, nil
-	}
-	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
-	batchErr := func() error {
-		appended, err := p.applyAll(ctx, tx, evs, b)
-		if err != nil {
-			return err
+	p.logger.WarnContext(ctx, "a journal batch failed as a whole; processing its events one by one", "events", len(ids), "err", err)
+	for _, id := range ids {
+		_, err := p.claimAndSettle(ctx, 1, id)
+		if err == nil {
+			continue
 		}
-		ids := make([]string, 0, len(evs))
-		for _, ev := range evs {
-			ids = append(ids, string(ev.ID))
+		if unavailable(ctx, err) {
+			return true, err
 		}
-		if err := events.Append(ctx, tx.Client(), appended...); err != nil {
-			return err
+		ev, gerr := p.client.WebhookEvent.Get(ctx, id)
+		if gerr != nil {
+			return true, gerr
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_events
-			SET processed_at = now(), attempts = attempts + 1, error = NULL, next_attempt_at = NULL
-			WHERE id = ANY($1)`, pq.Array(ids))
-		if err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
-	if batchErr == nil {
-		p.committed(b)
-		return true, nil
-	}
-	_ = tx.Rollback()
-	for _, ev := range evs {
-		if err := p.one(ctx, ev.ID); err != nil {
+		if err := p.markFailed(ctx, ev, err); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
 }
 
-// one processes a single event in its own transaction, if it is still due.
-func (p *Processor) one(ctx context.Context, id pulid.ID) error {
+// claimAndSettle claims up to limit due events (or the event only, if it is
+// still due) and settles them; it returns the ids claimed.
+func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID) ([]pulid.ID, error) {
 	tx, err := p.client.Tx(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	ev, err := tx.WebhookEvent.Query().
-		Where(append(p.due(), webhookevent.ID(id))...).
+	where := p.due()
+	if only != "" {
+		where = append(where, webhookevent.ID(only))
+	}
+	evs, err := tx.WebhookEvent.Query().
+		Where(where...).
+		Order(webhookevent.ByID()).
+		Limit(limit).
 		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
-		Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil // processed meanwhile, or claimed by another worker
-	}
+		All(ctx)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("claiming journal entries: %w", err)
 	}
-	return p.run(ctx, tx, ev)
+	ids := make([]pulid.ID, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID
+	}
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	return ids, p.settle(ctx, tx, evs)
 }
 
-// Process processes one journal entry now, whatever its state (replay).
-// Applying an event twice changes nothing.
+// Process processes one journal entry now, whatever its state (replay):
+// applied, it is processed; failing, it is retried later or failed, as in
+// the queue. Applying an event twice changes nothing.
 func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent, error) {
 	ctx = system(ctx)
-	tx, err := p.client.Tx(ctx)
+	err := func() error {
+		tx, err := p.client.Tx(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		ev, err := tx.WebhookEvent.Query().Where(webhookevent.ID(id)).ForUpdate().Only(ctx)
+		if err != nil {
+			return err
+		}
+		if ev.ConnectionID == nil {
+			return fmt.Errorf("event %s is unroutable: no connection to apply it to", id)
+		}
+		if err := p.settle(ctx, tx, []*ent.WebhookEvent{ev}); err != nil && !unavailable(ctx, err) {
+			return p.markFailed(ctx, ev, err)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}()
 	if err != nil {
 		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	ev, err := tx.WebhookEvent.Query().Where(webhookevent.ID(id)).ForUpdate().Only(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if ev.ConnectionID == nil {
-		return ev, fmt.Errorf("event %s is unroutable: no connection to apply it to", id)
-	}
-	if err := p.run(ctx, tx, ev); err != nil {
-		p.logger.WarnContext(ctx, "replayed webhook event failed", "event", id, "err", err)
 	}
 	return p.client.WebhookEvent.Get(ctx, id)
 }
 
-// run applies ev inside tx and commits, or records the failure.
-func (p *Processor) run(ctx context.Context, tx *ent.Tx, ev *ent.WebhookEvent) error {
+// failure is an event's failed attempt, as recorded.
+type failure struct {
+	ev       *ent.WebhookEvent
+	attempts int
+	msg      string
+	retryIn  time.Duration // 0: failed for good
+	waiting  bool          // it waits for another event: not a fault worth counting
+}
+
+// settle applies evs in tx, records every event's outcome and commits.
+func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic settling a batch: %v", r)
+		}
+	}()
 	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
-	published, applyErr := p.applyAll(ctx, tx, []*ent.WebhookEvent{ev}, b)
-	attempts := ev.Attempts + 1
-	if applyErr != nil && !(errors.Is(applyErr, errLater) && attempts >= MaxAttempts) {
-		_ = tx.Rollback()
-		return p.fail(ctx, ev, attempts, applyErr)
-	}
-	if err := events.Append(ctx, tx.Client(), published...); err != nil {
+	appended, failed, err := p.applyAll(ctx, tx, evs, b)
+	if err != nil {
 		return err
 	}
-	upd := tx.WebhookEvent.UpdateOne(ev).SetAttempts(attempts).SetProcessedAt(p.now()).ClearNextAttemptAt().ClearError()
-	if applyErr != nil {
-		upd.SetError("gave up: " + applyErr.Error())
+	if err := events.Append(ctx, tx.Client(), appended...); err != nil {
+		return fmt.Errorf("appending to the event log: %w", err)
 	}
-	if err := upd.Exec(ctx); err != nil {
-		return err
+	var done []string
+	var failures []failure
+	for _, ev := range evs {
+		cause := failed[ev.ID]
+		if cause == nil {
+			done = append(done, string(ev.ID))
+			continue
+		}
+		f := p.judge(ev, cause)
+		if err := p.record(ctx, tx.WebhookEvent.UpdateOneID(ev.ID), f); err != nil {
+			return fmt.Errorf("recording the failure of event %s: %w", ev.ID, err)
+		}
+		failures = append(failures, f)
+	}
+	if len(done) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_events
+			SET processed_at = now(), failed_at = NULL, attempts = attempts + 1, error = NULL, next_attempt_at = NULL
+			WHERE id = ANY($1)`, pq.Array(done)); err != nil {
+			return fmt.Errorf("marking events processed: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing event %s: %w", ev.ID, err)
+		return fmt.Errorf("committing processed events: %w", err)
 	}
 	p.committed(b)
+	p.report(ctx, failures)
 	return nil
+}
+
+// judge decides what a failed attempt means: a failure that can cure itself
+// is retried with backoff until MaxAttempts; anything else (a payload that
+// does not decode, data the database refuses, a bug) fails the event now.
+func (p *Processor) judge(ev *ent.WebhookEvent, cause error) failure {
+	f := failure{ev: ev, attempts: ev.Attempts + 1, msg: cause.Error(), waiting: errors.Is(cause, errLater)}
+	if retryable(cause) {
+		if f.attempts < MaxAttempts {
+			f.retryIn = min(time.Second<<min(f.attempts-1, 12), time.Hour)
+			f.retryIn += time.Duration(rand.Int64N(int64(f.retryIn/4) + 1))
+		} else {
+			f.msg = fmt.Sprintf("gave up after %d attempts: %s", f.attempts, f.msg)
+			f.waiting = false
+		}
+	}
+	f.msg = inbound.Text(f.msg)
+	if len(f.msg) > maxError {
+		f.msg = strings.ToValidUTF8(f.msg[:maxError], "")
+	}
+	return f
+}
+
+// record writes a failed attempt onto its journal entry.
+func (p *Processor) record(ctx context.Context, upd *ent.WebhookEventUpdateOne, f failure) error {
+	upd.SetAttempts(f.attempts).SetError(f.msg).ClearProcessedAt()
+	if f.retryIn > 0 {
+		upd.SetNextAttemptAt(p.now().Add(f.retryIn)).ClearFailedAt()
+	} else {
+		upd.SetFailedAt(p.now()).ClearNextAttemptAt()
+	}
+	return upd.Exec(ctx)
+}
+
+// markFailed fails an event that could not be processed even alone.
+func (p *Processor) markFailed(ctx context.Context, ev *ent.WebhookEvent, cause error) error {
+	f := p.judge(ev, cause)
+	f.retryIn = 0
+	if err := p.record(ctx, p.client.WebhookEvent.UpdateOneID(ev.ID), f); err != nil {
+		return fmt.Errorf("recording the failure of event %s: %w (failure: %v)", ev.ID, err, cause)
+	}
+	p.report(ctx, []failure{f})
+	return nil
+}
+
+// report logs committed failures, one error per event that failed for good,
+// and counts them on their connection's webhook health. The counts are
+// written after the batch commits, in connection order: they are statistics,
+// and must neither hold connection rows during processing nor fail it.
+func (p *Processor) report(ctx context.Context, failures []failure) {
+	type tally struct {
+		n   int
+		msg string
+	}
+	counts := map[pulid.ID]*tally{}
+	for _, f := range failures {
+		attrs := []any{"event", f.ev.ID, "connection", *f.ev.ConnectionID, "type", f.ev.EventType, "attempt", f.attempts, "err", f.msg}
+		switch {
+		case f.retryIn == 0:
+			p.logger.ErrorContext(ctx, "webhook event failed; it stays out of the queue until replayed", attrs...)
+		case f.attempts == 1:
+			p.logger.WarnContext(ctx, "webhook event failed; will retry", append(attrs, "retry_in", f.retryIn)...)
+		default:
+			p.logger.DebugContext(ctx, "webhook event failed again; will retry", append(attrs, "retry_in", f.retryIn)...)
+		}
+		if f.waiting {
+			continue
+		}
+		t := counts[*f.ev.ConnectionID]
+		if t == nil {
+			t = &tally{}
+			counts[*f.ev.ConnectionID] = t
+		}
+		t.n++
+		t.msg = fmt.Sprintf("processing %s event %s: %s", f.ev.EventType, f.ev.ID, f.msg)
+	}
+	for _, id := range slices.Sorted(maps.Keys(counts)) {
+		t := counts[id]
+		if err := p.client.Connection.UpdateOneID(id).
+			AddWebhookErrorCount(int64(t.n)).
+			SetWebhookLastError(t.msg).
+			SetWebhookLastErrorAt(p.now()).
+			Exec(ctx); err != nil {
+			p.logger.WarnContext(ctx, "counting webhook errors", "connection", id, "err", err)
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may succeed later by itself:
+// the event waits for another, or the database resolved a conflict between
+// concurrent transactions by failing this one.
+func retryable(err error) bool {
+	if errors.Is(err, errLater) {
+		return true
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code.Class() {
+		case "40", "55": // serialization failure, deadlock; lock not available
+			return true
+		}
+	}
+	return false
+}
+
+// unavailable reports whether err means the database (or this process) could
+// not do the work at all, rather than that the work failed: then nothing can
+// be recorded, and the work is simply tried again.
+func unavailable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code.Class() {
+		case "08", "53", "57", "58", "XX": // connection, resources, operator intervention, system errors
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// guard runs f, turning a panic into an error: a bug met by one event must
+// not take down the worker and, with it, the queue.
+func guard[T any](f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// isolated runs f in a savepoint, so that when f fails only its own changes
+// are undone: it returns f's events, or f's failure as the event's. err is
+// set only when the transaction itself is lost.
+func isolated(ctx context.Context, tx *ent.Tx, b *batch, f func() ([]events.Event, error)) (out []events.Event, failure, err error) {
+	// Savepoints are not released: releasing costs a round trip and frees
+	// nothing a short transaction needs back.
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT event"); err != nil {
+		return nil, nil, fmt.Errorf("taking a savepoint: %w", err)
+	}
+	wants := len(b.wants)
+	out, failure = guard(f)
+	if failure == nil {
+		return out, nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT event"); err != nil {
+		return nil, nil, fmt.Errorf("undoing a failed event: %w (it failed with: %v)", err, failure)
+	}
+	b.wants = b.wants[:wants]
+	if unavailable(ctx, failure) {
+		return nil, nil, failure
+	}
+	return nil, failure, nil
 }
 
 // applyAll decodes and applies events in one transaction: the new messages
 // all together (see storeMessages), then every other event in order, so a
-// receipt or an edit finds a message that arrived in the same batch.
-func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) ([]events.Event, error) {
-	var msgs []incoming
-	var others []incoming
+// receipt or an edit finds a message that arrived in the same batch. It
+// returns the events to append and why each event that failed did; err is
+// set only when the batch as a whole cannot go on.
+func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) ([]events.Event, map[pulid.ID]error, error) {
+	failed := map[pulid.ID]error{}
+	connIDs := make([]pulid.ID, 0, len(evs))
 	for _, ev := range evs {
-		dec, ok := p.decoders[ev.Platform]
-		if !ok {
-			return nil, fmt.Errorf("no decoder for %s", ev.Platform)
-		}
-		e, err := dec(ev.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
-		}
-		if e.Test || e.Kind == inbound.Ignore {
-			continue
-		}
-		conn := b.conns[*ev.ConnectionID]
-		if conn == nil {
-			if conn, err = tx.Connection.Get(ctx, *ev.ConnectionID); err != nil {
-				return nil, fmt.Errorf("loading connection: %w", err)
-			}
-			b.conns[conn.ID] = conn
-		}
-		if e.Contact.ExternalID == "" {
-			return nil, fmt.Errorf("%s event names no customer", ev.EventType)
-		}
-		x := incoming{ev: ev, e: e, conn: conn}
-		if e.Kind == inbound.NewMessage {
-			if e.Message == nil || e.Message.ExternalID == "" {
-				return nil, fmt.Errorf("%s event carries no message id", ev.EventType)
-			}
-			msgs = append(msgs, x)
-			continue
-		}
-		others = append(others, x)
+		connIDs = append(connIDs, *ev.ConnectionID)
 	}
-	out, err := p.storeMessages(ctx, tx, msgs, b)
+	conns, err := tx.Connection.Query().Where(connection.IDIn(connIDs...)).All(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("loading connections: %w", err)
 	}
-	for _, x := range others {
-		more, err := p.apply(ctx, tx, x)
+	for _, c := range conns {
+		b.conns[c.ID] = c
+	}
+	var msgs, others []incoming
+	for _, ev := range evs {
+		x, err := p.decode(ev, b)
 		if err != nil {
-			return nil, err
+			failed[ev.ID] = err
+			continue
+		}
+		switch {
+		case x.e == nil:
+		case x.e.Kind == inbound.NewMessage:
+			msgs = append(msgs, x)
+		default:
+			others = append(others, x)
+		}
+	}
+	var out []events.Event
+	apply := func(evs []*ent.WebhookEvent, f func() ([]events.Event, error)) error {
+		more, failure, err := isolated(ctx, tx, b, f)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if failure != nil {
+				failed[ev.ID] = failure
+			}
 		}
 		out = append(out, more...)
+		return nil
 	}
-	return out, nil
-}
-
-// fail records a failed attempt and when to try again, and counts it on the
-// connection's webhook health.
-func (p *Processor) fail(ctx context.Context, ev *ent.WebhookEvent, attempts int, cause error) error {
-	backoff := min(time.Second<<min(attempts-1, 12), time.Hour)
-	backoff += time.Duration(rand.Int64N(int64(backoff/4) + 1))
-	msg := cause.Error()
-	now := p.now()
-	if err := p.client.WebhookEvent.UpdateOne(ev).
-		SetAttempts(attempts).
-		SetError(msg).
-		SetNextAttemptAt(now.Add(backoff)).
-		Exec(ctx); err != nil {
-		return fmt.Errorf("recording failure of event %s: %w (failure: %v)", ev.ID, err, cause)
-	}
-	if !errors.Is(cause, errLater) {
-		if err := p.client.Connection.UpdateOneID(*ev.ConnectionID).
-			AddWebhookErrorCount(1).
-			SetWebhookLastError(fmt.Sprintf("processing %s event %s: %s", ev.EventType, ev.ID, msg)).
-			SetWebhookLastErrorAt(now).
-			Exec(ctx); err != nil {
-			p.logger.WarnContext(ctx, "counting a webhook error", "connection", *ev.ConnectionID, "err", err)
+	if len(msgs) > 0 {
+		more, failure, err := isolated(ctx, tx, b, func() ([]events.Event, error) { return p.storeMessages(ctx, tx, msgs, b) })
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, more...)
+		if failure != nil {
+			// Some message broke the set: store them one by one, so that
+			// only the one that fails fails.
+			for _, x := range msgs {
+				if err := apply([]*ent.WebhookEvent{x.ev}, func() ([]events.Event, error) {
+					return p.storeMessages(ctx, tx, []incoming{x}, b)
+				}); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 	}
-	p.logger.WarnContext(ctx, "webhook event failed; will retry", "event", ev.ID, "attempt", attempts, "retry_in", backoff, "err", msg)
-	return nil
+	for _, x := range others {
+		if err := apply([]*ent.WebhookEvent{x.ev}, func() ([]events.Event, error) { return p.apply(ctx, tx, x) }); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, failed, nil
+}
+
+// decode turns a journal entry into what to apply; x.e is nil when there is
+// nothing to apply (a test event, an event type we ignore). Errors here are
+// the payload's own and no retry cures them.
+func (p *Processor) decode(ev *ent.WebhookEvent, b *batch) (incoming, error) {
+	dec, ok := p.decoders[ev.Platform]
+	if !ok {
+		return incoming{}, fmt.Errorf("no decoder for %s", ev.Platform)
+	}
+	e, err := guard(func() (*inbound.Event, error) { return dec(ev.Payload) })
+	if err != nil {
+		return incoming{}, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
+	}
+	if e == nil || e.Test || e.Kind == inbound.Ignore {
+		return incoming{ev: ev}, nil
+	}
+	conn := b.conns[*ev.ConnectionID]
+	if conn == nil {
+		return incoming{}, fmt.Errorf("connection %s no longer exists", *ev.ConnectionID)
+	}
+	e.MakeStorable()
+	if e.Contact.ExternalID == "" {
+		return incoming{}, fmt.Errorf("%s event names no customer", ev.EventType)
+	}
+	if e.Kind == inbound.NewMessage && (e.Message == nil || e.Message.ExternalID == "") {
+		return incoming{}, fmt.Errorf("%s event carries no message id", ev.EventType)
+	}
+	return incoming{ev: ev, e: e, conn: conn}, nil
 }
 
 // Position is where a message sorts in its conversation: platform time in

@@ -3,8 +3,13 @@
 // the events are then committed. A single batcher group-commits the events of
 // many concurrent requests in one multi-row INSERT, which is what lets one
 // PostgreSQL on a small machine acknowledge thousands of webhooks a second
-// while fsync stays on. A failed commit fails every request of the batch, so
-// nothing is acknowledged that is not stored.
+// while fsync stays on. Nothing is acknowledged that is not stored: when the
+// database cannot commit, every request of the batch fails with
+// ErrUnavailable (the platform retries). One request whose data PostgreSQL
+// refuses must not fail its neighbours, though: text is made storable
+// before the batch, and a batch that still fails on its data is committed
+// request by request, so only the request that cannot be stored fails, with
+// ErrUnstorable (retrying it would never help).
 package journal
 
 import (
@@ -14,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +27,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/inbound"
 )
 
 // Entry is one platform event to journal.
@@ -47,6 +54,13 @@ type Result struct {
 
 // ErrUnavailable means the journal could not commit; the platform should retry.
 var ErrUnavailable = errors.New("journal unavailable")
+
+// ErrUnstorable means the database refused the request's own data; storing
+// it again would fail again.
+var ErrUnstorable = errors.New("request cannot be stored")
+
+// maxEventType bounds the event name kept for the log; platforms' names are short.
+const maxEventType = 100
 
 // Options tune the batcher.
 type Options struct {
@@ -186,60 +200,38 @@ ON CONFLICT (connection_id, dedup_key) DO NOTHING
 RETURNING id`
 
 func (j *Journal) commit(ctx context.Context, batch []*request) {
-	var ids, platforms, conns, campaigns, types, keys, notes []string
-	var payloads [][]byte
-	var times []string
-	for _, r := range batch {
-		for _, e := range r.entries {
-			ids = append(ids, string(pulid.New("whe")))
-			platforms = append(platforms, string(e.Platform))
-			conns = append(conns, string(e.ConnectionID))
-			campaigns = append(campaigns, string(e.CampaignID))
-			types = append(types, e.EventType)
-			keys = append(keys, e.DedupKey)
-			payloads = append(payloads, e.Payload)
-			times = append(times, r.at.UTC().Format(time.RFC3339Nano))
-			notes = append(notes, e.Note)
-		}
-	}
-	inserted := map[string]bool{}
-	err := func() error {
-		if len(ids) == 0 {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.opt.CommitTimeout)
-		defer cancel()
-		rows, err := j.db.QueryContext(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
-			pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			inserted[id] = true
-		}
-		return rows.Err()
-	}()
-	if err != nil {
-		j.logger.ErrorContext(ctx, "journal commit failed; answering 503 to the batch", "entries", len(ids), "err", err)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.opt.CommitTimeout)
+	defer cancel()
+	ids, err := j.insert(ctx, batch)
+	if err != nil && refusedData(err) && len(batch) > 1 {
+		// One request's data broke the batch: commit them one by one, so
+		// that only that request fails.
+		j.logger.WarnContext(ctx, "journal batch refused; committing its requests one by one", "requests", len(batch), "err", err)
 		for _, r := range batch {
-			r.err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			j.commit(ctx, []*request{r})
+		}
+		return
+	}
+	if err != nil {
+		kind, msg := ErrUnavailable, "journal commit failed; answering 503"
+		if refusedData(err) {
+			kind, msg = ErrUnstorable, "journal refused a request's data; answering 400"
+		}
+		j.logger.ErrorContext(ctx, msg, "requests", len(batch), "err", err)
+		for _, r := range batch {
+			r.err = fmt.Errorf("%w: %v", kind, err)
 			r.done <- nil
 		}
 		return
 	}
-	i := 0
+	added := false
 	j.mu.Lock()
-	for _, r := range batch {
+	for i, r := range batch {
 		res := make([]Result, len(r.entries))
 		seen := map[pulid.ID]bool{}
 		for k, e := range r.entries {
-			res[k] = Result{ID: pulid.ID(ids[i]), Duplicate: !inserted[ids[i]]}
-			i++
+			res[k] = ids[i][k]
+			added = added || !res[k].Duplicate
 			if e.ConnectionID != "" && !seen[e.ConnectionID] {
 				seen[e.ConnectionID] = true
 				s := j.stats[e.ConnectionID]
@@ -254,9 +246,85 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 		r.done <- res
 	}
 	j.mu.Unlock()
-	if len(inserted) > 0 && j.opt.OnCommit != nil {
+	if added && j.opt.OnCommit != nil {
 		j.opt.OnCommit()
 	}
+}
+
+// insert writes the batch's entries in one statement and returns, per
+// request and entry, the id given and whether it was a duplicate.
+func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, error) {
+	var ids, platforms, conns, campaigns, types, keys, notes []string
+	var payloads [][]byte
+	var times []string
+	out := make([][]Result, len(batch))
+	for i, r := range batch {
+		out[i] = make([]Result, len(r.entries))
+		for k, e := range r.entries {
+			id := pulid.New("whe")
+			out[i][k].ID = id
+			ids = append(ids, string(id))
+			platforms = append(platforms, string(e.Platform))
+			conns = append(conns, string(e.ConnectionID))
+			campaigns = append(campaigns, string(e.CampaignID))
+			types = append(types, eventType(e.EventType))
+			keys = append(keys, inbound.Key(e.DedupKey))
+			payloads = append(payloads, e.Payload)
+			times = append(times, r.at.UTC().Format(time.RFC3339Nano))
+			notes = append(notes, inbound.Text(e.Note))
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	inserted := map[pulid.ID]bool{}
+	rows, err := j.db.QueryContext(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
+		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		inserted[pulid.ID(id)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		for k := range out[i] {
+			out[i][k].Duplicate = !inserted[out[i][k].ID]
+		}
+	}
+	return out, nil
+}
+
+// eventType is the platform's event name as stored: text PostgreSQL takes,
+// cut to a length worth showing.
+func eventType(s string) string {
+	s = inbound.Text(s)
+	if len(s) > maxEventType {
+		s = strings.ToValidUTF8(s[:maxEventType], "")
+	}
+	return s
+}
+
+// refusedData reports whether PostgreSQL refused the statement for the data
+// it carried (a data exception, a constraint, a size limit), as opposed to
+// being unreachable or overloaded: the same data would be refused again.
+func refusedData(err error) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code.Class() {
+	case "22", "23", "54":
+		return true
+	}
+	return false
 }
 
 // flushStats adds the received counts gathered since the last flush to the

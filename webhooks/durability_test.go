@@ -95,8 +95,9 @@ func TestBacklogIsProcessedAfterRestart(t *testing.T) {
 	}
 }
 
-// A poisoned event is retried with backoff and shows its error; the events
-// behind it go through.
+// A poisoned event (one no retry can cure: its payload does not decode) is
+// failed at once and shows its error; the events behind it go through, and
+// a replay tries it again.
 func TestPoisonedEventDoesNotBlock(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	conn, secret := s.telegramBot()
@@ -110,11 +111,15 @@ func TestPoisonedEventDoesNotBlock(t *testing.T) {
 	eventually(t, "the healthy event is processed", func() bool { return len(s.messages(conn)) == 1 })
 	eventually(t, "the poison's failure is recorded", func() bool { return s.db.WebhookEvent.GetX(sys(), poison.ID).Attempts >= 1 })
 	p := s.db.WebhookEvent.GetX(sys(), poison.ID)
-	if p.ProcessedAt != nil || p.Error == "" || p.NextAttemptAt == nil || !p.NextAttemptAt.After(p.ReceivedAt) {
-		t.Fatalf("poisoned entry = %+v", p)
+	if p.ProcessedAt != nil || p.FailedAt == nil || p.Error == "" || p.NextAttemptAt != nil || p.Attempts != 1 {
+		t.Fatalf("poisoned entry = %+v, want failed at once", p)
 	}
 	if c := s.db.Connection.GetX(sys(), conn.ID); c.WebhookErrorCount == 0 || !strings.Contains(c.WebhookLastError, "processing") {
 		t.Fatalf("connection health does not show the failure: %d %q", c.WebhookErrorCount, c.WebhookLastError)
+	}
+	// A replay tries again; it still fails, and says so.
+	if p, err := s.proc.Process(sys(), poison.ID); err != nil || p.FailedAt == nil || p.Attempts != 2 || p.Error == "" {
+		t.Fatalf("replayed poison = %+v, %v", p, err)
 	}
 	// Replaying a processed event changes nothing.
 	healthy := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.DedupKey("update:600")).OnlyX(sys())

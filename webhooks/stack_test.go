@@ -2,12 +2,14 @@ package webhooks_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -71,15 +73,21 @@ type stack struct {
 }
 
 type stackOptions struct {
-	noProcessing bool    // journal only: as if the process died before processing
-	journalDB    *sql.DB // a different database handle for the journal
-	plainHTTP    bool    // serve plain HTTP (benchmarks: TLS is the proxy's job)
+	noProcessing bool                                   // journal only: as if the process died before processing
+	journalDB    *sql.DB                                // a different database handle for the journal
+	plainHTTP    bool                                   // serve plain HTTP (benchmarks: TLS is the proxy's job)
+	logs         io.Writer                              // where the stack logs (default: discarded)
+	journalWait  time.Duration                          // the journal's MaxWait: gathers concurrent requests into one batch
+	routeTTL     time.Duration                          // how long connection lookups are cached (default 10ms)
+	decoders     map[schematype.Platform]ingest.Decoder // replace adapters' decoders
 }
 
 func newStack(t testing.TB, opt stackOptions) *stack {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("WEBHOOK_TEST_LOGS") != "" {
+	if opt.logs != nil {
+		logger = slog.New(slog.NewTextHandler(opt.logs, nil))
+	} else if os.Getenv("WEBHOOK_TEST_LOGS") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	s := &stack{t: t, db: dbtest.Client(t, nil), sqlDB: dbtest.Open(t)}
@@ -115,16 +123,18 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	}, logger)
 	s.hub = events.NewHub(s.sqlDB, s.db, logger)
 	s.conns.OnChange(s.hub)
-	s.proc = ingest.New(s.db, map[schematype.Platform]ingest.Decoder{
+	decoders := map[schematype.Platform]ingest.Decoder{
 		schematype.PlatformTelegram: telegram.Decode, schematype.PlatformFacebook: facebook.Decode,
 		schematype.PlatformWhatsApp: whatsapp.Decode, schematype.PlatformZalo: zalo.Decode,
-	}, s.hub, logger)
+	}
+	maps.Copy(decoders, opt.decoders)
+	s.proc = ingest.New(s.db, decoders, s.hub, logger)
 	s.proc.FetchProfiles(s.conns)
 	jdb := s.sqlDB
 	if opt.journalDB != nil {
 		jdb = opt.journalDB
 	}
-	s.jr = journal.New(jdb, logger, journal.Options{OnCommit: s.proc.Wake, StatsEvery: time.Hour})
+	s.jr = journal.New(jdb, logger, journal.Options{OnCommit: s.proc.Wake, StatsEvery: time.Hour, MaxWait: opt.journalWait})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { s.jr.Run(ctx); done <- struct{}{} }()
@@ -145,7 +155,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 		Client: s.db, Journal: s.jr, Connections: s.conns, Logger: logger,
 		FacebookAppSecret: fbAppSecret, FacebookVerifyToken: verifyToken,
 		WhatsAppAppSecret: waAppSecret, WhatsAppVerifyToken: verifyToken,
-		RouteCacheTTL: 10 * time.Millisecond,
+		RouteCacheTTL: cmp.Or(opt.routeTTL, 10*time.Millisecond),
 	}).Register(mux)
 	s.admin = auth.WithViewer(context.Background(), &auth.Viewer{UserID: "usr_test", Admin: true})
 	return s

@@ -160,10 +160,23 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematy
 }
 
 // store journals the entries and answers: 200 once committed, 503 when the
-// journal cannot commit (the platform retries; nothing was acknowledged).
+// journal cannot commit (the platform retries; nothing was acknowledged),
+// 400 when the database refuses the request's own data.
 func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Platform, entries []journal.Entry, ok string) {
 	if len(entries) > 0 {
 		res, err := h.opt.Journal.Append(r.Context(), entries)
+		if errors.Is(err, journal.ErrUnstorable) {
+			// Storing it again would fail again: 400 tells the platform not to retry.
+			h.reject(w, r, p, nil, http.StatusBadRequest, err.Error())
+			seen := map[pulid.ID]bool{}
+			for _, e := range entries {
+				if e.ConnectionID != "" && !seen[e.ConnectionID] {
+					seen[e.ConnectionID] = true
+					h.countError(r.Context(), e.ConnectionID, fmt.Sprintf("rejected a webhook (400): %v", err))
+				}
+			}
+			return
+		}
 		if err != nil {
 			counters.Add(string(p)+".unavailable", 1)
 			h.log.ErrorContext(r.Context(), "webhook not journaled; answering 503", "platform", p, "err", err)

@@ -431,6 +431,7 @@ var (
 		{Name: "payload", Type: field.TypeBytes},
 		{Name: "received_at", Type: field.TypeTime},
 		{Name: "processed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "failed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "response_status", Type: field.TypeInt, Default: 200},
 		{Name: "error", Type: field.TypeString, Nullable: true},
 		{Name: "attempts", Type: field.TypeInt, Default: 0},
@@ -446,13 +447,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "webhook_events_campaigns_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[11]},
+				Columns:    []*schema.Column{WebhookEventsColumns[12]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "webhook_events_connections_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[12]},
+				Columns:    []*schema.Column{WebhookEventsColumns[13]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -461,7 +462,7 @@ var (
 			{
 				Name:    "webhookevent_connection_id_dedup_key",
 				Unique:  true,
-				Columns: []*schema.Column{WebhookEventsColumns[12], WebhookEventsColumns[3]},
+				Columns: []*schema.Column{WebhookEventsColumns[13], WebhookEventsColumns[3]},
 			},
 			{
 				Name:    "webhookevent_received_at",
@@ -473,13 +474,13 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{WebhookEventsColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "processed_at IS NULL AND connection_id IS NOT NULL",
+					Where: "processed_at IS NULL AND failed_at IS NULL AND connection_id IS NOT NULL",
 				},
 			},
 			{
 				Name:    "webhookevent_campaign_id_received_at",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEventsColumns[11], WebhookEventsColumns[5]},
+				Columns: []*schema.Column{WebhookEventsColumns[12], WebhookEventsColumns[5]},
 			},
 		},
 	}

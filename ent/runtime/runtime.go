@@ -494,11 +494,11 @@ func init() {
 	// webhookevent.DefaultReceivedAt holds the default value on creation for the received_at field.
 	webhookevent.DefaultReceivedAt = webhookeventDescReceivedAt.Default.(func() time.Time)
 	// webhookeventDescResponseStatus is the schema descriptor for response_status field.
-	webhookeventDescResponseStatus := webhookeventFields[8].Descriptor()
+	webhookeventDescResponseStatus := webhookeventFields[9].Descriptor()
 	// webhookevent.DefaultResponseStatus holds the default value on creation for the response_status field.
 	webhookevent.DefaultResponseStatus = webhookeventDescResponseStatus.Default.(int)
 	// webhookeventDescAttempts is the schema descriptor for attempts field.
-	webhookeventDescAttempts := webhookeventFields[10].Descriptor()
+	webhookeventDescAttempts := webhookeventFields[11].Descriptor()
 	// webhookevent.DefaultAttempts holds the default value on creation for the attempts field.
 	webhookevent.DefaultAttempts = webhookeventDescAttempts.Default.(int)
 	// webhookeventDescID is the schema descriptor for id field.

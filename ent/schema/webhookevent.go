@@ -59,13 +59,17 @@ func (WebhookEvent) Fields() []ent.Field {
 		field.Time("processed_at").
 			Optional().
 			Nillable().
-			Comment("When processing finished; nil while it is pending or failing."),
+			Comment("When the event was applied; nil while it is pending, and when it failed."),
+		field.Time("failed_at").
+			Optional().
+			Nillable().
+			Comment("When processing gave up: an error no retry cures, or too many attempts. The event leaves the queue; replayWebhookEvent tries it again."),
 		field.Int("response_status").
 			Default(200).
 			Comment("The HTTP status Switchboard answered with."),
 		field.String("error").
 			Optional().
-			Comment("The last processing error, if any."),
+			Comment("Why the last attempt failed, if it did (or why the event is unroutable)."),
 		field.Int("attempts").
 			Default(0).
 			Comment("How many times processing was tried."),
@@ -94,10 +98,10 @@ func (WebhookEvent) Indexes() []ent.Index {
 		index.Fields("connection_id", "dedup_key").Unique(),
 		index.Fields("received_at"),
 		// The processing queue: what is still to do, oldest first, so a
-		// claim never scans or sorts the processed history.
+		// claim never scans or sorts the processed (or failed) history.
 		index.Fields("id").
 			StorageKey("webhookevent_pending").
-			Annotations(entsql.IndexWhere("processed_at IS NULL AND connection_id IS NOT NULL")),
+			Annotations(entsql.IndexWhere("processed_at IS NULL AND failed_at IS NULL AND connection_id IS NOT NULL")),
 		index.Fields("campaign_id", "received_at"),
 	}
 }

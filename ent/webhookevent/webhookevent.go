@@ -35,6 +35,8 @@ const (
 	FieldReceivedAt = "received_at"
 	// FieldProcessedAt holds the string denoting the processed_at field in the database.
 	FieldProcessedAt = "processed_at"
+	// FieldFailedAt holds the string denoting the failed_at field in the database.
+	FieldFailedAt = "failed_at"
 	// FieldResponseStatus holds the string denoting the response_status field in the database.
 	FieldResponseStatus = "response_status"
 	// FieldError holds the string denoting the error field in the database.
@@ -76,6 +78,7 @@ var Columns = []string{
 	FieldPayload,
 	FieldReceivedAt,
 	FieldProcessedAt,
+	FieldFailedAt,
 	FieldResponseStatus,
 	FieldError,
 	FieldAttempts,
@@ -161,6 +164,11 @@ func ByReceivedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByProcessedAt orders the results by the processed_at field.
 func ByProcessedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldProcessedAt, opts...).ToFunc()
+}
+
+// ByFailedAt orders the results by the failed_at field.
+func ByFailedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFailedAt, opts...).ToFunc()
 }
 
 // ByResponseStatus orders the results by the response_status field.

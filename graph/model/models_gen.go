@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent"
-	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/user"
 )
 
@@ -34,22 +33,6 @@ type CampaignEvent struct {
 	Conversation *ent.Conversation `json:"conversation,omitempty"`
 	Connection   *ent.Connection   `json:"connection,omitempty"`
 	Call         *ent.Call         `json:"call,omitempty"`
-}
-
-// Where a connection's platform delivers events, and how that is going.
-type ConnectionWebhook struct {
-	// The URL the platform calls: PUBLIC_URL + /webhooks/<platform>[/<connection id>].
-	URL string `json:"url"`
-	// ACTIVE; ERROR when the connection is in error or the last event failed; INACTIVE when disconnected.
-	Status connection.Status `json:"status"`
-	// When the last event arrived.
-	LastReceivedAt *time.Time `json:"lastReceivedAt,omitempty"`
-	// Events received.
-	TotalReceived int `json:"totalReceived"`
-	// Events rejected or failed.
-	ErrorCount int `json:"errorCount"`
-	// The most recent error.
-	LastError *string `json:"lastError,omitempty"`
 }
 
 // A new account. Only administrators create accounts.

@@ -76,6 +76,22 @@ func URL(t testing.TB) string {
 	return dbURL
 }
 
+// Empty creates a database with nothing in it (not even migrations) and
+// returns its URL; it is dropped when the test ends.
+func Empty(t testing.TB) string {
+	t.Helper()
+	URL(t) // skips or fails as every database test does
+	admin := os.Getenv("TEST_DATABASE_URL")
+	name := "sbtest_empty_" + randomHex(6)
+	if err := exec(admin, fmt.Sprintf("CREATE DATABASE %s", name)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exec(admin, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)) })
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String()
+}
+
 // Open returns a *sql.DB on the package's database, closed when the test ends.
 func Open(t testing.TB) *sql.DB {
 	t.Helper()
