@@ -47,14 +47,21 @@ import (
 	"github.com/switchboard-chat/switchboard/webhooks"
 )
 
-func main() {
-	logger := slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, nil)})
+func main() { os.Exit(cli(os.Args[1:], os.Stderr)) }
+
+// cli runs a command until it ends or SIGINT or SIGTERM arrives, and
+// returns the exit code. A failure, at start-up or later, is one error line
+// naming its cause, and exit code 1.
+func cli(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stderr, os.Args[1:]); err != nil {
-		logger.Error("switchboard stopped", "err", err)
-		os.Exit(1)
+	// After the first signal, a second one ends the process at once.
+	go func() { <-ctx.Done(); stop() }()
+	if err := run(ctx, stderr, args); err != nil {
+		slog.New(httpx.LogHandler{Handler: slog.NewJSONHandler(stderr, nil)}).Error("switchboard stopped", "err", err)
+		return 1
 	}
+	return 0
 }
 
 // run serves (or migrates) until ctx ends. Logs go to out as JSON, at the
@@ -87,6 +94,10 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	}
 }
 
+// dbWait is how long start-up waits for PostgreSQL to come up (it may be
+// starting beside us) before it gives up and says why.
+const dbWait = 10 * time.Second
+
 // openDB connects to PostgreSQL, waiting briefly for it to come up.
 func openDB(ctx context.Context, url string) (*sql.DB, error) {
 	db, err := sql.Open("postgres", url)
@@ -96,7 +107,7 @@ func openDB(ctx context.Context, url string) (*sql.DB, error) {
 	db.SetMaxOpenConns(40)
 	db.SetMaxIdleConns(20)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(dbWait)
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err = db.PingContext(pingCtx)
@@ -108,12 +119,22 @@ func openDB(ctx context.Context, url string) (*sql.DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("connecting to database: %w", err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 }
 
 func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql.DB) error {
 	logger.Info("starting switchboard", "config", cfg)
+	// The address first: a port in use is the commonest start-up failure,
+	// and before anything runs there is nothing to wind down.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
 	if cfg.AutoMigrate {
 		if err := migrations.Apply(ctx, db, logger); err != nil {
 			return err
@@ -141,43 +162,55 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	// Background work outlives the HTTP server's shutdown: webhooks in flight
 	// still need the journal, and the journal's backlog is worth finishing.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
 	var work sync.WaitGroup
 	work.Go(func() { jr.Run(workCtx) })
 	work.Go(func() { proc.Run(workCtx, cfg.Platforms.IngestWorkers, time.Second) })
 	work.Go(func() { conns.RunRefresher(workCtx, time.Minute) })
 	work.Go(func() { conns.RunProfiles(workCtx, d.hub) })
 	work.Go(func() { d.hub.Run(baseCtx, cfg.DatabaseURL, time.Second) })
-	defer func() { stopWork(); work.Wait() }()
 	srv := &http.Server{
-		Addr:              cfg.Addr,
 		Handler:           routes(logger, cfg, db, d),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
 	srv.RegisterOnShutdown(cancelBase)
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
 	logger.Info("serving", "addr", ln.Addr().String(), "graphql", cfg.PublicURL.String()+"/graphql")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	var served error
 	select {
-	case err := <-errc:
-		return err
+	case served = <-errc:
 	case <-ctx.Done():
+		logger.Info("shutting down")
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// Whatever ended serving, everything stops within SHUTDOWN_TIMEOUT.
+	deadline, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	if served == nil {
+		if err := srv.Shutdown(deadline); err != nil {
+			logger.Warn("requests still running at the shutdown deadline; closing them", "err", err)
+			_ = srv.Close()
+		}
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			served = err
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	cancelBase()
+	stopWork()
+	stopped := make(chan struct{})
+	go func() { work.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-deadline.Done():
+		if served == nil {
+			served = fmt.Errorf("background work did not stop within SHUTDOWN_TIMEOUT (%s)", cfg.ShutdownTimeout)
+		}
+	}
+	if served != nil {
+		return fmt.Errorf("serving on %s: %w", cfg.Addr, served)
 	}
 	return nil
 }

@@ -1,18 +1,21 @@
 package main
 
 import (
-	"context"
+	"bytes"
+	"database/sql"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/signal"
+	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -23,13 +26,7 @@ import (
 func TestMain(m *testing.M) {
 	// The test binary doubles as a server process for the crash test.
 	if os.Getenv("SWITCHBOARD_TEST_CHILD") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		defer stop()
-		if err := run(ctx, os.Stderr, nil); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(cli(nil, os.Stderr))
 	}
 	dbtest.Main(m)
 }
@@ -113,4 +110,130 @@ func TestWebsocketOrigins(t *testing.T) {
 			c.Close()
 		}
 	}
+}
+
+// child runs the server as a separate process (this test binary) with the
+// test configuration and extra, and returns it with its stderr.
+func child(t *testing.T, extra map[string]string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_TEST_CHILD=1",
+		"DATABASE_URL="+dbtest.URL(t), "JWT_SECRET="+strings.Repeat("j", 40),
+		"ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	for k, v := range extra {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, &stderr
+}
+
+// exited waits for the process to end; a hung process fails the test.
+func exited(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the server did not exit; it logged:\n%s", stderr.String())
+		return 0
+	}
+}
+
+// Every start-up failure ends the process, non-zero, with one error line
+// that names the cause.
+func TestStartupFailuresExit(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	// A database in which the first migration cannot run: its table exists.
+	broken := dbtest.Empty(t)
+	if db, err := sql.Open("postgres", broken); err != nil {
+		t.Fatal(err)
+	} else if _, err := db.Exec(`CREATE TABLE campaigns (id int)`); err != nil {
+		t.Fatal(err)
+	} else {
+		db.Close()
+	}
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		cause string
+	}{
+		{"address in use", map[string]string{"ADDR": taken.Addr().String()}, "address already in use"},
+		{"database unreachable", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable"}, "connecting to database"},
+		{"migrations failing", map[string]string{"DATABASE_URL": broken, "ADDR": "127.0.0.1:0"}, "campaigns"},
+		{"bad configuration", map[string]string{"JWT_SECRET": "short"}, "JWT_SECRET"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd, stderr := child(t, tc.env)
+			if code := exited(t, cmd, stderr); code != 1 {
+				t.Fatalf("exit code %d, want 1; logged:\n%s", code, stderr.String())
+			}
+			var errs []string
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) {
+					errs = append(errs, line)
+				}
+			}
+			if len(errs) != 1 || !strings.Contains(errs[0], tc.cause) {
+				t.Fatalf("want one error line naming %q; logged:\n%s", tc.cause, stderr.String())
+			}
+		})
+	}
+}
+
+// SIGTERM ends the server, also with a subscriber connected.
+func TestSIGTERMEndsTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd, stderr := child(t, map[string]string{"ADDR": addr, "SHUTDOWN_TIMEOUT": "3s"})
+	var ws *websocket.Conn
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ws, _, err = (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial("ws://"+addr+"/graphql", nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start: %v\n%s", err, stderr.String())
+		}
+	}
+	defer ws.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exited(t, cmd, stderr); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM; logged:\n%s", code, stderr.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
