@@ -262,12 +262,12 @@ func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent
 		if ev.ConnectionID == nil {
 			return fmt.Errorf("event %s is unroutable: no connection to apply it to", id)
 		}
-		if err := p.settle(ctx, tx, []*ent.WebhookEvent{ev}); err != nil && !unavailable(ctx, err) {
-			return p.markFailed(ctx, ev, err)
-		} else if err != nil {
+		err = p.settle(ctx, tx, []*ent.WebhookEvent{ev})
+		if err == nil || unavailable(ctx, err) {
 			return err
 		}
-		return nil
+		_ = tx.Rollback() // release the row before recording its failure outside the transaction
+		return p.markFailed(ctx, ev, err)
 	}()
 	if err != nil {
 		return nil, err

@@ -334,3 +334,45 @@ func TestUnstorableRequestFailsAlone(t *testing.T) {
 	}
 	eventually(t, "the others are processed", func() bool { return len(s.messages(good)) == 10 })
 }
+
+// Should a batch fail as a whole, outside any one event (here a trigger
+// refuses to mark one event processed), its events are taken one by one:
+// the others are processed, and the one that fails even alone is failed,
+// also when it is replayed.
+func TestBatchFailingAsAWholeIsTakenApart(t *testing.T) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, secret := s.telegramBot()
+	post, chat := s.telegramPoster(conn, secret), uniqueDigits("9")
+	for _, stmt := range []string{
+		fmt.Sprintf(`CREATE FUNCTION refuse_%[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.connection_id = '%[2]s' AND NEW.dedup_key = 'update:2' AND NEW.processed_at IS NOT NULL THEN
+		RAISE EXCEPTION 'refused by a trigger';
+	END IF;
+	RETURN NEW;
+END $$`, chat, conn.ID),
+		fmt.Sprintf(`CREATE TRIGGER refuse_%[1]s BEFORE UPDATE ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse_%[1]s()`, chat),
+	} {
+		if _, err := s.sqlDB.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = s.sqlDB.Exec(fmt.Sprintf(`DROP TRIGGER refuse_%[1]s ON webhook_events; DROP FUNCTION refuse_%[1]s()`, chat))
+	})
+	for i := range int64(4) {
+		post(update(i+1, chat, 1700000000+i, fmt.Sprint("message ", i+1)))
+	}
+	w := newStack(t, stackOptions{})
+	eventually(t, "the other messages are processed", func() bool {
+		return s.event(conn, "update:1").ProcessedAt != nil && s.event(conn, "update:3").ProcessedAt != nil && s.event(conn, "update:4").ProcessedAt != nil
+	})
+	eventually(t, "the refused event is failed", func() bool { return s.event(conn, "update:2").FailedAt != nil })
+	if ev := s.event(conn, "update:2"); !strings.Contains(ev.Error, "refused by a trigger") {
+		t.Fatalf("refused event = %+v", ev)
+	}
+	ev, err := w.proc.Process(sys(), s.event(conn, "update:2").ID)
+	if err != nil || ev.FailedAt == nil || ev.ProcessedAt != nil || !strings.Contains(ev.Error, "refused by a trigger") {
+		t.Fatalf("replayed = %+v, %v", ev, err)
+	}
+}
