@@ -273,10 +273,10 @@ func TestZaloKeysPostgreSQLRefusesAreStored(t *testing.T) {
 	conn := s.zaloOA()
 	user := uniqueDigits("24")
 	s.zalo.AddUser(conn.ExternalID, user, "Phạm Minh", "https://zalo.example/minh.jpg")
-	send := func(msgID, text string) {
+	send := func(msgID, text string, replace ...string) {
 		t.Helper()
-		body := fixture(t, "zalo", "user_send_text.json", "388613280878808645", conn.ExternalID, "246845883529197922", user,
-			`"96d3cdf3af150460909"`, `"`+msgID+`"`, `"text":"message"`, `"text":"`+text+`"`)
+		body := fixture(t, "zalo", "user_send_text.json", append([]string{"388613280878808645", conn.ExternalID, "246845883529197922", user,
+			`"96d3cdf3af150460909"`, `"` + msgID + `"`, `"text":"message"`, `"text":"` + text + `"`}, replace...)...)
 		env, err := zalo.Peek(body)
 		if err != nil {
 			t.Fatal(err)
@@ -289,10 +289,14 @@ func TestZaloKeysPostgreSQLRefusesAreStored(t *testing.T) {
 	send(`abc\u0000def`, "nul in id")
 	send(long, "long id")
 	send(long, "long id") // a redelivery
+	send("nul-in-event-name", "x", `"user_send_text"`, `"user_send_te\u0000xt"`)
 	eventually(t, "both messages are stored", func() bool { return len(s.messages(conn)) == 2 })
-	if n := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID)).CountX(sys()); n != 2 {
-		t.Fatalf("journal holds %d entries, want 2 (the redelivery is a duplicate)", n)
+	if n := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID)).CountX(sys()); n != 3 {
+		t.Fatalf("journal holds %d entries, want 3 (the redelivery is a duplicate)", n)
 	}
+	eventually(t, "the event with a NUL in its name is settled", func() bool {
+		return !s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil(), webhookevent.FailedAtIsNil()).ExistX(sys())
+	})
 	for _, m := range s.messages(conn) {
 		if id := *m.ExternalID; strings.ContainsRune(id, 0) || len(id) > 512 {
 			t.Fatalf("message id %q stored", id[:min(len(id), 80)])
