@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,7 +113,7 @@ func TestWebsocketOrigins(t *testing.T) {
 
 // child runs the server as a separate process (this test binary) with the
 // test configuration and extra, and returns it with its stderr.
-func child(t *testing.T, extra map[string]string) (*exec.Cmd, *syncBuffer) {
+func child(t *testing.T, extra map[string]string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_TEST_CHILD=1",
@@ -123,7 +122,7 @@ func child(t *testing.T, extra map[string]string) (*exec.Cmd, *syncBuffer) {
 	for k, v := range extra {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var stderr syncBuffer
+	var stderr bytes.Buffer // read once the process is waited for
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -133,7 +132,7 @@ func child(t *testing.T, extra map[string]string) (*exec.Cmd, *syncBuffer) {
 }
 
 // exited waits for the process to end; a hung process fails the test.
-func exited(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
+func exited(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) int {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -142,6 +141,7 @@ func exited(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
 		return cmd.ProcessState.ExitCode()
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
+		<-done
 		t.Fatalf("the server did not exit; it logged:\n%s", stderr.String())
 		return 0
 	}
@@ -209,6 +209,8 @@ func TestSIGTERMEndsTheServer(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			t.Fatalf("the server did not start: %v\n%s", err, stderr.String())
 		}
 	}
@@ -219,21 +221,4 @@ func TestSIGTERMEndsTheServer(t *testing.T) {
 	if code := exited(t, cmd, stderr); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM; logged:\n%s", code, stderr.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -104,14 +104,7 @@ func BenchmarkProcessing(b *testing.B) {
 // event log, hub), one message at a time.
 func BenchmarkWebhookToSubscriber(b *testing.B) {
 	s := newStack(b, stackOptions{plainHTTP: true})
-	// Earlier benchmarks may have left a backlog in the shared journal.
-	for {
-		if did, err := s.proc.ProcessNext(sys()); err != nil {
-			b.Fatal(err)
-		} else if !did {
-			break
-		}
-	}
+	s.drain() // earlier benchmarks may have left a backlog in the shared journal
 	conn, secret := s.telegramBot()
 	path := s.url + "/webhooks/telegram/" + string(conn.ID)
 	header := map[string]string{telegram.SecretHeader: secret}
@@ -149,13 +142,7 @@ func BenchmarkWebhookToSubscriber(b *testing.B) {
 func BenchmarkLagWithFailingEvents(b *testing.B) {
 	const rate = 500
 	s := newStack(b, stackOptions{plainHTTP: true})
-	for { // earlier benchmarks may have left a backlog in the shared journal
-		if did, err := s.proc.ProcessNext(sys()); err != nil {
-			b.Fatal(err)
-		} else if !did {
-			break
-		}
-	}
+	s.drain()
 	conn, secret := s.telegramBot()
 	path := s.url + "/webhooks/telegram/" + string(conn.ID)
 	header := map[string]string{telegram.SecretHeader: secret}
@@ -204,4 +191,15 @@ FROM (SELECT extract(epoch FROM m.created_at - w.received_at) * 1000 AS lag
 	}
 	b.ReportMetric(p50, "lag-p50-ms")
 	b.ReportMetric(p99, "lag-p99-ms")
+}
+
+// drain processes the journal until nothing is due.
+func (s *stack) drain() {
+	for {
+		if did, err := s.proc.ProcessNext(sys()); err != nil {
+			s.t.Fatal(err)
+		} else if !did {
+			return
+		}
+	}
 }

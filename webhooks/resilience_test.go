@@ -62,19 +62,27 @@ func assertGaveUp(t *testing.T, ev *ent.WebhookEvent) {
 	}
 }
 
-// An edit whose original was never stored (sent before the bot was
-// connected) waits, then gives up; giving up must leave it failed and the
-// queue moving, on one replica, on two, and after a restart.
+// givingUp journals, with no process running, an edit whose original was
+// never stored (sent before the bot was connected) with one attempt left,
+// and a message behind it; it returns the poster for more.
+func givingUp(t *testing.T) (*stack, *ent.Connection, func(id int64, text string)) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, secret := s.telegramBot()
+	post, chat := s.telegramPoster(conn, secret), uniqueDigits("9")
+	post(editedUpdate(1, chat, 77, "an edit of a message we never saw"))
+	s.aboutToGiveUp(conn, "update:1")
+	more := func(id int64, text string) { post(update(id, chat, 1700000000+id, text)) }
+	more(2, "behind the edit")
+	return s, conn, more
+}
+
+// The edit gives up; giving up must leave it failed and the queue moving,
+// on one replica, on two, and after a restart.
 func TestEventThatGivesUpLeavesTheQueueMoving(t *testing.T) {
 	for _, replicas := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d replicas", replicas), func(t *testing.T) {
-			s := newStack(t, stackOptions{noProcessing: true})
-			conn, secret := s.telegramBot()
-			post, chat := s.telegramPoster(conn, secret), uniqueDigits("9")
-			post(editedUpdate(1, chat, 77, "an edit of a message we never saw"))
-			s.aboutToGiveUp(conn, "update:1")
-			post(update(2, chat, 1700000002, "behind the edit"))
-			post(update(3, chat, 1700000003, "further behind"))
+			s, conn, more := givingUp(t)
+			more(3, "further behind")
 			for range replicas {
 				newStack(t, stackOptions{})
 			}
@@ -83,17 +91,12 @@ func TestEventThatGivesUpLeavesTheQueueMoving(t *testing.T) {
 		})
 	}
 	t.Run("after a restart", func(t *testing.T) {
-		s := newStack(t, stackOptions{noProcessing: true})
-		conn, secret := s.telegramBot()
-		post, chat := s.telegramPoster(conn, secret), uniqueDigits("9")
-		post(editedUpdate(1, chat, 77, "an edit of a message we never saw"))
-		s.aboutToGiveUp(conn, "update:1")
-		post(update(2, chat, 1700000002, "behind the edit"))
+		s, conn, more := givingUp(t)
 		t.Run("first process", func(t *testing.T) {
 			newStack(t, stackOptions{})
 			eventually(t, "the message behind the edit is processed", func() bool { return len(s.messages(conn)) == 1 })
 		})
-		post(update(3, chat, 1700000003, "journaled while no process ran"))
+		more(3, "journaled while no process ran")
 		newStack(t, stackOptions{})
 		eventually(t, "the restarted process takes the queue on", func() bool { return len(s.messages(conn)) == 2 })
 		assertGaveUp(t, s.event(conn, "update:1"))
