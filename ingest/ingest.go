@@ -206,6 +206,9 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 		if gerr != nil {
 			return true, gerr
 		}
+		if ev.ProcessedAt != nil || ev.FailedAt != nil {
+			continue // another worker settled it meanwhile
+		}
 		if err := p.markFailed(ctx, ev, err); err != nil {
 			return true, err
 		}
