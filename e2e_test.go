@@ -227,7 +227,11 @@ func TestServeConnectsTelegramAndIngests(t *testing.T) {
 	if st := e.post(path, map[string]string{telegram.SecretHeader: secret}, tgUpdate(1, "Xin chào, shop còn áo không?")); st != 200 {
 		t.Fatalf("redelivery status %d", st)
 	}
-	time.Sleep(300 * time.Millisecond)
+	eventuallyE2E(t, "the journal is processed", func() bool {
+		d := e.gql(token, `query($c: ID!) { webhookEvents(connectionID: $c, where: {processedAtIsNil: true, failedAtIsNil: true}) { totalCount } }`,
+			map[string]any{"c": connID})
+		return pick(d, "webhookEvents", "totalCount") == 0.0
+	})
 	if got := e.messageTexts(token, connID); len(got) != 1 {
 		t.Fatalf("a redelivery added messages: %v", got)
 	}
@@ -268,10 +272,14 @@ func TestKill9AfterJournalingLosesNothing(t *testing.T) {
 	})
 }
 
-// ws is a graphql-transport-ws client.
+// ws is a graphql-transport-ws client. A reader goroutine owns the
+// socket's reads (a read deadline would break a gorilla connection for good),
+// answers pings, and hands every other message over.
 type ws struct {
 	t    *testing.T
 	conn *websocket.Conn
+	in   chan map[string]any
+	err  chan error
 }
 
 func (e *e2e) websocket(token string) *ws {
@@ -282,12 +290,31 @@ func (e *e2e) websocket(token string) *ws {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { c.Close() })
-	w := &ws{t: e.t, conn: c}
+	w := &ws{t: e.t, conn: c, in: make(chan map[string]any, 1024), err: make(chan error, 1)}
+	go w.read()
 	w.send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
 	if m := w.next(); m["type"] != "connection_ack" {
 		e.t.Fatalf("connection_init answered %v", m)
 	}
 	return w
+}
+
+func (w *ws) read() {
+	for {
+		_, b, err := w.conn.ReadMessage()
+		if err != nil {
+			w.err <- err
+			return
+		}
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if m["type"] == "ping" {
+			b, _ := json.Marshal(map[string]any{"type": "pong"})
+			_ = w.conn.WriteMessage(websocket.TextMessage, b)
+			continue
+		}
+		w.in <- m
+	}
 }
 
 func (w *ws) send(m map[string]any) {
@@ -300,20 +327,39 @@ func (w *ws) send(m map[string]any) {
 // next returns the next message that is not a keep-alive ping.
 func (w *ws) next() map[string]any {
 	w.t.Helper()
-	for {
-		_ = w.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-		_, b, err := w.conn.ReadMessage()
-		if err != nil {
-			w.t.Fatalf("reading the websocket: %v", err)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		if m["type"] == "ping" {
-			w.send(map[string]any{"type": "pong"})
-			continue
-		}
-		return m
+	m, ok := w.within(15 * time.Second)
+	if !ok {
+		w.t.Fatal("no message on the websocket within 15 s")
 	}
+	return m
+}
+
+// within returns the next message if one comes within d.
+func (w *ws) within(d time.Duration) (map[string]any, bool) {
+	w.t.Helper()
+	select {
+	case m := <-w.in:
+		return m, true
+	case err := <-w.err:
+		w.t.Fatalf("reading the websocket: %v", err)
+	case <-time.After(d):
+	}
+	return nil, false
+}
+
+// untilLive repeats probe until the subscription delivers something: the
+// server attaches a subscription after answering nothing, so this is how a
+// client knows it is live. It returns that first message.
+func (w *ws) untilLive(probe func(attempt int)) map[string]any {
+	w.t.Helper()
+	for attempt := range 100 {
+		probe(attempt)
+		if m, ok := w.within(200 * time.Millisecond); ok {
+			return m
+		}
+	}
+	w.t.Fatal("the subscription never delivered")
+	return nil
 }
 
 func (w *ws) subscribe(id, query string, vars map[string]any) {
@@ -340,11 +386,11 @@ func TestSubscriptionAcrossReplicas(t *testing.T) {
 	campaign := a.campaignOf(token, connID)
 	sub := b.websocket(token)
 	sub.subscribe("1", `subscription($c: ID) { messageAdded(campaignID: $c) { text direction conversation { id contact { name } } } }`, map[string]any{"c": campaign})
-	time.Sleep(200 * time.Millisecond) // let the subscription attach
-	if st := a.post("/webhooks/telegram/"+connID, map[string]string{telegram.SecretHeader: secret}, tgUpdate(51, "Chào replica B")); st != 200 {
-		t.Fatalf("webhook %d", st)
-	}
-	m := sub.next()
+	m := sub.untilLive(func(attempt int) {
+		if st := a.post("/webhooks/telegram/"+connID, map[string]string{telegram.SecretHeader: secret}, tgUpdate(51+attempt, "Chào replica B")); st != 200 {
+			t.Fatalf("webhook %d", st)
+		}
+	})
 	if m["type"] != "next" || pick(m, "payload", "data", "messageAdded", "text") != "Chào replica B" ||
 		pick(m, "payload", "data", "messageAdded", "conversation", "contact", "name") != "Mai" {
 		t.Fatalf("replica B's subscriber got %v", m)
@@ -368,7 +414,10 @@ func TestCampaignEventsResume(t *testing.T) {
 
 	first := e.websocket(token)
 	first.subscribe("s", q, map[string]any{"c": campaign})
-	time.Sleep(200 * time.Millisecond)
+	first.untilLive(func(attempt int) { // a rename is an event, and adds no message
+		e.gql(token, `mutation($id: ID!, $n: String!) { updateConnection(id: $id, input: {name: $n}) { id } }`,
+			map[string]any{"id": connID, "n": fmt.Sprint("bot ", attempt)})
+	})
 	post(61, "m1")
 	var cursor string
 	for {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"expvar"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,32 +18,12 @@ import (
 	"syscall"
 	"time"
 
-	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
-	"github.com/99designs/gqlgen/graphql/playground"
 	_ "github.com/lib/pq"
 
-	"github.com/switchboard-chat/switchboard/accounts"
-	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/app"
 	"github.com/switchboard-chat/switchboard/config"
-	"github.com/switchboard-chat/switchboard/connections"
-	"github.com/switchboard-chat/switchboard/ent"
-	_ "github.com/switchboard-chat/switchboard/ent/runtime"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
-	"github.com/switchboard-chat/switchboard/events"
-	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
-	"github.com/switchboard-chat/switchboard/ingest"
-	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/migrations"
-	"github.com/switchboard-chat/switchboard/platform"
-	"github.com/switchboard-chat/switchboard/platform/facebook"
-	"github.com/switchboard-chat/switchboard/platform/graphapi"
-	"github.com/switchboard-chat/switchboard/platform/telegram"
-	"github.com/switchboard-chat/switchboard/platform/whatsapp"
-	"github.com/switchboard-chat/switchboard/platform/zalo"
-	"github.com/switchboard-chat/switchboard/vault"
-	"github.com/switchboard-chat/switchboard/webhooks"
 )
 
 func main() { os.Exit(cli(os.Args[1:], os.Stderr)) }
@@ -140,13 +119,12 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 			return err
 		}
 	}
-	d, err := newDeps(cfg, db, logger)
+	a, err := app.New(cfg, db, logger, app.Options{})
 	if err != nil {
 		return err
 	}
-	acc, conns, jr, proc := d.accounts, d.conns, d.journal, d.ingest
 	if cfg.BootstrapEmail != "" {
-		created, err := acc.Bootstrap(ctx, cfg.BootstrapEmail, cfg.BootstrapPass)
+		created, err := a.Accounts.Bootstrap(ctx, cfg.BootstrapEmail, cfg.BootstrapPass)
 		if err != nil {
 			return fmt.Errorf("bootstrapping the first admin: %w", err)
 		}
@@ -164,13 +142,10 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var work sync.WaitGroup
-	work.Go(func() { jr.Run(workCtx) })
-	work.Go(func() { proc.Run(workCtx, cfg.Platforms.IngestWorkers, time.Second) })
-	work.Go(func() { conns.RunRefresher(workCtx, time.Minute) })
-	work.Go(func() { conns.RunProfiles(workCtx, d.hub) })
-	work.Go(func() { d.hub.Run(baseCtx, cfg.DatabaseURL, time.Second) })
+	work.Go(func() { a.RunWork(workCtx) })
+	work.Go(func() { a.RunHub(baseCtx) })
 	srv := &http.Server{
-		Handler:           routes(logger, cfg, db, d),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
@@ -213,111 +188,4 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 		return fmt.Errorf("serving on %s: %w", cfg.Addr, served)
 	}
 	return nil
-}
-
-// platformClients builds the platform API clients from the configuration.
-func platformClients(p config.Platforms) connections.Platforms {
-	hc := platform.NewHTTPClient()
-	return connections.Platforms{
-		Telegram:          telegram.New(p.TelegramAPIURL, hc),
-		Facebook:          facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret),
-		WhatsApp:          whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)),
-		Zalo:              zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc),
-		FacebookAppID:     p.FacebookAppID,
-		ZaloAppID:         p.ZaloAppID,
-		ZaloAppSecret:     p.ZaloAppSecret,
-		FacebookAppSecret: p.FacebookAppSecret,
-		WhatsAppAppSecret: p.WhatsAppAppSecret,
-	}
-}
-
-// Decoders maps each platform to its adapter's webhook decoder.
-func Decoders() map[schematype.Platform]ingest.Decoder {
-	return map[schematype.Platform]ingest.Decoder{
-		schematype.PlatformTelegram: telegram.Decode,
-		schematype.PlatformFacebook: facebook.Decode,
-		schematype.PlatformWhatsApp: whatsapp.Decode,
-		schematype.PlatformZalo:     zalo.Decode,
-	}
-}
-
-// deps are the services of one server process.
-type deps struct {
-	client   *ent.Client
-	accounts *accounts.Service
-	conns    *connections.Service
-	journal  *journal.Journal
-	ingest   *ingest.Processor
-	hooks    *webhooks.Handler
-	hub      *events.Hub
-}
-
-// newDeps wires the services together from the configuration.
-func newDeps(cfg *config.Config, db *sql.DB, logger *slog.Logger) (*deps, error) {
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db)))
-	keys, err := vault.New(cfg.EncryptionKey, cfg.OldEncryptionKeys...)
-	if err != nil {
-		return nil, err
-	}
-	d := &deps{
-		client:   client,
-		accounts: accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL)),
-		conns:    connections.New(client, keys, cfg.PublicURL, platformClients(cfg.Platforms), logger),
-		hub:      events.NewHub(db, client, logger),
-	}
-	d.conns.OnChange(d.hub)
-	d.ingest = ingest.New(client, Decoders(), d.hub, logger)
-	d.ingest.FetchProfiles(d.conns)
-	d.journal = journal.New(db, logger, journal.Options{OnCommit: d.ingest.Wake})
-	d.hooks = webhooks.New(webhooks.Options{
-		Client: client, Journal: d.journal, Connections: d.conns, Logger: logger,
-		FacebookAppSecret: cfg.Platforms.FacebookAppSecret, FacebookVerifyToken: cfg.Platforms.FacebookVerifyToken,
-		WhatsAppAppSecret: cfg.Platforms.WhatsAppAppSecret, WhatsAppVerifyToken: cfg.Platforms.WhatsAppVerifyToken,
-	})
-	return d, nil
-}
-
-func routes(logger *slog.Logger, cfg *config.Config, db *sql.DB, d *deps) http.Handler {
-	mux := http.NewServeMux()
-	d.hooks.Register(mux)
-	mux.Handle("GET /debug/vars", expvar.Handler())
-	mux.Handle("/graphql", graph.NewHandler(graph.Options{
-		Client:          d.client,
-		Accounts:        d.accounts,
-		Connections:     d.conns,
-		Ingest:          d.ingest,
-		Hub:             d.hub,
-		Introspection:   cfg.Introspection,
-		ComplexityLimit: cfg.ComplexityLimit,
-		CheckOrigin: func(r *http.Request) bool {
-			origin := r.Header.Get("Origin")
-			return origin == "" || httpx.OriginAllowed(cfg.AllowedOrigins, origin)
-		},
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}`))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := db.PingContext(ctx); err != nil {
-			logger.WarnContext(ctx, "readiness: database unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database unreachable"}`))
-			return
-		}
-		pending, err := migrations.Pending(ctx, db)
-		if err != nil || len(pending) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database not migrated"}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
-	})
-	if cfg.Introspection {
-		mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql"))
-	}
-	return httpx.Logging(logger, httpx.CORS(cfg.AllowedOrigins, mux))
 }

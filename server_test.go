@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +17,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/switchboard-chat/switchboard/app"
 	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -50,11 +51,11 @@ func testConfig(t *testing.T, extra map[string]string) *config.Config {
 func TestHealthAndReadiness(t *testing.T) {
 	cfg := testConfig(t, nil)
 	db := dbtest.Open(t)
-	d, err := newDeps(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := app.New(cfg, db, testkit.Logger(nil), app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(routes(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, db, d))
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	check := func(path string, want int, body string) {
@@ -88,12 +89,11 @@ func TestHealthAndReadiness(t *testing.T) {
 // clients without an Origin header are accepted (their token authenticates).
 func TestWebsocketOrigins(t *testing.T) {
 	cfg := testConfig(t, map[string]string{"ALLOWED_ORIGINS": "https://app.example.com"})
-	db := dbtest.Open(t)
-	d, err := newDeps(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := app.New(cfg, dbtest.Open(t), testkit.Logger(nil), app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(routes(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, db, d))
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
 	for origin, ok := range map[string]bool{"https://app.example.com": true, "https://evil.example.com": false, "": true} {

@@ -1,8 +1,11 @@
 // Package connections connects platform accounts (Telegram bots, Facebook
 // pages, Zalo OAs, WhatsApp numbers) to campaigns: connect, edit, test,
 // reconnect and disconnect, with credentials sealed at rest and tokens kept
-// alive in the background. The GraphQL edge calls it; the webhook edge reads
-// credentials through it.
+// alive in the background. What differs between platforms is asked of the
+// platform's Channel (package platform); this package holds what is the
+// same for all: who may do it, one live connection per account, the
+// transaction around the platform calls, sealing, and the connection's state.
+// The GraphQL edge calls it; the webhook edge reads credentials through it.
 package connections
 
 import (
@@ -21,31 +24,22 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
-	"github.com/switchboard-chat/switchboard/ent/hook"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/platform"
-	"github.com/switchboard-chat/switchboard/platform/facebook"
-	"github.com/switchboard-chat/switchboard/platform/telegram"
-	"github.com/switchboard-chat/switchboard/platform/whatsapp"
-	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/vault"
 )
 
-// Platforms are the API clients of the four platforms.
-type Platforms struct {
-	Telegram *telegram.Client
-	Facebook *facebook.Client
-	WhatsApp *whatsapp.Client
-	Zalo     *zalo.Client
-	// FacebookAppID identifies our app among a page's subscribed apps.
-	FacebookAppID string
-	// ZaloAppID and ZaloAppSecret are the defaults of connectZalo's appID/appSecretKey.
-	ZaloAppID, ZaloAppSecret string
-	// FacebookAppSecret and WhatsAppAppSecret sign testWebhook's synthetic events.
-	FacebookAppSecret, WhatsAppAppSecret string
+// Options are what the service is built from.
+type Options struct {
+	Client    *ent.Client
+	Keys      *vault.Keyring
+	PublicURL *url.URL // the external base URL platforms reach Switchboard at
+	Platforms *platform.Registry
+	Events    *events.Writer
+	Logger    *slog.Logger
 	// WebhookClient sends testWebhook's events to PUBLIC_URL (nil: a default client).
 	WebhookClient *http.Client
 }
@@ -55,42 +49,26 @@ type Service struct {
 	client    *ent.Client
 	keys      *vault.Keyring
 	publicURL *url.URL
-	p         Platforms
+	reg       *platform.Registry
+	w         *events.Writer
 	logger    *slog.Logger
 	now       func() time.Time
 	hc        *http.Client
 	prof      profiles
 }
 
-// New returns the connections service. publicURL is the external base URL
-// platforms reach Switchboard at.
-func New(client *ent.Client, keys *vault.Keyring, publicURL *url.URL, p Platforms, logger *slog.Logger) *Service {
-	hc := p.WebhookClient
+// New returns the connections service.
+func New(opt Options) *Service {
+	hc := opt.WebhookClient
 	if hc == nil {
 		hc = platform.NewHTTPClient()
 	}
-	return &Service{client: client, keys: keys, publicURL: publicURL, p: p, logger: logger, now: time.Now, hc: hc,
+	return &Service{client: opt.Client, keys: opt.Keys, publicURL: opt.PublicURL, reg: opt.Platforms, w: opt.Events,
+		logger: opt.Logger, now: time.Now, hc: hc,
 		prof: profiles{queue: make(chan pulid.ID, 1024), tried: map[pulid.ID]time.Time{}}}
 }
 
-// Credentials are a connection's secrets, sealed together in one column.
-type Credentials struct {
-	// Telegram
-	BotToken      string `json:"botToken,omitempty"`
-	WebhookSecret string `json:"webhookSecret,omitempty"`
-	// Facebook
-	PageAccessToken    string     `json:"pageAccessToken,omitempty"`
-	UserAccessToken    string     `json:"userAccessToken,omitempty"`
-	UserTokenExpiresAt *time.Time `json:"userTokenExpiresAt,omitempty"`
-	// Zalo (AccessToken is also WhatsApp's)
-	AccessToken  string `json:"accessToken,omitempty"`
-	RefreshToken string `json:"refreshToken,omitempty"`
-	OASecretKey  string `json:"oaSecretKey,omitempty"`
-	AppID        string `json:"appID,omitempty"`
-	AppSecret    string `json:"appSecret,omitempty"`
-}
-
-func (s *Service) seal(id pulid.ID, c *Credentials) ([]byte, error) {
+func (s *Service) seal(id pulid.ID, c platform.Credentials) ([]byte, error) {
 	plain, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -98,9 +76,13 @@ func (s *Service) seal(id pulid.ID, c *Credentials) ([]byte, error) {
 	return s.keys.Seal(plain, []byte(id))
 }
 
-// Credentials opens the sealed credentials of a connection. A disconnected
-// connection has none.
-func (s *Service) Credentials(conn *ent.Connection) (*Credentials, error) {
+// Credentials opens the sealed credentials of a connection, as its
+// platform's own type. A disconnected connection has none.
+func (s *Service) Credentials(conn *ent.Connection) (platform.Credentials, error) {
+	ch, err := s.reg.Get(conn.Platform)
+	if err != nil {
+		return nil, err
+	}
 	if len(conn.Credentials) == 0 {
 		return nil, apperr.Input("id", "connection %s has no credentials (it was disconnected)", conn.ID)
 	}
@@ -108,11 +90,25 @@ func (s *Service) Credentials(conn *ent.Connection) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening credentials of %s: %w", conn.ID, err)
 	}
-	var c Credentials
-	if err := json.Unmarshal(plain, &c); err != nil {
+	c := ch.NewCredentials()
+	if err := json.Unmarshal(plain, c); err != nil {
 		return nil, fmt.Errorf("decoding credentials of %s: %w", conn.ID, err)
 	}
-	return &c, nil
+	return c, nil
+}
+
+// account opens a connection for its platform's channel.
+func (s *Service) account(conn *ent.Connection) (platform.Channel, platform.Account, error) {
+	ch, err := s.reg.Get(conn.Platform)
+	if err != nil {
+		return nil, platform.Account{}, err
+	}
+	creds, err := s.Credentials(conn)
+	if err != nil {
+		return nil, platform.Account{}, err
+	}
+	return ch, platform.Account{ConnectionID: conn.ID, ExternalID: conn.ExternalID, Credentials: creds,
+		TokenExpiresAt: conn.TokenExpiresAt, WebhookURL: s.WebhookURL(conn.Platform, conn.ID)}, nil
 }
 
 // system is the context of background work: no viewer, no access rules.
@@ -120,23 +116,14 @@ func system(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
-// WebhookPath is the path of the webhook endpoint platforms call for conn.
-func WebhookPath(p schematype.Platform, id pulid.ID) string {
-	switch p {
-	case schematype.PlatformTelegram:
-		return "/webhooks/telegram/" + string(id)
-	case schematype.PlatformZalo:
-		return "/webhooks/zalo/" + string(id)
-	case schematype.PlatformFacebook:
-		return "/webhooks/facebook"
-	default:
-		return "/webhooks/whatsapp"
-	}
-}
-
-// WebhookURL is the absolute URL of WebhookPath under PUBLIC_URL.
+// WebhookURL is where the platform delivers a connection's events: PUBLIC_URL
+// and the channel's path.
 func (s *Service) WebhookURL(p schematype.Platform, id pulid.ID) string {
-	return strings.TrimRight(s.publicURL.String(), "/") + WebhookPath(p, id)
+	ch, err := s.reg.Get(p)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(s.publicURL.String(), "/") + ch.WebhookPath(id)
 }
 
 // WebhookStatus summarises a connection's webhook health: INACTIVE when it is
@@ -197,103 +184,86 @@ func (s *Service) checkFree(ctx context.Context, p schematype.Platform, external
 	return apperr.Conflictf("%s is already connected to campaign %q; disconnect it there first", what, held.Edges.Campaign.Name)
 }
 
-// newConnection is what a connect flow registers: the row to create and
-// what to do on the platform before the row is committed.
-type newConnection struct {
-	id         pulid.ID
-	campaignID pulid.ID
-	platform   schematype.Platform
-	externalID string
-	name       string
-	username   string
-	creds      *Credentials
-	tokenHint  string
-	expiresAt  *time.Time
-}
-
-// create stores connections in one transaction around register, the
-// platform-side setup. If register or the commit fails, undo reverses what
-// register did and the transaction rolls back: a failed connect leaves
-// nothing behind, here or on the platform. A second connect of the same
-// account waits on the unique index and then fails.
-func (s *Service) create(ctx context.Context, rows []newConnection, register func(ctx context.Context) (undo func(), err error)) ([]*ent.Connection, error) {
-	tx, err := s.client.Tx(ctx)
+// Connect connects the accounts a connect mutation names: the platform's
+// channel checks the input with the platform, then the connections are
+// stored in one transaction around the platform-side registration. If
+// registering or the commit fails, what was registered is undone and the
+// transaction rolls back: a failed connect leaves nothing behind, here or
+// on the platform. A second connect of the same account waits on the
+// unique index and then fails.
+func (s *Service) Connect(ctx context.Context, in platform.ConnectInput) ([]*ent.Connection, error) {
+	ch, err := s.reg.Get(in.Platform())
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = tx.Rollback() }()
-	now := s.now()
-	for _, r := range rows {
-		sealed, err := s.seal(r.id, r.creds)
-		if err != nil {
-			return nil, err
-		}
-		err = tx.Connection.Create().
-			SetID(r.id).
-			SetCampaignID(r.campaignID).
-			SetPlatform(r.platform).
-			SetExternalID(r.externalID).
-			SetName(r.name).
-			SetUsername(r.username).
-			SetStatus(connection.StatusACTIVE).
-			SetConnectedAt(now).
-			SetNillableTokenExpiresAt(r.expiresAt).
-			SetCredentials(sealed).
-			SetTokenHint(r.tokenHint).
-			Exec(ctx)
-		if ent.IsConstraintError(err) {
-			return nil, apperr.Conflictf("this %s account is already connected to a campaign", strings.ToLower(string(r.platform)))
-		}
-		if err != nil {
+	if _, err := s.requireManager(ctx, in.Campaign(), "campaignID"); err != nil {
+		return nil, err
+	}
+	plan, err := ch.Connect(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range plan.Accounts {
+		if err := s.checkFree(ctx, ch.Platform(), a.ExternalID, a.Title); err != nil {
 			return nil, err
 		}
 	}
-	undo, err := register(ctx)
+	accts := make([]platform.Account, len(plan.Accounts))
+	for i, a := range plan.Accounts {
+		id := pulid.New("con")
+		accts[i] = platform.Account{ConnectionID: id, ExternalID: a.ExternalID, Credentials: a.Credentials,
+			TokenExpiresAt: a.TokenExpiresAt, WebhookURL: s.WebhookURL(ch.Platform(), id)}
+	}
+	var undo platform.Undo
+	var out []*ent.Connection
+	err = s.w.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
+		var evs []events.Event
+		for i, a := range plan.Accounts {
+			sealed, err := s.seal(accts[i].ConnectionID, a.Credentials)
+			if err != nil {
+				return nil, err
+			}
+			c, err := tx.Connection.Create().
+				SetID(accts[i].ConnectionID).
+				SetCampaignID(in.Campaign()).
+				SetPlatform(ch.Platform()).
+				SetExternalID(a.ExternalID).
+				SetName(a.Name).
+				SetUsername(a.Username).
+				SetStatus(connection.StatusACTIVE).
+				SetConnectedAt(s.now()).
+				SetNillableTokenExpiresAt(a.TokenExpiresAt).
+				SetCredentials(sealed).
+				SetTokenHint(vault.Hint(a.Credentials.Token())).
+				Save(ctx)
+			if ent.IsConstraintError(err) {
+				return nil, apperr.Conflictf("this %s account is already connected to a campaign", platform.Name(ch.Platform()))
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+			evs = append(evs, events.Connection(c))
+		}
+		if plan.Register != nil {
+			if undo, err = plan.Register(ctx, accts); err != nil {
+				return nil, err
+			}
+		}
+		return evs, nil
+	})
 	if err != nil {
 		if undo != nil {
-			undo()
+			if uerr := undo(); uerr != nil {
+				s.logger.ErrorContext(ctx, "undoing the platform side of a failed connect", "platform", ch.Platform(), "err", uerr)
+			}
 		}
 		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		if undo != nil {
-			undo()
-		}
-		return nil, fmt.Errorf("storing connection: %w", err)
-	}
-	out := make([]*ent.Connection, 0, len(rows))
-	for _, r := range rows {
-		c, err := s.client.Connection.Get(ctx, r.id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	for i, c := range out {
+		out[i] = c.Unwrap() // queries after the commit go through the client
 	}
 	return out, nil
-}
-
-// undoContext gives compensation calls their own deadline: the request's
-// context may be the reason we are undoing.
-func undoContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 15*time.Second)
-}
-
-// platformError turns a platform failure into the error the user sees:
-// rejected credentials are a problem with the input field, anything else is
-// the platform's (with its own description).
-func platformError(err error, field, rejected string) error {
-	var pe *platform.Error
-	if !errors.As(err, &pe) {
-		return err
-	}
-	if pe.Kind == platform.Auth && field != "" {
-		return apperr.Input(field, "%s: %s", rejected, pe.Message)
-	}
-	msg := pe.Error()
-	if pe.Kind == platform.RateLimited && pe.RetryAfter > 0 {
-		msg += fmt.Sprintf("; retry after %s", pe.RetryAfter)
-	}
-	return apperr.Upstreamf("%s", msg)
 }
 
 // get loads a connection the viewer may see and checks it may manage it.
@@ -311,44 +281,53 @@ func (s *Service) get(ctx context.Context, id pulid.ID) (*ent.Connection, error)
 	return c, nil
 }
 
+// change updates a connection and tells its subscribers, in one transaction.
+// It runs as the system: the caller has checked who may change what (a dead
+// token is recorded whoever discovered it).
+func (s *Service) change(ctx context.Context, id pulid.ID, set func(*ent.ConnectionUpdateOne)) (*ent.Connection, error) {
+	var c *ent.Connection
+	err := s.w.Do(system(ctx), func(tx *ent.Tx) ([]events.Event, error) {
+		upd := tx.Connection.UpdateOneID(id)
+		set(upd)
+		var err error
+		if c, err = upd.Save(system(ctx)); err != nil {
+			return nil, err
+		}
+		return []events.Event{events.Connection(c)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Unwrap(), nil
+}
+
 // markError puts a connection into ERROR with a reason people can act on.
-// It runs as the system: a dead token is recorded whoever discovered it.
 func (s *Service) markError(ctx context.Context, id pulid.ID, reason string) (*ent.Connection, error) {
 	s.logger.WarnContext(ctx, "connection needs attention", "connection", id, "reason", reason)
-	return s.client.Connection.UpdateOneID(id).
-		SetStatus(connection.StatusERROR).
-		SetStatusReason(reason).
-		Save(system(ctx))
+	return s.change(ctx, id, func(u *ent.ConnectionUpdateOne) {
+		u.SetStatus(connection.StatusERROR).SetStatusReason(reason)
+	})
 }
 
 // MarkAuthFailed records that a platform rejected a connection's token
 // (Graph 190, Zalo -216 after a failed refresh, Telegram 401), so the SPA shows
 // it instead of messages silently failing.
 func (s *Service) MarkAuthFailed(ctx context.Context, id pulid.ID, err error) error {
-	_, uerr := s.markError(ctx, id, authReason(err))
+	_, uerr := s.markError(ctx, id, s.authReason(err))
 	return uerr
 }
 
-func authReason(err error) string {
+// authReason says which platform rejected the credentials, and what to do.
+func (s *Service) authReason(err error) string {
 	var pe *platform.Error
 	if errors.As(err, &pe) {
-		return fmt.Sprintf("%s rejected the credentials (%s): reconnect the account", platformTitle(pe.Platform), pe.Message)
+		title := pe.Platform
+		if ch, ok := s.reg.ByName(pe.Platform); ok {
+			title = ch.Title()
+		}
+		return fmt.Sprintf("%s rejected the credentials (%s): reconnect the account", title, pe.Message)
 	}
 	return "the platform rejected the credentials: reconnect the account"
-}
-
-func platformTitle(p string) string {
-	switch strings.ToLower(p) {
-	case "telegram":
-		return "Telegram"
-	case "facebook":
-		return "Facebook"
-	case "whatsapp":
-		return "WhatsApp"
-	case "zalo":
-		return "Zalo"
-	}
-	return p
 }
 
 // markActive clears an error state after a successful check.
@@ -356,30 +335,7 @@ func (s *Service) markActive(ctx context.Context, c *ent.Connection) (*ent.Conne
 	if c.Status == connection.StatusACTIVE && c.StatusReason == "" {
 		return c, nil
 	}
-	return s.client.Connection.UpdateOne(c).SetStatus(connection.StatusACTIVE).SetStatusReason("").Save(system(ctx))
-}
-
-// OnChange makes every change of a connection (connect, status, token,
-// webhook health) an event in the log, in the same transaction when the
-// change runs in one, and tells n that events were written.
-func (s *Service) OnChange(n Notifier) {
-	s.client.Connection.Use(func(next ent.Mutator) ent.Mutator {
-		return hook.ConnectionFunc(func(ctx context.Context, m *ent.ConnectionMutation) (ent.Value, error) {
-			v, err := next.Mutate(ctx, m)
-			if err != nil || !m.Op().Is(ent.OpCreate|ent.OpUpdateOne) {
-				return v, err
-			}
-			c, ok := v.(*ent.Connection)
-			if !ok {
-				return v, nil
-			}
-			if err := events.Append(system(ctx), m.Client(), events.Event{Type: events.ConnectionUpdated, CampaignID: c.CampaignID, EntityID: c.ID}); err != nil {
-				return nil, err
-			}
-			// Inside a transaction the hub finds the event once it commits
-			// (on this wake-up if it already has, else on its next poll).
-			n.Committed()
-			return v, nil
-		})
+	return s.change(ctx, c.ID, func(u *ent.ConnectionUpdateOne) {
+		u.SetStatus(connection.StatusACTIVE).SetStatusReason("")
 	})
 }

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/platform"
 )
@@ -43,23 +43,20 @@ func (s *Service) WantProfile(contactID pulid.ID) {
 }
 
 // RunProfiles fetches requested profiles until ctx ends.
-func (s *Service) RunProfiles(ctx context.Context, n Notifier) {
+func (s *Service) RunProfiles(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case id := <-s.prof.queue:
-			if err := s.fillProfile(ctx, id, n); err != nil {
+			if err := s.fillProfile(ctx, id); err != nil && ctx.Err() == nil {
 				s.logger.WarnContext(ctx, "fetching a contact's profile", "contact", id, "err", err)
 			}
 		}
 	}
 }
 
-// Notifier learns that events were committed.
-type Notifier interface{ Committed() }
-
-func (s *Service) fillProfile(ctx context.Context, id pulid.ID, n Notifier) error {
+func (s *Service) fillProfile(ctx context.Context, id pulid.ID) error {
 	ctx = system(ctx)
 	ct, err := s.client.Contact.Get(ctx, id)
 	if err != nil || ct.Name != "" {
@@ -70,69 +67,45 @@ func (s *Service) fillProfile(ctx context.Context, id pulid.ID, n Notifier) erro
 		return err
 	}
 	conn := conv.Edges.Connection
-	if conn.Status != "ACTIVE" {
+	if conn.Status != connection.StatusACTIVE {
 		return nil
 	}
-	creds, err := s.Credentials(conn)
+	ch, acct, err := s.account(conn)
 	if err != nil {
 		return err
 	}
-	var name, avatar string
-	switch conn.Platform {
-	case schematype.PlatformFacebook:
-		p, err := s.p.Facebook.UserProfile(ctx, ct.ExternalID, creds.PageAccessToken)
-		if err != nil {
-			return s.profileError(ctx, conn, err)
+	fetcher, ok := ch.(platform.ProfileFetcher)
+	if !ok {
+		return nil
+	}
+	p, err := fetcher.Profile(ctx, acct, ct.ExternalID)
+	if err != nil {
+		// A dead token is worth recording, unless renewing it may bring it back.
+		if _, renews := ch.(platform.TokenRenewer); platform.IsAuth(err) && !renews {
+			return s.MarkAuthFailed(ctx, conn.ID, err)
 		}
-		name, avatar = p.Name, p.AvatarURL
-	case schematype.PlatformZalo:
-		p, err := s.p.Zalo.UserDetail(ctx, creds.AccessToken, ct.ExternalID)
-		if err != nil {
-			return s.profileError(ctx, conn, err)
+		return err
+	}
+	if p.Name == "" && p.AvatarURL == "" {
+		return nil
+	}
+	return s.w.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
+		upd := tx.Contact.UpdateOneID(id).SetName(p.Name)
+		if p.AvatarURL != "" {
+			upd.SetAvatarURL(p.AvatarURL)
 		}
-		name, avatar = p.Name, p.AvatarURL
-	default:
-		return nil
-	}
-	if name == "" && avatar == "" {
-		return nil
-	}
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	upd := tx.Contact.UpdateOneID(id).SetName(name)
-	if avatar != "" {
-		upd.SetAvatarURL(avatar)
-	}
-	if err := upd.Exec(ctx); err != nil {
-		return err
-	}
-	// Lists show the contact through its conversations: tell their watchers.
-	convs, err := tx.Conversation.Query().Where(conversation.ContactID(id)).All(ctx)
-	if err != nil {
-		return err
-	}
-	var evs []events.Event
-	for _, c := range convs {
-		evs = append(evs, events.Event{Type: events.ConversationUpdated, CampaignID: c.CampaignID, ConversationID: c.ID, EntityID: c.ID})
-	}
-	if err := events.Append(ctx, tx.Client(), evs...); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	n.Committed()
-	return nil
-}
-
-// profileError records a dead token on the connection; other failures only
-// mean the name stays unknown for now.
-func (s *Service) profileError(ctx context.Context, conn *ent.Connection, err error) error {
-	if platform.IsAuth(err) && conn.Platform == schematype.PlatformFacebook {
-		return s.MarkAuthFailed(ctx, conn.ID, err)
-	}
-	return err
+		if err := upd.Exec(ctx); err != nil {
+			return nil, err
+		}
+		// Lists show the contact through its conversations: tell their watchers.
+		convs, err := tx.Conversation.Query().Where(conversation.ContactID(id)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var evs []events.Event
+		for _, c := range convs {
+			evs = append(evs, events.Event{Type: events.ConversationUpdated, CampaignID: c.CampaignID, ConversationID: c.ID, EntityID: c.ID})
+		}
+		return evs, nil
+	})
 }

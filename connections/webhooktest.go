@@ -12,14 +12,8 @@ import (
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/platform"
-	"github.com/switchboard-chat/switchboard/platform/facebook"
-	"github.com/switchboard-chat/switchboard/platform/graphapi"
-	"github.com/switchboard-chat/switchboard/platform/telegram"
-	"github.com/switchboard-chat/switchboard/platform/whatsapp"
-	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
 
 // WebhookTestResult is what testWebhook reports.
@@ -43,35 +37,15 @@ func (s *Service) TestWebhook(ctx context.Context, id pulid.ID) (*WebhookTestRes
 	if c.Status == connection.StatusINACTIVE {
 		return nil, apperr.Input("connectionID", "the connection is disconnected: it has no webhook to test")
 	}
-	creds, err := s.Credentials(c)
+	ch, acct, err := s.account(c)
 	if err != nil {
 		return nil, err
 	}
 	var nonceBytes [12]byte
 	_, _ = rand.Read(nonceBytes[:])
 	nonce := hex.EncodeToString(nonceBytes[:])
-	header := http.Header{"Content-Type": {"application/json"}}
-	var body []byte
-	switch c.Platform {
-	case schematype.PlatformTelegram:
-		body = telegram.TestUpdate(nonce)
-		header.Set(telegram.SecretHeader, creds.WebhookSecret)
-	case schematype.PlatformFacebook:
-		body = facebook.TestEvent(c.ExternalID, nonce)
-		header.Set(graphapi.SignatureHeader, graphapi.Sign(s.p.FacebookAppSecret, body))
-	case schematype.PlatformWhatsApp:
-		body = whatsapp.TestEvent(c.ExternalID, nonce)
-		header.Set(graphapi.SignatureHeader, graphapi.Sign(s.p.WhatsAppAppSecret, body))
-	case schematype.PlatformZalo:
-		appID := creds.AppID
-		if appID == "" {
-			appID = s.p.ZaloAppID
-		}
-		var ts string
-		body, ts = zalo.TestEvent(appID, c.ExternalID, nonce)
-		header.Set(zalo.SignatureHeader, zalo.Sign(appID, body, ts, creds.OASecretKey))
-	}
-	url := s.WebhookURL(c.Platform, c.ID)
+	body, header := ch.TestEvent(acct, nonce)
+	url := acct.WebhookURL
 	start := s.now()
 	res := &WebhookTestResult{}
 	failf := func(format string, args ...any) (*WebhookTestResult, error) {
@@ -80,7 +54,7 @@ func (s *Service) TestWebhook(ctx context.Context, id pulid.ID) (*WebhookTestRes
 		res.LatencyMs = int(s.now().Sub(start).Milliseconds())
 		return res, nil
 	}
-	status, _, err := platform.Do(ctx, s.hc, platform.Call{Platform: "switchboard", Op: "POST " + WebhookPath(c.Platform, c.ID),
+	status, _, err := platform.Do(ctx, s.hc, platform.Call{Platform: "switchboard", Op: "POST " + ch.WebhookPath(c.ID),
 		Method: http.MethodPost, URL: url, Header: header, Body: bytes.NewReader(body)})
 	if err != nil {
 		return failf("could not reach %s: %v", url, err)

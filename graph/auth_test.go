@@ -45,15 +45,15 @@ func TestTokensThatMustNotAuthenticate(t *testing.T) {
 		{"not bearer", "Basic " + valid},
 		{"empty bearer", "Bearer "},
 		{"garbage", "Bearer not-a-jwt"},
-		{"expired", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, with("exp", now.Add(-time.Hour).Unix()))},
-		{"no exp", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, without("exp"))},
+		{"expired", "Bearer " + sign(t, jwt.SigningMethodHS256, e.Config.JWTSecret, with("exp", now.Add(-time.Hour).Unix()))},
+		{"no exp", "Bearer " + sign(t, jwt.SigningMethodHS256, e.Config.JWTSecret, without("exp"))},
 		{"tampered payload", "Bearer " + tampered},
 		{"alg none", "Bearer " + noneToken},
 		{"wrong secret", "Bearer " + sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-0000"), good())},
-		{"HS512 with the right secret", "Bearer " + sign(t, jwt.SigningMethodHS512, jwtSecret, good())},
-		{"wrong issuer", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, with("iss", "someone-else"))},
-		{"wrong audience", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, with("aud", "another-api"))},
-		{"unknown user", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, with("sub", "usr_01HZZZZZZZZZZZZZZZZZZZZZZZ"))},
+		{"HS512 with the right secret", "Bearer " + sign(t, jwt.SigningMethodHS512, e.Config.JWTSecret, good())},
+		{"wrong issuer", "Bearer " + sign(t, jwt.SigningMethodHS256, e.Config.JWTSecret, with("iss", "someone-else"))},
+		{"wrong audience", "Bearer " + sign(t, jwt.SigningMethodHS256, e.Config.JWTSecret, with("aud", "another-api"))},
+		{"unknown user", "Bearer " + sign(t, jwt.SigningMethodHS256, e.Config.JWTSecret, with("sub", "usr_01HZZZZZZZZZZZZZZZZZZZZZZZ"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,10 +12,14 @@ import (
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/graph/model"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
+	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/platform/whatsapp"
+	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
 
 func (r *connectionResolver) Webhook(ctx context.Context, obj *ent.Connection) (*model.ConnectionWebhook, error) {
@@ -49,20 +53,20 @@ func (r *facebookPageResolver) Avatar(ctx context.Context, obj *facebook.Page) (
 	return nonEmpty(obj.PictureURL), nil
 }
 
-func (r *mutationResolver) ConnectTelegram(ctx context.Context, input connections.TelegramInput) (*ent.Connection, error) {
-	return r.Channels.ConnectTelegram(ctx, input)
+func (r *mutationResolver) ConnectTelegram(ctx context.Context, input telegram.ConnectInput) (*ent.Connection, error) {
+	return one(r.Channels.Connect(ctx, input))
 }
 
-func (r *mutationResolver) ConnectFacebook(ctx context.Context, input connections.FacebookInput) ([]*ent.Connection, error) {
-	return r.Channels.ConnectFacebook(ctx, input)
+func (r *mutationResolver) ConnectFacebook(ctx context.Context, input facebook.ConnectInput) ([]*ent.Connection, error) {
+	return r.Channels.Connect(ctx, input)
 }
 
-func (r *mutationResolver) ConnectZalo(ctx context.Context, input connections.ZaloInput) (*ent.Connection, error) {
-	return r.Channels.ConnectZalo(ctx, input)
+func (r *mutationResolver) ConnectZalo(ctx context.Context, input zalo.ConnectInput) (*ent.Connection, error) {
+	return one(r.Channels.Connect(ctx, input))
 }
 
-func (r *mutationResolver) ConnectWhatsApp(ctx context.Context, input connections.WhatsAppInput) (*ent.Connection, error) {
-	return r.Channels.ConnectWhatsApp(ctx, input)
+func (r *mutationResolver) ConnectWhatsApp(ctx context.Context, input whatsapp.ConnectInput) (*ent.Connection, error) {
+	return one(r.Channels.Connect(ctx, input))
 }
 
 func (r *mutationResolver) UpdateConnection(ctx context.Context, id pulid.ID, input connections.UpdateInput) (*ent.Connection, error) {
@@ -82,7 +86,11 @@ func (r *mutationResolver) TestConnection(ctx context.Context, id pulid.ID) (*co
 }
 
 func (r *queryResolver) FacebookPages(ctx context.Context, userAccessToken string) ([]*facebook.Page, error) {
-	pages, err := r.Channels.FacebookPages(ctx, userAccessToken)
+	ch, err := r.Platforms.Get(schematype.PlatformFacebook)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := ch.(*facebook.Channel).Pages(ctx, userAccessToken)
 	if err != nil {
 		return nil, err
 	}

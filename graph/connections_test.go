@@ -2,21 +2,20 @@ package graph_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/url"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/user"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
@@ -450,7 +449,7 @@ func TestZaloRefreshRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.conns.RefreshZalo(context.Background(), id, false)
+			_, err := e.conns.Renew(context.Background(), id, false)
 			errs <- err
 		}()
 	}
@@ -465,10 +464,11 @@ func TestZaloRefreshRace(t *testing.T) {
 		t.Fatalf("refresh token used %d times, want once", n)
 	}
 	stored := e.db.Connection.GetX(sys(), id)
-	creds, err := e.conns.Credentials(stored)
+	sealed, err := e.conns.Credentials(stored)
 	if err != nil {
 		t.Fatal(err)
 	}
+	creds := sealed.(*zalo.Credentials)
 	wantAccess, wantRefresh := e.zalo.CurrentPair(oa.ID)
 	if creds.AccessToken != wantAccess || creds.RefreshToken != wantRefresh || stored.Status != connection.StatusACTIVE || time.Until(*stored.TokenExpiresAt) < 24*time.Hour {
 		t.Fatalf("stored pair is not the new one: %+v %s", stored, stored.Status)
@@ -478,14 +478,14 @@ func TestZaloRefreshRace(t *testing.T) {
 	// puts the connection into ERROR with a reason.
 	e.zalo.SetRefreshDelay(0)
 	e.db.Connection.UpdateOneID(id).SetTokenExpiresAt(time.Now().Add(time.Minute)).ExecX(sys())
-	e.conns.RefreshDue(context.Background())
+	e.conns.RenewDue(context.Background())
 	if n := e.zalo.RefreshAttempts(); n != 2 {
 		t.Fatalf("sweep made %d refresh attempts in all, want 2", n)
 	}
 	_, current := e.zalo.CurrentPair(oa.ID)
 	e.zalo.RevokeRefreshToken(current)
 	e.db.Connection.UpdateOneID(id).SetTokenExpiresAt(time.Now().Add(time.Minute)).ExecX(sys())
-	e.conns.RefreshDue(context.Background())
+	e.conns.RenewDue(context.Background())
 	got := e.db.Connection.GetX(sys(), id)
 	if got.Status != connection.StatusERROR || !strings.Contains(got.StatusReason, "Zalo refused") {
 		t.Fatalf("after a refused refresh: %s %q", got.Status, got.StatusReason)
@@ -523,8 +523,8 @@ func TestZaloAndWhatsAppLifecycle(t *testing.T) {
 	}
 	e.as(tok, `mutation($id: ID!) { updateConnection(id: $id, input: {oaSecretKey: "rotated-secret"}) { id } }`, map[string]any{"id": id})
 	creds, _ := e.conns.Credentials(e.db.Connection.GetX(sys(), pulidOf(id)))
-	if creds.OASecretKey != "rotated-secret" {
-		t.Fatalf("oa secret key = %q", creds.OASecretKey)
+	if key := creds.(*zalo.Credentials).OASecretKey; key != "rotated-secret" {
+		t.Fatalf("oa secret key = %q", key)
 	}
 	// A refused refresh token during reconnect: ERROR with the reason.
 	_, current := e.zalo.CurrentPair(oa.ID)
@@ -568,12 +568,15 @@ func TestKeyRotation(t *testing.T) {
 
 	newKey := make([]byte, 32)
 	newKey[0] = 42
-	oldKey := e.keysBytes
+	oldKey := e.Key
 	rotated, _ := vault.New(newKey, oldKey)
-	pub, _ := url.Parse(publicURL)
-	svc := connections.New(e.db, rotated, pub, connections.Platforms{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The same application, restarted with the new key and the old one retired.
+	env := maps.Clone(appEnv)
+	env["ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(newKey)
+	env["ENCRYPTION_OLD_KEYS"] = base64.StdEncoding.EncodeToString(oldKey)
+	svc := testkit.Start(t, testkit.Options{Env: env}).Connections
 	before := e.db.Connection.GetX(sys(), id)
-	if creds, err := svc.Credentials(before); err != nil || creds.BotToken != token {
+	if creds, err := svc.Credentials(before); err != nil || creds.Token() != token {
 		t.Fatalf("the retired key no longer opens credentials: %v", err)
 	}
 	svc.ResealStale(context.Background())

@@ -1,5 +1,7 @@
 package graph
 
+import "github.com/switchboard-chat/switchboard/ent"
+
 // deref returns the value of an optional input, or its zero value.
 func deref[T any](p *T) T {
 	if p == nil {
@@ -15,4 +17,12 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// one returns the only connection a connect made.
+func one(conns []*ent.Connection, err error) (*ent.Connection, error) {
+	if err != nil {
+		return nil, err
+	}
+	return conns[0], nil
 }

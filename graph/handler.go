@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/platform"
 )
 
 // Options configures the GraphQL handler.
@@ -35,6 +37,7 @@ type Options struct {
 	Connections *connections.Service
 	Ingest      *ingest.Processor
 	Hub         *events.Hub
+	Platforms   *platform.Registry
 	// Introspection enables __schema/__type queries.
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation (0: a default).
@@ -63,7 +66,7 @@ func NewHandler(o Options) http.Handler {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub, Platforms: o.Platforms}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))
@@ -147,8 +150,7 @@ func authenticate(acc *accounts.Service, next http.Handler) http.Handler {
 			ctx = context.WithValue(ctx, authErrorKey{}, apperr.Unauthenticatedf("the Authorization header must be `Bearer <token>`"))
 		} else if v, err := acc.Authenticate(ctx, strings.TrimSpace(token)); err != nil {
 			if !errors.Is(err, apperr.ErrUnauthenticated) {
-				slog.ErrorContext(ctx, "authenticating request", "err", err)
-				http.Error(w, `{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL"}}]}`, http.StatusInternalServerError)
+				writeError(ctx, w, http.StatusInternalServerError, fmt.Errorf("authenticating request: %w", err))
 				return
 			}
 			ctx = context.WithValue(ctx, authErrorKey{}, err)
@@ -192,12 +194,20 @@ func websocketInit(acc *accounts.Service) transport.WebsocketInitFunc {
 func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
-			http.Error(w, `{"errors":[{"message":"request body too large","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusRequestEntityTooLarge)
+			writeError(r.Context(), w, http.StatusRequestEntityTooLarge, apperr.Input("body", "request body too large: at most %d bytes", limit))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeError answers a request that never reaches GraphQL execution, its
+// error shaped by the one error presenter, as a GraphQL JSON response.
+func writeError(ctx context.Context, w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}})
 }
 
 // specStatus adjusts two status codes of gqlgen to the GraphQL-over-HTTP

@@ -3,15 +3,11 @@ package graph_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,51 +15,41 @@ import (
 
 	"entgo.io/ent/dialect"
 
-	"github.com/switchboard-chat/switchboard/accounts"
+	"github.com/switchboard-chat/switchboard/app"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/events"
-	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
-	"github.com/switchboard-chat/switchboard/platform/facebook"
-	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
-	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
-	"github.com/switchboard-chat/switchboard/platform/whatsapp"
-	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
-	"github.com/switchboard-chat/switchboard/vault"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-var jwtSecret = []byte("test-secret-test-secret-test-secret-0123")
-
-// env is one GraphQL server over the package's database.
+// env is the whole application over the package's database (the
+// production wiring, app.New), reached through GraphQL.
 type env struct {
-	t      *testing.T
-	srv    *httptest.Server
-	db     *ent.Client // unrestricted client for seeding (use sys(ctx))
-	tokens *auth.Tokens
+	*testkit.Stack
+	t   *testing.T
+	url string      // the GraphQL endpoint
+	db  *ent.Client // unrestricted client for seeding (use sys(ctx))
 	// statements counts SQL statements sent by the server's ent client.
-	statements atomic.Int64
+	statements *atomic.Int64
 
 	// Fakes of the platform APIs, speaking their wire formats.
-	tg        *telegramtest.Server
-	meta      *graphtest.Server
-	zalo      *zalotest.Server
-	conns     *connections.Service
-	keys      *vault.Keyring
-	keysBytes []byte
-	hub       *events.Hub
+	tg    *telegramtest.Server
+	meta  *graphtest.Server
+	zalo  *zalotest.Server
+	conns *connections.Service
+	hub   *events.Hub
 }
 
 // Credentials of the fake Meta and Zalo apps.
@@ -75,47 +61,36 @@ const (
 	publicURL   = "https://switchboard.example.com"
 )
 
+// appEnv is the configuration the package's tests run with.
+var appEnv = map[string]string{
+	"FACEBOOK_APP_ID": fbAppID, "FACEBOOK_APP_SECRET": fbAppSecret,
+	"ZALO_APP_ID": zaloAppID, "ZALO_APP_SECRET": zaloSecret, "PUBLIC_URL": publicURL,
+}
+
+// newEnv starts the application, with no processing workers: tests here
+// process the journal themselves (replayWebhookEvent) when they need to.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, tokens: auth.NewTokens(jwtSecret, time.Hour)}
-	client := dbtest.Client(t, func(d dialect.Driver) dialect.Driver {
-		return dialect.DebugWithContext(d, func(context.Context, ...any) { e.statements.Add(1) })
-	})
-	e.db = dbtest.Client(t, nil)
-	acc := accounts.New(client, e.tokens)
-	e.tg = telegramtest.NewServer(t)
-	e.meta = graphtest.NewServer(t, fbAppID, fbAppSecret)
-	e.zalo = zalotest.NewServer(t, zaloAppID, zaloSecret)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	e.keys, _ = vault.New(key)
-	e.keysBytes = key
-	pub, _ := url.Parse(publicURL)
-	g := graphapi.New(e.meta.URL, "v21.0", nil)
-	e.conns = connections.New(client, e.keys, pub, connections.Platforms{
-		Telegram:      telegram.New(e.tg.URL, nil),
-		Facebook:      facebook.New(g, fbAppID, fbAppSecret),
-		WhatsApp:      whatsapp.New(g),
-		Zalo:          zalo.New(e.zalo.URL, e.zalo.URL, nil),
-		FacebookAppID: fbAppID,
-		ZaloAppID:     zaloAppID,
-		ZaloAppSecret: zaloSecret,
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.hub = events.NewHub(dbtest.Open(t), e.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() { e.hub.Run(hubCtx, dbtest.URL(t), 20*time.Millisecond); close(hubDone) }()
-	t.Cleanup(func() { stopHub(); <-hubDone })
-	e.conns.OnChange(e.hub)
-	proc := ingest.New(client, map[schematype.Platform]ingest.Decoder{schematype.PlatformTelegram: telegram.Decode}, e.hub,
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e.srv = httptest.NewServer(graph.NewHandler(graph.Options{Client: client, Accounts: acc, Connections: e.conns, Ingest: proc, Hub: e.hub, Introspection: true}))
-	t.Cleanup(e.srv.Close)
+	e := &env{t: t, statements: new(atomic.Int64)}
+	e.Stack = testkit.Start(t, testkit.Options{Env: appEnv, App: app.Options{
+		Poll: 20 * time.Millisecond,
+		WrapDriver: func(d dialect.Driver) dialect.Driver {
+			return dialect.DebugWithContext(d, func(context.Context, ...any) { e.statements.Add(1) })
+		},
+	}})
+	e.url, e.db = e.Stack.URL+"/graphql", dbtest.Client(t, nil)
+	e.tg, e.meta, e.zalo, e.conns, e.hub = e.TG, e.Meta, e.Zalo, e.Connections, e.Hub
 	return e
 }
 
+// issue returns a token for the user.
+func (e *env) issue(id pulid.ID) (string, error) {
+	tok, _, err := auth.NewTokens(e.Config.JWTSecret, time.Hour).Issue(id)
+	return tok, err
+}
+
 // sys is the context background work uses: no viewer, privacy bypassed.
-func sys() context.Context { return privacy.DecisionContext(context.Background(), privacy.Allow) }
+func sys() context.Context { return testkit.Sys() }
 
 var seq atomic.Int64
 
@@ -133,7 +108,7 @@ func (e *env) user(role user.Role) (*ent.User, string) {
 	}
 	u := e.db.User.Create().SetEmail(unique("u") + "@example.com").SetName("Test User").
 		SetPasswordHash(hash).SetRole(role).SaveX(sys())
-	tok, _, err := e.tokens.Issue(u.ID)
+	tok, err := e.issue(u.ID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -193,7 +168,7 @@ func (r result) code() string {
 func (e *env) do(authz, query string, vars map[string]any) result {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
@@ -256,6 +231,4 @@ func pulidOf(s string) pulid.ID { return pulid.ID(s) }
 func dbtestDB(t *testing.T) *sql.DB { return dbtest.Open(t) }
 
 // digits returns a numeric platform id no other test (or rerun) uses.
-func digits(prefix string) string {
-	return fmt.Sprintf("%s%d%03d", prefix, time.Now().UnixNano()%1e12, seq.Add(1)%1000)
-}
+func digits(prefix string) string { return testkit.Digits(prefix) }

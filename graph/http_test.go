@@ -38,7 +38,7 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp, out
 	}
-	get := func(query string) string { return e.srv.URL + "?query=" + url.QueryEscape(query) }
+	get := func(query string) string { return e.url + "?query=" + url.QueryEscape(query) }
 
 	t.Run("GET runs queries", func(t *testing.T) {
 		resp, out := send(http.MethodGet, get(`{ me { id } }`), "", "application/json", "")
@@ -53,7 +53,7 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		}
 	})
 	t.Run("graphql-response+json: invalid documents are 400", func(t *testing.T) {
-		resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/graphql-response+json", `{"query":"{ nope }"}`)
+		resp, out := send(http.MethodPost, e.url, "application/json", "application/graphql-response+json", `{"query":"{ nope }"}`)
 		if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/graphql-response+json") || out["errors"] == nil {
 			t.Fatalf("invalid query: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), out)
 		}
@@ -61,35 +61,40 @@ func TestGraphQLOverHTTP(t *testing.T) {
 	t.Run("application/json: invalid documents are 200 with errors", func(t *testing.T) {
 		for _, q := range []string{"{ nope }", "{ me { id "} {
 			body, _ := json.Marshal(map[string]string{"query": q})
-			resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", string(body))
+			resp, out := send(http.MethodPost, e.url, "application/json", "application/json", string(body))
 			if resp.StatusCode != 200 || out["errors"] == nil {
 				t.Fatalf("%q: %d %v, want 200 with errors", q, resp.StatusCode, out)
 			}
 		}
 	})
 	t.Run("application/json: valid requests are 200 with JSON", func(t *testing.T) {
-		resp, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", `{"query":"{ me { id } }"}`)
+		resp, out := send(http.MethodPost, e.url, "application/json", "application/json", `{"query":"{ me { id } }"}`)
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || dig(out, "data.me.id") == nil {
 			t.Fatalf("POST: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), out)
 		}
 	})
 	t.Run("malformed JSON body is 400", func(t *testing.T) {
-		resp, _ := send(http.MethodPost, e.srv.URL, "application/json", "application/json", `{"query":`)
+		resp, _ := send(http.MethodPost, e.url, "application/json", "application/json", `{"query":`)
 		if resp.StatusCode != 400 {
 			t.Fatalf("malformed body: %d, want 400", resp.StatusCode)
 		}
 	})
 	t.Run("oversized body is 413", func(t *testing.T) {
 		body := `{"query":"{ me { id } }","variables":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
-		resp, _ := send(http.MethodPost, e.srv.URL, "application/json", "application/json", body)
+		resp, out := send(http.MethodPost, e.url, "application/json", "application/json", body)
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("oversized body: %d, want 413", resp.StatusCode)
+		}
+		// Answered as GraphQL, through the error presenter.
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") ||
+			dig(out, "errors.0.extensions.code") != "BAD_USER_INPUT" || dig(out, "errors.0.extensions.field") != "body" {
+			t.Fatalf("oversized body answered %s %v", ct, out)
 		}
 	})
 	t.Run("complexity limit", func(t *testing.T) {
 		q := `{ campaigns(first: 1000) { edges { node { conversations(first: 1000) { edges { node { messages(first: 1000) { totalCount } } } } } } } }`
 		body, _ := json.Marshal(map[string]string{"query": q})
-		_, out := send(http.MethodPost, e.srv.URL, "application/json", "application/json", string(body))
+		_, out := send(http.MethodPost, e.url, "application/json", "application/json", string(body))
 		if dig(out, "errors.0.extensions.code") != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("expensive query: %v, want COMPLEXITY_LIMIT_EXCEEDED", out)
 		}
@@ -101,7 +106,7 @@ func TestGraphQLOverHTTP(t *testing.T) {
 func TestWebsocketInitAuthentication(t *testing.T) {
 	e := newEnv(t)
 	_, tok := e.user(user.RoleMEMBER)
-	wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http")
+	wsURL := "ws" + strings.TrimPrefix(e.url, "http")
 	dial := func(payload map[string]any) (*websocket.Conn, map[string]any, error) {
 		t.Helper()
 		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
@@ -173,7 +178,7 @@ func asCloseError(err error, target **websocket.CloseError) bool {
 func TestWebsocketLegacyProtocolAndExpiry(t *testing.T) {
 	e := newEnv(t)
 	u, tok := e.user(user.RoleMEMBER)
-	wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http")
+	wsURL := "ws" + strings.TrimPrefix(e.url, "http")
 	dial := func(proto string, payload map[string]any) *websocket.Conn {
 		d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
 		c, _, err := d.Dial(wsURL, nil)
@@ -208,7 +213,7 @@ func TestWebsocketLegacyProtocolAndExpiry(t *testing.T) {
 		t.Fatalf("legacy protocol data = %v", m)
 	}
 
-	short, _, err := auth.NewTokens(jwtSecret, 2*time.Second).Issue(u.ID)
+	short, _, err := auth.NewTokens(e.Config.JWTSecret, 2*time.Second).Issue(u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
-	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/events"
 )
@@ -44,14 +43,14 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 		}
 		spec.Campaigns = map[pulid.ID]bool{*campaignID: true}
 	case !v.Admin:
-		ids, err := r.Client.CampaignMember.Query().Where(campaignmember.UserID(v.UserID)).
-			Select(campaignmember.FieldCampaignID).Strings(ctx)
+		// The campaigns the viewer may read, by the same rules as queries.
+		ids, err := r.Client.Campaign.Query().IDs(ctx)
 		if err != nil {
 			return nil, err
 		}
 		spec.Campaigns = map[pulid.ID]bool{}
 		for _, id := range ids {
-			spec.Campaigns[pulid.ID(id)] = true
+			spec.Campaigns[id] = true
 		}
 	}
 	if after != nil {

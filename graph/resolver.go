@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/platform"
 	// The runtime registers the privacy policies and hooks of the schema; a
 	// client without it would enforce no access rules at all.
 	_ "github.com/switchboard-chat/switchboard/ent/runtime"
@@ -20,7 +21,8 @@ type Resolver struct {
 	Accounts  *accounts.Service
 	Campaigns *campaigns.Service
 	// Channels is the connections service (Connections is taken by the query).
-	Channels *connections.Service
-	Ingest   *ingest.Processor
-	Hub      *events.Hub
+	Channels  *connections.Service
+	Ingest    *ingest.Processor
+	Hub       *events.Hub
+	Platforms *platform.Registry
 }

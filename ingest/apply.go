@@ -15,7 +15,7 @@ import (
 // apply makes the changes of an event other than a new message (those are
 // stored together by storeMessages) and returns the events to append.
 func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming) ([]events.Event, error) {
-	ids, err := upsertContacts(ctx, tx, []customer{{x.conn, x.e.Contact}}, &batch{})
+	ids, err := p.upsertContacts(ctx, tx, []customer{{x.conn, x.e.Contact}}, &batch{})
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,30 +35,31 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/platform"
 )
-
-// Decoder decodes one journaled fragment of a platform.
-type Decoder func(raw []byte) (*inbound.Event, error)
 
 // Processor applies journaled events.
 type Processor struct {
 	client   *ent.Client
-	decoders map[schematype.Platform]Decoder
-	notify   Notifier
+	reg      *platform.Registry
+	w        *events.Writer
+	health   Health
 	profiles ProfileWanter
 	logger   *slog.Logger
 	wake     chan struct{}
 	now      func() time.Time
 }
 
-// New returns a processor; decoders maps each platform to its adapter's Decode.
-func New(client *ent.Client, decoders map[schematype.Platform]Decoder, notify Notifier, logger *slog.Logger) *Processor {
-	return &Processor{client: client, decoders: decoders, notify: notify, logger: logger, wake: make(chan struct{}, 1), now: time.Now}
+// Health learns of events that failed (package health).
+type Health interface {
+	Failed(id pulid.ID, msg string, at time.Time)
 }
 
-// Notifier learns that a transaction that appended domain events committed
-// (the events hub, which fans them out to subscribers).
-type Notifier interface{ Committed() }
+// New returns a processor that decodes with the platforms' channels and
+// appends what changed through w.
+func New(client *ent.Client, reg *platform.Registry, w *events.Writer, health Health, logger *slog.Logger) *Processor {
+	return &Processor{client: client, reg: reg, w: w, health: health, logger: logger, wake: make(chan struct{}, 1), now: time.Now}
+}
 
 // ProfileWanter fetches customers' names the webhook did not carry, later.
 type ProfileWanter interface{ WantProfile(contactID pulid.ID) }
@@ -75,8 +74,20 @@ type batch struct {
 	wants []pulid.ID
 }
 
+func newBatch() *batch { return &batch{conns: map[pulid.ID]*ent.Connection{}} }
+
+// fetchesProfiles reports whether the platform's API gives the names and
+// avatars its webhooks may lack.
+func (p *Processor) fetchesProfiles(name string) bool {
+	ch, err := p.reg.Get(schematype.Platform(name))
+	if err != nil {
+		return false
+	}
+	_, ok := ch.(platform.ProfileFetcher)
+	return ok
+}
+
 func (p *Processor) committed(b *batch) {
-	p.notify.Committed()
 	if p.profiles != nil {
 		for _, id := range b.wants {
 			p.profiles.WantProfile(id)
@@ -217,63 +228,77 @@ func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 }
 
 // claimAndSettle claims up to limit due events (or the event only, if it is
-// still due) and settles them; it returns the ids claimed.
+// still due) and settles them in one transaction; it returns the ids claimed.
 func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID) ([]pulid.ID, error) {
-	tx, err := p.client.Tx(ctx)
+	var ids []pulid.ID
+	var failures []failure
+	b := newBatch()
+	err := p.w.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
+		where := p.due()
+		if only != "" {
+			where = append(where, webhookevent.ID(only))
+		}
+		evs, err := tx.WebhookEvent.Query().
+			Where(where...).
+			Order(webhookevent.ByID()).
+			Limit(limit).
+			ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
+			All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("claiming journal entries: %w", err)
+		}
+		for _, ev := range evs {
+			ids = append(ids, ev.ID)
+		}
+		if len(evs) == 0 {
+			return nil, nil
+		}
+		var out []events.Event
+		out, failures, err = p.settle(ctx, tx, evs, b)
+		return out, err
+	})
 	if err != nil {
-		return nil, err
+		return ids, err
 	}
-	defer func() { _ = tx.Rollback() }()
-	where := p.due()
-	if only != "" {
-		where = append(where, webhookevent.ID(only))
-	}
-	evs, err := tx.WebhookEvent.Query().
-		Where(where...).
-		Order(webhookevent.ByID()).
-		Limit(limit).
-		ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
-		All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("claiming journal entries: %w", err)
-	}
-	ids := make([]pulid.ID, len(evs))
-	for i, ev := range evs {
-		ids[i] = ev.ID
-	}
-	if len(evs) == 0 {
-		return nil, nil
-	}
-	return ids, p.settle(ctx, tx, evs)
+	p.committed(b)
+	p.report(ctx, failures)
+	return ids, nil
 }
+
+// errUnroutable refuses to replay an event no connection was found for.
+var errUnroutable = errors.New("unroutable: no connection to apply it to")
 
 // Process processes one journal entry now, whatever its state (replay):
 // applied, it is processed; failing, it is retried later or failed, as in
 // the queue. Applying an event twice changes nothing.
 func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent, error) {
 	ctx = system(ctx)
-	err := func() error {
-		tx, err := p.client.Tx(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback() }()
-		ev, err := tx.WebhookEvent.Query().Where(webhookevent.ID(id)).ForUpdate().Only(ctx)
-		if err != nil {
-			return err
+	var ev *ent.WebhookEvent
+	var failures []failure
+	b := newBatch()
+	err := p.w.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
+		var err error
+		if ev, err = tx.WebhookEvent.Query().Where(webhookevent.ID(id)).ForUpdate().Only(ctx); err != nil {
+			return nil, err
 		}
 		if ev.ConnectionID == nil {
-			return fmt.Errorf("event %s is unroutable: no connection to apply it to", id)
+			return nil, fmt.Errorf("event %s is %w", id, errUnroutable)
 		}
-		err = p.settle(ctx, tx, []*ent.WebhookEvent{ev})
-		if err == nil || unavailable(ctx, err) {
-			return err
-		}
-		_ = tx.Rollback() // release the row before recording its failure outside the transaction
-		return p.markFailed(ctx, ev, err)
-	}()
-	if err != nil {
+		var out []events.Event
+		out, failures, err = p.settle(ctx, tx, []*ent.WebhookEvent{ev}, b)
+		return out, err
+	})
+	switch {
+	case err == nil:
+		p.committed(b)
+		p.report(ctx, failures)
+	case ev == nil || errors.Is(err, errUnroutable) || unavailable(ctx, err):
 		return nil, err
+	default:
+		// The transaction is over, so the row is free to record the failure on.
+		if err := p.markFailed(ctx, ev, err); err != nil {
+			return nil, err
+		}
 	}
 	return p.client.WebhookEvent.Get(ctx, id)
 }
@@ -287,20 +312,17 @@ type failure struct {
 	waiting  bool          // it waits for another event: not a fault worth counting
 }
 
-// settle applies evs in tx, records every event's outcome and commits.
-func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent) (err error) {
+// settle applies evs in tx and records every event's outcome there; it
+// returns the events to append and the failures to report once committed.
+func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) (_ []events.Event, _ []failure, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic settling a batch: %v", r)
 		}
 	}()
-	b := &batch{conns: map[pulid.ID]*ent.Connection{}}
 	appended, failed, err := p.applyAll(ctx, tx, evs, b)
 	if err != nil {
-		return err
-	}
-	if err := events.Append(ctx, tx.Client(), appended...); err != nil {
-		return fmt.Errorf("appending to the event log: %w", err)
+		return nil, nil, err
 	}
 	var done []string
 	var failures []failure
@@ -312,7 +334,7 @@ func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEv
 		}
 		f := p.judge(ev, cause)
 		if err := p.record(ctx, tx.WebhookEvent.UpdateOneID(ev.ID), f); err != nil {
-			return fmt.Errorf("recording the failure of event %s: %w", ev.ID, err)
+			return nil, nil, fmt.Errorf("recording the failure of event %s: %w", ev.ID, err)
 		}
 		failures = append(failures, f)
 	}
@@ -320,15 +342,10 @@ func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEv
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_events
 			SET processed_at = now(), failed_at = NULL, attempts = attempts + 1, error = NULL, next_attempt_at = NULL
 			WHERE id = ANY($1)`, pq.Array(done)); err != nil {
-			return fmt.Errorf("marking events processed: %w", err)
+			return nil, nil, fmt.Errorf("marking events processed: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing processed events: %w", err)
-	}
-	p.committed(b)
-	p.report(ctx, failures)
-	return nil
+	return appended, failures, nil
 }
 
 // judge decides what a failed attempt means: a failure that can cure itself
@@ -375,15 +392,8 @@ func (p *Processor) markFailed(ctx context.Context, ev *ent.WebhookEvent, cause 
 }
 
 // report logs committed failures, one error per event that failed for good,
-// and counts them on their connection's webhook health. The counts are
-// written after the batch commits, in connection order: they are statistics,
-// and must neither hold connection rows during processing nor fail it.
+// and counts them in their connection's webhook health.
 func (p *Processor) report(ctx context.Context, failures []failure) {
-	type tally struct {
-		n   int
-		msg string
-	}
-	counts := map[pulid.ID]*tally{}
 	for _, f := range failures {
 		attrs := []any{"event", f.ev.ID, "connection", *f.ev.ConnectionID, "type", f.ev.EventType, "attempt", f.attempts, "err", f.msg}
 		switch {
@@ -394,25 +404,8 @@ func (p *Processor) report(ctx context.Context, failures []failure) {
 		default:
 			p.logger.DebugContext(ctx, "webhook event failed again; will retry", append(attrs, "retry_in", f.retryIn)...)
 		}
-		if f.waiting {
-			continue
-		}
-		t := counts[*f.ev.ConnectionID]
-		if t == nil {
-			t = &tally{}
-			counts[*f.ev.ConnectionID] = t
-		}
-		t.n++
-		t.msg = fmt.Sprintf("processing %s event %s: %s", f.ev.EventType, f.ev.ID, f.msg)
-	}
-	for _, id := range slices.Sorted(maps.Keys(counts)) {
-		t := counts[id]
-		if err := p.client.Connection.UpdateOneID(id).
-			AddWebhookErrorCount(int64(t.n)).
-			SetWebhookLastError(t.msg).
-			SetWebhookLastErrorAt(p.now()).
-			Exec(ctx); err != nil {
-			p.logger.WarnContext(ctx, "counting webhook errors", "connection", id, "err", err)
+		if !f.waiting {
+			p.health.Failed(*f.ev.ConnectionID, fmt.Sprintf("processing %s event %s: %s", f.ev.EventType, f.ev.ID, f.msg), p.now())
 		}
 	}
 }
@@ -565,11 +558,11 @@ func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.Webhook
 // nothing to apply (a test event, an event type we ignore). Errors here are
 // the payload's own and no retry cures them.
 func (p *Processor) decode(ev *ent.WebhookEvent, b *batch) (incoming, error) {
-	dec, ok := p.decoders[ev.Platform]
-	if !ok {
-		return incoming{}, fmt.Errorf("no decoder for %s", ev.Platform)
+	ch, err := p.reg.Get(ev.Platform)
+	if err != nil {
+		return incoming{}, err
 	}
-	e, err := guard(func() (*inbound.Event, error) { return dec(ev.Payload) })
+	e, err := guard(func() (*inbound.Event, error) { return ch.Decode(ev.Payload) })
 	if err != nil {
 		return incoming{}, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
 )
@@ -93,7 +92,7 @@ type customer struct {
 // (later events win), blanks never erase, and the business's own customer id,
 // once set, is never overwritten. Customers whose name is still unknown on a
 // platform with a profile API are queued on b for a lookup.
-func upsertContacts(ctx context.Context, tx *ent.Tx, in []customer, b *batch) (map[contactKey]pulid.ID, error) {
+func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []customer, b *batch) (map[contactKey]pulid.ID, error) {
 	// One row per customer: a statement may not upsert a row twice.
 	merged := map[contactKey]*inbound.Contact{}
 	var order []contactKey
@@ -129,7 +128,7 @@ func upsertContacts(ctx context.Context, tx *ent.Tx, in []customer, b *batch) (m
 			return err
 		}
 		ids[contactKey{campaign, platform, external}] = pulid.ID(id)
-		if name == "" && (platform == string(schematype.PlatformFacebook) || platform == string(schematype.PlatformZalo)) {
+		if name == "" && p.fetchesProfiles(platform) {
 			b.wants = append(b.wants, pulid.ID(id))
 		}
 		return nil
@@ -149,7 +148,7 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 	for _, x := range in {
 		cs = append(cs, customer{x.conn, x.e.Contact})
 	}
-	contactID, err := upsertContacts(ctx, tx, cs, b)
+	contactID, err := p.upsertContacts(ctx, tx, cs, b)
 	if err != nil {
 		return nil, err
 	}

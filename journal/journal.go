@@ -18,9 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -71,10 +69,11 @@ type Options struct {
 	MaxWait time.Duration
 	// CommitTimeout bounds one batch's transaction (default 5s).
 	CommitTimeout time.Duration
-	// StatsEvery is how often received-counts are written to connections (default 500ms).
-	StatsEvery time.Duration
 	// OnCommit is called after a batch that added entries commits (to wake processing).
 	OnCommit func()
+	// Received learns how many events each connection received (its webhook
+	// health), counted off the acknowledgement path.
+	Received func(connection pulid.ID, n int, at time.Time)
 }
 
 // Journal appends webhook events.
@@ -83,14 +82,6 @@ type Journal struct {
 	logger *slog.Logger
 	opt    Options
 	in     chan *request
-
-	mu    sync.Mutex
-	stats map[pulid.ID]*received
-}
-
-type received struct {
-	n    int64
-	last time.Time
 }
 
 type request struct {
@@ -108,10 +99,10 @@ func New(db *sql.DB, logger *slog.Logger, opt Options) *Journal {
 	if opt.CommitTimeout <= 0 {
 		opt.CommitTimeout = 5 * time.Second
 	}
-	if opt.StatsEvery <= 0 {
-		opt.StatsEvery = 500 * time.Millisecond
+	if opt.Received == nil {
+		opt.Received = func(pulid.ID, int, time.Time) {}
 	}
-	return &Journal{db: db, logger: logger, opt: opt, in: make(chan *request, 4096), stats: map[pulid.ID]*received{}}
+	return &Journal{db: db, logger: logger, opt: opt, in: make(chan *request, 4096)}
 }
 
 // Append journals the entries of one webhook request and returns once they
@@ -137,17 +128,11 @@ func (j *Journal) Append(ctx context.Context, entries []Entry) ([]Result, error)
 
 // Run batches appends until ctx ends. One batcher per process.
 func (j *Journal) Run(ctx context.Context) {
-	statsTick := time.NewTicker(j.opt.StatsEvery)
-	defer statsTick.Stop()
 	for {
 		var first *request
 		select {
 		case <-ctx.Done():
-			j.flushStats(context.Background())
 			return
-		case <-statsTick.C:
-			j.flushStats(ctx)
-			continue
 		case first = <-j.in:
 		}
 		batch := []*request{first}
@@ -225,7 +210,6 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 		return
 	}
 	added := false
-	j.mu.Lock()
 	for i, r := range batch {
 		res := make([]Result, len(r.entries))
 		seen := map[pulid.ID]bool{}
@@ -234,18 +218,11 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 			added = added || !res[k].Duplicate
 			if e.ConnectionID != "" && !seen[e.ConnectionID] {
 				seen[e.ConnectionID] = true
-				s := j.stats[e.ConnectionID]
-				if s == nil {
-					s = &received{}
-					j.stats[e.ConnectionID] = s
-				}
-				s.n++
-				s.last = r.at
+				j.opt.Received(e.ConnectionID, 1, r.at)
 			}
 		}
 		r.done <- res
 	}
-	j.mu.Unlock()
 	if added && j.opt.OnCommit != nil {
 		j.opt.OnCommit()
 	}
@@ -326,42 +303,3 @@ func refusedData(err error) bool {
 	}
 	return false
 }
-
-// flushStats adds the received counts gathered since the last flush to the
-// connections, in id order so replicas never deadlock on each other. Counting
-// here, off the acknowledgement path, keeps webhooks from contending for a
-// row lock per connection.
-func (j *Journal) flushStats(ctx context.Context) {
-	j.mu.Lock()
-	stats := j.stats
-	j.stats = map[pulid.ID]*received{}
-	j.mu.Unlock()
-	if len(stats) == 0 {
-		return
-	}
-	ids := make([]string, 0, len(stats))
-	for id := range stats {
-		ids = append(ids, string(id))
-	}
-	sort.Strings(ids)
-	counts := make([]int64, len(ids))
-	lasts := make([]string, len(ids))
-	for i, id := range ids {
-		counts[i], lasts[i] = stats[pulid.ID(id)].n, stats[pulid.ID(id)].last.UTC().Format(time.RFC3339Nano)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.opt.CommitTimeout)
-	defer cancel()
-	_, err := j.db.ExecContext(ctx, `
-UPDATE connections c SET
-	webhook_total_received = c.webhook_total_received + v.n,
-	webhook_last_received_at = GREATEST(COALESCE(c.webhook_last_received_at, v.last), v.last)
-FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, last) ORDER BY id) v
-WHERE c.id = v.id`, pq.Array(ids), pq.Array(counts), pq.Array(lasts))
-	if err != nil {
-		// The counts are statistics: losing one flush beats blocking ingest.
-		j.logger.WarnContext(ctx, "writing webhook statistics", "connections", len(ids), "err", err)
-	}
-}
-
-// FlushStats writes pending statistics now (tests, shutdown).
-func (j *Journal) FlushStats(ctx context.Context) { j.flushStats(ctx) }

@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
+	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 )
 
 var pageScopes = []string{"pages_messaging", "pages_read_engagement", "pages_manage_metadata", "pages_show_list"}
@@ -23,7 +24,7 @@ func (s *stack) facebookPage() *ent.Connection {
 	page := graphtest.FakePage{ID: uniqueDigits("68"), Name: "Hook page", Token: "EAAGpage" + uniqueDigits(""), Scopes: pageScopes}
 	user := "EAAGuser" + uniqueDigits("")
 	s.meta.AddUser(user, user+"-long", 0, page)
-	conns, err := s.conns.ConnectFacebook(s.admin, connections.FacebookInput{CampaignID: s.campaign().ID, UserAccessToken: user, PageIDs: []string{page.ID}})
+	conns, err := s.conns.Connect(s.admin, facebook.ConnectInput{CampaignID: s.campaign().ID, UserAccessToken: user, PageIDs: []string{page.ID}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -34,11 +35,11 @@ func (s *stack) whatsappNumber() *ent.Connection {
 	s.t.Helper()
 	id, token := uniqueDigits("10"), "EAAGwa"+uniqueDigits("")
 	s.meta.AddPhoneNumber(id, token, "15550783881", "Hook WA")
-	conn, err := s.conns.ConnectWhatsApp(s.admin, connections.WhatsAppInput{CampaignID: s.campaign().ID, PhoneNumberID: id, AccessToken: token})
+	conns, err := s.conns.Connect(s.admin, whatsapp.ConnectInput{CampaignID: s.campaign().ID, PhoneNumberID: id, AccessToken: token})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return conn
+	return conns[0]
 }
 
 func (s *stack) get(path string) reply {

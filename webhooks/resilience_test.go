@@ -10,10 +10,10 @@ import (
 
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/contact"
-	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
@@ -159,19 +159,13 @@ func TestFailingEventsDoNotHoldUpMessages(t *testing.T) {
 // A failure nobody planned for (here a decoder that panics) fails that
 // event alone.
 func TestUnplannedFailureFailsOneEvent(t *testing.T) {
-	panicky := func(raw []byte) (*inbound.Event, error) {
-		if bytes.Contains(raw, []byte("boom")) {
-			panic("decoder bug")
-		}
-		return telegram.Decode(raw)
-	}
 	s := newStack(t, stackOptions{noProcessing: true})
 	conn, secret := s.telegramBot()
 	post, chat := s.telegramPoster(conn, secret), uniqueDigits("9")
 	post(update(1, chat, 1700000001, "before"))
 	post(update(2, chat, 1700000002, "boom"))
 	post(update(3, chat, 1700000003, "after"))
-	newStack(t, stackOptions{decoders: map[schematype.Platform]ingest.Decoder{schematype.PlatformTelegram: panicky}})
+	newStack(t, stackOptions{wrap: func(ch platform.Channel) platform.Channel { return panicky{ch} }})
 	eventually(t, "the events around the panic are processed", func() bool { return len(s.messages(conn)) == 2 })
 	if got := strings.Join(texts(s.messages(conn)), ","); got != "before,after" {
 		t.Fatalf("messages = %s", got)
@@ -180,6 +174,16 @@ func TestUnplannedFailureFailsOneEvent(t *testing.T) {
 	if ev := s.event(conn, "update:2"); !strings.Contains(ev.Error, "decoder bug") || ev.Attempts != 1 {
 		t.Fatalf("panicking event = %+v", ev)
 	}
+}
+
+// panicky is a channel whose decoder has a bug: it panics on "boom".
+type panicky struct{ platform.Channel }
+
+func (p panicky) Decode(raw []byte) (*inbound.Event, error) {
+	if bytes.Contains(raw, []byte("boom")) {
+		panic("decoder bug")
+	}
+	return p.Channel.Decode(raw)
 }
 
 // A stuck event is logged once, as an error, however often the queue is polled.

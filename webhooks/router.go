@@ -20,8 +20,8 @@ type route struct {
 	platform   schematype.Platform
 	externalID string
 	live       bool
-	// secret verifies requests: Telegram's secret_token, Zalo's OA secret key.
-	secret string
+	// key verifies requests where the account signs them (Credentials.WebhookKey).
+	key string
 }
 
 // router finds connections for webhooks. Lookups are cached briefly: at
@@ -87,10 +87,7 @@ func (rt *router) lookup(ctx context.Context, cache map[string]cached, key strin
 			if err != nil {
 				return nil, err
 			}
-			r.secret = creds.WebhookSecret
-			if conn.Platform == schematype.PlatformZalo {
-				r.secret = creds.OASecretKey
-			}
+			r.key = creds.WebhookKey()
 		}
 	}
 	rt.mu.Lock()

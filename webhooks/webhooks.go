@@ -1,44 +1,47 @@
 // Package webhooks is the HTTP edge for platforms. Every request is capped,
 // verified on its raw bytes, journaled in one short transaction and only then
 // acknowledged; processing happens later, from the journal (package ingest).
-// The platform adapters (package platform/...) know each wire format; this
-// package knows HTTP: routes, status codes, and what each answer makes the
-// platform do.
+// Each platform's Channel knows its wire format (how it signs, what the body
+// names); this package knows HTTP: routes, status codes, and what each
+// answer makes the platform do. It serves every registered platform the
+// same way.
 package webhooks
 
 import (
-	"context"
 	"errors"
 	"expvar"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/journal"
+	"github.com/switchboard-chat/switchboard/platform"
 )
 
 // MaxBody is the largest webhook body accepted; platforms send far less.
 const MaxBody = 1 << 20
+
+// Health learns of rejected requests (package health).
+type Health interface {
+	Failed(id pulid.ID, msg string, at time.Time)
+}
 
 // Options configures the webhook edge.
 type Options struct {
 	Client      *ent.Client
 	Journal     *journal.Journal
 	Connections *connections.Service
+	Platforms   *platform.Registry
+	Health      Health
 	Logger      *slog.Logger
-	// Meta app secrets sign Messenger and WhatsApp webhooks; verify tokens
-	// answer their subscription handshakes.
-	FacebookAppSecret, FacebookVerifyToken string
-	WhatsAppAppSecret, WhatsAppVerifyToken string
 	// RouteCacheTTL bounds how stale a cached connection lookup may be (default 2s).
 	RouteCacheTTL time.Duration
 }
@@ -48,9 +51,6 @@ type Handler struct {
 	opt    Options
 	router *router
 	log    *slog.Logger
-
-	errMu      sync.Mutex
-	errPending map[pulid.ID]*pendingErrors
 }
 
 // counters are exported at /debug/vars: outcomes per platform.
@@ -61,19 +61,152 @@ func New(opt Options) *Handler {
 	if opt.RouteCacheTTL == 0 {
 		opt.RouteCacheTTL = 2 * time.Second
 	}
-	return &Handler{opt: opt, router: newRouter(opt.Client, opt.Connections, opt.RouteCacheTTL), log: opt.Logger,
-		errPending: map[pulid.ID]*pendingErrors{}}
+	return &Handler{opt: opt, router: newRouter(opt.Client, opt.Connections, opt.RouteCacheTTL), log: opt.Logger}
 }
 
-// Register mounts the endpoints platforms are given.
+// Register mounts the endpoints platforms are given: each channel's webhook
+// path, the app-wide one where the body names the account, and the
+// subscription handshake where the platform has one.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /webhooks/telegram/{id}", h.telegram)
-	mux.HandleFunc("GET /webhooks/facebook", h.metaChallenge(schematype.PlatformFacebook))
-	mux.HandleFunc("POST /webhooks/facebook", h.meta(schematype.PlatformFacebook))
-	mux.HandleFunc("GET /webhooks/whatsapp", h.metaChallenge(schematype.PlatformWhatsApp))
-	mux.HandleFunc("POST /webhooks/whatsapp", h.meta(schematype.PlatformWhatsApp))
-	mux.HandleFunc("POST /webhooks/zalo", h.zalo)
-	mux.HandleFunc("POST /webhooks/zalo/{id}", h.zalo)
+	for _, ch := range h.opt.Platforms.All() {
+		path := ch.WebhookPath("{id}")
+		mux.HandleFunc("POST "+path, h.receive(ch))
+		if base, ok := strings.CutSuffix(path, "/{id}"); ok {
+			if _, routed := ch.(platform.AccountRouted); routed {
+				mux.HandleFunc("POST "+base, h.receive(ch))
+			}
+		}
+		if hs, ok := ch.(platform.AppSigned); ok {
+			mux.HandleFunc("GET "+path, h.handshake(ch.Platform(), hs))
+		}
+	}
+}
+
+// handshake answers the subscription check with the raw challenge, as text
+// so that a caller who knows the token still cannot reflect markup through us.
+func (h *Handler) handshake(p schematype.Platform, hs platform.AppSigned) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		challenge, ok := hs.Handshake(r.URL.Query())
+		if !ok {
+			h.reject(w, r, p, nil, http.StatusForbidden, "wrong or missing hub.verify_token")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, challenge)
+	}
+}
+
+// receive handles a platform's webhook. How the request is routed follows
+// from how the platform signs:
+//   - a URL that names the connection, verified with the connection's own
+//     secret (Telegram): an unknown id is 404 and a disconnected one 410
+//     (Telegram closes a webhook that answers 410 for a day);
+//   - one URL per app, signed with the app secret (Meta, platform.AppSigned):
+//     verified first, then each event routed by the account it names; events
+//     of accounts not connected are journaled as unroutable and answered 200,
+//     since anything else makes Meta retry and, in time, unsubscribe the app;
+//   - one URL per app, signed per account (Zalo, platform.AccountRouted): the
+//     body is peeked for the account, whose key verifies it; events of an
+//     account not connected are answered 200 and dropped, since they cannot
+//     be verified and so must not be stored.
+func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
+	p := ch.Platform()
+	appSigned, isAppSigned := ch.(platform.AppSigned)
+	peeker, isRouted := ch.(platform.AccountRouted)
+	return func(w http.ResponseWriter, r *http.Request) {
+		var conn *route
+		if id := r.PathValue("id"); id != "" {
+			c, err := h.router.connection(r.Context(), id)
+			switch {
+			case err != nil:
+				h.unavailable(w, r, p, err)
+				return
+			case c == nil || c.platform != p:
+				h.reject(w, r, p, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
+				return
+			case !c.live && !isRouted:
+				h.reject(w, r, p, nil, http.StatusGone, "connection disconnected")
+				return
+			}
+			conn = c
+		} else if !isAppSigned && !isRouted {
+			h.reject(w, r, p, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
+			return
+		}
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		key := ""
+		switch {
+		case isAppSigned:
+			key = appSigned.AppSecret()
+		case isRouted:
+			acct, err := peeker.Peek(body)
+			if err != nil {
+				h.reject(w, r, p, conn, http.StatusBadRequest, err.Error())
+				return
+			}
+			if conn == nil || !conn.live {
+				if conn, err = h.router.account(r.Context(), p, acct); err != nil {
+					h.unavailable(w, r, p, err)
+					return
+				}
+			}
+			if conn == nil || !conn.live || conn.externalID != acct {
+				counters.Add(string(p)+".unconnected", 1)
+				h.log.WarnContext(r.Context(), "webhook for an account that is not connected; dropped", "platform", p, "account", acct)
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			key = conn.key
+		default:
+			key = conn.key
+		}
+		if err := ch.Verify(r.Header, body, key); err != nil {
+			h.reject(w, r, p, conn, http.StatusUnauthorized, err.Error())
+			return
+		}
+		frags, err := ch.Split(body)
+		if err != nil {
+			h.reject(w, r, p, conn, http.StatusBadRequest, err.Error())
+			return
+		}
+		var all []journal.Entry
+		if conn != nil {
+			all = entries(p, conn, frags, "")
+		} else if all, ok = h.route(w, r, p, frags); !ok {
+			return
+		}
+		h.store(w, r, p, all, ch.Ack())
+	}
+}
+
+// route journals each fragment for the connection of the account it names;
+// fragments of several accounts may come in one request.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request, p schematype.Platform, frags []inbound.Fragment) ([]journal.Entry, bool) {
+	var all []journal.Entry
+	byAccount := map[string][]inbound.Fragment{}
+	var order []string
+	for _, f := range frags {
+		if _, seen := byAccount[f.Account]; !seen {
+			order = append(order, f.Account)
+		}
+		byAccount[f.Account] = append(byAccount[f.Account], f)
+	}
+	for _, acct := range order {
+		conn, err := h.router.account(r.Context(), p, acct)
+		if err != nil {
+			h.unavailable(w, r, p, err)
+			return nil, false
+		}
+		if conn == nil {
+			counters.Add(string(p)+".unroutable", 1)
+			h.log.WarnContext(r.Context(), "webhook for an account that is not connected", "platform", p, "account", acct)
+		}
+		all = append(all, entries(p, conn, byAccount[acct], "unroutable: account "+acct+" is not connected")...)
+	}
+	return all, true
 }
 
 // readBody reads at most MaxBody bytes; a larger body is a 413.
@@ -93,62 +226,24 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 
 // reject answers a request that is not accepted, counts it and logs why
 // (never with the body or secrets). When the request is attributable to a
-// connection, its webhook error count and last error go up too.
+// connection, its webhook health shows the error.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, p schematype.Platform, conn *route, status int, reason string) {
+	var ids []pulid.ID
+	if conn != nil {
+		ids = append(ids, conn.id)
+	}
+	h.refuse(w, r, p, ids, status, reason)
+}
+
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p schematype.Platform, conns []pulid.ID, status int, reason string) {
 	counters.Add(fmt.Sprintf("%s.rejected.%d", p, status), 1)
 	attrs := []any{"platform", p, "status", status, "reason", reason, "remote", r.RemoteAddr}
-	if conn != nil {
-		attrs = append(attrs, "connection", conn.id)
-		h.countError(r.Context(), conn.id, fmt.Sprintf("rejected a webhook (%d): %s", status, reason))
+	for _, id := range conns {
+		attrs = append(attrs, "connection", id)
+		h.opt.Health.Failed(id, fmt.Sprintf("rejected a webhook (%d): %s", status, reason), time.Now())
 	}
 	h.log.WarnContext(r.Context(), "webhook rejected", attrs...)
 	http.Error(w, http.StatusText(status), status)
-}
-
-// countError raises a connection's webhook error count and last error. A
-// flood of forged requests must not become a flood of writes: each
-// connection is written at most once a second, later errors of the window
-// folded into one delayed write.
-func (h *Handler) countError(ctx context.Context, id pulid.ID, msg string) {
-	h.errMu.Lock()
-	defer h.errMu.Unlock()
-	p := h.errPending[id]
-	if p == nil {
-		p = &pendingErrors{}
-		h.errPending[id] = p
-	}
-	p.n++
-	p.msg, p.at = msg, time.Now()
-	if p.scheduled {
-		return
-	}
-	p.scheduled = true
-	delay := time.Until(p.written.Add(time.Second))
-	time.AfterFunc(max(delay, 0), func() { h.flushErrors(context.WithoutCancel(ctx), id) })
-}
-
-type pendingErrors struct {
-	n         int64
-	msg       string
-	at        time.Time
-	written   time.Time
-	scheduled bool
-}
-
-func (h *Handler) flushErrors(ctx context.Context, id pulid.ID) {
-	h.errMu.Lock()
-	p := h.errPending[id]
-	n, msg, at := p.n, p.msg, p.at
-	p.n, p.scheduled, p.written = 0, false, time.Now()
-	h.errMu.Unlock()
-	err := h.opt.Client.Connection.UpdateOneID(id).
-		AddWebhookErrorCount(n).
-		SetWebhookLastError(msg).
-		SetWebhookLastErrorAt(at).
-		Exec(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		h.log.WarnContext(ctx, "counting webhook errors", "connection", id, "errors", n, "err", err)
-	}
 }
 
 // unavailable answers 503 when the database cannot be asked who a webhook is for.
@@ -167,14 +262,15 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Pla
 		res, err := h.opt.Journal.Append(r.Context(), entries)
 		if errors.Is(err, journal.ErrUnstorable) {
 			// Storing it again would fail again: 400 tells the platform not to retry.
-			h.reject(w, r, p, nil, http.StatusBadRequest, err.Error())
+			var conns []pulid.ID
 			seen := map[pulid.ID]bool{}
 			for _, e := range entries {
 				if e.ConnectionID != "" && !seen[e.ConnectionID] {
 					seen[e.ConnectionID] = true
-					h.countError(r.Context(), e.ConnectionID, fmt.Sprintf("rejected a webhook (400): %v", err))
+					conns = append(conns, e.ConnectionID)
 				}
 			}
+			h.refuse(w, r, p, conns, http.StatusBadRequest, err.Error())
 			return
 		}
 		if err != nil {

@@ -3,7 +3,6 @@ package webhooks_test
 import (
 	"testing"
 
-	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/message"
@@ -17,11 +16,11 @@ func (s *stack) zaloOA() *ent.Connection {
 	s.t.Helper()
 	oa := zalo.OA{ID: uniqueDigits("38"), Name: "Hook OA"}
 	access, refresh := s.zalo.AddOA(oa, "code", "verifier")
-	conn, err := s.conns.ConnectZalo(s.admin, connections.ZaloInput{CampaignID: s.campaign().ID, OASecretKey: oaSecret, AccessToken: &access, RefreshToken: &refresh})
+	conns, err := s.conns.Connect(s.admin, zalo.ConnectInput{CampaignID: s.campaign().ID, OASecretKey: oaSecret, AccessToken: &access, RefreshToken: &refresh})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return conn
+	return conns[0]
 }
 
 func TestZaloWebhook(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
 )
 
 // Messenger webhooks arrive as {"object":"page","entry":[…]}, each entry
@@ -53,7 +54,7 @@ func Split(body []byte) ([]inbound.Fragment, error) {
 
 func split(body []byte) ([]inbound.Fragment, error) {
 	var b webhookBody
-	if err := decodeJSON(body, &b); err != nil {
+	if err := graphapi.DecodeWebhook(body, &b); err != nil {
 		return nil, err
 	}
 	if b.Object != "page" {
@@ -326,10 +327,10 @@ func attachments(in []itemAttachment) (kind string, out []schematype.Attachment,
 			k = "LOCATION"
 			att.Name = a.Title
 			if c := p.Coordinates; c != nil {
-				if att.Latitude, err = coordinate(c.Lat); err != nil {
+				if att.Latitude, err = graphapi.Coordinate(c.Lat); err != nil {
 					return "", nil, fmt.Errorf("attachment %d latitude: %w", i, err)
 				}
-				if att.Longitude, err = coordinate(c.Long); err != nil {
+				if att.Longitude, err = graphapi.Coordinate(c.Long); err != nil {
 					return "", nil, fmt.Errorf("attachment %d longitude: %w", i, err)
 				}
 			}
@@ -340,17 +341,6 @@ func attachments(in []itemAttachment) (kind string, out []schematype.Attachment,
 		out = append(out, att)
 	}
 	return kind, out, nil
-}
-
-func coordinate(n json.Number) (*float64, error) {
-	if n == "" {
-		return nil, nil
-	}
-	v, err := strconv.ParseFloat(n.String(), 64)
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
 }
 
 // TestEvent returns a complete webhook body for pageID carrying one
@@ -504,18 +494,4 @@ func (f itemFields) event() string {
 
 func isObject(raw json.RawMessage) bool {
 	return len(raw) > 0 && raw[0] == '{'
-}
-
-// decodeJSON decodes a whole body, keeping numbers exact and refusing
-// trailing data, which a truncated or concatenated body would have.
-func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
 }

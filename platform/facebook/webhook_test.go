@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -465,7 +466,7 @@ func TestTestEvent(t *testing.T) {
 				t.Errorf("At = %v, want about now", ev.At)
 			}
 			// A real delivery is signed; the synthetic one must pass the same check.
-			if !graphapi.VerifySignature(fixtureSecret, body, graphapi.Sign(fixtureSecret, body)) {
+			if graphapi.Verify(http.Header{graphapi.SignatureHeader: {graphapi.Sign(fixtureSecret, body)}}, body, fixtureSecret) != nil {
 				t.Error("signed test event does not verify")
 			}
 		})
@@ -502,14 +503,14 @@ func TestFixturesAreSigned(t *testing.T) {
 			if !ok {
 				t.Fatal("no signature in testdata/signatures.txt")
 			}
-			if !graphapi.VerifySignature(fixtureSecret, body, sig) {
+			if graphapi.Verify(http.Header{graphapi.SignatureHeader: {sig}}, body, fixtureSecret) != nil {
 				t.Fatal("signature does not verify; re-sign the fixture")
 			}
 			tampered := bytes.Replace(body, []byte(fixturePSID), []byte("1254459154682918"), 1)
 			if bytes.Equal(tampered, body) {
 				tampered = append(body[:len(body):len(body)], ' ')
 			}
-			if graphapi.VerifySignature(fixtureSecret, tampered, sig) {
+			if graphapi.Verify(http.Header{graphapi.SignatureHeader: {sig}}, tampered, fixtureSecret) == nil {
 				t.Error("tampered fixture verifies")
 			}
 			if _, err := facebook.Split(body); err != nil {

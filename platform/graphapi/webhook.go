@@ -1,11 +1,17 @@
 package graphapi
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -25,27 +31,30 @@ func Sign(appSecret string, body []byte) string {
 	return signaturePrefix + hex.EncodeToString(mac(appSecret, body))
 }
 
-// VerifySignature reports whether header is the SignatureHeader value for
+// ErrBadSignature is Verify's answer to a request Meta did not sign.
+var ErrBadSignature = errors.New("missing or wrong " + SignatureHeader)
+
+// Verify checks that the SignatureHeader of a request is the signature of
 // body under appSecret. body must be the request bytes exactly as received:
 // Meta signs its own escaped-Unicode serialisation, so anything re-encoded
-// would not match. An empty appSecret never verifies, so a connection whose
+// would not match. An empty appSecret never verifies, so an app whose
 // secret was never configured cannot be fed forged events.
-func VerifySignature(appSecret string, body []byte, header string) bool {
+func Verify(h http.Header, body []byte, appSecret string) error {
 	if appSecret == "" {
-		return false
+		return ErrBadSignature
 	}
-	digest, ok := strings.CutPrefix(header, signaturePrefix)
+	digest, ok := strings.CutPrefix(h.Get(SignatureHeader), signaturePrefix)
 	if !ok {
-		return false
+		return ErrBadSignature
 	}
 	// Meta sends lower case, but hex digits are case-insensitive and
 	// hex.DecodeString accepts either, so a proxy that upper-cases the value
 	// does not lose us events.
 	got, err := hex.DecodeString(digest)
-	if err != nil || len(got) != sha256.Size {
-		return false
+	if err != nil || len(got) != sha256.Size || !hmac.Equal(got, mac(appSecret, body)) {
+		return ErrBadSignature
 	}
-	return hmac.Equal(got, mac(appSecret, body))
+	return nil
 }
 
 func mac(secret string, body []byte) []byte {
@@ -54,7 +63,7 @@ func mac(secret string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// VerifyChallenge answers the GET subscription handshake: hub.mode must be
+// Handshake answers the GET subscription handshake: hub.mode must be
 // "subscribe" and hub.verify_token must equal verifyToken, which must not be
 // empty (otherwise anyone could subscribe a callback that was never
 // configured). It returns hub.challenge, to be written back as the whole
@@ -62,7 +71,7 @@ func mac(secret string, body []byte) []byte {
 //
 // The challenge is echoed unchanged; callers should send it as text/plain so
 // that a caller who knows the token still cannot reflect markup through us.
-func VerifyChallenge(q url.Values, verifyToken string) (challenge string, ok bool) {
+func Handshake(q url.Values, verifyToken string) (challenge string, ok bool) {
 	if verifyToken == "" || q.Get("hub.mode") != "subscribe" {
 		return "", false
 	}
@@ -76,4 +85,31 @@ func VerifyChallenge(q url.Values, verifyToken string) (challenge string, ok boo
 		return "", false
 	}
 	return challenge, true
+}
+
+// DecodeWebhook decodes a whole webhook body, keeping numbers exact (Meta's
+// ids overflow float64) and refusing trailing data, which a truncated or
+// concatenated body would have.
+func DecodeWebhook(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+// Coordinate reads a latitude or longitude; nil when absent.
+func Coordinate(n json.Number) (*float64, error) {
+	if n == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseFloat(n.String(), 64)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
 }

@@ -1,6 +1,7 @@
 package graphapi_test
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestSign(t *testing.T) {
 	}
 }
 
-func TestVerifySignature(t *testing.T) {
+func TestVerify(t *testing.T) {
 	t.Parallel()
 	sha1Only := "sha1=" + strings.Repeat("ab", 20)
 	tests := []struct {
@@ -65,14 +66,18 @@ func TestVerifySignature(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := graphapi.VerifySignature(tt.secret, []byte(tt.body), tt.header); got != tt.want {
-				t.Errorf("VerifySignature = %v, want %v", got, tt.want)
+			h := http.Header{}
+			if tt.header != "" {
+				h.Set(graphapi.SignatureHeader, tt.header)
+			}
+			if got := graphapi.Verify(h, []byte(tt.body), tt.secret) == nil; got != tt.want {
+				t.Errorf("Verify = %v, want %v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestVerifyChallenge(t *testing.T) {
+func TestHandshake(t *testing.T) {
 	t.Parallel()
 	const token = "meatyhamhock"
 	tests := []struct {
@@ -102,9 +107,9 @@ func TestVerifyChallenge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			challenge, ok := graphapi.VerifyChallenge(q, tt.verifyToken)
+			challenge, ok := graphapi.Handshake(q, tt.verifyToken)
 			if challenge != tt.wantChallenge || ok != tt.wantOK {
-				t.Errorf("VerifyChallenge = %q, %v; want %q, %v", challenge, ok, tt.wantChallenge, tt.wantOK)
+				t.Errorf("Handshake = %q, %v; want %q, %v", challenge, ok, tt.wantChallenge, tt.wantOK)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -23,18 +24,24 @@ const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 // not an update we can read, and sending it again will not change that.
 var ErrMalformed = errors.New("malformed telegram update")
 
-// VerifySecret reports whether got, the SecretHeader of a delivery, is the
-// secret_token the webhook was set with. An empty want never matches, so a
-// connection whose secret was lost cannot be fed by anyone who omits the
-// header.
-func VerifySecret(got, want string) bool {
-	if want == "" {
-		return false
+// ErrBadSecret is Verify's answer to a delivery without the right secret token.
+var ErrBadSecret = errors.New("missing or wrong secret token")
+
+// Verify checks that the SecretHeader of a delivery is the secret_token the
+// webhook was set with (the body carries no signature). An empty secret
+// never matches, so a connection whose secret was lost cannot be fed by
+// anyone who omits the header.
+func Verify(h http.Header, _ []byte, secret string) error {
+	if secret == "" {
+		return ErrBadSecret
 	}
 	// ConstantTimeCompare returns early on a length mismatch; comparing
 	// digests keeps the secret's length from leaking too.
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+	g, w := sha256.Sum256([]byte(h.Get(SecretHeader))), sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
+		return ErrBadSecret
+	}
+	return nil
 }
 
 // Split turns one webhook request into its fragment: Telegram delivers one
@@ -85,10 +92,10 @@ func updateType(fields map[string]json.RawMessage) string {
 	return names[0]
 }
 
-// TestUpdate returns a synthetic update for testing a connection's webhook
+// TestEvent returns a synthetic update for testing a connection's webhook
 // end to end. Its update_id is negative, which Telegram never uses, and
 // derived from nonce so that a replay of the same test is still one update.
-func TestUpdate(nonce string) []byte {
+func TestEvent(nonce string) []byte {
 	h := fnv.New64a()
 	h.Write([]byte(nonce))
 	// 52 bits keep the id exact in any JSON reader, including JavaScript's.

@@ -3,6 +3,7 @@ package telegram_test
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -428,7 +429,7 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func TestVerifySecret(t *testing.T) {
+func TestVerify(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t_Token-0123456789abcdefABCDEF"
 	tests := []struct {
@@ -446,14 +447,18 @@ func TestVerifySecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := telegram.VerifySecret(tt.got, tt.want); got != tt.ok {
-				t.Errorf("VerifySecret(%q, %q) = %v, want %v", tt.got, tt.want, got, tt.ok)
+			h := http.Header{}
+			if tt.got != "" {
+				h.Set(telegram.SecretHeader, tt.got)
+			}
+			if got := telegram.Verify(h, nil, tt.want) == nil; got != tt.ok {
+				t.Errorf("Verify(%q, %q) = %v, want %v", tt.got, tt.want, got, tt.ok)
 			}
 		})
 	}
 }
 
-func TestTestUpdate(t *testing.T) {
+func TestTestEvent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, nonce string
@@ -466,11 +471,11 @@ func TestTestUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			body := telegram.TestUpdate(tt.nonce)
+			body := telegram.TestEvent(tt.nonce)
 
 			var u map[string]json.RawMessage
 			if err := json.Unmarshal(body, &u); err != nil {
-				t.Fatalf("TestUpdate is not JSON: %v\n%s", err, body)
+				t.Fatalf("TestEvent is not JSON: %v\n%s", err, body)
 			}
 			id, err := strconv.ParseInt(string(u["update_id"]), 10, 64)
 			if err != nil || id >= 0 || id <= -(1<<53) {
@@ -498,7 +503,7 @@ func TestTestUpdate(t *testing.T) {
 				t.Errorf("Decode (-want +got):\n%s", diff)
 			}
 
-			if again := telegram.TestUpdate(tt.nonce); string(again) != string(body) {
+			if again := telegram.TestEvent(tt.nonce); string(again) != string(body) {
 				t.Errorf("TestUpdate is not deterministic:\n%s\n%s", body, again)
 			}
 		})
@@ -515,7 +520,7 @@ func TestTestUpdateIDsDiffer(t *testing.T) {
 		var u struct {
 			UpdateID json.Number `json:"update_id"`
 		}
-		if err := json.Unmarshal(telegram.TestUpdate(nonce), &u); err != nil {
+		if err := json.Unmarshal(telegram.TestEvent(nonce), &u); err != nil {
 			t.Fatal(err)
 		}
 		if prev, ok := seen[u.UpdateID.String()]; ok {

@@ -1,17 +1,16 @@
 package whatsapp
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
 )
 
 // Cloud API webhooks arrive as {"object":"whatsapp_business_account",
@@ -66,7 +65,7 @@ func Split(body []byte) ([]inbound.Fragment, error) {
 
 func split(body []byte) ([]inbound.Fragment, error) {
 	var b webhookBody
-	if err := decodeJSON(body, &b); err != nil {
+	if err := graphapi.DecodeWebhook(body, &b); err != nil {
 		return nil, err
 	}
 	if b.Object != "whatsapp_business_account" {
@@ -262,7 +261,7 @@ type waStatus struct {
 // (ErrMalformed) means it cannot be read at all.
 func Decode(raw []byte) (*inbound.Event, error) {
 	var f fragment
-	if err := decodeJSON(raw, &f); err != nil {
+	if err := graphapi.DecodeWebhook(raw, &f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	var (
@@ -343,10 +342,10 @@ func decodeMessage(rawContact, rawMessage json.RawMessage) (*inbound.Event, erro
 		msg.Kind = "LOCATION"
 		if l := m.Location; l != nil {
 			att := schematype.Attachment{Type: "location", Name: l.Name, URL: l.URL}
-			if att.Latitude, err = coordinate(l.Latitude); err != nil {
+			if att.Latitude, err = graphapi.Coordinate(l.Latitude); err != nil {
 				return nil, fmt.Errorf("location latitude: %w", err)
 			}
-			if att.Longitude, err = coordinate(l.Longitude); err != nil {
+			if att.Longitude, err = graphapi.Coordinate(l.Longitude); err != nil {
 				return nil, fmt.Errorf("location longitude: %w", err)
 			}
 			msg.Attachments = []schematype.Attachment{att}
@@ -471,17 +470,6 @@ func seconds(n json.Number) (time.Time, error) {
 	return time.Unix(v, 0).UTC(), nil
 }
 
-func coordinate(n json.Number) (*float64, error) {
-	if n == "" {
-		return nil, nil
-	}
-	v, err := strconv.ParseFloat(n.String(), 64)
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
-}
-
 func joinNonEmpty(sep string, parts ...string) string {
 	var kept []string
 	for _, p := range parts {
@@ -503,18 +491,4 @@ func isDigits(s string) bool {
 
 func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
-}
-
-// decodeJSON decodes a whole body, keeping numbers exact and refusing
-// trailing data, which a truncated or concatenated body would have.
-func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
 }

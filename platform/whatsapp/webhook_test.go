@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -469,7 +470,7 @@ func TestTestEvent(t *testing.T) {
 			if ev.At.Before(before.Truncate(time.Second)) || ev.At.After(time.Now().Add(time.Second)) {
 				t.Errorf("At = %v, want about now", ev.At)
 			}
-			if !graphapi.VerifySignature(fixtureSecret, body, graphapi.Sign(fixtureSecret, body)) {
+			if graphapi.Verify(http.Header{graphapi.SignatureHeader: {graphapi.Sign(fixtureSecret, body)}}, body, fixtureSecret) != nil {
 				t.Error("signed test event does not verify")
 			}
 		})
@@ -506,11 +507,11 @@ func TestFixturesAreSigned(t *testing.T) {
 			if !ok {
 				t.Fatal("no signature in testdata/signatures.txt")
 			}
-			if !graphapi.VerifySignature(fixtureSecret, body, sig) {
+			if graphapi.Verify(http.Header{graphapi.SignatureHeader: {sig}}, body, fixtureSecret) != nil {
 				t.Fatal("signature does not verify; re-sign the fixture")
 			}
 			tampered := bytes.Replace(body, []byte(fixtureNumber), []byte(otherNumber), 1)
-			if graphapi.VerifySignature(fixtureSecret, tampered, sig) {
+			if graphapi.Verify(http.Header{graphapi.SignatureHeader: {sig}}, tampered, fixtureSecret) == nil {
 				t.Error("tampered fixture verifies")
 			}
 			if _, err := whatsapp.Split(body); err != nil {

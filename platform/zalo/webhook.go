@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ func malformed(format string, args ...any) error {
 
 // Envelope is the little the webhook edge reads BEFORE verifying: enough to
 // find the OA, whose secret key verifies the signature. Nothing in it can be
-// trusted until VerifySignature says so.
+// trusted until Verify says so.
 type Envelope struct {
 	AppID string
 	// Timestamp is the body's timestamp as written, because the signature
@@ -116,21 +117,28 @@ func Sign(appID string, body []byte, timestamp, oaSecretKey string) string {
 
 const macPrefix = "mac="
 
-// VerifySignature reports whether header is the signature of body under
-// oaSecretKey. The hex may be in either case; nothing else is forgiven, since
-// Zalo sends exactly what Sign makes. The app id and timestamp it covers come
-// from the body itself, so the edge must still check env.AppID is the
-// connection's app.
-func VerifySignature(env *Envelope, body []byte, oaSecretKey, header string) bool {
-	if env == nil || oaSecretKey == "" || header == "" {
-		return false
+// ErrBadSignature is Verify's answer to a request the OA's key did not sign.
+var ErrBadSignature = errors.New("missing or wrong " + SignatureHeader)
+
+// Verify checks that the SignatureHeader of a request is the signature of
+// body under oaSecretKey. The hex may be in either case; nothing else is
+// forgiven, since Zalo sends exactly what Sign makes. The app id and
+// timestamp the signature covers are read from the body itself.
+func Verify(h http.Header, body []byte, oaSecretKey string) error {
+	header := h.Get(SignatureHeader)
+	env, err := Peek(body)
+	if err != nil || oaSecretKey == "" || header == "" {
+		return ErrBadSignature
 	}
 	got, ok := strings.CutPrefix(header, macPrefix)
 	if !ok {
-		return false
+		return ErrBadSignature
 	}
 	want := Sign(env.AppID, body, env.Timestamp, oaSecretKey)[len(macPrefix):]
-	return subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(want)) == 1
+	if subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(want)) != 1 {
+		return ErrBadSignature
+	}
+	return nil
 }
 
 // Event names with their own handling.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
 
@@ -52,8 +53,8 @@ type Server struct {
 	refreshDelay time.Duration
 	refreshes    int
 	attempts     int
-	failures     map[string][]failure    // by path, oldest first
-	users        map[string]zalo.Profile // "<oa id>/<user id>" -> profile
+	failures     map[string][]failure        // by path, oldest first
+	users        map[string]platform.Profile // "<oa id>/<user id>" -> profile
 }
 
 type oaState struct {
@@ -352,9 +353,9 @@ func (s *Server) AddUser(oaID, userID, displayName, avatar string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.users == nil {
-		s.users = map[string]zalo.Profile{}
+		s.users = map[string]platform.Profile{}
 	}
-	s.users[oaID+"/"+userID] = zalo.Profile{Name: displayName, AvatarURL: avatar}
+	s.users[oaID+"/"+userID] = platform.Profile{Name: displayName, AvatarURL: avatar}
 }
 
 func (s *Server) handleUserDetail(w http.ResponseWriter, r *http.Request) {

@@ -226,15 +226,9 @@ func unexpected(op, msg string) error {
 	return &platform.Error{Platform: platformName, Op: op, Kind: platform.Permanent, Status: 200, Message: msg}
 }
 
-// Profile is what Messenger's user profile API tells about a customer.
-type Profile struct {
-	Name      string
-	AvatarURL string
-}
-
 // UserProfile reads a customer's name and picture by PSID with the page's
 // token (Messenger webhooks carry neither).
-func (c *Client) UserProfile(ctx context.Context, psid, pageToken string) (*Profile, error) {
+func (c *Client) UserProfile(ctx context.Context, psid, pageToken string) (*platform.Profile, error) {
 	var out struct {
 		FirstName  string `json:"first_name"`
 		LastName   string `json:"last_name"`
@@ -249,5 +243,5 @@ func (c *Client) UserProfile(ctx context.Context, psid, pageToken string) (*Prof
 	if name == "" {
 		name = out.Name
 	}
-	return &Profile{Name: name, AvatarURL: out.ProfilePic}, nil
+	return &platform.Profile{Name: name, AvatarURL: out.ProfilePic}, nil
 }

@@ -1,0 +1,216 @@
+// Package app builds Switchboard from its configuration: clients, platform
+// channels, services, the journal, processing, the event hub, both HTTP
+// edges and the background workers. It is the one wiring: the server, the
+// end-to-end tests and every package's test harness run this code, so the
+// tests exercise what production runs.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"expvar"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"github.com/switchboard-chat/switchboard/accounts"
+	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/config"
+	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/ent"
+	_ "github.com/switchboard-chat/switchboard/ent/runtime" // privacy policies and hooks
+	"github.com/switchboard-chat/switchboard/events"
+	"github.com/switchboard-chat/switchboard/graph"
+	"github.com/switchboard-chat/switchboard/health"
+	"github.com/switchboard-chat/switchboard/httpx"
+	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/journal"
+	"github.com/switchboard-chat/switchboard/migrations"
+	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/platform/facebook"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/platform/whatsapp"
+	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/vault"
+	"github.com/switchboard-chat/switchboard/webhooks"
+)
+
+// Channels builds the channel of every platform Switchboard speaks, from
+// its settings. Adding a platform adds one line here.
+func Channels(p config.Platforms, hc *http.Client) []platform.Channel {
+	return []platform.Channel{
+		telegram.NewChannel(telegram.New(p.TelegramAPIURL, hc)),
+		facebook.NewChannel(facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret), p.FacebookVerifyToken),
+		whatsapp.NewChannel(whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)), p.WhatsAppAppSecret, p.WhatsAppVerifyToken),
+		zalo.NewChannel(zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc), p.ZaloAppID, p.ZaloAppSecret),
+	}
+}
+
+// Options change how the application is built; the zero value is production.
+// Tests use them to reach fakes and to observe.
+type Options struct {
+	// HTTPClient calls the platforms' APIs (nil: a client with timeouts).
+	HTTPClient *http.Client
+	// WebhookClient sends testWebhook's events to PUBLIC_URL (nil: a default client).
+	WebhookClient *http.Client
+	// JournalDB is the journal's database handle (nil: the application's).
+	JournalDB *sql.DB
+	// JournalWait is how long the journal waits to gather a batch (0: it does not wait).
+	JournalWait time.Duration
+	// RouteCacheTTL bounds how stale the webhook edge's connection lookups may be (0: 2s).
+	RouteCacheTTL time.Duration
+	// Poll is how often workers and the hub look for work nobody told them
+	// of (0: 1s).
+	Poll time.Duration
+	// HealthEvery is how often webhook health is written (0: 500ms).
+	HealthEvery time.Duration
+	// WrapDriver wraps the ent driver (a statement counter, say).
+	WrapDriver func(dialect.Driver) dialect.Driver
+	// WrapChannel wraps each platform channel (a fault to inject, say).
+	WrapChannel func(platform.Channel) platform.Channel
+}
+
+// App is one Switchboard process.
+type App struct {
+	Config      *config.Config
+	Client      *ent.Client
+	Platforms   *platform.Registry
+	Accounts    *accounts.Service
+	Connections *connections.Service
+	Journal     *journal.Journal
+	Ingest      *ingest.Processor
+	Events      *events.Writer
+	Hub         *events.Hub
+	Health      *health.Recorder
+	Webhooks    *webhooks.Handler
+
+	db     *sql.DB
+	logger *slog.Logger
+	opt    Options
+}
+
+// New wires the application over db.
+func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App, error) {
+	if opt.HTTPClient == nil {
+		opt.HTTPClient = platform.NewHTTPClient()
+	}
+	if opt.Poll == 0 {
+		opt.Poll = time.Second
+	}
+	if opt.HealthEvery == 0 {
+		opt.HealthEvery = 500 * time.Millisecond
+	}
+	var drv dialect.Driver = entsql.OpenDB(dialect.Postgres, db)
+	if opt.WrapDriver != nil {
+		drv = opt.WrapDriver(drv)
+	}
+	client := ent.NewClient(ent.Driver(drv))
+	keys, err := vault.New(cfg.EncryptionKey, cfg.OldEncryptionKeys...)
+	if err != nil {
+		return nil, err
+	}
+	chans := Channels(cfg.Platforms, opt.HTTPClient)
+	if opt.WrapChannel != nil {
+		for i, ch := range chans {
+			chans[i] = opt.WrapChannel(ch)
+		}
+	}
+	a := &App{Config: cfg, Client: client, Platforms: platform.NewRegistry(chans...), db: db, logger: logger, opt: opt}
+	a.Accounts = accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL))
+	a.Hub = events.NewHub(db, client, logger)
+	a.Events = events.NewWriter(client, a.Hub)
+	a.Health = health.New(a.Events, logger, opt.HealthEvery)
+	a.Connections = connections.New(connections.Options{Client: client, Keys: keys, PublicURL: cfg.PublicURL,
+		Platforms: a.Platforms, Events: a.Events, Logger: logger, WebhookClient: opt.WebhookClient})
+	a.Ingest = ingest.New(client, a.Platforms, a.Events, a.Health, logger)
+	a.Ingest.FetchProfiles(a.Connections)
+	jdb := db
+	if opt.JournalDB != nil {
+		jdb = opt.JournalDB
+	}
+	a.Journal = journal.New(jdb, logger, journal.Options{OnCommit: a.Ingest.Wake, Received: a.Health.Received, MaxWait: opt.JournalWait})
+	a.Webhooks = webhooks.New(webhooks.Options{Client: client, Journal: a.Journal, Connections: a.Connections,
+		Platforms: a.Platforms, Health: a.Health, Logger: logger, RouteCacheTTL: opt.RouteCacheTTL})
+	return a, nil
+}
+
+// Run runs the background work until ctx ends: the hub, and what RunWork runs.
+func (a *App) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.RunHub(ctx) })
+	wg.Go(func() { a.RunWork(ctx) })
+	wg.Wait()
+}
+
+// RunHub fans events out to subscribers until ctx ends.
+func (a *App) RunHub(ctx context.Context) { a.Hub.Run(ctx, a.Config.DatabaseURL, a.opt.Poll) }
+
+// RunWork runs the journal's batcher, the processing workers, token
+// renewal, profile lookups and the health writer until ctx ends.
+func (a *App) RunWork(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Journal.Run(ctx) })
+	wg.Go(func() { a.Ingest.Run(ctx, a.Config.Platforms.IngestWorkers, a.opt.Poll) })
+	wg.Go(func() { a.Connections.RunRefresher(ctx, time.Minute) })
+	wg.Go(func() { a.Connections.RunProfiles(ctx) })
+	wg.Go(func() { a.Health.Run(ctx) })
+	wg.Wait()
+}
+
+// Handler serves every route: the platforms' webhooks, GraphQL, health and
+// readiness, statistics, and the playground when introspection is on.
+func (a *App) Handler() http.Handler {
+	cfg := a.Config
+	mux := http.NewServeMux()
+	a.Webhooks.Register(mux)
+	mux.Handle("GET /debug/vars", expvar.Handler())
+	mux.Handle("/graphql", graph.NewHandler(graph.Options{
+		Client:          a.Client,
+		Accounts:        a.Accounts,
+		Connections:     a.Connections,
+		Ingest:          a.Ingest,
+		Hub:             a.Hub,
+		Platforms:       a.Platforms,
+		Introspection:   cfg.Introspection,
+		ComplexityLimit: cfg.ComplexityLimit,
+		CheckOrigin: func(r *http.Request) bool {
+			origin := r.Header.Get("Origin")
+			return origin == "" || httpx.OriginAllowed(cfg.AllowedOrigins, origin)
+		},
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	if cfg.Introspection {
+		mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql"))
+	}
+	return httpx.Logging(a.logger, httpx.CORS(cfg.AllowedOrigins, mux))
+}
+
+// ready answers 200 only when the database is reachable and fully migrated.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.db.PingContext(ctx); err != nil {
+		a.logger.WarnContext(ctx, "readiness: database unreachable", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database unreachable"}`))
+		return
+	}
+	pending, err := migrations.Pending(ctx, a.db)
+	if err != nil || len(pending) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database not migrated"}`))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ready"}`))
+}

@@ -1,0 +1,329 @@
+package facebook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/apperr"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+)
+
+// Channel is Messenger for Switchboard: pages connected through Facebook
+// Login, our Meta app subscribed to each page, webhooks signed with the app
+// secret at one URL.
+type Channel struct {
+	api         *Client
+	verifyToken string
+}
+
+// NewChannel returns the Messenger channel; verifyToken answers Meta's
+// subscription handshake.
+func NewChannel(api *Client, verifyToken string) *Channel {
+	return &Channel{api: api, verifyToken: verifyToken}
+}
+
+var (
+	_ platform.Channel        = (*Channel)(nil)
+	_ platform.AppSigned      = (*Channel)(nil)
+	_ platform.ProfileFetcher = (*Channel)(nil)
+)
+
+// Credentials are a page's secrets. The JSON names are the stored format.
+type Credentials struct {
+	PageAccessToken    string     `json:"pageAccessToken,omitempty"`
+	UserAccessToken    string     `json:"userAccessToken,omitempty"`
+	UserTokenExpiresAt *time.Time `json:"userTokenExpiresAt,omitempty"`
+}
+
+// Token is the page token.
+func (c *Credentials) Token() string { return c.PageAccessToken }
+
+// WebhookKey is empty: the app secret signs Messenger webhooks.
+func (c *Credentials) WebhookKey() string { return "" }
+
+func creds(a platform.Account) *Credentials { return a.Credentials.(*Credentials) }
+
+// ConnectInput is connectFacebook's input.
+type ConnectInput struct {
+	CampaignID      pulid.ID
+	UserAccessToken string
+	PageIDs         []string
+}
+
+// Platform is Facebook.
+func (ConnectInput) Platform() schematype.Platform { return schematype.PlatformFacebook }
+
+// Campaign is the campaign to connect the pages to.
+func (in ConnectInput) Campaign() pulid.ID { return in.CampaignID }
+
+// Platform is Facebook.
+func (*Channel) Platform() schematype.Platform { return schematype.PlatformFacebook }
+
+// Title is "Facebook".
+func (*Channel) Title() string { return "Facebook" }
+
+// NewCredentials returns empty page credentials.
+func (*Channel) NewCredentials() platform.Credentials { return &Credentials{} }
+
+// WebhookPath is the app's one Messenger URL.
+func (*Channel) WebhookPath(pulid.ID) string { return "/webhooks/facebook" }
+
+// Verify checks the app's signature.
+func (*Channel) Verify(h http.Header, body []byte, appSecret string) error {
+	return graphapi.Verify(h, body, appSecret)
+}
+
+// AppSecret signs every Messenger webhook of the app.
+func (ch *Channel) AppSecret() string { return ch.api.appSecret }
+
+// Handshake answers Meta's subscription check.
+func (ch *Channel) Handshake(q url.Values) (string, bool) {
+	return graphapi.Handshake(q, ch.verifyToken)
+}
+
+// Split cuts the body into messaging items.
+func (*Channel) Split(body []byte) ([]inbound.Fragment, error) { return Split(body) }
+
+// Decode decodes a journaled messaging item.
+func (*Channel) Decode(raw []byte) (*inbound.Event, error) { return Decode(raw) }
+
+// Ack is what Meta's documentation answers page webhooks with.
+func (*Channel) Ack() string { return "EVENT_RECEIVED" }
+
+// TestEvent is a synthetic page event signed with the app secret.
+func (ch *Channel) TestEvent(acct platform.Account, nonce string) ([]byte, http.Header) {
+	body := TestEvent(acct.ExternalID, nonce)
+	return body, http.Header{"Content-Type": {"application/json"}, graphapi.SignatureHeader: {graphapi.Sign(ch.api.appSecret, body)}}
+}
+
+const rejectedUser = "Facebook rejected the user access token"
+
+// Pages lists the pages a Facebook user manages, for the page chooser.
+func (ch *Channel) Pages(ctx context.Context, userToken string) ([]Page, error) {
+	if strings.TrimSpace(userToken) == "" {
+		return nil, apperr.Input("userAccessToken", "must not be empty")
+	}
+	pages, err := ch.api.Pages(ctx, strings.TrimSpace(userToken))
+	if err != nil {
+		return nil, platform.UserError(err, "userAccessToken", rejectedUser)
+	}
+	return pages, nil
+}
+
+// Connect exchanges the user's token for a long-lived one, takes each chosen
+// page's token and checks its permissions; registering subscribes our app
+// to every page, all or none.
+func (ch *Channel) Connect(ctx context.Context, in platform.ConnectInput) (*platform.Plan, error) {
+	input := in.(ConnectInput)
+	userToken := strings.TrimSpace(input.UserAccessToken)
+	if userToken == "" {
+		return nil, apperr.Input("userAccessToken", "must not be empty")
+	}
+	if len(input.PageIDs) == 0 {
+		return nil, apperr.Input("pageIDs", "choose at least one page")
+	}
+	longToken, expiresAt, err := ch.api.ExchangeUserToken(ctx, userToken)
+	if err != nil {
+		return nil, platform.UserError(err, "userAccessToken", rejectedUser)
+	}
+	pages, err := ch.api.Pages(ctx, longToken)
+	if err != nil {
+		return nil, platform.UserError(err, "userAccessToken", rejectedUser)
+	}
+	byID := map[string]Page{}
+	for _, p := range pages {
+		byID[p.ID] = p
+	}
+	plan := &platform.Plan{}
+	var chosen []Page
+	seen := map[string]bool{}
+	for _, pid := range input.PageIDs {
+		pid = strings.TrimSpace(pid)
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		page, ok := byID[pid]
+		if !ok {
+			return nil, apperr.Input("pageIDs", "Page not found in list: %s is not among the pages this Facebook user manages", pid)
+		}
+		if err := ch.checkPagePermissions(ctx, page); err != nil {
+			return nil, err
+		}
+		c := &Credentials{PageAccessToken: page.AccessToken, UserAccessToken: longToken}
+		if !expiresAt.IsZero() {
+			c.UserTokenExpiresAt = &expiresAt
+		}
+		// A page token taken from a long-lived user token does not expire.
+		plan.Accounts = append(plan.Accounts, platform.NewAccount{ExternalID: page.ID, Name: page.Name, Credentials: c,
+			Title: fmt.Sprintf("Facebook page %q", page.Name)})
+		chosen = append(chosen, page)
+	}
+	plan.Register = func(ctx context.Context, _ []platform.Account) (platform.Undo, error) {
+		var done []Page
+		undo := func() error {
+			ctx, cancel := platform.UndoContext()
+			defer cancel()
+			var errs []error
+			for _, p := range done {
+				errs = append(errs, ch.api.UnsubscribeApp(ctx, p.ID, p.AccessToken))
+			}
+			return errors.Join(errs...)
+		}
+		for _, p := range chosen {
+			if err := ch.api.SubscribeApp(ctx, p.ID, p.AccessToken, MessengerFields); err != nil {
+				return undo, platform.WebhookFailed(platform.UserError(err, "pageIDs", fmt.Sprintf("Facebook refused to subscribe the app to page %q (missing permissions?)", p.Name)))
+			}
+			done = append(done, p)
+		}
+		return undo, nil
+	}
+	return plan, nil
+}
+
+// errPageTokenInvalid is how debug_token's is_valid:false reaches the callers
+// that put a connection into ERROR.
+var errPageTokenInvalid = &platform.Error{Platform: platformName, Op: "GET /debug_token", Kind: platform.Auth,
+	Message: "the page token is invalid or expired; connect the page again with a fresh login"}
+
+// checkPagePermissions makes sure the page token carries what Messenger needs.
+func (ch *Channel) checkPagePermissions(ctx context.Context, page Page) error {
+	info, err := ch.api.DebugToken(ctx, page.AccessToken)
+	if err != nil {
+		return platform.UserError(err, "userAccessToken", "Facebook rejected the page token")
+	}
+	if !info.Valid {
+		return apperr.Input("userAccessToken", "the token of page %q is not valid: log in to Facebook again", page.Name)
+	}
+	if missing := missingScopes(info.Scopes); len(missing) > 0 {
+		return apperr.Input("userAccessToken", "missing permissions for page %q: %s; grant them when logging in with Facebook", page.Name, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func missingScopes(have []string) []string {
+	var missing []string
+	for _, p := range RequiredPermissions {
+		if !slices.Contains(have, p) {
+			missing = append(missing, p)
+		}
+	}
+	return missing
+}
+
+// Check checks the page token, its permissions and our subscription.
+func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform.Check, error) {
+	c := creds(acct)
+	var checks []platform.Check
+	info, err := ch.api.DebugToken(ctx, c.PageAccessToken)
+	if err != nil {
+		return append(checks, platform.Failed("token valid", err)), err
+	}
+	if !info.Valid {
+		checks = append(checks, platform.Check{Name: "token valid", OK: false, Detail: "Facebook reports the page token invalid: reconnect the page"})
+		return checks, errPageTokenInvalid
+	}
+	detail := "page token valid, no expiry"
+	if !info.ExpiresAt.IsZero() {
+		detail = "page token valid until " + info.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	checks = append(checks, platform.Check{Name: "token valid", OK: true, Detail: detail})
+	if missing := missingScopes(info.Scopes); len(missing) > 0 {
+		checks = append(checks, platform.Check{Name: "permissions", OK: false, Detail: "missing " + strings.Join(missing, ", ")})
+	} else {
+		checks = append(checks, platform.Check{Name: "permissions", OK: true, Detail: strings.Join(RequiredPermissions, ", ")})
+	}
+	apps, err := ch.api.SubscribedApps(ctx, acct.ExternalID, c.PageAccessToken)
+	if err != nil {
+		return append(checks, platform.Failed("webhook subscribed", err)), nil
+	}
+	check := platform.Check{Name: "webhook subscribed", Detail: "the app is not subscribed to the page: reconnect to subscribe it"}
+	for _, a := range apps {
+		if ch.api.appID != "" && a.ID != ch.api.appID {
+			continue
+		}
+		var missing []string
+		for _, f := range MessengerFields {
+			if !slices.Contains(a.SubscribedFields, f) {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) > 0 {
+			check.Detail = "subscribed without " + strings.Join(missing, ", ") + ": reconnect to fix"
+		} else {
+			check = platform.Check{Name: "webhook subscribed", OK: true, Detail: "subscribed to " + strings.Join(MessengerFields, ", ") + "; events go to " + acct.WebhookURL}
+		}
+		break
+	}
+	return append(checks, check), nil
+}
+
+// Reconnect subscribes the app again with the stored page token.
+func (ch *Channel) Reconnect(ctx context.Context, acct platform.Account) error {
+	c := creds(acct)
+	info, err := ch.api.DebugToken(ctx, c.PageAccessToken)
+	if err != nil {
+		return err
+	}
+	if !info.Valid {
+		return errPageTokenInvalid
+	}
+	if missing := missingScopes(info.Scopes); len(missing) > 0 {
+		return fmt.Errorf("missing permissions %s: connect the page again and grant them", strings.Join(missing, ", "))
+	}
+	return ch.api.SubscribeApp(ctx, acct.ExternalID, c.PageAccessToken, MessengerFields)
+}
+
+// Unregister unsubscribes our app from the page.
+func (ch *Channel) Unregister(ctx context.Context, acct platform.Account) error {
+	return ch.api.UnsubscribeApp(ctx, acct.ExternalID, creds(acct).PageAccessToken)
+}
+
+// Update takes a new page token through a fresh user login and subscribes
+// the app with it.
+func (ch *Channel) Update(ctx context.Context, acct platform.Account, in platform.CredentialsUpdate) (platform.Credentials, *time.Time, error) {
+	if err := in.Only(schematype.PlatformFacebook, "userAccessToken"); err != nil {
+		return nil, nil, err
+	}
+	longToken, expiresAt, err := ch.api.ExchangeUserToken(ctx, strings.TrimSpace(*in.UserAccessToken))
+	if err != nil {
+		return nil, nil, platform.UserError(err, "input.userAccessToken", rejectedUser)
+	}
+	pages, err := ch.api.Pages(ctx, longToken)
+	if err != nil {
+		return nil, nil, platform.UserError(err, "input.userAccessToken", rejectedUser)
+	}
+	for _, p := range pages {
+		if p.ID != acct.ExternalID {
+			continue
+		}
+		if err := ch.checkPagePermissions(ctx, p); err != nil {
+			return nil, nil, err
+		}
+		if err := ch.api.SubscribeApp(ctx, p.ID, p.AccessToken, MessengerFields); err != nil {
+			return nil, nil, platform.WebhookFailed(platform.UserError(err, "input.userAccessToken", "Facebook refused to subscribe the app"))
+		}
+		c := &Credentials{PageAccessToken: p.AccessToken, UserAccessToken: longToken}
+		if !expiresAt.IsZero() {
+			c.UserTokenExpiresAt = &expiresAt
+		}
+		return c, nil, nil
+	}
+	return nil, nil, apperr.Input("input.userAccessToken", "Page not found in list: this Facebook user does not manage page %s", acct.ExternalID)
+}
+
+// Profile reads a customer's name and picture by PSID (Messenger webhooks
+// carry neither).
+func (ch *Channel) Profile(ctx context.Context, acct platform.Account, psid string) (*platform.Profile, error) {
+	return ch.api.UserProfile(ctx, psid, creds(acct).PageAccessToken)
+}

@@ -1,0 +1,168 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/apperr"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/platform/graphapi"
+)
+
+// Channel is the WhatsApp Cloud API for Switchboard: numbers connected with
+// a system-user token; webhooks configured once per Meta app, signed with
+// the app secret.
+type Channel struct {
+	api                    *Client
+	appSecret, verifyToken string
+}
+
+// NewChannel returns the WhatsApp channel; appSecret verifies webhooks and
+// verifyToken answers Meta's subscription handshake.
+func NewChannel(api *Client, appSecret, verifyToken string) *Channel {
+	return &Channel{api: api, appSecret: appSecret, verifyToken: verifyToken}
+}
+
+var (
+	_ platform.Channel   = (*Channel)(nil)
+	_ platform.AppSigned = (*Channel)(nil)
+)
+
+// Credentials are a number's secrets. The JSON names are the stored format.
+type Credentials struct {
+	AccessToken string `json:"accessToken,omitempty"`
+}
+
+// Token is the access token.
+func (c *Credentials) Token() string { return c.AccessToken }
+
+// WebhookKey is empty: the app secret signs WhatsApp webhooks.
+func (c *Credentials) WebhookKey() string { return "" }
+
+func creds(a platform.Account) *Credentials { return a.Credentials.(*Credentials) }
+
+// ConnectInput is connectWhatsApp's input.
+type ConnectInput struct {
+	CampaignID    pulid.ID
+	PhoneNumberID string
+	AccessToken   string
+}
+
+// Platform is WhatsApp.
+func (ConnectInput) Platform() schematype.Platform { return schematype.PlatformWhatsApp }
+
+// Campaign is the campaign to connect the number to.
+func (in ConnectInput) Campaign() pulid.ID { return in.CampaignID }
+
+// Platform is WhatsApp.
+func (*Channel) Platform() schematype.Platform { return schematype.PlatformWhatsApp }
+
+// Title is "WhatsApp".
+func (*Channel) Title() string { return "WhatsApp" }
+
+// NewCredentials returns empty number credentials.
+func (*Channel) NewCredentials() platform.Credentials { return &Credentials{} }
+
+// WebhookPath is the app's one WhatsApp URL.
+func (*Channel) WebhookPath(pulid.ID) string { return "/webhooks/whatsapp" }
+
+// Verify checks the app's signature.
+func (*Channel) Verify(h http.Header, body []byte, appSecret string) error {
+	return graphapi.Verify(h, body, appSecret)
+}
+
+// AppSecret signs every WhatsApp webhook of the app.
+func (ch *Channel) AppSecret() string { return ch.appSecret }
+
+// Handshake answers Meta's subscription check.
+func (ch *Channel) Handshake(q url.Values) (string, bool) {
+	return graphapi.Handshake(q, ch.verifyToken)
+}
+
+// Split cuts the body into messages and statuses.
+func (*Channel) Split(body []byte) ([]inbound.Fragment, error) { return Split(body) }
+
+// Decode decodes a journaled message or status.
+func (*Channel) Decode(raw []byte) (*inbound.Event, error) { return Decode(raw) }
+
+// Ack is empty: the Cloud API only reads the status.
+func (*Channel) Ack() string { return "" }
+
+// TestEvent is a synthetic message signed with the app secret.
+func (ch *Channel) TestEvent(acct platform.Account, nonce string) ([]byte, http.Header) {
+	body := TestEvent(acct.ExternalID, nonce)
+	return body, http.Header{"Content-Type": {"application/json"}, graphapi.SignatureHeader: {graphapi.Sign(ch.appSecret, body)}}
+}
+
+// Connect validates the token by reading the phone number. Webhooks are the
+// app's, so there is nothing to register per number.
+func (ch *Channel) Connect(ctx context.Context, in platform.ConnectInput) (*platform.Plan, error) {
+	input := in.(ConnectInput)
+	phoneID, token := strings.TrimSpace(input.PhoneNumberID), strings.TrimSpace(input.AccessToken)
+	if phoneID == "" || strings.Trim(phoneID, "0123456789") != "" {
+		return nil, apperr.Input("phoneNumberID", "must be the numeric phone_number_id from WhatsApp Manager, not the phone number itself")
+	}
+	if token == "" {
+		return nil, apperr.Input("accessToken", "must not be empty")
+	}
+	num, err := ch.api.PhoneNumber(ctx, phoneID, token)
+	if err != nil {
+		return nil, userError(err)
+	}
+	return &platform.Plan{Accounts: []platform.NewAccount{{
+		ExternalID: num.ID, Name: num.VerifiedName, Username: num.DisplayPhoneNumber,
+		Credentials: &Credentials{AccessToken: token}, Title: "WhatsApp number " + num.DisplayPhoneNumber,
+	}}}, nil
+}
+
+// userError blames the token for auth failures and the phone number id
+// for requests Graph refuses outright (an id the token cannot see).
+func userError(err error) error {
+	var pe *platform.Error
+	if errors.As(err, &pe) && pe.Kind == platform.Permanent {
+		return apperr.Input("phoneNumberID", "WhatsApp cannot read this phone number with this token: %s", pe.Message)
+	}
+	return platform.UserError(err, "accessToken", "WhatsApp rejected the access token")
+}
+
+// Check checks the token by reading the number again.
+func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform.Check, error) {
+	num, err := ch.api.PhoneNumber(ctx, acct.ExternalID, creds(acct).AccessToken)
+	if err != nil {
+		return []platform.Check{platform.Failed("token valid", err)}, err
+	}
+	return []platform.Check{
+		{Name: "token valid", OK: true, Detail: fmt.Sprintf("reads %s (%s)", num.DisplayPhoneNumber, num.VerifiedName)},
+		{Name: "phone number quality", OK: num.QualityRating != "RED", Detail: "quality rating " + strings.ToLower(num.QualityRating)},
+		{Name: "webhook", OK: true, Detail: "configure the Meta app's WhatsApp webhook to " + acct.WebhookURL},
+	}, nil
+}
+
+// Reconnect reads the number with the stored token.
+func (ch *Channel) Reconnect(ctx context.Context, acct platform.Account) error {
+	_, err := ch.api.PhoneNumber(ctx, acct.ExternalID, creds(acct).AccessToken)
+	return err
+}
+
+// Unregister does nothing: the webhook is the app's, not the number's.
+func (*Channel) Unregister(context.Context, platform.Account) error { return nil }
+
+// Update replaces the access token after reading the number with it.
+func (ch *Channel) Update(ctx context.Context, acct platform.Account, in platform.CredentialsUpdate) (platform.Credentials, *time.Time, error) {
+	if err := in.Only(schematype.PlatformWhatsApp, "accessToken"); err != nil {
+		return nil, nil, err
+	}
+	token := strings.TrimSpace(*in.AccessToken)
+	if _, err := ch.api.PhoneNumber(ctx, acct.ExternalID, token); err != nil {
+		return nil, nil, platform.UserError(err, "input.accessToken", "WhatsApp rejected the access token")
+	}
+	return &Credentials{AccessToken: token}, nil, nil
+}
