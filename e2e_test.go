@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
 )
@@ -197,17 +198,6 @@ func (e *e2e) messageTexts(token, connID string) []string {
 	return out
 }
 
-func eventuallyE2E(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // A running server: connectTelegram against a fake, then a signed update to
 // the webhook URL shows up in conversations, and the same update again adds
 // nothing.
@@ -220,14 +210,14 @@ func TestServeConnectsTelegramAndIngests(t *testing.T) {
 	if st := e.post(path, map[string]string{telegram.SecretHeader: secret}, tgUpdate(1, "Xin chào, shop còn áo không?")); st != 200 {
 		t.Fatalf("webhook status %d", st)
 	}
-	eventuallyE2E(t, "the message is in conversations", func() bool {
+	testkit.Eventually(t, "the message is in conversations", func() bool {
 		got := e.messageTexts(token, connID)
 		return len(got) == 1 && got[0] == "Xin chào, shop còn áo không?"
 	})
 	if st := e.post(path, map[string]string{telegram.SecretHeader: secret}, tgUpdate(1, "Xin chào, shop còn áo không?")); st != 200 {
 		t.Fatalf("redelivery status %d", st)
 	}
-	eventuallyE2E(t, "the journal is processed", func() bool {
+	testkit.Eventually(t, "the journal is processed", func() bool {
 		d := e.gql(token, `query($c: ID!) { webhookEvents(connectionID: $c, where: {processedAtIsNil: true, failedAtIsNil: true}) { totalCount } }`,
 			map[string]any{"c": connID})
 		return pick(d, "webhookEvents", "totalCount") == 0.0
@@ -266,7 +256,7 @@ func TestKill9AfterJournalingLosesNothing(t *testing.T) {
 		t.Fatalf("journal after kill -9: %d unprocessed (%v), want 3", unprocessed, err)
 	}
 	e.startChild(nil)
-	eventuallyE2E(t, "the backlog is processed", func() bool {
+	testkit.Eventually(t, "the backlog is processed", func() bool {
 		got := e.messageTexts(token, connID)
 		return strings.Join(got, ",") == "một,hai,ba"
 	})
@@ -432,7 +422,7 @@ func TestCampaignEventsResume(t *testing.T) {
 	for i, text := range []string{"m2", "m3", "m4"} {
 		post(62+i, text)
 	}
-	eventuallyE2E(t, "the missed messages are stored", func() bool { return len(e.messageTexts(token, connID)) == 4 })
+	testkit.Eventually(t, "the missed messages are stored", func() bool { return len(e.messageTexts(token, connID)) == 4 })
 
 	again := e.websocket(token)
 	again.subscribe("s", q, map[string]any{"c": campaign, "after": cursor})

@@ -10,16 +10,16 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent"
-	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-func sys() context.Context { return privacy.DecisionContext(context.Background(), privacy.Allow) }
+func sys() context.Context { return testkit.Sys() }
 
 type fixture struct {
 	client *ent.Client

@@ -15,7 +15,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/user"
-	"github.com/switchboard-chat/switchboard/internal/testkit"
+	"github.com/switchboard-chat/switchboard/internal/testapp"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
@@ -574,7 +574,7 @@ func TestKeyRotation(t *testing.T) {
 	env := maps.Clone(appEnv)
 	env["ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(newKey)
 	env["ENCRYPTION_OLD_KEYS"] = base64.StdEncoding.EncodeToString(oldKey)
-	svc := testkit.Start(t, testkit.Options{Env: env}).Connections
+	svc := testapp.Start(t, testapp.Options{Env: env}).Connections
 	before := e.db.Connection.GetX(sys(), id)
 	if creds, err := svc.Credentials(before); err != nil || creds.Token() != token {
 		t.Fatalf("the retired key no longer opens credentials: %v", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
+	"github.com/switchboard-chat/switchboard/internal/testapp"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // env is the whole application over the package's database (the
 // production wiring, app.New), reached through GraphQL.
 type env struct {
-	*testkit.Stack
+	*testapp.Stack
 	t   *testing.T
 	url string      // the GraphQL endpoint
 	db  *ent.Client // unrestricted client for seeding (use sys(ctx))
@@ -72,7 +73,7 @@ var appEnv = map[string]string{
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, statements: new(atomic.Int64)}
-	e.Stack = testkit.Start(t, testkit.Options{Env: appEnv, App: app.Options{
+	e.Stack = testapp.Start(t, testapp.Options{Env: appEnv, App: app.Options{
 		Poll: 20 * time.Millisecond,
 		WrapDriver: func(d dialect.Driver) dialect.Driver {
 			return dialect.DebugWithContext(d, func(context.Context, ...any) { e.statements.Add(1) })

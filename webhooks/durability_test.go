@@ -55,7 +55,7 @@ func TestDatabaseDownAnswers503(t *testing.T) {
 			body   []byte
 		}{
 			{"/webhooks/telegram/" + string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(2, "42", 1, "x")},
-			{"/webhooks/facebook", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, fixture(t, "facebook", "text.json"))}, fixture(t, "facebook", "text.json")},
+			{"/webhooks/facebook", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, testkit.Fixture(t, "facebook", "text.json"))}, testkit.Fixture(t, "facebook", "text.json")},
 		} {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+tc.path, strings.NewReader(string(tc.body)))
 			for k, v := range tc.header {
@@ -88,7 +88,7 @@ func TestBacklogIsProcessedAfterRestart(t *testing.T) {
 	}
 	// The "restarted" process: workers over the same database.
 	newStack(t, stackOptions{})
-	eventually(t, "the backlog is processed", func() bool { return len(s.messages(conn)) == 3 })
+	testkit.Eventually(t, "the backlog is processed", func() bool { return len(s.messages(conn)) == 3 })
 	if got := texts(s.messages(conn)); strings.Join(got, ",") != "one,two,three" {
 		t.Fatalf("messages = %v", got)
 	}
@@ -107,13 +107,13 @@ func TestPoisonedEventDoesNotBlock(t *testing.T) {
 	if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(600, "4343", 1700000000, "after the poison")); r.status != 200 {
 		t.Fatalf("status %d", r.status)
 	}
-	eventually(t, "the healthy event is processed", func() bool { return len(s.messages(conn)) == 1 })
-	eventually(t, "the poison's failure is recorded", func() bool { return s.db.WebhookEvent.GetX(sys(), poison.ID).Attempts >= 1 })
+	testkit.Eventually(t, "the healthy event is processed", func() bool { return len(s.messages(conn)) == 1 })
+	testkit.Eventually(t, "the poison's failure is recorded", func() bool { return s.db.WebhookEvent.GetX(sys(), poison.ID).Attempts >= 1 })
 	p := s.db.WebhookEvent.GetX(sys(), poison.ID)
 	if p.ProcessedAt != nil || p.FailedAt == nil || p.Error == "" || p.NextAttemptAt != nil || p.Attempts != 1 {
 		t.Fatalf("poisoned entry = %+v, want failed at once", p)
 	}
-	eventually(t, "connection health shows the failure", func() bool {
+	testkit.Eventually(t, "connection health shows the failure", func() bool {
 		c := s.db.Connection.GetX(sys(), conn.ID)
 		return c.WebhookErrorCount > 0 && strings.Contains(c.WebhookLastError, "processing")
 	})
@@ -145,7 +145,7 @@ func TestTestWebhook(t *testing.T) {
 			if !res.OK || res.Status != 200 || res.Error != nil {
 				t.Fatalf("testWebhook = %+v (error %v)", res, deref(res.Error))
 			}
-			eventually(t, "the test event is processed", func() bool {
+			testkit.Eventually(t, "the test event is processed", func() bool {
 				return !s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).ExistX(sys())
 			})
 			if n := s.db.Conversation.Query().Where(conversation.ConnectionID(conn.ID)).CountX(sys()); n != 0 {

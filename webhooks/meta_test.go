@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
@@ -76,7 +77,7 @@ func TestFacebookWebhook(t *testing.T) {
 	psid := uniqueDigits("12")
 	s.meta.AddProfile(conn.ExternalID, psid, "Lan", "Trần", "https://cdn.example/lan.jpg")
 	load := func(name string) []byte {
-		return fixture(t, "facebook", name, "682498302938465", conn.ExternalID, "1254459154682919", psid)
+		return testkit.Fixture(t, "facebook", name, "682498302938465", conn.ExternalID, "1254459154682919", psid)
 	}
 	send := func(body []byte) reply {
 		return s.post("/webhooks/facebook", map[string]string{graphapi.SignatureHeader: graphapi.Sign(fbAppSecret, body)}, body)
@@ -87,7 +88,7 @@ func TestFacebookWebhook(t *testing.T) {
 			t.Fatalf("%s: %d %q", name, r.status, r.body)
 		}
 	}
-	eventually(t, "three messages", func() bool { return len(s.messages(conn)) == 3 })
+	testkit.Eventually(t, "three messages", func() bool { return len(s.messages(conn)) == 3 })
 	ms := s.messages(conn)
 	var echo *ent.Message
 	for _, m := range ms {
@@ -99,7 +100,7 @@ func TestFacebookWebhook(t *testing.T) {
 		t.Fatalf("echo = %+v", echo)
 	}
 	// Messenger webhooks carry no names: the profile API fills them in.
-	eventually(t, "the profile is fetched", func() bool {
+	testkit.Eventually(t, "the profile is fetched", func() bool {
 		ct := s.db.Contact.Query().Where(contact.ExternalID(psid)).OnlyX(sys())
 		return ct.Name == "Lan Trần" && ct.AvatarURL == "https://cdn.example/lan.jpg"
 	})
@@ -112,12 +113,12 @@ func TestFacebookWebhook(t *testing.T) {
 	deliveryAfterEcho := strings.Replace(string(load("delivery.json")), `"watermark":1458668856253`, `"watermark":1957764197627`, 1)
 	readAfterEcho := strings.Replace(string(load("read.json")), `"watermark":1458668856253`, `"watermark":1957764197627`, 1)
 	send([]byte(deliveryAfterEcho))
-	eventually(t, "delivered", func() bool { return s.db.Message.GetX(sys(), echo.ID).Status == message.StatusDELIVERED })
+	testkit.Eventually(t, "delivered", func() bool { return s.db.Message.GetX(sys(), echo.ID).Status == message.StatusDELIVERED })
 	send([]byte(readAfterEcho))
-	eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), echo.ID).Status == message.StatusREAD })
+	testkit.Eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), echo.ID).Status == message.StatusREAD })
 	late := strings.Replace(deliveryAfterEcho, `"watermark":1957764197627`, `"watermark":1957764197628`, 1)
 	send([]byte(late))
-	eventually(t, "the late receipt is processed", func() bool {
+	testkit.Eventually(t, "the late receipt is processed", func() bool {
 		return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).CountX(sys()) == 0
 	})
 	if st := s.db.Message.GetX(sys(), echo.ID).Status; st != message.StatusREAD {
@@ -125,12 +126,12 @@ func TestFacebookWebhook(t *testing.T) {
 	}
 
 	t.Run("big ids", func(t *testing.T) {
-		big := fixture(t, "facebook", "bigids.json")
+		big := testkit.Fixture(t, "facebook", "bigids.json")
 		if r := send(big); r.status != 200 {
 			t.Fatalf("status %d", r.status)
 		}
 		// The fixture's page is not connected: journaled as unroutable, no contact.
-		eventually(t, "the unroutable entry", func() bool {
+		testkit.Eventually(t, "the unroutable entry", func() bool {
 			return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionIDIsNil(), webhookevent.ErrorContains("unroutable")).ExistX(sys())
 		})
 	})
@@ -161,7 +162,7 @@ func TestWhatsAppWebhook(t *testing.T) {
 	conn := s.whatsappNumber()
 	waID := uniqueDigits("84")
 	load := func(name string) []byte {
-		return fixture(t, "whatsapp", name, "106540352242922", conn.ExternalID, "16505551234", waID)
+		return testkit.Fixture(t, "whatsapp", name, "106540352242922", conn.ExternalID, "16505551234", waID)
 	}
 	send := func(body []byte) reply {
 		return s.post("/webhooks/whatsapp", map[string]string{graphapi.SignatureHeader: graphapi.Sign(waAppSecret, body)}, body)
@@ -171,7 +172,7 @@ func TestWhatsAppWebhook(t *testing.T) {
 			t.Fatalf("%s: %d", name, r.status)
 		}
 	}
-	eventually(t, "three messages", func() bool { return len(s.messages(conn)) == 3 })
+	testkit.Eventually(t, "three messages", func() bool { return len(s.messages(conn)) == 3 })
 	ct := s.db.Contact.Query().Where(contact.ExternalID(waID)).OnlyX(sys())
 	if ct.Name != "Sheena Nelson" || ct.Phone != "+"+waID {
 		t.Fatalf("contact = %+v", ct)
@@ -184,10 +185,10 @@ func TestWhatsAppWebhook(t *testing.T) {
 		SetDirection(message.DirectionOUTBOUND).SetText("Your order shipped").SetExternalID(wamid).
 		SetStatus(message.StatusSENT).SetSentAt(time.Now()).SetPosition("9999999999999|x").SaveX(sys())
 	send(load("status_read.json"))
-	eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), out.ID).Status == message.StatusREAD })
+	testkit.Eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), out.ID).Status == message.StatusREAD })
 	send(load("status_delivered.json"))
 	send([]byte(strings.Replace(string(load("status_failed.json")), "GBI2QjU1RjdGNTQ4QjlGMDVBODkA", "GBI2QjU1RjdGNTQ4QjlGMDVBODYA", 1)))
-	eventually(t, "the late statuses are processed", func() bool {
+	testkit.Eventually(t, "the late statuses are processed", func() bool {
 		return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).CountX(sys()) == 0
 	})
 	if got := s.db.Message.GetX(sys(), out.ID); got.Status != message.StatusREAD {

@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
@@ -86,7 +87,7 @@ func TestEventThatGivesUpLeavesTheQueueMoving(t *testing.T) {
 			for range replicas {
 				newStack(t, stackOptions{})
 			}
-			eventually(t, "the messages behind the edit are processed", func() bool { return len(s.messages(conn)) == 2 })
+			testkit.Eventually(t, "the messages behind the edit are processed", func() bool { return len(s.messages(conn)) == 2 })
 			assertGaveUp(t, s.event(conn, "update:1"))
 		})
 	}
@@ -94,11 +95,11 @@ func TestEventThatGivesUpLeavesTheQueueMoving(t *testing.T) {
 		s, conn, more := givingUp(t)
 		t.Run("first process", func(t *testing.T) {
 			newStack(t, stackOptions{})
-			eventually(t, "the message behind the edit is processed", func() bool { return len(s.messages(conn)) == 1 })
+			testkit.Eventually(t, "the message behind the edit is processed", func() bool { return len(s.messages(conn)) == 1 })
 		})
 		more(3, "journaled while no process ran")
 		newStack(t, stackOptions{})
-		eventually(t, "the restarted process takes the queue on", func() bool { return len(s.messages(conn)) == 2 })
+		testkit.Eventually(t, "the restarted process takes the queue on", func() bool { return len(s.messages(conn)) == 2 })
 		assertGaveUp(t, s.event(conn, "update:1"))
 	})
 }
@@ -129,7 +130,7 @@ func TestFailingEventsDoNotHoldUpMessages(t *testing.T) {
 		}
 	}
 	newStack(t, stackOptions{})
-	eventually(t, "every ordinary message is stored", func() bool { return len(s.messages(conn)) == len(want[chats[0]])+len(want[chats[1]]) })
+	testkit.Eventually(t, "every ordinary message is stored", func() bool { return len(s.messages(conn)) == len(want[chats[0]])+len(want[chats[1]]) })
 	for _, chat := range chats {
 		ct := s.db.Contact.Query().Where(contact.CampaignID(conn.CampaignID), contact.ExternalID(chat)).OnlyX(sys())
 		var got []string
@@ -166,11 +167,11 @@ func TestUnplannedFailureFailsOneEvent(t *testing.T) {
 	post(update(2, chat, 1700000002, "boom"))
 	post(update(3, chat, 1700000003, "after"))
 	newStack(t, stackOptions{wrap: func(ch platform.Channel) platform.Channel { return panicky{ch} }})
-	eventually(t, "the events around the panic are processed", func() bool { return len(s.messages(conn)) == 2 })
+	testkit.Eventually(t, "the events around the panic are processed", func() bool { return len(s.messages(conn)) == 2 })
 	if got := strings.Join(texts(s.messages(conn)), ","); got != "before,after" {
 		t.Fatalf("messages = %s", got)
 	}
-	eventually(t, "the panicking event is failed", func() bool { return s.event(conn, "update:2").FailedAt != nil })
+	testkit.Eventually(t, "the panicking event is failed", func() bool { return s.event(conn, "update:2").FailedAt != nil })
 	if ev := s.event(conn, "update:2"); !strings.Contains(ev.Error, "decoder bug") || ev.Attempts != 1 {
 		t.Fatalf("panicking event = %+v", ev)
 	}
@@ -196,7 +197,7 @@ func TestStuckEventIsLoggedOnce(t *testing.T) {
 	post(editedUpdate(2, chat, 77, "never"))
 	s.aboutToGiveUp(conn, "update:2")
 	w := newStack(t, stackOptions{logs: &logs})
-	eventually(t, "both events fail", func() bool {
+	testkit.Eventually(t, "both events fail", func() bool {
 		return s.event(conn, "update:1").FailedAt != nil && s.event(conn, "update:2").FailedAt != nil
 	})
 	for range 20 {
@@ -247,7 +248,7 @@ func TestTextPostgreSQLRefusesIsStored(t *testing.T) {
 
 	t.Run("in the update's key", func(t *testing.T) {
 		post(withNUL(bytes.Replace(update(1, chat, 1700000001, "x"), []byte(`"message":`), []byte(`"messNULage":`), 1), "messNULage"))
-		eventually(t, "the update is processed", func() bool { return s.event(conn, "update:1").ProcessedAt != nil })
+		testkit.Eventually(t, "the update is processed", func() bool { return s.event(conn, "update:1").ProcessedAt != nil })
 		if ev := s.event(conn, "update:1"); ev.EventType != "message" || ev.Error != "" {
 			t.Fatalf("event = %+v", ev)
 		}
@@ -256,7 +257,7 @@ func TestTextPostgreSQLRefusesIsStored(t *testing.T) {
 		body := update(2, chat, 1700000002, "textNULhere")
 		body = bytes.Replace(body, []byte(`"first_name":"Lan","last_name"`), []byte(`"first_name":"LNULan","last_name"`), 1)
 		post(withNUL(withNUL(body, "textNULhere"), "LNULan"))
-		eventually(t, "the message is stored", func() bool { return len(s.messages(conn)) == 1 })
+		testkit.Eventually(t, "the message is stored", func() bool { return len(s.messages(conn)) == 1 })
 		if m := s.messages(conn)[0]; m.Text != "texthere" {
 			t.Fatalf("text = %q", m.Text)
 		}
@@ -265,9 +266,9 @@ func TestTextPostgreSQLRefusesIsStored(t *testing.T) {
 		}
 	})
 	t.Run("in an attachment (jsonb)", func(t *testing.T) {
-		body := fixture(t, "telegram", "document.json", "10002", "3", "1111111", chat, "invoice-2024-06", `invNULoice`)
+		body := testkit.Fixture(t, "telegram", "document.json", "10002", "3", "1111111", chat, "invoice-2024-06", `invNULoice`)
 		post(withNUL(body, "invNULoice"))
-		eventually(t, "the document is stored", func() bool { return len(s.messages(conn)) == 2 })
+		testkit.Eventually(t, "the document is stored", func() bool { return len(s.messages(conn)) == 2 })
 		if m := s.messages(conn)[0]; len(m.Attachments) != 1 || m.Attachments[0].Name != "invoice.pdf" {
 			t.Fatalf("attachments = %+v", m.Attachments)
 		}
@@ -282,7 +283,7 @@ func TestZaloKeysPostgreSQLRefusesAreStored(t *testing.T) {
 	s.zalo.AddUser(conn.ExternalID, user, "Phạm Minh", "https://zalo.example/minh.jpg")
 	send := func(msgID, text string, replace ...string) {
 		t.Helper()
-		body := fixture(t, "zalo", "user_send_text.json", append([]string{"388613280878808645", conn.ExternalID, "246845883529197922", user,
+		body := testkit.Fixture(t, "zalo", "user_send_text.json", append([]string{"388613280878808645", conn.ExternalID, "246845883529197922", user,
 			`"96d3cdf3af150460909"`, `"` + msgID + `"`, `"text":"message"`, `"text":"` + text + `"`}, replace...)...)
 		env, err := zalo.Peek(body)
 		if err != nil {
@@ -297,11 +298,11 @@ func TestZaloKeysPostgreSQLRefusesAreStored(t *testing.T) {
 	send(long, "long id")
 	send(long, "long id") // a redelivery
 	send("nul-in-event-name", "x", `"user_send_text"`, `"user_send_te\u0000xt"`)
-	eventually(t, "both messages are stored", func() bool { return len(s.messages(conn)) == 2 })
+	testkit.Eventually(t, "both messages are stored", func() bool { return len(s.messages(conn)) == 2 })
 	if n := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID)).CountX(sys()); n != 3 {
 		t.Fatalf("journal holds %d entries, want 3 (the redelivery is a duplicate)", n)
 	}
-	eventually(t, "the event with a NUL in its name is settled", func() bool {
+	testkit.Eventually(t, "the event with a NUL in its name is settled", func() bool {
 		return !s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil(), webhookevent.FailedAtIsNil()).ExistX(sys())
 	})
 	for _, m := range s.messages(conn) {
@@ -343,7 +344,7 @@ func TestUnstorableRequestFailsAlone(t *testing.T) {
 			t.Fatalf("request %d answered %d, want %d (all: %v)", i, st, want, statuses)
 		}
 	}
-	eventually(t, "the others are processed", func() bool { return len(s.messages(good)) == 10 })
+	testkit.Eventually(t, "the others are processed", func() bool { return len(s.messages(good)) == 10 })
 }
 
 // Should a batch fail as a whole, outside any one event (here a trigger
@@ -375,10 +376,10 @@ END $$`, chat, conn.ID),
 		post(update(i+1, chat, 1700000000+i, fmt.Sprint("message ", i+1)))
 	}
 	w := newStack(t, stackOptions{})
-	eventually(t, "the other messages are processed", func() bool {
+	testkit.Eventually(t, "the other messages are processed", func() bool {
 		return s.event(conn, "update:1").ProcessedAt != nil && s.event(conn, "update:3").ProcessedAt != nil && s.event(conn, "update:4").ProcessedAt != nil
 	})
-	eventually(t, "the refused event is failed", func() bool { return s.event(conn, "update:2").FailedAt != nil })
+	testkit.Eventually(t, "the refused event is failed", func() bool { return s.event(conn, "update:2").FailedAt != nil })
 	if ev := s.event(conn, "update:2"); !strings.Contains(ev.Error, "refused by a trigger") {
 		t.Fatalf("refused event = %+v", ev)
 	}

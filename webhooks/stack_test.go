@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
+	"github.com/switchboard-chat/switchboard/internal/testapp"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/platform"
@@ -46,7 +47,7 @@ const (
 // PUBLIC_URL, the journal, processing, the hub, and the connections service
 // with fake platform APIs.
 type stack struct {
-	*testkit.Stack
+	*testapp.Stack
 	t     testing.TB
 	url   string
 	hc    *http.Client
@@ -78,7 +79,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	if opt.noProcessing {
 		workers = "0"
 	}
-	ts := testkit.Start(t, testkit.Options{
+	ts := testapp.Start(t, testapp.Options{
 		TLS:  !opt.plainHTTP,
 		Logs: opt.logs,
 		Env: map[string]string{
@@ -162,17 +163,6 @@ func (s *stack) post(path string, header map[string]string, body []byte) reply {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return reply{resp.StatusCode, string(b)}
-}
-
-func fixture(t *testing.T, platform, name string, replace ...string) []byte {
-	t.Helper()
-	return testkit.Fixture(t, platform, name, replace...)
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, what, cond)
 }
 
 // messages returns a connection's messages in conversation order.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 )
 
@@ -24,13 +25,13 @@ func TestTelegramWebhook(t *testing.T) {
 	signed := map[string]string{telegram.SecretHeader: secret}
 
 	t.Run("verbatim update becomes a conversation, once", func(t *testing.T) {
-		body := fixture(t, "telegram", "text.json")
+		body := testkit.Fixture(t, "telegram", "text.json")
 		for range 2 {
 			if r := s.post(path, signed, body); r.status != 200 {
 				t.Fatalf("status %d %s", r.status, r.body)
 			}
 		}
-		eventually(t, "the journal is processed", func() bool { return s.pending(conn) == 0 })
+		testkit.Eventually(t, "the journal is processed", func() bool { return s.pending(conn) == 0 })
 		ms := s.messages(conn)
 		if len(ms) != 1 || ms[0].Text != "/start" || ms[0].Direction != "INBOUND" || s.journaled(conn, "update:10000") != 1 {
 			t.Fatalf("messages = %v, journal %d", texts(ms), s.journaled(conn, "update:10000"))
@@ -58,7 +59,7 @@ func TestTelegramWebhook(t *testing.T) {
 			}
 		}
 		var got []string
-		eventually(t, "four messages", func() bool {
+		testkit.Eventually(t, "four messages", func() bool {
 			got = nil
 			for _, m := range s.messages(conn) {
 				if m.ExternalID != nil && strings.HasPrefix(*m.ExternalID, chat+":") {
@@ -78,20 +79,20 @@ func TestTelegramWebhook(t *testing.T) {
 	})
 
 	t.Run("edited message updates the text", func(t *testing.T) {
-		body := fixture(t, "telegram", "edited_message.json", `"update_id":10000`, `"update_id":10005`)
+		body := testkit.Fixture(t, "telegram", "edited_message.json", `"update_id":10000`, `"update_id":10005`)
 		if r := s.post(path, signed, body); r.status != 200 {
 			t.Fatalf("status %d", r.status)
 		}
-		eventually(t, "the edit applies", func() bool {
+		testkit.Eventually(t, "the edit applies", func() bool {
 			return slices.Contains(texts(s.messages(conn)), "Edited text")
 		})
 	})
 
 	t.Run("big chat ids survive exactly", func(t *testing.T) {
-		if r := s.post(path, signed, fixture(t, "telegram", "big_chat_id.json")); r.status != 200 {
+		if r := s.post(path, signed, testkit.Fixture(t, "telegram", "big_chat_id.json")); r.status != 200 {
 			t.Fatalf("status %d", r.status)
 		}
-		eventually(t, "the group contact", func() bool {
+		testkit.Eventually(t, "the group contact", func() bool {
 			return s.db.Contact.Query().Where(contact.ExternalID("-1001234567890123456")).ExistX(sys())
 		})
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
 
@@ -29,7 +30,7 @@ func TestZaloWebhook(t *testing.T) {
 	user := uniqueDigits("24")
 	s.zalo.AddUser(conn.ExternalID, user, "Phạm Minh", "https://zalo.example/minh.jpg")
 	load := func(name string) []byte {
-		return fixture(t, "zalo", name, "388613280878808645", conn.ExternalID, "246845883529197922", user)
+		return testkit.Fixture(t, "zalo", name, "388613280878808645", conn.ExternalID, "246845883529197922", user)
 	}
 	send := func(path string, body []byte, secret string) reply {
 		env, err := zalo.Peek(body)
@@ -44,8 +45,8 @@ func TestZaloWebhook(t *testing.T) {
 			t.Fatalf("%s: %d", path, r.status)
 		}
 	}
-	eventually(t, "the message", func() bool { return len(s.messages(conn)) == 1 })
-	eventually(t, "the profile from user/detail", func() bool {
+	testkit.Eventually(t, "the message", func() bool { return len(s.messages(conn)) == 1 })
+	testkit.Eventually(t, "the profile from user/detail", func() bool {
 		ct := s.db.Contact.Query().Where(contact.ExternalID(user), contact.CampaignID(conn.CampaignID)).OnlyX(sys())
 		return ct.Name == "Phạm Minh" && ct.AvatarURL == "https://zalo.example/minh.jpg"
 	})
@@ -67,12 +68,12 @@ func TestZaloWebhook(t *testing.T) {
 		if r := s.post("/webhooks/zalo/con_01HZZZZZZZZZZZZZZZZZZZZZZZ", nil, text); r.status != 404 {
 			t.Fatalf("unknown connection: %d", r.status)
 		}
-		eventually(t, "two rejections counted", func() bool {
+		testkit.Eventually(t, "two rejections counted", func() bool {
 			return s.db.Connection.GetX(sys(), conn.ID).WebhookErrorCount == before+2
 		})
 	})
 	t.Run("an OA that is not connected: 200, nothing stored", func(t *testing.T) {
-		stranger := fixture(t, "zalo", "user_send_text.json", "96d3cdf3af150460909", "stranger-msg")
+		stranger := testkit.Fixture(t, "zalo", "user_send_text.json", "96d3cdf3af150460909", "stranger-msg")
 		before := s.db.WebhookEvent.Query().CountX(sys())
 		if r := send("/webhooks/zalo", stranger, "whatever"); r.status != 200 {
 			t.Fatalf("status %d", r.status)
@@ -84,14 +85,14 @@ func TestZaloWebhook(t *testing.T) {
 	t.Run("follow, form, echo and receipts", func(t *testing.T) {
 		// These fixtures share another OA and user: point them at ours.
 		load := func(name string) []byte {
-			return fixture(t, "zalo", name, "4318291638716923456", conn.ExternalID, "7204918273645501928", user)
+			return testkit.Fixture(t, "zalo", name, "4318291638716923456", conn.ExternalID, "7204918273645501928", user)
 		}
 		for _, name := range []string{"follow.json", "user_submit_info.json", "oa_send_text.json", "user_seen_message.json"} {
 			if r := send("/webhooks/zalo", load(name), oaSecret); r.status != 200 {
 				t.Fatalf("%s: %d", name, r.status)
 			}
 		}
-		eventually(t, "all processed", func() bool {
+		testkit.Eventually(t, "all processed", func() bool {
 			return !s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.ProcessedAtIsNil()).ExistX(sys())
 		})
 		echo := s.db.Message.Query().Where(message.ConnectionID(conn.ID), message.DirectionEQ(message.DirectionOUTBOUND)).OnlyX(sys())

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
 
@@ -43,14 +42,7 @@ const (
 	sampleMillis = 154390853474
 )
 
-func fixtureBody(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixtureBody(t *testing.T, name string) []byte { return testkit.Fixture(t, "zalo", name+".json") }
 
 // malformedEnvelopes are bodies no webhook edge may accept, whatever the
 // signature says.
