@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -22,14 +21,14 @@ import (
 // Login, our Meta app subscribed to each page, webhooks signed with the app
 // secret at one URL.
 type Channel struct {
-	api         *Client
-	verifyToken string
+	graphapi.AppWebhook
+	api *Client
 }
 
 // NewChannel returns the Messenger channel; verifyToken answers Meta's
 // subscription handshake.
 func NewChannel(api *Client, verifyToken string) *Channel {
-	return &Channel{api: api, verifyToken: verifyToken}
+	return &Channel{api: api, AppWebhook: graphapi.AppWebhook{Secret: api.appSecret, VerifyToken: verifyToken}}
 }
 
 var (
@@ -78,19 +77,6 @@ func (*Channel) NewCredentials() platform.Credentials { return &Credentials{} }
 // WebhookPath is the app's one Messenger URL.
 func (*Channel) WebhookPath(pulid.ID) string { return "/webhooks/facebook" }
 
-// Verify checks the app's signature.
-func (*Channel) Verify(h http.Header, body []byte, appSecret string) error {
-	return graphapi.Verify(h, body, appSecret)
-}
-
-// AppSecret signs every Messenger webhook of the app.
-func (ch *Channel) AppSecret() string { return ch.api.appSecret }
-
-// Handshake answers Meta's subscription check.
-func (ch *Channel) Handshake(q url.Values) (string, bool) {
-	return graphapi.Handshake(q, ch.verifyToken)
-}
-
 // Split cuts the body into messaging items.
 func (*Channel) Split(body []byte) ([]inbound.Fragment, error) { return Split(body) }
 
@@ -103,7 +89,7 @@ func (*Channel) Ack() string { return "EVENT_RECEIVED" }
 // TestEvent is a synthetic page event signed with the app secret.
 func (ch *Channel) TestEvent(acct platform.Account, nonce string) ([]byte, http.Header) {
 	body := TestEvent(acct.ExternalID, nonce)
-	return body, http.Header{"Content-Type": {"application/json"}, graphapi.SignatureHeader: {graphapi.Sign(ch.api.appSecret, body)}}
+	return body, ch.SignedTest(body)
 }
 
 const rejectedUser = "Facebook rejected the user access token"

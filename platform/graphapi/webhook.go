@@ -113,3 +113,28 @@ func Coordinate(n json.Number) (*float64, error) {
 	}
 	return &v, nil
 }
+
+// AppWebhook is what Messenger and WhatsApp channels share of receiving
+// webhooks: one URL per Meta app, signed with the app secret, and the
+// subscription handshake (platform.AppSigned). The channels embed it.
+type AppWebhook struct {
+	Secret, VerifyToken string
+}
+
+// Verify checks the app's signature.
+func (AppWebhook) Verify(h http.Header, body []byte, appSecret string) error {
+	return Verify(h, body, appSecret)
+}
+
+// AppSecret signs every webhook of the app.
+func (w AppWebhook) AppSecret() string { return w.Secret }
+
+// Handshake answers Meta's subscription check.
+func (w AppWebhook) Handshake(q url.Values) (string, bool) { return Handshake(q, w.VerifyToken) }
+
+// SignedTest is a test event's header: the content type and the app's signature.
+func (w AppWebhook) SignedTest(body []byte) http.Header {
+	h := http.Header{"Content-Type": {"application/json"}}
+	h.Set(SignatureHeader, Sign(w.Secret, body))
+	return h
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -21,14 +20,14 @@ import (
 // a system-user token; webhooks configured once per Meta app, signed with
 // the app secret.
 type Channel struct {
-	api                    *Client
-	appSecret, verifyToken string
+	graphapi.AppWebhook
+	api *Client
 }
 
 // NewChannel returns the WhatsApp channel; appSecret verifies webhooks and
 // verifyToken answers Meta's subscription handshake.
 func NewChannel(api *Client, appSecret, verifyToken string) *Channel {
-	return &Channel{api: api, appSecret: appSecret, verifyToken: verifyToken}
+	return &Channel{api: api, AppWebhook: graphapi.AppWebhook{Secret: appSecret, VerifyToken: verifyToken}}
 }
 
 var (
@@ -74,19 +73,6 @@ func (*Channel) NewCredentials() platform.Credentials { return &Credentials{} }
 // WebhookPath is the app's one WhatsApp URL.
 func (*Channel) WebhookPath(pulid.ID) string { return "/webhooks/whatsapp" }
 
-// Verify checks the app's signature.
-func (*Channel) Verify(h http.Header, body []byte, appSecret string) error {
-	return graphapi.Verify(h, body, appSecret)
-}
-
-// AppSecret signs every WhatsApp webhook of the app.
-func (ch *Channel) AppSecret() string { return ch.appSecret }
-
-// Handshake answers Meta's subscription check.
-func (ch *Channel) Handshake(q url.Values) (string, bool) {
-	return graphapi.Handshake(q, ch.verifyToken)
-}
-
 // Split cuts the body into messages and statuses.
 func (*Channel) Split(body []byte) ([]inbound.Fragment, error) { return Split(body) }
 
@@ -99,7 +85,7 @@ func (*Channel) Ack() string { return "" }
 // TestEvent is a synthetic message signed with the app secret.
 func (ch *Channel) TestEvent(acct platform.Account, nonce string) ([]byte, http.Header) {
 	body := TestEvent(acct.ExternalID, nonce)
-	return body, http.Header{"Content-Type": {"application/json"}, graphapi.SignatureHeader: {graphapi.Sign(ch.appSecret, body)}}
+	return body, ch.SignedTest(body)
 }
 
 // Connect validates the token by reading the phone number. Webhooks are the
