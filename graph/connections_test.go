@@ -11,13 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/internal/testapp"
+	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
+	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/vault"
 )
@@ -587,5 +592,43 @@ func TestKeyRotation(t *testing.T) {
 	onlyNew, _ := vault.New(newKey)
 	if _, err := onlyNew.Open(after.Credentials, []byte(id)); err != nil {
 		t.Fatalf("the new key alone cannot open the re-sealed credentials: %v", err)
+	}
+}
+
+// Credentials sealed before each platform had a type of its own (one JSON
+// object with every platform's fields) open as the platform's own type.
+func TestCredentialsSealedEarlierOpen(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.manager()
+	keys, err := vault.New(e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		platform schematype.Platform
+		stored   string
+		want     platform.Credentials
+	}{
+		{schematype.PlatformTelegram, `{"botToken":"1:abc","webhookSecret":"s"}`, &telegram.Credentials{BotToken: "1:abc", WebhookSecret: "s"}},
+		{schematype.PlatformFacebook, `{"pageAccessToken":"p","userAccessToken":"u"}`, &facebook.Credentials{PageAccessToken: "p", UserAccessToken: "u"}},
+		{schematype.PlatformWhatsApp, `{"accessToken":"w"}`, &whatsapp.Credentials{AccessToken: "w"}},
+		{schematype.PlatformZalo, `{"accessToken":"a","refreshToken":"r","oaSecretKey":"k","appID":"1","appSecret":"x"}`,
+			&zalo.Credentials{AccessToken: "a", RefreshToken: "r", OASecretKey: "k", AppID: "1", AppSecret: "x"}},
+	} {
+		t.Run(string(tc.platform), func(t *testing.T) {
+			conn := e.connection(c, tc.platform)
+			sealed, err := keys.Seal([]byte(tc.stored), []byte(conn.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.db.Connection.UpdateOne(conn).SetCredentials(sealed).ExecX(sys())
+			got, err := e.conns.Credentials(e.db.Connection.GetX(sys(), conn.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("credentials (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
