@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	_ "github.com/switchboard-chat/switchboard/ent/runtime" // privacy policies and hooks
 	"github.com/switchboard-chat/switchboard/events"
@@ -31,6 +32,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/migrations"
+	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
@@ -48,7 +50,7 @@ func Channels(p config.Platforms, hc *http.Client) []platform.Channel {
 		telegram.NewChannel(telegram.New(p.TelegramAPIURL, hc)),
 		facebook.NewChannel(facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret), p.FacebookVerifyToken),
 		whatsapp.NewChannel(whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)), p.WhatsAppAppSecret, p.WhatsAppVerifyToken),
-		zalo.NewChannel(zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc), p.ZaloAppID, p.ZaloAppSecret),
+		zalo.NewChannel(zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc), p.ZaloAppID, p.ZaloAppSecret, platform.MediaClient(p.MediaAllowPrivate)),
 	}
 }
 
@@ -78,17 +80,19 @@ type Options struct {
 
 // App is one Switchboard process.
 type App struct {
-	Config      *config.Config
-	Client      *ent.Client
-	Platforms   *platform.Registry
-	Accounts    *accounts.Service
-	Connections *connections.Service
-	Journal     *journal.Journal
-	Ingest      *ingest.Processor
-	Events      *events.Writer
-	Hub         *events.Hub
-	Health      *health.Recorder
-	Webhooks    *webhooks.Handler
+	Config        *config.Config
+	Client        *ent.Client
+	Platforms     *platform.Registry
+	Accounts      *accounts.Service
+	Connections   *connections.Service
+	Journal       *journal.Journal
+	Ingest        *ingest.Processor
+	Outbox        *outbox.Service
+	Conversations *conversations.Service
+	Events        *events.Writer
+	Hub           *events.Hub
+	Health        *health.Recorder
+	Webhooks      *webhooks.Handler
 
 	db     *sql.DB
 	logger *slog.Logger
@@ -129,6 +133,9 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	a.Connections = connections.New(connections.Options{Client: client, Keys: keys, PublicURL: cfg.PublicURL,
 		Platforms: a.Platforms, Events: a.Events, Logger: logger, WebhookClient: opt.WebhookClient})
 	a.Ingest = ingest.New(client, a.Platforms, a.Events, a.Health, logger)
+	a.Outbox = outbox.New(outbox.Options{Client: client, Connections: a.Connections, Events: a.Events, Logger: logger,
+		MaxAttempts: cfg.Platforms.OutboxMaxAttempts})
+	a.Conversations = conversations.New(client, a.Events, a.Connections, logger)
 	a.Ingest.FetchProfiles(a.Connections)
 	jdb := db
 	if opt.JournalDB != nil {
@@ -151,12 +158,13 @@ func (a *App) Run(ctx context.Context) {
 // RunHub fans events out to subscribers until ctx ends.
 func (a *App) RunHub(ctx context.Context) { a.Hub.Run(ctx, a.Config.DatabaseURL, a.opt.Poll) }
 
-// RunWork runs the journal's batcher, the processing workers, token
-// renewal, profile lookups and the health writer until ctx ends.
+// RunWork runs the journal's batcher, the processing workers, the outbox's
+// senders, token renewal, profile lookups and the health writer until ctx ends.
 func (a *App) RunWork(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Journal.Run(ctx) })
 	wg.Go(func() { a.Ingest.Run(ctx, a.Config.Platforms.IngestWorkers, a.opt.Poll) })
+	wg.Go(func() { a.Outbox.Run(ctx, a.Config.Platforms.OutboxWorkers, a.opt.Poll) })
 	wg.Go(func() { a.Connections.RunRefresher(ctx, time.Minute) })
 	wg.Go(func() { a.Connections.RunProfiles(ctx) })
 	wg.Go(func() { a.Health.Run(ctx) })
@@ -175,6 +183,8 @@ func (a *App) Handler() http.Handler {
 		Accounts:        a.Accounts,
 		Connections:     a.Connections,
 		Ingest:          a.Ingest,
+		Outbox:          a.Outbox,
+		Conversations:   a.Conversations,
 		Hub:             a.Hub,
 		Platforms:       a.Platforms,
 		Introspection:   cfg.Introspection,

@@ -19,6 +19,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrUpstream means a messaging platform failed or refused a call we needed.
 	ErrUpstream = errors.New("platform error")
+	// ErrFailedPrecondition means the object's state forbids the operation
+	// (a disconnected channel, a closed messaging window, a message already sent).
+	ErrFailedPrecondition = errors.New("failed precondition")
 )
 
 // InputError is a problem with one input field, reported back with the field's path.
@@ -70,6 +73,11 @@ func NotFoundf(format string, args ...any) error {
 // Unauthenticatedf returns an ErrUnauthenticated with a message for the user.
 func Unauthenticatedf(format string, args ...any) error {
 	return &Error{Kind: ErrUnauthenticated, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Preconditionf returns an ErrFailedPrecondition whose message says why.
+func Preconditionf(format string, args ...any) error {
+	return &Error{Kind: ErrFailedPrecondition, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Upstreamf returns an ErrUpstream with a message for the user.

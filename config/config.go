@@ -53,6 +53,9 @@ type Platforms struct {
 	WhatsAppAppSecret    string // WHATSAPP_APP_SECRET (default: FACEBOOK_APP_SECRET)
 	WhatsAppVerifyToken  string // WHATSAPP_VERIFY_TOKEN
 	IngestWorkers        int    // INGEST_WORKERS: journal processing workers (default 1; 0: this replica only journals)
+	OutboxWorkers        int    // OUTBOX_WORKERS: workers sending agents' messages (default 2; 0: this replica sends nothing)
+	OutboxMaxAttempts    int    // OUTBOX_MAX_ATTEMPTS: tries of a send that fails for a passing reason (default 8)
+	MediaAllowPrivate    bool   // MEDIA_FETCH_ALLOW_PRIVATE: let attachment URLs point at private addresses (default false)
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -158,6 +161,25 @@ func Load(getenv func(string) string) (*Config, error) {
 			bad("INGEST_WORKERS", "must be a number from 0 (this replica only journals) to 256, got %q", s)
 		}
 		p.IngestWorkers = n
+	}
+	intVar := func(name string, dst *int, def, lo, hi int, meaning string) {
+		*dst = def
+		if s := getenv(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < lo || n > hi {
+				bad(name, "must be a number from %d to %d (%s), got %q", lo, hi, meaning, s)
+			}
+			*dst = n
+		}
+	}
+	intVar("OUTBOX_WORKERS", &p.OutboxWorkers, 2, 0, 256, "0: this replica sends nothing")
+	intVar("OUTBOX_MAX_ATTEMPTS", &p.OutboxMaxAttempts, 8, 1, 100, "tries of a send that fails for a passing reason")
+	if s := getenv("MEDIA_FETCH_ALLOW_PRIVATE"); s != "" {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			bad("MEDIA_FETCH_ALLOW_PRIVATE", "must be true or false, got %q", s)
+		}
+		p.MediaAllowPrivate = v
 	}
 	for name, v := range map[string]string{
 		"TELEGRAM_API_URL": p.TelegramAPIURL, "FACEBOOK_GRAPH_URL": p.FacebookGraphURL, "WHATSAPP_GRAPH_URL": p.WhatsAppGraphURL,
@@ -270,6 +292,9 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("whatsapp_app_secret_set", c.Platforms.WhatsAppAppSecret != ""),
 		slog.Bool("whatsapp_verify_token_set", c.Platforms.WhatsAppVerifyToken != ""),
 		slog.Int("ingest_workers", c.Platforms.IngestWorkers),
+		slog.Int("outbox_workers", c.Platforms.OutboxWorkers),
+		slog.Int("outbox_max_attempts", c.Platforms.OutboxMaxAttempts),
+		slog.Bool("media_fetch_allow_private", c.Platforms.MediaAllowPrivate),
 	)
 }
 

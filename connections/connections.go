@@ -97,8 +97,11 @@ func (s *Service) Credentials(conn *ent.Connection) (platform.Credentials, error
 	return c, nil
 }
 
-// account opens a connection for its platform's channel.
-func (s *Service) account(conn *ent.Connection) (platform.Channel, platform.Account, error) {
+// Channel returns the platform's channel.
+func (s *Service) Channel(p schematype.Platform) (platform.Channel, error) { return s.reg.Get(p) }
+
+// Account opens a connection for its platform's channel.
+func (s *Service) Account(conn *ent.Connection) (platform.Channel, platform.Account, error) {
 	ch, err := s.reg.Get(conn.Platform)
 	if err != nil {
 		return nil, platform.Account{}, err

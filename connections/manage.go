@@ -34,7 +34,7 @@ func (s *Service) Test(ctx context.Context, id pulid.ID) (*TestResult, error) {
 	if c.Status == connection.StatusINACTIVE {
 		return &TestResult{Checks: []platform.Check{status}}, nil
 	}
-	ch, acct, err := s.account(c)
+	ch, acct, err := s.Account(c)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (s *Service) Test(ctx context.Context, id pulid.ID) (*TestResult, error) {
 		case rc.Status == connection.StatusERROR:
 			checks, err = []platform.Check{{Name: "token valid", OK: false, Detail: rc.StatusReason}}, nil
 		default:
-			if _, acct, err = s.account(rc); err != nil {
+			if _, acct, err = s.Account(rc); err != nil {
 				return nil, err
 			}
 			checks, err = ch.Check(ctx, acct)
@@ -79,7 +79,7 @@ func (s *Service) Reconnect(ctx context.Context, id pulid.ID) (*ent.Connection, 
 	if c.Status == connection.StatusINACTIVE {
 		return nil, apperr.Input("id", "the connection was disconnected and its credentials erased: connect the account again")
 	}
-	ch, _, err := s.account(c)
+	ch, _, err := s.Account(c)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Service) Reconnect(ctx context.Context, id pulid.ID) (*ent.Connection, 
 		}
 		c = rc
 	}
-	_, acct, err := s.account(c)
+	_, acct, err := s.Account(c)
 	if err == nil {
 		err = ch.Reconnect(ctx, acct)
 	}
@@ -125,7 +125,7 @@ func (s *Service) Disconnect(ctx context.Context, id pulid.ID) (*ent.Connection,
 	if c.Status == connection.StatusINACTIVE {
 		return c, nil
 	}
-	if ch, acct, err := s.account(c); err != nil {
+	if ch, acct, err := s.Account(c); err != nil {
 		s.logger.ErrorContext(ctx, "reading credentials to unregister the webhook", "connection", id, "err", err)
 	} else if err := ch.Unregister(ctx, acct); err != nil {
 		// Best effort: a dead token cannot unregister anything, and the
@@ -167,7 +167,7 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in UpdateInput) (*ent
 		if c.Status == connection.StatusINACTIVE {
 			return nil, apperr.Input("id", "the connection was disconnected: connect the account again instead")
 		}
-		ch, acct, err := s.account(c)
+		ch, acct, err := s.Account(c)
 		if err != nil {
 			return nil, err
 		}

@@ -70,7 +70,7 @@ func (s *Service) fillProfile(ctx context.Context, id pulid.ID) error {
 	if conn.Status != connection.StatusACTIVE {
 		return nil
 	}
-	ch, acct, err := s.account(conn)
+	ch, acct, err := s.Account(conn)
 	if err != nil {
 		return err
 	}

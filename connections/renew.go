@@ -41,7 +41,7 @@ func (s *Service) Renew(ctx context.Context, id pulid.ID, force bool) (*ent.Conn
 			!force && c.TokenExpiresAt != nil && c.TokenExpiresAt.After(s.now().Add(RefreshMargin)) {
 			return nil, nil
 		}
-		_, acct, err := s.account(c)
+		_, acct, err := s.Account(c)
 		if err != nil {
 			return nil, err
 		}

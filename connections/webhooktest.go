@@ -37,7 +37,7 @@ func (s *Service) TestWebhook(ctx context.Context, id pulid.ID) (*WebhookTestRes
 	if c.Status == connection.StatusINACTIVE {
 		return nil, apperr.Input("connectionID", "the connection is disconnected: it has no webhook to test")
 	}
-	ch, acct, err := s.account(c)
+	ch, acct, err := s.Account(c)
 	if err != nil {
 		return nil, err
 	}

@@ -1468,6 +1468,22 @@ func (c *ConversationClient) QueryAssignee(_m *Conversation) *UserQuery {
 	return query
 }
 
+// QueryReadBy queries the read_by edge of a Conversation.
+func (c *ConversationClient) QueryReadBy(_m *Conversation) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(conversation.Table, conversation.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, conversation.ReadByTable, conversation.ReadByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryLastMessage queries the last_message edge of a Conversation.
 func (c *ConversationClient) QueryLastMessage(_m *Conversation) *MessageQuery {
 	query := (&MessageClient{config: c.config}).Query()

@@ -44,6 +44,10 @@ type Conversation struct {
 	LastMessageAt time.Time `json:"last_message_at,omitempty"`
 	// Inbound messages no agent has read yet.
 	UnreadCount int `json:"unread_count,omitempty"`
+	// When an agent last marked the conversation read.
+	ReadAt *time.Time `json:"read_at,omitempty"`
+	// The agent who last marked the conversation read.
+	ReadByID *pulid.ID `json:"read_by_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ConversationQuery when eager-loading is set.
 	Edges        ConversationEdges `json:"edges"`
@@ -60,6 +64,8 @@ type ConversationEdges struct {
 	Contact *Contact `json:"contact,omitempty"`
 	// The agent responsible, if any.
 	Assignee *User `json:"assignee,omitempty"`
+	// The agent who last marked the conversation read.
+	ReadBy *User `json:"read_by,omitempty"`
 	// The newest message.
 	LastMessage *Message `json:"last_message,omitempty"`
 	// The conversation's messages, oldest first.
@@ -70,9 +76,9 @@ type ConversationEdges struct {
 	Tags []*Tag `json:"tags,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 	// totalCount holds the count of the edges above.
-	totalCount [8]map[string]int
+	totalCount [9]map[string]int
 
 	namedMessages map[string][]*Message
 	namedCalls    map[string][]*Call
@@ -123,12 +129,23 @@ func (e ConversationEdges) AssigneeOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "assignee"}
 }
 
+// ReadByOrErr returns the ReadBy value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ConversationEdges) ReadByOrErr() (*User, error) {
+	if e.ReadBy != nil {
+		return e.ReadBy, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: user.Label}
+	}
+	return nil, &NotLoadedError{edge: "read_by"}
+}
+
 // LastMessageOrErr returns the LastMessage value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e ConversationEdges) LastMessageOrErr() (*Message, error) {
 	if e.LastMessage != nil {
 		return e.LastMessage, nil
-	} else if e.loadedTypes[4] {
+	} else if e.loadedTypes[5] {
 		return nil, &NotFoundError{label: message.Label}
 	}
 	return nil, &NotLoadedError{edge: "last_message"}
@@ -137,7 +154,7 @@ func (e ConversationEdges) LastMessageOrErr() (*Message, error) {
 // MessagesOrErr returns the Messages value or an error if the edge
 // was not loaded in eager-loading.
 func (e ConversationEdges) MessagesOrErr() ([]*Message, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Messages, nil
 	}
 	return nil, &NotLoadedError{edge: "messages"}
@@ -146,7 +163,7 @@ func (e ConversationEdges) MessagesOrErr() ([]*Message, error) {
 // CallsOrErr returns the Calls value or an error if the edge
 // was not loaded in eager-loading.
 func (e ConversationEdges) CallsOrErr() ([]*Call, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Calls, nil
 	}
 	return nil, &NotLoadedError{edge: "calls"}
@@ -155,7 +172,7 @@ func (e ConversationEdges) CallsOrErr() ([]*Call, error) {
 // TagsOrErr returns the Tags value or an error if the edge
 // was not loaded in eager-loading.
 func (e ConversationEdges) TagsOrErr() ([]*Tag, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Tags, nil
 	}
 	return nil, &NotLoadedError{edge: "tags"}
@@ -166,7 +183,7 @@ func (*Conversation) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case conversation.FieldAssigneeID, conversation.FieldLastMessageID:
+		case conversation.FieldAssigneeID, conversation.FieldLastMessageID, conversation.FieldReadByID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case conversation.FieldID, conversation.FieldCampaignID, conversation.FieldConnectionID, conversation.FieldContactID:
 			values[i] = new(pulid.ID)
@@ -174,7 +191,7 @@ func (*Conversation) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case conversation.FieldStatus:
 			values[i] = new(sql.NullString)
-		case conversation.FieldCreatedAt, conversation.FieldUpdatedAt, conversation.FieldLastMessageAt:
+		case conversation.FieldCreatedAt, conversation.FieldUpdatedAt, conversation.FieldLastMessageAt, conversation.FieldReadAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -259,6 +276,20 @@ func (_m *Conversation) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.UnreadCount = int(value.Int64)
 			}
+		case conversation.FieldReadAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field read_at", values[i])
+			} else if value.Valid {
+				_m.ReadAt = new(time.Time)
+				*_m.ReadAt = value.Time
+			}
+		case conversation.FieldReadByID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field read_by_id", values[i])
+			} else if value.Valid {
+				_m.ReadByID = new(pulid.ID)
+				*_m.ReadByID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -290,6 +321,11 @@ func (_m *Conversation) QueryContact() *ContactQuery {
 // QueryAssignee queries the "assignee" edge of the Conversation entity.
 func (_m *Conversation) QueryAssignee() *UserQuery {
 	return NewConversationClient(_m.config).QueryAssignee(_m)
+}
+
+// QueryReadBy queries the "read_by" edge of the Conversation entity.
+func (_m *Conversation) QueryReadBy() *UserQuery {
+	return NewConversationClient(_m.config).QueryReadBy(_m)
 }
 
 // QueryLastMessage queries the "last_message" edge of the Conversation entity.
@@ -368,6 +404,16 @@ func (_m *Conversation) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("unread_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.UnreadCount))
+	builder.WriteString(", ")
+	if v := _m.ReadAt; v != nil {
+		builder.WriteString("read_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ReadByID; v != nil {
+		builder.WriteString("read_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

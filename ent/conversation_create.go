@@ -147,6 +147,34 @@ func (_c *ConversationCreate) SetNillableUnreadCount(v *int) *ConversationCreate
 	return _c
 }
 
+// SetReadAt sets the "read_at" field.
+func (_c *ConversationCreate) SetReadAt(v time.Time) *ConversationCreate {
+	_c.mutation.SetReadAt(v)
+	return _c
+}
+
+// SetNillableReadAt sets the "read_at" field if the given value is not nil.
+func (_c *ConversationCreate) SetNillableReadAt(v *time.Time) *ConversationCreate {
+	if v != nil {
+		_c.SetReadAt(*v)
+	}
+	return _c
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (_c *ConversationCreate) SetReadByID(v pulid.ID) *ConversationCreate {
+	_c.mutation.SetReadByID(v)
+	return _c
+}
+
+// SetNillableReadByID sets the "read_by_id" field if the given value is not nil.
+func (_c *ConversationCreate) SetNillableReadByID(v *pulid.ID) *ConversationCreate {
+	if v != nil {
+		_c.SetReadByID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ConversationCreate) SetID(v pulid.ID) *ConversationCreate {
 	_c.mutation.SetID(v)
@@ -179,6 +207,11 @@ func (_c *ConversationCreate) SetContact(v *Contact) *ConversationCreate {
 // SetAssignee sets the "assignee" edge to the User entity.
 func (_c *ConversationCreate) SetAssignee(v *User) *ConversationCreate {
 	return _c.SetAssigneeID(v.ID)
+}
+
+// SetReadBy sets the "read_by" edge to the User entity.
+func (_c *ConversationCreate) SetReadBy(v *User) *ConversationCreate {
+	return _c.SetReadByID(v.ID)
 }
 
 // SetLastMessage sets the "last_message" edge to the Message entity.
@@ -408,6 +441,10 @@ func (_c *ConversationCreate) createSpec() (*Conversation, *sqlgraph.CreateSpec)
 		_spec.SetField(conversation.FieldUnreadCount, field.TypeInt, value)
 		_node.UnreadCount = value
 	}
+	if value, ok := _c.mutation.ReadAt(); ok {
+		_spec.SetField(conversation.FieldReadAt, field.TypeTime, value)
+		_node.ReadAt = &value
+	}
 	if nodes := _c.mutation.CampaignIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -474,6 +511,23 @@ func (_c *ConversationCreate) createSpec() (*Conversation, *sqlgraph.CreateSpec)
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.AssigneeID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ReadByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   conversation.ReadByTable,
+			Columns: []string{conversation.ReadByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ReadByID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.LastMessageIDs(); len(nodes) > 0 {
@@ -683,6 +737,42 @@ func (u *ConversationUpsert) AddUnreadCount(v int) *ConversationUpsert {
 	return u
 }
 
+// SetReadAt sets the "read_at" field.
+func (u *ConversationUpsert) SetReadAt(v time.Time) *ConversationUpsert {
+	u.Set(conversation.FieldReadAt, v)
+	return u
+}
+
+// UpdateReadAt sets the "read_at" field to the value that was provided on create.
+func (u *ConversationUpsert) UpdateReadAt() *ConversationUpsert {
+	u.SetExcluded(conversation.FieldReadAt)
+	return u
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (u *ConversationUpsert) ClearReadAt() *ConversationUpsert {
+	u.SetNull(conversation.FieldReadAt)
+	return u
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (u *ConversationUpsert) SetReadByID(v pulid.ID) *ConversationUpsert {
+	u.Set(conversation.FieldReadByID, v)
+	return u
+}
+
+// UpdateReadByID sets the "read_by_id" field to the value that was provided on create.
+func (u *ConversationUpsert) UpdateReadByID() *ConversationUpsert {
+	u.SetExcluded(conversation.FieldReadByID)
+	return u
+}
+
+// ClearReadByID clears the value of the "read_by_id" field.
+func (u *ConversationUpsert) ClearReadByID() *ConversationUpsert {
+	u.SetNull(conversation.FieldReadByID)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -845,6 +935,48 @@ func (u *ConversationUpsertOne) AddUnreadCount(v int) *ConversationUpsertOne {
 func (u *ConversationUpsertOne) UpdateUnreadCount() *ConversationUpsertOne {
 	return u.Update(func(s *ConversationUpsert) {
 		s.UpdateUnreadCount()
+	})
+}
+
+// SetReadAt sets the "read_at" field.
+func (u *ConversationUpsertOne) SetReadAt(v time.Time) *ConversationUpsertOne {
+	return u.Update(func(s *ConversationUpsert) {
+		s.SetReadAt(v)
+	})
+}
+
+// UpdateReadAt sets the "read_at" field to the value that was provided on create.
+func (u *ConversationUpsertOne) UpdateReadAt() *ConversationUpsertOne {
+	return u.Update(func(s *ConversationUpsert) {
+		s.UpdateReadAt()
+	})
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (u *ConversationUpsertOne) ClearReadAt() *ConversationUpsertOne {
+	return u.Update(func(s *ConversationUpsert) {
+		s.ClearReadAt()
+	})
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (u *ConversationUpsertOne) SetReadByID(v pulid.ID) *ConversationUpsertOne {
+	return u.Update(func(s *ConversationUpsert) {
+		s.SetReadByID(v)
+	})
+}
+
+// UpdateReadByID sets the "read_by_id" field to the value that was provided on create.
+func (u *ConversationUpsertOne) UpdateReadByID() *ConversationUpsertOne {
+	return u.Update(func(s *ConversationUpsert) {
+		s.UpdateReadByID()
+	})
+}
+
+// ClearReadByID clears the value of the "read_by_id" field.
+func (u *ConversationUpsertOne) ClearReadByID() *ConversationUpsertOne {
+	return u.Update(func(s *ConversationUpsert) {
+		s.ClearReadByID()
 	})
 }
 
@@ -1177,6 +1309,48 @@ func (u *ConversationUpsertBulk) AddUnreadCount(v int) *ConversationUpsertBulk {
 func (u *ConversationUpsertBulk) UpdateUnreadCount() *ConversationUpsertBulk {
 	return u.Update(func(s *ConversationUpsert) {
 		s.UpdateUnreadCount()
+	})
+}
+
+// SetReadAt sets the "read_at" field.
+func (u *ConversationUpsertBulk) SetReadAt(v time.Time) *ConversationUpsertBulk {
+	return u.Update(func(s *ConversationUpsert) {
+		s.SetReadAt(v)
+	})
+}
+
+// UpdateReadAt sets the "read_at" field to the value that was provided on create.
+func (u *ConversationUpsertBulk) UpdateReadAt() *ConversationUpsertBulk {
+	return u.Update(func(s *ConversationUpsert) {
+		s.UpdateReadAt()
+	})
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (u *ConversationUpsertBulk) ClearReadAt() *ConversationUpsertBulk {
+	return u.Update(func(s *ConversationUpsert) {
+		s.ClearReadAt()
+	})
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (u *ConversationUpsertBulk) SetReadByID(v pulid.ID) *ConversationUpsertBulk {
+	return u.Update(func(s *ConversationUpsert) {
+		s.SetReadByID(v)
+	})
+}
+
+// UpdateReadByID sets the "read_by_id" field to the value that was provided on create.
+func (u *ConversationUpsertBulk) UpdateReadByID() *ConversationUpsertBulk {
+	return u.Update(func(s *ConversationUpsert) {
+		s.UpdateReadByID()
+	})
+}
+
+// ClearReadByID clears the value of the "read_by_id" field.
+func (u *ConversationUpsertBulk) ClearReadByID() *ConversationUpsertBulk {
+	return u.Update(func(s *ConversationUpsert) {
+		s.ClearReadByID()
 	})
 }
 

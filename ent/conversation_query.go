@@ -37,6 +37,7 @@ type ConversationQuery struct {
 	withConnection    *ConnectionQuery
 	withContact       *ContactQuery
 	withAssignee      *UserQuery
+	withReadBy        *UserQuery
 	withLastMessage   *MessageQuery
 	withMessages      *MessageQuery
 	withCalls         *CallQuery
@@ -163,6 +164,28 @@ func (_q *ConversationQuery) QueryAssignee() *UserQuery {
 			sqlgraph.From(conversation.Table, conversation.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, conversation.AssigneeTable, conversation.AssigneeColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryReadBy chains the current query on the "read_by" edge.
+func (_q *ConversationQuery) QueryReadBy() *UserQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(conversation.Table, conversation.FieldID, selector),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, conversation.ReadByTable, conversation.ReadByColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -454,6 +477,7 @@ func (_q *ConversationQuery) Clone() *ConversationQuery {
 		withConnection:  _q.withConnection.Clone(),
 		withContact:     _q.withContact.Clone(),
 		withAssignee:    _q.withAssignee.Clone(),
+		withReadBy:      _q.withReadBy.Clone(),
 		withLastMessage: _q.withLastMessage.Clone(),
 		withMessages:    _q.withMessages.Clone(),
 		withCalls:       _q.withCalls.Clone(),
@@ -506,6 +530,17 @@ func (_q *ConversationQuery) WithAssignee(opts ...func(*UserQuery)) *Conversatio
 		opt(query)
 	}
 	_q.withAssignee = query
+	return _q
+}
+
+// WithReadBy tells the query-builder to eager-load the nodes that are connected to
+// the "read_by" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ConversationQuery) WithReadBy(opts ...func(*UserQuery)) *ConversationQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withReadBy = query
 	return _q
 }
 
@@ -637,11 +672,12 @@ func (_q *ConversationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Conversation{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withCampaign != nil,
 			_q.withConnection != nil,
 			_q.withContact != nil,
 			_q.withAssignee != nil,
+			_q.withReadBy != nil,
 			_q.withLastMessage != nil,
 			_q.withMessages != nil,
 			_q.withCalls != nil,
@@ -690,6 +726,12 @@ func (_q *ConversationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	if query := _q.withAssignee; query != nil {
 		if err := _q.loadAssignee(ctx, query, nodes, nil,
 			func(n *Conversation, e *User) { n.Edges.Assignee = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withReadBy; query != nil {
+		if err := _q.loadReadBy(ctx, query, nodes, nil,
+			func(n *Conversation, e *User) { n.Edges.ReadBy = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -861,6 +903,38 @@ func (_q *ConversationQuery) loadAssignee(ctx context.Context, query *UserQuery,
 		nodes, ok := nodeids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected foreign-key "assignee_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *ConversationQuery) loadReadBy(ctx context.Context, query *UserQuery, nodes []*Conversation, init func(*Conversation), assign func(*Conversation, *User)) error {
+	ids := make([]pulid.ID, 0, len(nodes))
+	nodeids := make(map[pulid.ID][]*Conversation)
+	for i := range nodes {
+		if nodes[i].ReadByID == nil {
+			continue
+		}
+		fk := *nodes[i].ReadByID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(user.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "read_by_id" returned %v`, n.ID)
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
@@ -1064,6 +1138,9 @@ func (_q *ConversationQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withAssignee != nil {
 			_spec.Node.AddColumnOnce(conversation.FieldAssigneeID)
+		}
+		if _q.withReadBy != nil {
+			_spec.Node.AddColumnOnce(conversation.FieldReadByID)
 		}
 		if _q.withLastMessage != nil {
 			_spec.Node.AddColumnOnce(conversation.FieldLastMessageID)

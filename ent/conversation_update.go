@@ -129,9 +129,54 @@ func (_u *ConversationUpdate) AddUnreadCount(v int) *ConversationUpdate {
 	return _u
 }
 
+// SetReadAt sets the "read_at" field.
+func (_u *ConversationUpdate) SetReadAt(v time.Time) *ConversationUpdate {
+	_u.mutation.SetReadAt(v)
+	return _u
+}
+
+// SetNillableReadAt sets the "read_at" field if the given value is not nil.
+func (_u *ConversationUpdate) SetNillableReadAt(v *time.Time) *ConversationUpdate {
+	if v != nil {
+		_u.SetReadAt(*v)
+	}
+	return _u
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (_u *ConversationUpdate) ClearReadAt() *ConversationUpdate {
+	_u.mutation.ClearReadAt()
+	return _u
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (_u *ConversationUpdate) SetReadByID(v pulid.ID) *ConversationUpdate {
+	_u.mutation.SetReadByID(v)
+	return _u
+}
+
+// SetNillableReadByID sets the "read_by_id" field if the given value is not nil.
+func (_u *ConversationUpdate) SetNillableReadByID(v *pulid.ID) *ConversationUpdate {
+	if v != nil {
+		_u.SetReadByID(*v)
+	}
+	return _u
+}
+
+// ClearReadByID clears the value of the "read_by_id" field.
+func (_u *ConversationUpdate) ClearReadByID() *ConversationUpdate {
+	_u.mutation.ClearReadByID()
+	return _u
+}
+
 // SetAssignee sets the "assignee" edge to the User entity.
 func (_u *ConversationUpdate) SetAssignee(v *User) *ConversationUpdate {
 	return _u.SetAssigneeID(v.ID)
+}
+
+// SetReadBy sets the "read_by" edge to the User entity.
+func (_u *ConversationUpdate) SetReadBy(v *User) *ConversationUpdate {
+	return _u.SetReadByID(v.ID)
 }
 
 // SetLastMessage sets the "last_message" edge to the Message entity.
@@ -192,6 +237,12 @@ func (_u *ConversationUpdate) Mutation() *ConversationMutation {
 // ClearAssignee clears the "assignee" edge to the User entity.
 func (_u *ConversationUpdate) ClearAssignee() *ConversationUpdate {
 	_u.mutation.ClearAssignee()
+	return _u
+}
+
+// ClearReadBy clears the "read_by" edge to the User entity.
+func (_u *ConversationUpdate) ClearReadBy() *ConversationUpdate {
+	_u.mutation.ClearReadBy()
 	return _u
 }
 
@@ -363,6 +414,12 @@ func (_u *ConversationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if value, ok := _u.mutation.AddedUnreadCount(); ok {
 		_spec.AddField(conversation.FieldUnreadCount, field.TypeInt, value)
 	}
+	if value, ok := _u.mutation.ReadAt(); ok {
+		_spec.SetField(conversation.FieldReadAt, field.TypeTime, value)
+	}
+	if _u.mutation.ReadAtCleared() {
+		_spec.ClearField(conversation.FieldReadAt, field.TypeTime)
+	}
 	if _u.mutation.AssigneeCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -382,6 +439,35 @@ func (_u *ConversationUpdate) sqlSave(ctx context.Context) (_node int, err error
 			Inverse: false,
 			Table:   conversation.AssigneeTable,
 			Columns: []string{conversation.AssigneeColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReadByCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   conversation.ReadByTable,
+			Columns: []string{conversation.ReadByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReadByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   conversation.ReadByTable,
+			Columns: []string{conversation.ReadByColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
@@ -673,9 +759,54 @@ func (_u *ConversationUpdateOne) AddUnreadCount(v int) *ConversationUpdateOne {
 	return _u
 }
 
+// SetReadAt sets the "read_at" field.
+func (_u *ConversationUpdateOne) SetReadAt(v time.Time) *ConversationUpdateOne {
+	_u.mutation.SetReadAt(v)
+	return _u
+}
+
+// SetNillableReadAt sets the "read_at" field if the given value is not nil.
+func (_u *ConversationUpdateOne) SetNillableReadAt(v *time.Time) *ConversationUpdateOne {
+	if v != nil {
+		_u.SetReadAt(*v)
+	}
+	return _u
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (_u *ConversationUpdateOne) ClearReadAt() *ConversationUpdateOne {
+	_u.mutation.ClearReadAt()
+	return _u
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (_u *ConversationUpdateOne) SetReadByID(v pulid.ID) *ConversationUpdateOne {
+	_u.mutation.SetReadByID(v)
+	return _u
+}
+
+// SetNillableReadByID sets the "read_by_id" field if the given value is not nil.
+func (_u *ConversationUpdateOne) SetNillableReadByID(v *pulid.ID) *ConversationUpdateOne {
+	if v != nil {
+		_u.SetReadByID(*v)
+	}
+	return _u
+}
+
+// ClearReadByID clears the value of the "read_by_id" field.
+func (_u *ConversationUpdateOne) ClearReadByID() *ConversationUpdateOne {
+	_u.mutation.ClearReadByID()
+	return _u
+}
+
 // SetAssignee sets the "assignee" edge to the User entity.
 func (_u *ConversationUpdateOne) SetAssignee(v *User) *ConversationUpdateOne {
 	return _u.SetAssigneeID(v.ID)
+}
+
+// SetReadBy sets the "read_by" edge to the User entity.
+func (_u *ConversationUpdateOne) SetReadBy(v *User) *ConversationUpdateOne {
+	return _u.SetReadByID(v.ID)
 }
 
 // SetLastMessage sets the "last_message" edge to the Message entity.
@@ -736,6 +867,12 @@ func (_u *ConversationUpdateOne) Mutation() *ConversationMutation {
 // ClearAssignee clears the "assignee" edge to the User entity.
 func (_u *ConversationUpdateOne) ClearAssignee() *ConversationUpdateOne {
 	_u.mutation.ClearAssignee()
+	return _u
+}
+
+// ClearReadBy clears the "read_by" edge to the User entity.
+func (_u *ConversationUpdateOne) ClearReadBy() *ConversationUpdateOne {
+	_u.mutation.ClearReadBy()
 	return _u
 }
 
@@ -937,6 +1074,12 @@ func (_u *ConversationUpdateOne) sqlSave(ctx context.Context) (_node *Conversati
 	if value, ok := _u.mutation.AddedUnreadCount(); ok {
 		_spec.AddField(conversation.FieldUnreadCount, field.TypeInt, value)
 	}
+	if value, ok := _u.mutation.ReadAt(); ok {
+		_spec.SetField(conversation.FieldReadAt, field.TypeTime, value)
+	}
+	if _u.mutation.ReadAtCleared() {
+		_spec.ClearField(conversation.FieldReadAt, field.TypeTime)
+	}
 	if _u.mutation.AssigneeCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -956,6 +1099,35 @@ func (_u *ConversationUpdateOne) sqlSave(ctx context.Context) (_node *Conversati
 			Inverse: false,
 			Table:   conversation.AssigneeTable,
 			Columns: []string{conversation.AssigneeColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReadByCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   conversation.ReadByTable,
+			Columns: []string{conversation.ReadByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReadByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   conversation.ReadByTable,
+			Columns: []string{conversation.ReadByColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),

@@ -166,6 +166,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			conversation.FieldLastMessageID: {Type: field.TypeString, Column: conversation.FieldLastMessageID},
 			conversation.FieldLastMessageAt: {Type: field.TypeTime, Column: conversation.FieldLastMessageAt},
 			conversation.FieldUnreadCount:   {Type: field.TypeInt, Column: conversation.FieldUnreadCount},
+			conversation.FieldReadAt:        {Type: field.TypeTime, Column: conversation.FieldReadAt},
+			conversation.FieldReadByID:      {Type: field.TypeString, Column: conversation.FieldReadByID},
 		},
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
@@ -198,21 +200,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Message",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			message.FieldCreatedAt:      {Type: field.TypeTime, Column: message.FieldCreatedAt},
-			message.FieldUpdatedAt:      {Type: field.TypeTime, Column: message.FieldUpdatedAt},
-			message.FieldCampaignID:     {Type: field.TypeString, Column: message.FieldCampaignID},
-			message.FieldConversationID: {Type: field.TypeString, Column: message.FieldConversationID},
-			message.FieldConnectionID:   {Type: field.TypeString, Column: message.FieldConnectionID},
-			message.FieldSenderID:       {Type: field.TypeString, Column: message.FieldSenderID},
-			message.FieldDirection:      {Type: field.TypeEnum, Column: message.FieldDirection},
-			message.FieldKind:           {Type: field.TypeEnum, Column: message.FieldKind},
-			message.FieldText:           {Type: field.TypeString, Column: message.FieldText},
-			message.FieldAttachments:    {Type: field.TypeJSON, Column: message.FieldAttachments},
-			message.FieldExternalID:     {Type: field.TypeString, Column: message.FieldExternalID},
-			message.FieldStatus:         {Type: field.TypeEnum, Column: message.FieldStatus},
-			message.FieldError:          {Type: field.TypeString, Column: message.FieldError},
-			message.FieldSentAt:         {Type: field.TypeTime, Column: message.FieldSentAt},
-			message.FieldPosition:       {Type: field.TypeString, Column: message.FieldPosition},
+			message.FieldCreatedAt:       {Type: field.TypeTime, Column: message.FieldCreatedAt},
+			message.FieldUpdatedAt:       {Type: field.TypeTime, Column: message.FieldUpdatedAt},
+			message.FieldCampaignID:      {Type: field.TypeString, Column: message.FieldCampaignID},
+			message.FieldConversationID:  {Type: field.TypeString, Column: message.FieldConversationID},
+			message.FieldConnectionID:    {Type: field.TypeString, Column: message.FieldConnectionID},
+			message.FieldSenderID:        {Type: field.TypeString, Column: message.FieldSenderID},
+			message.FieldDirection:       {Type: field.TypeEnum, Column: message.FieldDirection},
+			message.FieldKind:            {Type: field.TypeEnum, Column: message.FieldKind},
+			message.FieldText:            {Type: field.TypeString, Column: message.FieldText},
+			message.FieldAttachments:     {Type: field.TypeJSON, Column: message.FieldAttachments},
+			message.FieldExternalID:      {Type: field.TypeString, Column: message.FieldExternalID},
+			message.FieldExternalIds:     {Type: field.TypeJSON, Column: message.FieldExternalIds},
+			message.FieldStatus:          {Type: field.TypeEnum, Column: message.FieldStatus},
+			message.FieldError:           {Type: field.TypeString, Column: message.FieldError},
+			message.FieldClientMessageID: {Type: field.TypeString, Column: message.FieldClientMessageID},
+			message.FieldAttempts:        {Type: field.TypeInt, Column: message.FieldAttempts},
+			message.FieldNextAttemptAt:   {Type: field.TypeTime, Column: message.FieldNextAttemptAt},
+			message.FieldClaimedAt:       {Type: field.TypeTime, Column: message.FieldClaimedAt},
+			message.FieldSentAt:          {Type: field.TypeTime, Column: message.FieldSentAt},
+			message.FieldPosition:        {Type: field.TypeString, Column: message.FieldPosition},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -573,6 +580,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Inverse: false,
 			Table:   conversation.AssigneeTable,
 			Columns: []string{conversation.AssigneeColumn},
+			Bidi:    false,
+		},
+		"Conversation",
+		"User",
+	)
+	graph.MustAddE(
+		"read_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   conversation.ReadByTable,
+			Columns: []string{conversation.ReadByColumn},
 			Bidi:    false,
 		},
 		"Conversation",
@@ -1602,6 +1621,16 @@ func (f *ConversationFilter) WhereUnreadCount(p entql.IntP) {
 	f.Where(p.Field(conversation.FieldUnreadCount))
 }
 
+// WhereReadAt applies the entql time.Time predicate on the read_at field.
+func (f *ConversationFilter) WhereReadAt(p entql.TimeP) {
+	f.Where(p.Field(conversation.FieldReadAt))
+}
+
+// WhereReadByID applies the entql string predicate on the read_by_id field.
+func (f *ConversationFilter) WhereReadByID(p entql.StringP) {
+	f.Where(p.Field(conversation.FieldReadByID))
+}
+
 // WhereHasCampaign applies a predicate to check if query has an edge campaign.
 func (f *ConversationFilter) WhereHasCampaign() {
 	f.Where(entql.HasEdge("campaign"))
@@ -1652,6 +1681,20 @@ func (f *ConversationFilter) WhereHasAssignee() {
 // WhereHasAssigneeWith applies a predicate to check if query has an edge assignee with a given conditions (other predicates).
 func (f *ConversationFilter) WhereHasAssigneeWith(preds ...predicate.User) {
 	f.Where(entql.HasEdgeWith("assignee", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasReadBy applies a predicate to check if query has an edge read_by.
+func (f *ConversationFilter) WhereHasReadBy() {
+	f.Where(entql.HasEdge("read_by"))
+}
+
+// WhereHasReadByWith applies a predicate to check if query has an edge read_by with a given conditions (other predicates).
+func (f *ConversationFilter) WhereHasReadByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("read_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1879,6 +1922,11 @@ func (f *MessageFilter) WhereExternalID(p entql.StringP) {
 	f.Where(p.Field(message.FieldExternalID))
 }
 
+// WhereExternalIds applies the entql json.RawMessage predicate on the external_ids field.
+func (f *MessageFilter) WhereExternalIds(p entql.BytesP) {
+	f.Where(p.Field(message.FieldExternalIds))
+}
+
 // WhereStatus applies the entql string predicate on the status field.
 func (f *MessageFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(message.FieldStatus))
@@ -1887,6 +1935,26 @@ func (f *MessageFilter) WhereStatus(p entql.StringP) {
 // WhereError applies the entql string predicate on the error field.
 func (f *MessageFilter) WhereError(p entql.StringP) {
 	f.Where(p.Field(message.FieldError))
+}
+
+// WhereClientMessageID applies the entql string predicate on the client_message_id field.
+func (f *MessageFilter) WhereClientMessageID(p entql.StringP) {
+	f.Where(p.Field(message.FieldClientMessageID))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *MessageFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(message.FieldAttempts))
+}
+
+// WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
+func (f *MessageFilter) WhereNextAttemptAt(p entql.TimeP) {
+	f.Where(p.Field(message.FieldNextAttemptAt))
+}
+
+// WhereClaimedAt applies the entql time.Time predicate on the claimed_at field.
+func (f *MessageFilter) WhereClaimedAt(p entql.TimeP) {
+	f.Where(p.Field(message.FieldClaimedAt))
 }
 
 // WhereSentAt applies the entql time.Time predicate on the sent_at field.

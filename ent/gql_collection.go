@@ -1625,6 +1625,21 @@ func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opC
 				fieldSeen[conversation.FieldAssigneeID] = struct{}{}
 			}
 
+		case "readBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withReadBy = query
+			if _, ok := fieldSeen[conversation.FieldReadByID]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldReadByID)
+				fieldSeen[conversation.FieldReadByID] = struct{}{}
+			}
+
 		case "lastMessage":
 			var (
 				alias = field.Alias
@@ -1683,10 +1698,10 @@ func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opC
 						}
 						for i := range nodes {
 							n := m[nodes[i].ID]
-							if nodes[i].Edges.totalCount[5] == nil {
-								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							if nodes[i].Edges.totalCount[6] == nil {
+								nodes[i].Edges.totalCount[6] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[5][alias] = n
+							nodes[i].Edges.totalCount[6][alias] = n
 						}
 						return nil
 					})
@@ -1694,10 +1709,10 @@ func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opC
 					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Conversation) error {
 						for i := range nodes {
 							n := len(nodes[i].Edges.Messages)
-							if nodes[i].Edges.totalCount[5] == nil {
-								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							if nodes[i].Edges.totalCount[6] == nil {
+								nodes[i].Edges.totalCount[6] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[5][alias] = n
+							nodes[i].Edges.totalCount[6][alias] = n
 						}
 						return nil
 					})
@@ -1772,10 +1787,10 @@ func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opC
 						}
 						for i := range nodes {
 							n := m[nodes[i].ID]
-							if nodes[i].Edges.totalCount[6] == nil {
-								nodes[i].Edges.totalCount[6] = make(map[string]int)
+							if nodes[i].Edges.totalCount[7] == nil {
+								nodes[i].Edges.totalCount[7] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[6][alias] = n
+							nodes[i].Edges.totalCount[7][alias] = n
 						}
 						return nil
 					})
@@ -1783,10 +1798,10 @@ func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opC
 					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Conversation) error {
 						for i := range nodes {
 							n := len(nodes[i].Edges.Calls)
-							if nodes[i].Edges.totalCount[6] == nil {
-								nodes[i].Edges.totalCount[6] = make(map[string]int)
+							if nodes[i].Edges.totalCount[7] == nil {
+								nodes[i].Edges.totalCount[7] = make(map[string]int)
 							}
-							nodes[i].Edges.totalCount[6][alias] = n
+							nodes[i].Edges.totalCount[7][alias] = n
 						}
 						return nil
 					})
@@ -1879,6 +1894,16 @@ func (_q *ConversationQuery) collectField(ctx context.Context, oneNode bool, opC
 			if _, ok := fieldSeen[conversation.FieldUnreadCount]; !ok {
 				selectedFields = append(selectedFields, conversation.FieldUnreadCount)
 				fieldSeen[conversation.FieldUnreadCount] = struct{}{}
+			}
+		case "readAt":
+			if _, ok := fieldSeen[conversation.FieldReadAt]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldReadAt)
+				fieldSeen[conversation.FieldReadAt] = struct{}{}
+			}
+		case "readByID":
+			if _, ok := fieldSeen[conversation.FieldReadByID]; !ok {
+				selectedFields = append(selectedFields, conversation.FieldReadByID)
+				fieldSeen[conversation.FieldReadByID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -2058,6 +2083,21 @@ func (_q *MessageQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			if _, ok := fieldSeen[message.FieldError]; !ok {
 				selectedFields = append(selectedFields, message.FieldError)
 				fieldSeen[message.FieldError] = struct{}{}
+			}
+		case "clientMessageID":
+			if _, ok := fieldSeen[message.FieldClientMessageID]; !ok {
+				selectedFields = append(selectedFields, message.FieldClientMessageID)
+				fieldSeen[message.FieldClientMessageID] = struct{}{}
+			}
+		case "attempts":
+			if _, ok := fieldSeen[message.FieldAttempts]; !ok {
+				selectedFields = append(selectedFields, message.FieldAttempts)
+				fieldSeen[message.FieldAttempts] = struct{}{}
+			}
+		case "nextAttemptAt":
+			if _, ok := fieldSeen[message.FieldNextAttemptAt]; !ok {
+				selectedFields = append(selectedFields, message.FieldNextAttemptAt)
+				fieldSeen[message.FieldNextAttemptAt] = struct{}{}
 			}
 		case "sentAt":
 			if _, ok := fieldSeen[message.FieldSentAt]; !ok {

@@ -296,6 +296,14 @@ func (_m *Conversation) Assignee(ctx context.Context) (*User, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Conversation) ReadBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ReadByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReadBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Conversation) LastMessage(ctx context.Context) (*Message, error) {
 	result, err := _m.Edges.LastMessageOrErr()
 	if IsNotLoaded(err) {
@@ -312,7 +320,7 @@ func (_m *Conversation) Messages(
 		WithMessageFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[5][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[6][alias]
 	if nodes, err := _m.NamedMessages(alias); err == nil || hasTotalCount {
 		pager, err := newMessagePager(opts, last != nil)
 		if err != nil {
@@ -333,7 +341,7 @@ func (_m *Conversation) Calls(
 		WithCallFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[6][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[7][alias]
 	if nodes, err := _m.NamedCalls(alias); err == nil || hasTotalCount {
 		pager, err := newCallPager(opts, last != nil)
 		if err != nil {

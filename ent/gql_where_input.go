@@ -2965,6 +2965,35 @@ type ConversationWhereInput struct {
 	UnreadCountLT    *int  `json:"unreadCountLT,omitempty"`
 	UnreadCountLTE   *int  `json:"unreadCountLTE,omitempty"`
 
+	// "read_at" field predicates.
+	ReadAt       *time.Time  `json:"readAt,omitempty"`
+	ReadAtNEQ    *time.Time  `json:"readAtNEQ,omitempty"`
+	ReadAtIn     []time.Time `json:"readAtIn,omitempty"`
+	ReadAtNotIn  []time.Time `json:"readAtNotIn,omitempty"`
+	ReadAtGT     *time.Time  `json:"readAtGT,omitempty"`
+	ReadAtGTE    *time.Time  `json:"readAtGTE,omitempty"`
+	ReadAtLT     *time.Time  `json:"readAtLT,omitempty"`
+	ReadAtLTE    *time.Time  `json:"readAtLTE,omitempty"`
+	ReadAtIsNil  bool        `json:"readAtIsNil,omitempty"`
+	ReadAtNotNil bool        `json:"readAtNotNil,omitempty"`
+
+	// "read_by_id" field predicates.
+	ReadByID             *pulid.ID  `json:"readByID,omitempty"`
+	ReadByIDNEQ          *pulid.ID  `json:"readByIDNEQ,omitempty"`
+	ReadByIDIn           []pulid.ID `json:"readByIDIn,omitempty"`
+	ReadByIDNotIn        []pulid.ID `json:"readByIDNotIn,omitempty"`
+	ReadByIDGT           *pulid.ID  `json:"readByIDGT,omitempty"`
+	ReadByIDGTE          *pulid.ID  `json:"readByIDGTE,omitempty"`
+	ReadByIDLT           *pulid.ID  `json:"readByIDLT,omitempty"`
+	ReadByIDLTE          *pulid.ID  `json:"readByIDLTE,omitempty"`
+	ReadByIDContains     *pulid.ID  `json:"readByIDContains,omitempty"`
+	ReadByIDHasPrefix    *pulid.ID  `json:"readByIDHasPrefix,omitempty"`
+	ReadByIDHasSuffix    *pulid.ID  `json:"readByIDHasSuffix,omitempty"`
+	ReadByIDIsNil        bool       `json:"readByIDIsNil,omitempty"`
+	ReadByIDNotNil       bool       `json:"readByIDNotNil,omitempty"`
+	ReadByIDEqualFold    *pulid.ID  `json:"readByIDEqualFold,omitempty"`
+	ReadByIDContainsFold *pulid.ID  `json:"readByIDContainsFold,omitempty"`
+
 	// "campaign" edge predicates.
 	HasCampaign     *bool                 `json:"hasCampaign,omitempty"`
 	HasCampaignWith []*CampaignWhereInput `json:"hasCampaignWith,omitempty"`
@@ -2980,6 +3009,10 @@ type ConversationWhereInput struct {
 	// "assignee" edge predicates.
 	HasAssignee     *bool             `json:"hasAssignee,omitempty"`
 	HasAssigneeWith []*UserWhereInput `json:"hasAssigneeWith,omitempty"`
+
+	// "read_by" edge predicates.
+	HasReadBy     *bool             `json:"hasReadBy,omitempty"`
+	HasReadByWith []*UserWhereInput `json:"hasReadByWith,omitempty"`
 
 	// "last_message" edge predicates.
 	HasLastMessage     *bool                `json:"hasLastMessage,omitempty"`
@@ -3408,6 +3441,81 @@ func (i *ConversationWhereInput) P() (predicate.Conversation, error) {
 	if i.UnreadCountLTE != nil {
 		predicates = append(predicates, conversation.UnreadCountLTE(*i.UnreadCountLTE))
 	}
+	if i.ReadAt != nil {
+		predicates = append(predicates, conversation.ReadAtEQ(*i.ReadAt))
+	}
+	if i.ReadAtNEQ != nil {
+		predicates = append(predicates, conversation.ReadAtNEQ(*i.ReadAtNEQ))
+	}
+	if len(i.ReadAtIn) > 0 {
+		predicates = append(predicates, conversation.ReadAtIn(i.ReadAtIn...))
+	}
+	if len(i.ReadAtNotIn) > 0 {
+		predicates = append(predicates, conversation.ReadAtNotIn(i.ReadAtNotIn...))
+	}
+	if i.ReadAtGT != nil {
+		predicates = append(predicates, conversation.ReadAtGT(*i.ReadAtGT))
+	}
+	if i.ReadAtGTE != nil {
+		predicates = append(predicates, conversation.ReadAtGTE(*i.ReadAtGTE))
+	}
+	if i.ReadAtLT != nil {
+		predicates = append(predicates, conversation.ReadAtLT(*i.ReadAtLT))
+	}
+	if i.ReadAtLTE != nil {
+		predicates = append(predicates, conversation.ReadAtLTE(*i.ReadAtLTE))
+	}
+	if i.ReadAtIsNil {
+		predicates = append(predicates, conversation.ReadAtIsNil())
+	}
+	if i.ReadAtNotNil {
+		predicates = append(predicates, conversation.ReadAtNotNil())
+	}
+	if i.ReadByID != nil {
+		predicates = append(predicates, conversation.ReadByIDEQ(*i.ReadByID))
+	}
+	if i.ReadByIDNEQ != nil {
+		predicates = append(predicates, conversation.ReadByIDNEQ(*i.ReadByIDNEQ))
+	}
+	if len(i.ReadByIDIn) > 0 {
+		predicates = append(predicates, conversation.ReadByIDIn(i.ReadByIDIn...))
+	}
+	if len(i.ReadByIDNotIn) > 0 {
+		predicates = append(predicates, conversation.ReadByIDNotIn(i.ReadByIDNotIn...))
+	}
+	if i.ReadByIDGT != nil {
+		predicates = append(predicates, conversation.ReadByIDGT(*i.ReadByIDGT))
+	}
+	if i.ReadByIDGTE != nil {
+		predicates = append(predicates, conversation.ReadByIDGTE(*i.ReadByIDGTE))
+	}
+	if i.ReadByIDLT != nil {
+		predicates = append(predicates, conversation.ReadByIDLT(*i.ReadByIDLT))
+	}
+	if i.ReadByIDLTE != nil {
+		predicates = append(predicates, conversation.ReadByIDLTE(*i.ReadByIDLTE))
+	}
+	if i.ReadByIDContains != nil {
+		predicates = append(predicates, conversation.ReadByIDContains(*i.ReadByIDContains))
+	}
+	if i.ReadByIDHasPrefix != nil {
+		predicates = append(predicates, conversation.ReadByIDHasPrefix(*i.ReadByIDHasPrefix))
+	}
+	if i.ReadByIDHasSuffix != nil {
+		predicates = append(predicates, conversation.ReadByIDHasSuffix(*i.ReadByIDHasSuffix))
+	}
+	if i.ReadByIDIsNil {
+		predicates = append(predicates, conversation.ReadByIDIsNil())
+	}
+	if i.ReadByIDNotNil {
+		predicates = append(predicates, conversation.ReadByIDNotNil())
+	}
+	if i.ReadByIDEqualFold != nil {
+		predicates = append(predicates, conversation.ReadByIDEqualFold(*i.ReadByIDEqualFold))
+	}
+	if i.ReadByIDContainsFold != nil {
+		predicates = append(predicates, conversation.ReadByIDContainsFold(*i.ReadByIDContainsFold))
+	}
 
 	if i.HasCampaign != nil {
 		p := conversation.HasCampaign()
@@ -3480,6 +3588,24 @@ func (i *ConversationWhereInput) P() (predicate.Conversation, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, conversation.HasAssigneeWith(with...))
+	}
+	if i.HasReadBy != nil {
+		p := conversation.HasReadBy()
+		if !*i.HasReadBy {
+			p = conversation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReadByWith) > 0 {
+		with := make([]predicate.User, 0, len(i.HasReadByWith))
+		for _, w := range i.HasReadByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReadByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, conversation.HasReadByWith(with...))
 	}
 	if i.HasLastMessage != nil {
 		p := conversation.HasLastMessage()
@@ -3728,6 +3854,28 @@ type MessageWhereInput struct {
 	ErrorNotNil       bool     `json:"errorNotNil,omitempty"`
 	ErrorEqualFold    *string  `json:"errorEqualFold,omitempty"`
 	ErrorContainsFold *string  `json:"errorContainsFold,omitempty"`
+
+	// "attempts" field predicates.
+	Attempts      *int  `json:"attempts,omitempty"`
+	AttemptsNEQ   *int  `json:"attemptsNEQ,omitempty"`
+	AttemptsIn    []int `json:"attemptsIn,omitempty"`
+	AttemptsNotIn []int `json:"attemptsNotIn,omitempty"`
+	AttemptsGT    *int  `json:"attemptsGT,omitempty"`
+	AttemptsGTE   *int  `json:"attemptsGTE,omitempty"`
+	AttemptsLT    *int  `json:"attemptsLT,omitempty"`
+	AttemptsLTE   *int  `json:"attemptsLTE,omitempty"`
+
+	// "next_attempt_at" field predicates.
+	NextAttemptAt       *time.Time  `json:"nextAttemptAt,omitempty"`
+	NextAttemptAtNEQ    *time.Time  `json:"nextAttemptAtNEQ,omitempty"`
+	NextAttemptAtIn     []time.Time `json:"nextAttemptAtIn,omitempty"`
+	NextAttemptAtNotIn  []time.Time `json:"nextAttemptAtNotIn,omitempty"`
+	NextAttemptAtGT     *time.Time  `json:"nextAttemptAtGT,omitempty"`
+	NextAttemptAtGTE    *time.Time  `json:"nextAttemptAtGTE,omitempty"`
+	NextAttemptAtLT     *time.Time  `json:"nextAttemptAtLT,omitempty"`
+	NextAttemptAtLTE    *time.Time  `json:"nextAttemptAtLTE,omitempty"`
+	NextAttemptAtIsNil  bool        `json:"nextAttemptAtIsNil,omitempty"`
+	NextAttemptAtNotNil bool        `json:"nextAttemptAtNotNil,omitempty"`
 
 	// "sent_at" field predicates.
 	SentAt      *time.Time  `json:"sentAt,omitempty"`
@@ -4217,6 +4365,60 @@ func (i *MessageWhereInput) P() (predicate.Message, error) {
 	}
 	if i.ErrorContainsFold != nil {
 		predicates = append(predicates, message.ErrorContainsFold(*i.ErrorContainsFold))
+	}
+	if i.Attempts != nil {
+		predicates = append(predicates, message.AttemptsEQ(*i.Attempts))
+	}
+	if i.AttemptsNEQ != nil {
+		predicates = append(predicates, message.AttemptsNEQ(*i.AttemptsNEQ))
+	}
+	if len(i.AttemptsIn) > 0 {
+		predicates = append(predicates, message.AttemptsIn(i.AttemptsIn...))
+	}
+	if len(i.AttemptsNotIn) > 0 {
+		predicates = append(predicates, message.AttemptsNotIn(i.AttemptsNotIn...))
+	}
+	if i.AttemptsGT != nil {
+		predicates = append(predicates, message.AttemptsGT(*i.AttemptsGT))
+	}
+	if i.AttemptsGTE != nil {
+		predicates = append(predicates, message.AttemptsGTE(*i.AttemptsGTE))
+	}
+	if i.AttemptsLT != nil {
+		predicates = append(predicates, message.AttemptsLT(*i.AttemptsLT))
+	}
+	if i.AttemptsLTE != nil {
+		predicates = append(predicates, message.AttemptsLTE(*i.AttemptsLTE))
+	}
+	if i.NextAttemptAt != nil {
+		predicates = append(predicates, message.NextAttemptAtEQ(*i.NextAttemptAt))
+	}
+	if i.NextAttemptAtNEQ != nil {
+		predicates = append(predicates, message.NextAttemptAtNEQ(*i.NextAttemptAtNEQ))
+	}
+	if len(i.NextAttemptAtIn) > 0 {
+		predicates = append(predicates, message.NextAttemptAtIn(i.NextAttemptAtIn...))
+	}
+	if len(i.NextAttemptAtNotIn) > 0 {
+		predicates = append(predicates, message.NextAttemptAtNotIn(i.NextAttemptAtNotIn...))
+	}
+	if i.NextAttemptAtGT != nil {
+		predicates = append(predicates, message.NextAttemptAtGT(*i.NextAttemptAtGT))
+	}
+	if i.NextAttemptAtGTE != nil {
+		predicates = append(predicates, message.NextAttemptAtGTE(*i.NextAttemptAtGTE))
+	}
+	if i.NextAttemptAtLT != nil {
+		predicates = append(predicates, message.NextAttemptAtLT(*i.NextAttemptAtLT))
+	}
+	if i.NextAttemptAtLTE != nil {
+		predicates = append(predicates, message.NextAttemptAtLTE(*i.NextAttemptAtLTE))
+	}
+	if i.NextAttemptAtIsNil {
+		predicates = append(predicates, message.NextAttemptAtIsNil())
+	}
+	if i.NextAttemptAtNotNil {
+		predicates = append(predicates, message.NextAttemptAtNotNil())
 	}
 	if i.SentAt != nil {
 		predicates = append(predicates, message.SentAtEQ(*i.SentAt))

@@ -45,12 +45,22 @@ type Message struct {
 	Text string `json:"text,omitempty"`
 	// Media, files and locations carried by the message.
 	Attachments []schematype.Attachment `json:"attachments,omitempty"`
-	// The platform's message id; unique per connection.
+	// The platform's message id; unique per connection. A send the platform took as several messages has the first one's.
 	ExternalID *string `json:"external_id,omitempty"`
-	// Delivery status; receipts only move it forward.
+	// Every platform message id of a send the platform took as several messages (text over the caption limit, Messenger's text and attachment), the first included.
+	ExternalIds []string `json:"external_ids,omitempty"`
+	// Delivery status: PENDING until the platform takes it, then SENT, DELIVERED and READ as receipts say (never backward); FAILED when it could not be sent; CANCELED when an agent stopped it before it was sent.
 	Status message.Status `json:"status,omitempty"`
-	// Why sending failed, when status is FAILED.
+	// Why the last attempt to send failed (the platform's own words), when it did.
 	Error string `json:"error,omitempty"`
+	// The sender's own id of an outbound message: the same id in the same conversation is the same message, so a double click or a network retry never sends twice.
+	ClientMessageID *string `json:"client_message_id,omitempty"`
+	// How many times sending was tried.
+	Attempts int `json:"attempts,omitempty"`
+	// When sending is tried (again), while PENDING.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// When the attempt now under way started; nil when none is.
+	ClaimedAt *time.Time `json:"claimed_at,omitempty"`
 	// The platform's timestamp of the message.
 	SentAt time.Time `json:"sent_at,omitempty"`
 	// Where the message sorts in its conversation: the platform's timestamp (ms, zero-padded), then the id of the journal entry it came from (arrival order, since platform timestamps are often whole seconds). Fixed at receipt, so any replica processing in any order agrees.
@@ -129,13 +139,15 @@ func (*Message) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case message.FieldSenderID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
-		case message.FieldAttachments:
+		case message.FieldAttachments, message.FieldExternalIds:
 			values[i] = new([]byte)
 		case message.FieldID, message.FieldCampaignID, message.FieldConversationID, message.FieldConnectionID:
 			values[i] = new(pulid.ID)
-		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldStatus, message.FieldError, message.FieldPosition:
+		case message.FieldAttempts:
+			values[i] = new(sql.NullInt64)
+		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldStatus, message.FieldError, message.FieldClientMessageID, message.FieldPosition:
 			values[i] = new(sql.NullString)
-		case message.FieldCreatedAt, message.FieldUpdatedAt, message.FieldSentAt:
+		case message.FieldCreatedAt, message.FieldUpdatedAt, message.FieldNextAttemptAt, message.FieldClaimedAt, message.FieldSentAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -228,6 +240,14 @@ func (_m *Message) assignValues(columns []string, values []any) error {
 				_m.ExternalID = new(string)
 				*_m.ExternalID = value.String
 			}
+		case message.FieldExternalIds:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field external_ids", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ExternalIds); err != nil {
+					return fmt.Errorf("unmarshal field external_ids: %w", err)
+				}
+			}
 		case message.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field status", values[i])
@@ -239,6 +259,33 @@ func (_m *Message) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field error", values[i])
 			} else if value.Valid {
 				_m.Error = value.String
+			}
+		case message.FieldClientMessageID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field client_message_id", values[i])
+			} else if value.Valid {
+				_m.ClientMessageID = new(string)
+				*_m.ClientMessageID = value.String
+			}
+		case message.FieldAttempts:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field attempts", values[i])
+			} else if value.Valid {
+				_m.Attempts = int(value.Int64)
+			}
+		case message.FieldNextAttemptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_attempt_at", values[i])
+			} else if value.Valid {
+				_m.NextAttemptAt = new(time.Time)
+				*_m.NextAttemptAt = value.Time
+			}
+		case message.FieldClaimedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field claimed_at", values[i])
+			} else if value.Valid {
+				_m.ClaimedAt = new(time.Time)
+				*_m.ClaimedAt = value.Time
 			}
 		case message.FieldSentAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -345,11 +392,32 @@ func (_m *Message) String() string {
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
+	builder.WriteString("external_ids=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ExternalIds))
+	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
 	builder.WriteString(", ")
 	builder.WriteString("error=")
 	builder.WriteString(_m.Error)
+	builder.WriteString(", ")
+	if v := _m.ClientMessageID; v != nil {
+		builder.WriteString("client_message_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("attempts=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Attempts))
+	builder.WriteString(", ")
+	if v := _m.NextAttemptAt; v != nil {
+		builder.WriteString("next_attempt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ClaimedAt; v != nil {
+		builder.WriteString("claimed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("sent_at=")
 	builder.WriteString(_m.SentAt.Format(time.ANSIC))

@@ -143,6 +143,12 @@ func (_c *MessageCreate) SetNillableExternalID(v *string) *MessageCreate {
 	return _c
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (_c *MessageCreate) SetExternalIds(v []string) *MessageCreate {
+	_c.mutation.SetExternalIds(v)
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *MessageCreate) SetStatus(v message.Status) *MessageCreate {
 	_c.mutation.SetStatus(v)
@@ -167,6 +173,62 @@ func (_c *MessageCreate) SetError(v string) *MessageCreate {
 func (_c *MessageCreate) SetNillableError(v *string) *MessageCreate {
 	if v != nil {
 		_c.SetError(*v)
+	}
+	return _c
+}
+
+// SetClientMessageID sets the "client_message_id" field.
+func (_c *MessageCreate) SetClientMessageID(v string) *MessageCreate {
+	_c.mutation.SetClientMessageID(v)
+	return _c
+}
+
+// SetNillableClientMessageID sets the "client_message_id" field if the given value is not nil.
+func (_c *MessageCreate) SetNillableClientMessageID(v *string) *MessageCreate {
+	if v != nil {
+		_c.SetClientMessageID(*v)
+	}
+	return _c
+}
+
+// SetAttempts sets the "attempts" field.
+func (_c *MessageCreate) SetAttempts(v int) *MessageCreate {
+	_c.mutation.SetAttempts(v)
+	return _c
+}
+
+// SetNillableAttempts sets the "attempts" field if the given value is not nil.
+func (_c *MessageCreate) SetNillableAttempts(v *int) *MessageCreate {
+	if v != nil {
+		_c.SetAttempts(*v)
+	}
+	return _c
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_c *MessageCreate) SetNextAttemptAt(v time.Time) *MessageCreate {
+	_c.mutation.SetNextAttemptAt(v)
+	return _c
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_c *MessageCreate) SetNillableNextAttemptAt(v *time.Time) *MessageCreate {
+	if v != nil {
+		_c.SetNextAttemptAt(*v)
+	}
+	return _c
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (_c *MessageCreate) SetClaimedAt(v time.Time) *MessageCreate {
+	_c.mutation.SetClaimedAt(v)
+	return _c
+}
+
+// SetNillableClaimedAt sets the "claimed_at" field if the given value is not nil.
+func (_c *MessageCreate) SetNillableClaimedAt(v *time.Time) *MessageCreate {
+	if v != nil {
+		_c.SetClaimedAt(*v)
 	}
 	return _c
 }
@@ -288,6 +350,10 @@ func (_c *MessageCreate) defaults() error {
 		v := message.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Attempts(); !ok {
+		v := message.DefaultAttempts
+		_c.mutation.SetAttempts(v)
+	}
 	if _, ok := _c.mutation.SentAt(); !ok {
 		if message.DefaultSentAt == nil {
 			return fmt.Errorf("ent: uninitialized message.DefaultSentAt (forgotten import ent/runtime?)")
@@ -348,6 +414,9 @@ func (_c *MessageCreate) check() error {
 		if err := message.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Message.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Attempts(); !ok {
+		return &ValidationError{Name: "attempts", err: errors.New(`ent: missing required field "Message.attempts"`)}
 	}
 	if _, ok := _c.mutation.SentAt(); !ok {
 		return &ValidationError{Name: "sent_at", err: errors.New(`ent: missing required field "Message.sent_at"`)}
@@ -433,6 +502,10 @@ func (_c *MessageCreate) createSpec() (*Message, *sqlgraph.CreateSpec) {
 		_spec.SetField(message.FieldExternalID, field.TypeString, value)
 		_node.ExternalID = &value
 	}
+	if value, ok := _c.mutation.ExternalIds(); ok {
+		_spec.SetField(message.FieldExternalIds, field.TypeJSON, value)
+		_node.ExternalIds = value
+	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(message.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
@@ -440,6 +513,22 @@ func (_c *MessageCreate) createSpec() (*Message, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Error(); ok {
 		_spec.SetField(message.FieldError, field.TypeString, value)
 		_node.Error = value
+	}
+	if value, ok := _c.mutation.ClientMessageID(); ok {
+		_spec.SetField(message.FieldClientMessageID, field.TypeString, value)
+		_node.ClientMessageID = &value
+	}
+	if value, ok := _c.mutation.Attempts(); ok {
+		_spec.SetField(message.FieldAttempts, field.TypeInt, value)
+		_node.Attempts = value
+	}
+	if value, ok := _c.mutation.NextAttemptAt(); ok {
+		_spec.SetField(message.FieldNextAttemptAt, field.TypeTime, value)
+		_node.NextAttemptAt = &value
+	}
+	if value, ok := _c.mutation.ClaimedAt(); ok {
+		_spec.SetField(message.FieldClaimedAt, field.TypeTime, value)
+		_node.ClaimedAt = &value
 	}
 	if value, ok := _c.mutation.SentAt(); ok {
 		_spec.SetField(message.FieldSentAt, field.TypeTime, value)
@@ -641,6 +730,24 @@ func (u *MessageUpsert) ClearExternalID() *MessageUpsert {
 	return u
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (u *MessageUpsert) SetExternalIds(v []string) *MessageUpsert {
+	u.Set(message.FieldExternalIds, v)
+	return u
+}
+
+// UpdateExternalIds sets the "external_ids" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateExternalIds() *MessageUpsert {
+	u.SetExcluded(message.FieldExternalIds)
+	return u
+}
+
+// ClearExternalIds clears the value of the "external_ids" field.
+func (u *MessageUpsert) ClearExternalIds() *MessageUpsert {
+	u.SetNull(message.FieldExternalIds)
+	return u
+}
+
 // SetStatus sets the "status" field.
 func (u *MessageUpsert) SetStatus(v message.Status) *MessageUpsert {
 	u.Set(message.FieldStatus, v)
@@ -668,6 +775,60 @@ func (u *MessageUpsert) UpdateError() *MessageUpsert {
 // ClearError clears the value of the "error" field.
 func (u *MessageUpsert) ClearError() *MessageUpsert {
 	u.SetNull(message.FieldError)
+	return u
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MessageUpsert) SetAttempts(v int) *MessageUpsert {
+	u.Set(message.FieldAttempts, v)
+	return u
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateAttempts() *MessageUpsert {
+	u.SetExcluded(message.FieldAttempts)
+	return u
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MessageUpsert) AddAttempts(v int) *MessageUpsert {
+	u.Add(message.FieldAttempts, v)
+	return u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *MessageUpsert) SetNextAttemptAt(v time.Time) *MessageUpsert {
+	u.Set(message.FieldNextAttemptAt, v)
+	return u
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateNextAttemptAt() *MessageUpsert {
+	u.SetExcluded(message.FieldNextAttemptAt)
+	return u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *MessageUpsert) ClearNextAttemptAt() *MessageUpsert {
+	u.SetNull(message.FieldNextAttemptAt)
+	return u
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (u *MessageUpsert) SetClaimedAt(v time.Time) *MessageUpsert {
+	u.Set(message.FieldClaimedAt, v)
+	return u
+}
+
+// UpdateClaimedAt sets the "claimed_at" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateClaimedAt() *MessageUpsert {
+	u.SetExcluded(message.FieldClaimedAt)
+	return u
+}
+
+// ClearClaimedAt clears the value of the "claimed_at" field.
+func (u *MessageUpsert) ClearClaimedAt() *MessageUpsert {
+	u.SetNull(message.FieldClaimedAt)
 	return u
 }
 
@@ -717,6 +878,9 @@ func (u *MessageUpsertOne) UpdateNewValues() *MessageUpsertOne {
 		}
 		if _, exists := u.create.mutation.Direction(); exists {
 			s.SetIgnore(message.FieldDirection)
+		}
+		if _, exists := u.create.mutation.ClientMessageID(); exists {
+			s.SetIgnore(message.FieldClientMessageID)
 		}
 		if _, exists := u.create.mutation.Position(); exists {
 			s.SetIgnore(message.FieldPosition)
@@ -836,6 +1000,27 @@ func (u *MessageUpsertOne) ClearExternalID() *MessageUpsertOne {
 	})
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (u *MessageUpsertOne) SetExternalIds(v []string) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetExternalIds(v)
+	})
+}
+
+// UpdateExternalIds sets the "external_ids" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateExternalIds() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateExternalIds()
+	})
+}
+
+// ClearExternalIds clears the value of the "external_ids" field.
+func (u *MessageUpsertOne) ClearExternalIds() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearExternalIds()
+	})
+}
+
 // SetStatus sets the "status" field.
 func (u *MessageUpsertOne) SetStatus(v message.Status) *MessageUpsertOne {
 	return u.Update(func(s *MessageUpsert) {
@@ -868,6 +1053,69 @@ func (u *MessageUpsertOne) UpdateError() *MessageUpsertOne {
 func (u *MessageUpsertOne) ClearError() *MessageUpsertOne {
 	return u.Update(func(s *MessageUpsert) {
 		s.ClearError()
+	})
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MessageUpsertOne) SetAttempts(v int) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MessageUpsertOne) AddAttempts(v int) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateAttempts() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *MessageUpsertOne) SetNextAttemptAt(v time.Time) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateNextAttemptAt() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *MessageUpsertOne) ClearNextAttemptAt() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearNextAttemptAt()
+	})
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (u *MessageUpsertOne) SetClaimedAt(v time.Time) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetClaimedAt(v)
+	})
+}
+
+// UpdateClaimedAt sets the "claimed_at" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateClaimedAt() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateClaimedAt()
+	})
+}
+
+// ClearClaimedAt clears the value of the "claimed_at" field.
+func (u *MessageUpsertOne) ClearClaimedAt() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearClaimedAt()
 	})
 }
 
@@ -1086,6 +1334,9 @@ func (u *MessageUpsertBulk) UpdateNewValues() *MessageUpsertBulk {
 			if _, exists := b.mutation.Direction(); exists {
 				s.SetIgnore(message.FieldDirection)
 			}
+			if _, exists := b.mutation.ClientMessageID(); exists {
+				s.SetIgnore(message.FieldClientMessageID)
+			}
 			if _, exists := b.mutation.Position(); exists {
 				s.SetIgnore(message.FieldPosition)
 			}
@@ -1205,6 +1456,27 @@ func (u *MessageUpsertBulk) ClearExternalID() *MessageUpsertBulk {
 	})
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (u *MessageUpsertBulk) SetExternalIds(v []string) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetExternalIds(v)
+	})
+}
+
+// UpdateExternalIds sets the "external_ids" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateExternalIds() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateExternalIds()
+	})
+}
+
+// ClearExternalIds clears the value of the "external_ids" field.
+func (u *MessageUpsertBulk) ClearExternalIds() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearExternalIds()
+	})
+}
+
 // SetStatus sets the "status" field.
 func (u *MessageUpsertBulk) SetStatus(v message.Status) *MessageUpsertBulk {
 	return u.Update(func(s *MessageUpsert) {
@@ -1237,6 +1509,69 @@ func (u *MessageUpsertBulk) UpdateError() *MessageUpsertBulk {
 func (u *MessageUpsertBulk) ClearError() *MessageUpsertBulk {
 	return u.Update(func(s *MessageUpsert) {
 		s.ClearError()
+	})
+}
+
+// SetAttempts sets the "attempts" field.
+func (u *MessageUpsertBulk) SetAttempts(v int) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetAttempts(v)
+	})
+}
+
+// AddAttempts adds v to the "attempts" field.
+func (u *MessageUpsertBulk) AddAttempts(v int) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.AddAttempts(v)
+	})
+}
+
+// UpdateAttempts sets the "attempts" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateAttempts() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *MessageUpsertBulk) SetNextAttemptAt(v time.Time) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateNextAttemptAt() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *MessageUpsertBulk) ClearNextAttemptAt() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearNextAttemptAt()
+	})
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (u *MessageUpsertBulk) SetClaimedAt(v time.Time) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetClaimedAt(v)
+	})
+}
+
+// UpdateClaimedAt sets the "claimed_at" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateClaimedAt() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateClaimedAt()
+	})
+}
+
+// ClearClaimedAt clears the value of the "claimed_at" field.
+func (u *MessageUpsertBulk) ClearClaimedAt() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearClaimedAt()
 	})
 }
 

@@ -103,6 +103,24 @@ func (_u *MessageUpdate) ClearExternalID() *MessageUpdate {
 	return _u
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (_u *MessageUpdate) SetExternalIds(v []string) *MessageUpdate {
+	_u.mutation.SetExternalIds(v)
+	return _u
+}
+
+// AppendExternalIds appends value to the "external_ids" field.
+func (_u *MessageUpdate) AppendExternalIds(v []string) *MessageUpdate {
+	_u.mutation.AppendExternalIds(v)
+	return _u
+}
+
+// ClearExternalIds clears the value of the "external_ids" field.
+func (_u *MessageUpdate) ClearExternalIds() *MessageUpdate {
+	_u.mutation.ClearExternalIds()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *MessageUpdate) SetStatus(v message.Status) *MessageUpdate {
 	_u.mutation.SetStatus(v)
@@ -134,6 +152,67 @@ func (_u *MessageUpdate) SetNillableError(v *string) *MessageUpdate {
 // ClearError clears the value of the "error" field.
 func (_u *MessageUpdate) ClearError() *MessageUpdate {
 	_u.mutation.ClearError()
+	return _u
+}
+
+// SetAttempts sets the "attempts" field.
+func (_u *MessageUpdate) SetAttempts(v int) *MessageUpdate {
+	_u.mutation.ResetAttempts()
+	_u.mutation.SetAttempts(v)
+	return _u
+}
+
+// SetNillableAttempts sets the "attempts" field if the given value is not nil.
+func (_u *MessageUpdate) SetNillableAttempts(v *int) *MessageUpdate {
+	if v != nil {
+		_u.SetAttempts(*v)
+	}
+	return _u
+}
+
+// AddAttempts adds value to the "attempts" field.
+func (_u *MessageUpdate) AddAttempts(v int) *MessageUpdate {
+	_u.mutation.AddAttempts(v)
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *MessageUpdate) SetNextAttemptAt(v time.Time) *MessageUpdate {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *MessageUpdate) SetNillableNextAttemptAt(v *time.Time) *MessageUpdate {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *MessageUpdate) ClearNextAttemptAt() *MessageUpdate {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (_u *MessageUpdate) SetClaimedAt(v time.Time) *MessageUpdate {
+	_u.mutation.SetClaimedAt(v)
+	return _u
+}
+
+// SetNillableClaimedAt sets the "claimed_at" field if the given value is not nil.
+func (_u *MessageUpdate) SetNillableClaimedAt(v *time.Time) *MessageUpdate {
+	if v != nil {
+		_u.SetClaimedAt(*v)
+	}
+	return _u
+}
+
+// ClearClaimedAt clears the value of the "claimed_at" field.
+func (_u *MessageUpdate) ClearClaimedAt() *MessageUpdate {
+	_u.mutation.ClearClaimedAt()
 	return _u
 }
 
@@ -266,6 +345,17 @@ func (_u *MessageUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.ExternalIDCleared() {
 		_spec.ClearField(message.FieldExternalID, field.TypeString)
 	}
+	if value, ok := _u.mutation.ExternalIds(); ok {
+		_spec.SetField(message.FieldExternalIds, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExternalIds(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, message.FieldExternalIds, value)
+		})
+	}
+	if _u.mutation.ExternalIdsCleared() {
+		_spec.ClearField(message.FieldExternalIds, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(message.FieldStatus, field.TypeEnum, value)
 	}
@@ -274,6 +364,27 @@ func (_u *MessageUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ErrorCleared() {
 		_spec.ClearField(message.FieldError, field.TypeString)
+	}
+	if _u.mutation.ClientMessageIDCleared() {
+		_spec.ClearField(message.FieldClientMessageID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Attempts(); ok {
+		_spec.SetField(message.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAttempts(); ok {
+		_spec.AddField(message.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(message.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(message.FieldNextAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ClaimedAt(); ok {
+		_spec.SetField(message.FieldClaimedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ClaimedAtCleared() {
+		_spec.ClearField(message.FieldClaimedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.SentAt(); ok {
 		_spec.SetField(message.FieldSentAt, field.TypeTime, value)
@@ -372,6 +483,24 @@ func (_u *MessageUpdateOne) ClearExternalID() *MessageUpdateOne {
 	return _u
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (_u *MessageUpdateOne) SetExternalIds(v []string) *MessageUpdateOne {
+	_u.mutation.SetExternalIds(v)
+	return _u
+}
+
+// AppendExternalIds appends value to the "external_ids" field.
+func (_u *MessageUpdateOne) AppendExternalIds(v []string) *MessageUpdateOne {
+	_u.mutation.AppendExternalIds(v)
+	return _u
+}
+
+// ClearExternalIds clears the value of the "external_ids" field.
+func (_u *MessageUpdateOne) ClearExternalIds() *MessageUpdateOne {
+	_u.mutation.ClearExternalIds()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *MessageUpdateOne) SetStatus(v message.Status) *MessageUpdateOne {
 	_u.mutation.SetStatus(v)
@@ -403,6 +532,67 @@ func (_u *MessageUpdateOne) SetNillableError(v *string) *MessageUpdateOne {
 // ClearError clears the value of the "error" field.
 func (_u *MessageUpdateOne) ClearError() *MessageUpdateOne {
 	_u.mutation.ClearError()
+	return _u
+}
+
+// SetAttempts sets the "attempts" field.
+func (_u *MessageUpdateOne) SetAttempts(v int) *MessageUpdateOne {
+	_u.mutation.ResetAttempts()
+	_u.mutation.SetAttempts(v)
+	return _u
+}
+
+// SetNillableAttempts sets the "attempts" field if the given value is not nil.
+func (_u *MessageUpdateOne) SetNillableAttempts(v *int) *MessageUpdateOne {
+	if v != nil {
+		_u.SetAttempts(*v)
+	}
+	return _u
+}
+
+// AddAttempts adds value to the "attempts" field.
+func (_u *MessageUpdateOne) AddAttempts(v int) *MessageUpdateOne {
+	_u.mutation.AddAttempts(v)
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *MessageUpdateOne) SetNextAttemptAt(v time.Time) *MessageUpdateOne {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *MessageUpdateOne) SetNillableNextAttemptAt(v *time.Time) *MessageUpdateOne {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *MessageUpdateOne) ClearNextAttemptAt() *MessageUpdateOne {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (_u *MessageUpdateOne) SetClaimedAt(v time.Time) *MessageUpdateOne {
+	_u.mutation.SetClaimedAt(v)
+	return _u
+}
+
+// SetNillableClaimedAt sets the "claimed_at" field if the given value is not nil.
+func (_u *MessageUpdateOne) SetNillableClaimedAt(v *time.Time) *MessageUpdateOne {
+	if v != nil {
+		_u.SetClaimedAt(*v)
+	}
+	return _u
+}
+
+// ClearClaimedAt clears the value of the "claimed_at" field.
+func (_u *MessageUpdateOne) ClearClaimedAt() *MessageUpdateOne {
+	_u.mutation.ClearClaimedAt()
 	return _u
 }
 
@@ -565,6 +755,17 @@ func (_u *MessageUpdateOne) sqlSave(ctx context.Context) (_node *Message, err er
 	if _u.mutation.ExternalIDCleared() {
 		_spec.ClearField(message.FieldExternalID, field.TypeString)
 	}
+	if value, ok := _u.mutation.ExternalIds(); ok {
+		_spec.SetField(message.FieldExternalIds, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExternalIds(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, message.FieldExternalIds, value)
+		})
+	}
+	if _u.mutation.ExternalIdsCleared() {
+		_spec.ClearField(message.FieldExternalIds, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(message.FieldStatus, field.TypeEnum, value)
 	}
@@ -573,6 +774,27 @@ func (_u *MessageUpdateOne) sqlSave(ctx context.Context) (_node *Message, err er
 	}
 	if _u.mutation.ErrorCleared() {
 		_spec.ClearField(message.FieldError, field.TypeString)
+	}
+	if _u.mutation.ClientMessageIDCleared() {
+		_spec.ClearField(message.FieldClientMessageID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Attempts(); ok {
+		_spec.SetField(message.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAttempts(); ok {
+		_spec.AddField(message.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(message.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(message.FieldNextAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ClaimedAt(); ok {
+		_spec.SetField(message.FieldClaimedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ClaimedAtCleared() {
+		_spec.ClearField(message.FieldClaimedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.SentAt(); ok {
 		_spec.SetField(message.FieldSentAt, field.TypeTime, value)

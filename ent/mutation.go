@@ -6425,6 +6425,7 @@ type ConversationMutation struct {
 	last_message_at     *time.Time
 	unread_count        *int
 	addunread_count     *int
+	read_at             *time.Time
 	clearedFields       map[string]struct{}
 	campaign            *pulid.ID
 	clearedcampaign     bool
@@ -6434,6 +6435,8 @@ type ConversationMutation struct {
 	clearedcontact      bool
 	assignee            *pulid.ID
 	clearedassignee     bool
+	read_by             *pulid.ID
+	clearedread_by      bool
 	last_message        *pulid.ID
 	clearedlast_message bool
 	messages            map[pulid.ID]struct{}
@@ -6960,6 +6963,104 @@ func (m *ConversationMutation) ResetUnreadCount() {
 	m.addunread_count = nil
 }
 
+// SetReadAt sets the "read_at" field.
+func (m *ConversationMutation) SetReadAt(t time.Time) {
+	m.read_at = &t
+}
+
+// ReadAt returns the value of the "read_at" field in the mutation.
+func (m *ConversationMutation) ReadAt() (r time.Time, exists bool) {
+	v := m.read_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReadAt returns the old "read_at" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldReadAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReadAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReadAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReadAt: %w", err)
+	}
+	return oldValue.ReadAt, nil
+}
+
+// ClearReadAt clears the value of the "read_at" field.
+func (m *ConversationMutation) ClearReadAt() {
+	m.read_at = nil
+	m.clearedFields[conversation.FieldReadAt] = struct{}{}
+}
+
+// ReadAtCleared returns if the "read_at" field was cleared in this mutation.
+func (m *ConversationMutation) ReadAtCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldReadAt]
+	return ok
+}
+
+// ResetReadAt resets all changes to the "read_at" field.
+func (m *ConversationMutation) ResetReadAt() {
+	m.read_at = nil
+	delete(m.clearedFields, conversation.FieldReadAt)
+}
+
+// SetReadByID sets the "read_by_id" field.
+func (m *ConversationMutation) SetReadByID(pu pulid.ID) {
+	m.read_by = &pu
+}
+
+// ReadByID returns the value of the "read_by_id" field in the mutation.
+func (m *ConversationMutation) ReadByID() (r pulid.ID, exists bool) {
+	v := m.read_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReadByID returns the old "read_by_id" field's value of the Conversation entity.
+// If the Conversation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConversationMutation) OldReadByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReadByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReadByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReadByID: %w", err)
+	}
+	return oldValue.ReadByID, nil
+}
+
+// ClearReadByID clears the value of the "read_by_id" field.
+func (m *ConversationMutation) ClearReadByID() {
+	m.read_by = nil
+	m.clearedFields[conversation.FieldReadByID] = struct{}{}
+}
+
+// ReadByIDCleared returns if the "read_by_id" field was cleared in this mutation.
+func (m *ConversationMutation) ReadByIDCleared() bool {
+	_, ok := m.clearedFields[conversation.FieldReadByID]
+	return ok
+}
+
+// ResetReadByID resets all changes to the "read_by_id" field.
+func (m *ConversationMutation) ResetReadByID() {
+	m.read_by = nil
+	delete(m.clearedFields, conversation.FieldReadByID)
+}
+
 // ClearCampaign clears the "campaign" edge to the Campaign entity.
 func (m *ConversationMutation) ClearCampaign() {
 	m.clearedcampaign = true
@@ -7066,6 +7167,33 @@ func (m *ConversationMutation) AssigneeIDs() (ids []pulid.ID) {
 func (m *ConversationMutation) ResetAssignee() {
 	m.assignee = nil
 	m.clearedassignee = false
+}
+
+// ClearReadBy clears the "read_by" edge to the User entity.
+func (m *ConversationMutation) ClearReadBy() {
+	m.clearedread_by = true
+	m.clearedFields[conversation.FieldReadByID] = struct{}{}
+}
+
+// ReadByCleared reports if the "read_by" edge to the User entity was cleared.
+func (m *ConversationMutation) ReadByCleared() bool {
+	return m.ReadByIDCleared() || m.clearedread_by
+}
+
+// ReadByIDs returns the "read_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReadByID instead. It exists only for internal usage by the builders.
+func (m *ConversationMutation) ReadByIDs() (ids []pulid.ID) {
+	if id := m.read_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReadBy resets all changes to the "read_by" edge.
+func (m *ConversationMutation) ResetReadBy() {
+	m.read_by = nil
+	m.clearedread_by = false
 }
 
 // ClearLastMessage clears the "last_message" edge to the Message entity.
@@ -7291,7 +7419,7 @@ func (m *ConversationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ConversationMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, conversation.FieldCreatedAt)
 	}
@@ -7322,6 +7450,12 @@ func (m *ConversationMutation) Fields() []string {
 	if m.unread_count != nil {
 		fields = append(fields, conversation.FieldUnreadCount)
 	}
+	if m.read_at != nil {
+		fields = append(fields, conversation.FieldReadAt)
+	}
+	if m.read_by != nil {
+		fields = append(fields, conversation.FieldReadByID)
+	}
 	return fields
 }
 
@@ -7350,6 +7484,10 @@ func (m *ConversationMutation) Field(name string) (ent.Value, bool) {
 		return m.LastMessageAt()
 	case conversation.FieldUnreadCount:
 		return m.UnreadCount()
+	case conversation.FieldReadAt:
+		return m.ReadAt()
+	case conversation.FieldReadByID:
+		return m.ReadByID()
 	}
 	return nil, false
 }
@@ -7379,6 +7517,10 @@ func (m *ConversationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldLastMessageAt(ctx)
 	case conversation.FieldUnreadCount:
 		return m.OldUnreadCount(ctx)
+	case conversation.FieldReadAt:
+		return m.OldReadAt(ctx)
+	case conversation.FieldReadByID:
+		return m.OldReadByID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Conversation field %s", name)
 }
@@ -7458,6 +7600,20 @@ func (m *ConversationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetUnreadCount(v)
 		return nil
+	case conversation.FieldReadAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReadAt(v)
+		return nil
+	case conversation.FieldReadByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReadByID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Conversation field %s", name)
 }
@@ -7509,6 +7665,12 @@ func (m *ConversationMutation) ClearedFields() []string {
 	if m.FieldCleared(conversation.FieldLastMessageID) {
 		fields = append(fields, conversation.FieldLastMessageID)
 	}
+	if m.FieldCleared(conversation.FieldReadAt) {
+		fields = append(fields, conversation.FieldReadAt)
+	}
+	if m.FieldCleared(conversation.FieldReadByID) {
+		fields = append(fields, conversation.FieldReadByID)
+	}
 	return fields
 }
 
@@ -7528,6 +7690,12 @@ func (m *ConversationMutation) ClearField(name string) error {
 		return nil
 	case conversation.FieldLastMessageID:
 		m.ClearLastMessageID()
+		return nil
+	case conversation.FieldReadAt:
+		m.ClearReadAt()
+		return nil
+	case conversation.FieldReadByID:
+		m.ClearReadByID()
 		return nil
 	}
 	return fmt.Errorf("unknown Conversation nullable field %s", name)
@@ -7567,13 +7735,19 @@ func (m *ConversationMutation) ResetField(name string) error {
 	case conversation.FieldUnreadCount:
 		m.ResetUnreadCount()
 		return nil
+	case conversation.FieldReadAt:
+		m.ResetReadAt()
+		return nil
+	case conversation.FieldReadByID:
+		m.ResetReadByID()
+		return nil
 	}
 	return fmt.Errorf("unknown Conversation field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ConversationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.campaign != nil {
 		edges = append(edges, conversation.EdgeCampaign)
 	}
@@ -7585,6 +7759,9 @@ func (m *ConversationMutation) AddedEdges() []string {
 	}
 	if m.assignee != nil {
 		edges = append(edges, conversation.EdgeAssignee)
+	}
+	if m.read_by != nil {
+		edges = append(edges, conversation.EdgeReadBy)
 	}
 	if m.last_message != nil {
 		edges = append(edges, conversation.EdgeLastMessage)
@@ -7621,6 +7798,10 @@ func (m *ConversationMutation) AddedIDs(name string) []ent.Value {
 		if id := m.assignee; id != nil {
 			return []ent.Value{*id}
 		}
+	case conversation.EdgeReadBy:
+		if id := m.read_by; id != nil {
+			return []ent.Value{*id}
+		}
 	case conversation.EdgeLastMessage:
 		if id := m.last_message; id != nil {
 			return []ent.Value{*id}
@@ -7649,7 +7830,7 @@ func (m *ConversationMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ConversationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removedmessages != nil {
 		edges = append(edges, conversation.EdgeMessages)
 	}
@@ -7690,7 +7871,7 @@ func (m *ConversationMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ConversationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedcampaign {
 		edges = append(edges, conversation.EdgeCampaign)
 	}
@@ -7702,6 +7883,9 @@ func (m *ConversationMutation) ClearedEdges() []string {
 	}
 	if m.clearedassignee {
 		edges = append(edges, conversation.EdgeAssignee)
+	}
+	if m.clearedread_by {
+		edges = append(edges, conversation.EdgeReadBy)
 	}
 	if m.clearedlast_message {
 		edges = append(edges, conversation.EdgeLastMessage)
@@ -7730,6 +7914,8 @@ func (m *ConversationMutation) EdgeCleared(name string) bool {
 		return m.clearedcontact
 	case conversation.EdgeAssignee:
 		return m.clearedassignee
+	case conversation.EdgeReadBy:
+		return m.clearedread_by
 	case conversation.EdgeLastMessage:
 		return m.clearedlast_message
 	case conversation.EdgeMessages:
@@ -7758,6 +7944,9 @@ func (m *ConversationMutation) ClearEdge(name string) error {
 	case conversation.EdgeAssignee:
 		m.ClearAssignee()
 		return nil
+	case conversation.EdgeReadBy:
+		m.ClearReadBy()
+		return nil
 	case conversation.EdgeLastMessage:
 		m.ClearLastMessage()
 		return nil
@@ -7780,6 +7969,9 @@ func (m *ConversationMutation) ResetEdge(name string) error {
 		return nil
 	case conversation.EdgeAssignee:
 		m.ResetAssignee()
+		return nil
+	case conversation.EdgeReadBy:
+		m.ResetReadBy()
 		return nil
 	case conversation.EdgeLastMessage:
 		m.ResetLastMessage()
@@ -8491,8 +8683,15 @@ type MessageMutation struct {
 	attachments         *[]schematype.Attachment
 	appendattachments   []schematype.Attachment
 	external_id         *string
+	external_ids        *[]string
+	appendexternal_ids  []string
 	status              *message.Status
 	error               *string
+	client_message_id   *string
+	attempts            *int
+	addattempts         *int
+	next_attempt_at     *time.Time
+	claimed_at          *time.Time
 	sent_at             *time.Time
 	position            *string
 	clearedFields       map[string]struct{}
@@ -9064,6 +9263,71 @@ func (m *MessageMutation) ResetExternalID() {
 	delete(m.clearedFields, message.FieldExternalID)
 }
 
+// SetExternalIds sets the "external_ids" field.
+func (m *MessageMutation) SetExternalIds(s []string) {
+	m.external_ids = &s
+	m.appendexternal_ids = nil
+}
+
+// ExternalIds returns the value of the "external_ids" field in the mutation.
+func (m *MessageMutation) ExternalIds() (r []string, exists bool) {
+	v := m.external_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalIds returns the old "external_ids" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldExternalIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalIds: %w", err)
+	}
+	return oldValue.ExternalIds, nil
+}
+
+// AppendExternalIds adds s to the "external_ids" field.
+func (m *MessageMutation) AppendExternalIds(s []string) {
+	m.appendexternal_ids = append(m.appendexternal_ids, s...)
+}
+
+// AppendedExternalIds returns the list of values that were appended to the "external_ids" field in this mutation.
+func (m *MessageMutation) AppendedExternalIds() ([]string, bool) {
+	if len(m.appendexternal_ids) == 0 {
+		return nil, false
+	}
+	return m.appendexternal_ids, true
+}
+
+// ClearExternalIds clears the value of the "external_ids" field.
+func (m *MessageMutation) ClearExternalIds() {
+	m.external_ids = nil
+	m.appendexternal_ids = nil
+	m.clearedFields[message.FieldExternalIds] = struct{}{}
+}
+
+// ExternalIdsCleared returns if the "external_ids" field was cleared in this mutation.
+func (m *MessageMutation) ExternalIdsCleared() bool {
+	_, ok := m.clearedFields[message.FieldExternalIds]
+	return ok
+}
+
+// ResetExternalIds resets all changes to the "external_ids" field.
+func (m *MessageMutation) ResetExternalIds() {
+	m.external_ids = nil
+	m.appendexternal_ids = nil
+	delete(m.clearedFields, message.FieldExternalIds)
+}
+
 // SetStatus sets the "status" field.
 func (m *MessageMutation) SetStatus(value message.Status) {
 	m.status = &value
@@ -9147,6 +9411,209 @@ func (m *MessageMutation) ErrorCleared() bool {
 func (m *MessageMutation) ResetError() {
 	m.error = nil
 	delete(m.clearedFields, message.FieldError)
+}
+
+// SetClientMessageID sets the "client_message_id" field.
+func (m *MessageMutation) SetClientMessageID(s string) {
+	m.client_message_id = &s
+}
+
+// ClientMessageID returns the value of the "client_message_id" field in the mutation.
+func (m *MessageMutation) ClientMessageID() (r string, exists bool) {
+	v := m.client_message_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientMessageID returns the old "client_message_id" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldClientMessageID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientMessageID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientMessageID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientMessageID: %w", err)
+	}
+	return oldValue.ClientMessageID, nil
+}
+
+// ClearClientMessageID clears the value of the "client_message_id" field.
+func (m *MessageMutation) ClearClientMessageID() {
+	m.client_message_id = nil
+	m.clearedFields[message.FieldClientMessageID] = struct{}{}
+}
+
+// ClientMessageIDCleared returns if the "client_message_id" field was cleared in this mutation.
+func (m *MessageMutation) ClientMessageIDCleared() bool {
+	_, ok := m.clearedFields[message.FieldClientMessageID]
+	return ok
+}
+
+// ResetClientMessageID resets all changes to the "client_message_id" field.
+func (m *MessageMutation) ResetClientMessageID() {
+	m.client_message_id = nil
+	delete(m.clearedFields, message.FieldClientMessageID)
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *MessageMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *MessageMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *MessageMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *MessageMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *MessageMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (m *MessageMutation) SetNextAttemptAt(t time.Time) {
+	m.next_attempt_at = &t
+}
+
+// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
+func (m *MessageMutation) NextAttemptAt() (r time.Time, exists bool) {
+	v := m.next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAttemptAt returns the old "next_attempt_at" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldNextAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
+	}
+	return oldValue.NextAttemptAt, nil
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (m *MessageMutation) ClearNextAttemptAt() {
+	m.next_attempt_at = nil
+	m.clearedFields[message.FieldNextAttemptAt] = struct{}{}
+}
+
+// NextAttemptAtCleared returns if the "next_attempt_at" field was cleared in this mutation.
+func (m *MessageMutation) NextAttemptAtCleared() bool {
+	_, ok := m.clearedFields[message.FieldNextAttemptAt]
+	return ok
+}
+
+// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
+func (m *MessageMutation) ResetNextAttemptAt() {
+	m.next_attempt_at = nil
+	delete(m.clearedFields, message.FieldNextAttemptAt)
+}
+
+// SetClaimedAt sets the "claimed_at" field.
+func (m *MessageMutation) SetClaimedAt(t time.Time) {
+	m.claimed_at = &t
+}
+
+// ClaimedAt returns the value of the "claimed_at" field in the mutation.
+func (m *MessageMutation) ClaimedAt() (r time.Time, exists bool) {
+	v := m.claimed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedAt returns the old "claimed_at" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldClaimedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedAt: %w", err)
+	}
+	return oldValue.ClaimedAt, nil
+}
+
+// ClearClaimedAt clears the value of the "claimed_at" field.
+func (m *MessageMutation) ClearClaimedAt() {
+	m.claimed_at = nil
+	m.clearedFields[message.FieldClaimedAt] = struct{}{}
+}
+
+// ClaimedAtCleared returns if the "claimed_at" field was cleared in this mutation.
+func (m *MessageMutation) ClaimedAtCleared() bool {
+	_, ok := m.clearedFields[message.FieldClaimedAt]
+	return ok
+}
+
+// ResetClaimedAt resets all changes to the "claimed_at" field.
+func (m *MessageMutation) ResetClaimedAt() {
+	m.claimed_at = nil
+	delete(m.clearedFields, message.FieldClaimedAt)
 }
 
 // SetSentAt sets the "sent_at" field.
@@ -9363,7 +9830,7 @@ func (m *MessageMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MessageMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, message.FieldCreatedAt)
 	}
@@ -9397,11 +9864,26 @@ func (m *MessageMutation) Fields() []string {
 	if m.external_id != nil {
 		fields = append(fields, message.FieldExternalID)
 	}
+	if m.external_ids != nil {
+		fields = append(fields, message.FieldExternalIds)
+	}
 	if m.status != nil {
 		fields = append(fields, message.FieldStatus)
 	}
 	if m.error != nil {
 		fields = append(fields, message.FieldError)
+	}
+	if m.client_message_id != nil {
+		fields = append(fields, message.FieldClientMessageID)
+	}
+	if m.attempts != nil {
+		fields = append(fields, message.FieldAttempts)
+	}
+	if m.next_attempt_at != nil {
+		fields = append(fields, message.FieldNextAttemptAt)
+	}
+	if m.claimed_at != nil {
+		fields = append(fields, message.FieldClaimedAt)
 	}
 	if m.sent_at != nil {
 		fields = append(fields, message.FieldSentAt)
@@ -9439,10 +9921,20 @@ func (m *MessageMutation) Field(name string) (ent.Value, bool) {
 		return m.Attachments()
 	case message.FieldExternalID:
 		return m.ExternalID()
+	case message.FieldExternalIds:
+		return m.ExternalIds()
 	case message.FieldStatus:
 		return m.Status()
 	case message.FieldError:
 		return m.Error()
+	case message.FieldClientMessageID:
+		return m.ClientMessageID()
+	case message.FieldAttempts:
+		return m.Attempts()
+	case message.FieldNextAttemptAt:
+		return m.NextAttemptAt()
+	case message.FieldClaimedAt:
+		return m.ClaimedAt()
 	case message.FieldSentAt:
 		return m.SentAt()
 	case message.FieldPosition:
@@ -9478,10 +9970,20 @@ func (m *MessageMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAttachments(ctx)
 	case message.FieldExternalID:
 		return m.OldExternalID(ctx)
+	case message.FieldExternalIds:
+		return m.OldExternalIds(ctx)
 	case message.FieldStatus:
 		return m.OldStatus(ctx)
 	case message.FieldError:
 		return m.OldError(ctx)
+	case message.FieldClientMessageID:
+		return m.OldClientMessageID(ctx)
+	case message.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case message.FieldNextAttemptAt:
+		return m.OldNextAttemptAt(ctx)
+	case message.FieldClaimedAt:
+		return m.OldClaimedAt(ctx)
 	case message.FieldSentAt:
 		return m.OldSentAt(ctx)
 	case message.FieldPosition:
@@ -9572,6 +10074,13 @@ func (m *MessageMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetExternalID(v)
 		return nil
+	case message.FieldExternalIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalIds(v)
+		return nil
 	case message.FieldStatus:
 		v, ok := value.(message.Status)
 		if !ok {
@@ -9585,6 +10094,34 @@ func (m *MessageMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetError(v)
+		return nil
+	case message.FieldClientMessageID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientMessageID(v)
+		return nil
+	case message.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case message.FieldNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAttemptAt(v)
+		return nil
+	case message.FieldClaimedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedAt(v)
 		return nil
 	case message.FieldSentAt:
 		v, ok := value.(time.Time)
@@ -9607,13 +10144,21 @@ func (m *MessageMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *MessageMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, message.FieldAttempts)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *MessageMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case message.FieldAttempts:
+		return m.AddedAttempts()
+	}
 	return nil, false
 }
 
@@ -9622,6 +10167,13 @@ func (m *MessageMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *MessageMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case message.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Message numeric field %s", name)
 }
@@ -9639,8 +10191,20 @@ func (m *MessageMutation) ClearedFields() []string {
 	if m.FieldCleared(message.FieldExternalID) {
 		fields = append(fields, message.FieldExternalID)
 	}
+	if m.FieldCleared(message.FieldExternalIds) {
+		fields = append(fields, message.FieldExternalIds)
+	}
 	if m.FieldCleared(message.FieldError) {
 		fields = append(fields, message.FieldError)
+	}
+	if m.FieldCleared(message.FieldClientMessageID) {
+		fields = append(fields, message.FieldClientMessageID)
+	}
+	if m.FieldCleared(message.FieldNextAttemptAt) {
+		fields = append(fields, message.FieldNextAttemptAt)
+	}
+	if m.FieldCleared(message.FieldClaimedAt) {
+		fields = append(fields, message.FieldClaimedAt)
 	}
 	return fields
 }
@@ -9665,8 +10229,20 @@ func (m *MessageMutation) ClearField(name string) error {
 	case message.FieldExternalID:
 		m.ClearExternalID()
 		return nil
+	case message.FieldExternalIds:
+		m.ClearExternalIds()
+		return nil
 	case message.FieldError:
 		m.ClearError()
+		return nil
+	case message.FieldClientMessageID:
+		m.ClearClientMessageID()
+		return nil
+	case message.FieldNextAttemptAt:
+		m.ClearNextAttemptAt()
+		return nil
+	case message.FieldClaimedAt:
+		m.ClearClaimedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Message nullable field %s", name)
@@ -9709,11 +10285,26 @@ func (m *MessageMutation) ResetField(name string) error {
 	case message.FieldExternalID:
 		m.ResetExternalID()
 		return nil
+	case message.FieldExternalIds:
+		m.ResetExternalIds()
+		return nil
 	case message.FieldStatus:
 		m.ResetStatus()
 		return nil
 	case message.FieldError:
 		m.ResetError()
+		return nil
+	case message.FieldClientMessageID:
+		m.ResetClientMessageID()
+		return nil
+	case message.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case message.FieldNextAttemptAt:
+		m.ResetNextAttemptAt()
+		return nil
+	case message.FieldClaimedAt:
+		m.ResetClaimedAt()
 		return nil
 	case message.FieldSentAt:
 		m.ResetSentAt()

@@ -81,8 +81,15 @@ func (r *mutationResolver) DisconnectConnection(ctx context.Context, id pulid.ID
 	return r.Channels.Disconnect(ctx, id)
 }
 
-func (r *mutationResolver) TestConnection(ctx context.Context, id pulid.ID) (*connections.TestResult, error) {
-	return r.Channels.Test(ctx, id)
+func (r *mutationResolver) TestConnection(ctx context.Context, id pulid.ID, sendTo *pulid.ID) (*connections.TestResult, error) {
+	res, err := r.Channels.Test(ctx, id)
+	if err != nil || sendTo == nil {
+		return res, err
+	}
+	check := r.Outbox.Probe(ctx, id, *sendTo)
+	res.Checks = append(res.Checks, check)
+	res.OK = res.OK && check.OK
+	return res, nil
 }
 
 func (r *queryResolver) FacebookPages(ctx context.Context, userAccessToken string) ([]*facebook.Page, error) {

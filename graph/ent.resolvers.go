@@ -58,11 +58,14 @@ func (r *Resolver) Campaign() CampaignResolver { return &campaignResolver{r} }
 
 func (r *Resolver) Connection() ConnectionResolver { return &connectionResolver{r} }
 
+func (r *Resolver) Message() MessageResolver { return &messageResolver{r} }
+
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) WebhookEvent() WebhookEventResolver { return &webhookEventResolver{r} }
 
 type campaignResolver struct{ *Resolver }
 type connectionResolver struct{ *Resolver }
+type messageResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
 type webhookEventResolver struct{ *Resolver }

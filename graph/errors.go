@@ -23,6 +23,7 @@ const (
 	CodeConflict        = "CONFLICT"
 	CodeInternal        = "INTERNAL"
 	CodePlatform        = "PLATFORM_ERROR"
+	CodePrecondition    = "FAILED_PRECONDITION"
 )
 
 // presentError is the one place that turns domain errors into GraphQL errors.
@@ -93,6 +94,8 @@ func classify(err error) (code, msg, field string) {
 		return CodeConflict, pick(apperr.ErrConflict), ""
 	case errors.Is(err, apperr.ErrUpstream):
 		return CodePlatform, pick(apperr.ErrUpstream), ""
+	case errors.Is(err, apperr.ErrFailedPrecondition):
+		return CodePrecondition, pick(apperr.ErrFailedPrecondition), ""
 	case ent.IsNotFound(err):
 		return CodeNotFound, "not found", ""
 	case ent.IsConstraintError(err):

@@ -24,20 +24,24 @@ import (
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform"
 )
 
 // Options configures the GraphQL handler.
 type Options struct {
-	Client      *ent.Client
-	Accounts    *accounts.Service
-	Connections *connections.Service
-	Ingest      *ingest.Processor
-	Hub         *events.Hub
-	Platforms   *platform.Registry
+	Client        *ent.Client
+	Accounts      *accounts.Service
+	Connections   *connections.Service
+	Ingest        *ingest.Processor
+	Outbox        *outbox.Service
+	Conversations *conversations.Service
+	Hub           *events.Hub
+	Platforms     *platform.Registry
 	// Introspection enables __schema/__type queries.
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation (0: a default).
@@ -66,7 +70,8 @@ func NewHandler(o Options) http.Handler {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub, Platforms: o.Platforms}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub, Platforms: o.Platforms,
+		Outbox: o.Outbox, Workflow: o.Conversations}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))

@@ -66,6 +66,8 @@ const (
 var appEnv = map[string]string{
 	"FACEBOOK_APP_ID": fbAppID, "FACEBOOK_APP_SECRET": fbAppSecret,
 	"ZALO_APP_ID": zaloAppID, "ZALO_APP_SECRET": zaloSecret, "PUBLIC_URL": publicURL,
+	// Tests here count the server's SQL statements: no worker polls behind their back.
+	"OUTBOX_WORKERS": "0",
 }
 
 // newEnv starts the application, with no processing workers: tests here

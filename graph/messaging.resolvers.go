@@ -9,9 +9,19 @@ import (
 	"context"
 
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/outbox"
 )
+
+func (r *messageResolver) ExternalIDs(ctx context.Context, obj *ent.Message) ([]string, error) {
+	if obj.ExternalIds == nil {
+		return []string{}, nil
+	}
+	return obj.ExternalIds, nil
+}
 
 func (r *mutationResolver) TestWebhook(ctx context.Context, connectionID pulid.ID) (*connections.WebhookTestResult, error) {
 	return r.Channels.TestWebhook(ctx, connectionID)
@@ -22,6 +32,50 @@ func (r *mutationResolver) ReplayWebhookEvent(ctx context.Context, id pulid.ID) 
 		return nil, err
 	}
 	return r.Ingest.Process(ctx, id)
+}
+
+func (r *mutationResolver) SendMessage(ctx context.Context, input outbox.SendInput) (*ent.Message, error) {
+	return r.Outbox.Send(ctx, input)
+}
+
+func (r *mutationResolver) RetryMessage(ctx context.Context, id pulid.ID) (*ent.Message, error) {
+	return r.Outbox.Retry(ctx, id)
+}
+
+func (r *mutationResolver) CancelMessage(ctx context.Context, id pulid.ID) (*ent.Message, error) {
+	return r.Outbox.Cancel(ctx, id)
+}
+
+func (r *mutationResolver) MarkConversationRead(ctx context.Context, id pulid.ID) (*ent.Conversation, error) {
+	return r.Workflow.MarkRead(ctx, id)
+}
+
+func (r *mutationResolver) AssignConversation(ctx context.Context, id pulid.ID, assigneeID *pulid.ID) (*ent.Conversation, error) {
+	return r.Workflow.Assign(ctx, id, assigneeID)
+}
+
+func (r *mutationResolver) SetConversationStatus(ctx context.Context, id pulid.ID, status conversation.Status) (*ent.Conversation, error) {
+	return r.Workflow.SetStatus(ctx, id, status)
+}
+
+func (r *mutationResolver) CreateTag(ctx context.Context, input conversations.TagInput) (*ent.Tag, error) {
+	return r.Workflow.CreateTag(ctx, input)
+}
+
+func (r *mutationResolver) UpdateTag(ctx context.Context, id pulid.ID, input conversations.TagUpdate) (*ent.Tag, error) {
+	return r.Workflow.UpdateTag(ctx, id, input)
+}
+
+func (r *mutationResolver) DeleteTag(ctx context.Context, id pulid.ID) (pulid.ID, error) {
+	return r.Workflow.DeleteTag(ctx, id)
+}
+
+func (r *mutationResolver) AddConversationTags(ctx context.Context, id pulid.ID, tagIDs []pulid.ID) (*ent.Conversation, error) {
+	return r.Workflow.AddTags(ctx, id, tagIDs)
+}
+
+func (r *mutationResolver) RemoveConversationTags(ctx context.Context, id pulid.ID, tagIDs []pulid.ID) (*ent.Conversation, error) {
+	return r.Workflow.RemoveTags(ctx, id, tagIDs)
 }
 
 func (r *webhookEventResolver) Payload(ctx context.Context, obj *ent.WebhookEvent) (string, error) {

@@ -6,10 +6,13 @@ import (
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform"
+
 	// The runtime registers the privacy policies and hooks of the schema; a
 	// client without it would enforce no access rules at all.
 	_ "github.com/switchboard-chat/switchboard/ent/runtime"
@@ -25,4 +28,7 @@ type Resolver struct {
 	Ingest    *ingest.Processor
 	Hub       *events.Hub
 	Platforms *platform.Registry
+	Outbox    *outbox.Service
+	// Workflow changes conversations and tags (Conversations is taken by the query).
+	Workflow *conversations.Service
 }

@@ -12,10 +12,13 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
+	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/graph/model"
+	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
@@ -36,6 +39,7 @@ type ResolverRoot interface {
 	Connection() ConnectionResolver
 	ConnectionWebhook() ConnectionWebhookResolver
 	FacebookPage() FacebookPageResolver
+	Message() MessageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -242,6 +246,9 @@ type ComplexityRoot struct {
 		LastMessageAt func(childComplexity int) int
 		LastMessageID func(childComplexity int) int
 		Messages      func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.MessageOrder, where *ent.MessageWhereInput) int
+		ReadAt        func(childComplexity int) int
+		ReadBy        func(childComplexity int) int
+		ReadByID      func(childComplexity int) int
 		Status        func(childComplexity int) int
 		Tags          func(childComplexity int) int
 		UnreadCount   func(childComplexity int) int
@@ -267,24 +274,28 @@ type ComplexityRoot struct {
 	}
 
 	Message struct {
-		Attachments    func(childComplexity int) int
-		CampaignID     func(childComplexity int) int
-		ConnectionID   func(childComplexity int) int
-		Conversation   func(childComplexity int) int
-		ConversationID func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Direction      func(childComplexity int) int
-		Error          func(childComplexity int) int
-		ExternalID     func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Kind           func(childComplexity int) int
-		Position       func(childComplexity int) int
-		Sender         func(childComplexity int) int
-		SenderID       func(childComplexity int) int
-		SentAt         func(childComplexity int) int
-		Status         func(childComplexity int) int
-		Text           func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
+		Attachments     func(childComplexity int) int
+		Attempts        func(childComplexity int) int
+		CampaignID      func(childComplexity int) int
+		ClientMessageID func(childComplexity int) int
+		ConnectionID    func(childComplexity int) int
+		Conversation    func(childComplexity int) int
+		ConversationID  func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Direction       func(childComplexity int) int
+		Error           func(childComplexity int) int
+		ExternalID      func(childComplexity int) int
+		ExternalIDs     func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		NextAttemptAt   func(childComplexity int) int
+		Position        func(childComplexity int) int
+		Sender          func(childComplexity int) int
+		SenderID        func(childComplexity int) int
+		SentAt          func(childComplexity int) int
+		Status          func(childComplexity int) int
+		Text            func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	MessageConnection struct {
@@ -299,24 +310,35 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddCampaignMember    func(childComplexity int, campaignID pulid.ID, userID pulid.ID, role campaignmember.Role) int
-		ArchiveCampaign      func(childComplexity int, id pulid.ID) int
-		ConnectFacebook      func(childComplexity int, input facebook.ConnectInput) int
-		ConnectTelegram      func(childComplexity int, input telegram.ConnectInput) int
-		ConnectWhatsApp      func(childComplexity int, input whatsapp.ConnectInput) int
-		ConnectZalo          func(childComplexity int, input zalo.ConnectInput) int
-		CreateCampaign       func(childComplexity int, input ent.CreateCampaignInput) int
-		CreateUser           func(childComplexity int, input model.CreateUserInput) int
-		DisconnectConnection func(childComplexity int, id pulid.ID) int
-		Login                func(childComplexity int, email string, password string) int
-		ReconnectConnection  func(childComplexity int, id pulid.ID) int
-		RemoveCampaignMember func(childComplexity int, campaignID pulid.ID, userID pulid.ID) int
-		ReplayWebhookEvent   func(childComplexity int, id pulid.ID) int
-		TestConnection       func(childComplexity int, id pulid.ID) int
-		TestWebhook          func(childComplexity int, connectionID pulid.ID) int
-		UnarchiveCampaign    func(childComplexity int, id pulid.ID) int
-		UpdateCampaign       func(childComplexity int, id pulid.ID, input ent.UpdateCampaignInput) int
-		UpdateConnection     func(childComplexity int, id pulid.ID, input connections.UpdateInput) int
+		AddCampaignMember      func(childComplexity int, campaignID pulid.ID, userID pulid.ID, role campaignmember.Role) int
+		AddConversationTags    func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
+		ArchiveCampaign        func(childComplexity int, id pulid.ID) int
+		AssignConversation     func(childComplexity int, id pulid.ID, assigneeID *pulid.ID) int
+		CancelMessage          func(childComplexity int, id pulid.ID) int
+		ConnectFacebook        func(childComplexity int, input facebook.ConnectInput) int
+		ConnectTelegram        func(childComplexity int, input telegram.ConnectInput) int
+		ConnectWhatsApp        func(childComplexity int, input whatsapp.ConnectInput) int
+		ConnectZalo            func(childComplexity int, input zalo.ConnectInput) int
+		CreateCampaign         func(childComplexity int, input ent.CreateCampaignInput) int
+		CreateTag              func(childComplexity int, input conversations.TagInput) int
+		CreateUser             func(childComplexity int, input model.CreateUserInput) int
+		DeleteTag              func(childComplexity int, id pulid.ID) int
+		DisconnectConnection   func(childComplexity int, id pulid.ID) int
+		Login                  func(childComplexity int, email string, password string) int
+		MarkConversationRead   func(childComplexity int, id pulid.ID) int
+		ReconnectConnection    func(childComplexity int, id pulid.ID) int
+		RemoveCampaignMember   func(childComplexity int, campaignID pulid.ID, userID pulid.ID) int
+		RemoveConversationTags func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
+		ReplayWebhookEvent     func(childComplexity int, id pulid.ID) int
+		RetryMessage           func(childComplexity int, id pulid.ID) int
+		SendMessage            func(childComplexity int, input outbox.SendInput) int
+		SetConversationStatus  func(childComplexity int, id pulid.ID, status conversation.Status) int
+		TestConnection         func(childComplexity int, id pulid.ID, sendTo *pulid.ID) int
+		TestWebhook            func(childComplexity int, connectionID pulid.ID) int
+		UnarchiveCampaign      func(childComplexity int, id pulid.ID) int
+		UpdateCampaign         func(childComplexity int, id pulid.ID, input ent.UpdateCampaignInput) int
+		UpdateConnection       func(childComplexity int, id pulid.ID, input connections.UpdateInput) int
+		UpdateTag              func(childComplexity int, id pulid.ID, input conversations.TagUpdate) int
 	}
 
 	PageInfo struct {
@@ -1328,6 +1350,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.Messages(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.MessageOrder), args["where"].(*ent.MessageWhereInput)), true
+	case "Conversation.readAt":
+		if e.ComplexityRoot.Conversation.ReadAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ReadAt(childComplexity), true
+	case "Conversation.readBy":
+		if e.ComplexityRoot.Conversation.ReadBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ReadBy(childComplexity), true
+	case "Conversation.readByID":
+		if e.ComplexityRoot.Conversation.ReadByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.ReadByID(childComplexity), true
 	case "Conversation.status":
 		if e.ComplexityRoot.Conversation.Status == nil {
 			break
@@ -1416,12 +1456,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Attachments(childComplexity), true
+	case "Message.attempts":
+		if e.ComplexityRoot.Message.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Attempts(childComplexity), true
 	case "Message.campaignID":
 		if e.ComplexityRoot.Message.CampaignID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Message.CampaignID(childComplexity), true
+	case "Message.clientMessageID":
+		if e.ComplexityRoot.Message.ClientMessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.ClientMessageID(childComplexity), true
 	case "Message.connectionID":
 		if e.ComplexityRoot.Message.ConnectionID == nil {
 			break
@@ -1464,6 +1516,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.ExternalID(childComplexity), true
+	case "Message.externalIDs":
+		if e.ComplexityRoot.Message.ExternalIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.ExternalIDs(childComplexity), true
 	case "Message.id":
 		if e.ComplexityRoot.Message.ID == nil {
 			break
@@ -1476,6 +1534,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Kind(childComplexity), true
+	case "Message.nextAttemptAt":
+		if e.ComplexityRoot.Message.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.NextAttemptAt(childComplexity), true
 	case "Message.position":
 		if e.ComplexityRoot.Message.Position == nil {
 			break
@@ -1562,6 +1626,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddCampaignMember(childComplexity, args["campaignID"].(pulid.ID), args["userID"].(pulid.ID), args["role"].(campaignmember.Role)), true
+	case "Mutation.addConversationTags":
+		if e.ComplexityRoot.Mutation.AddConversationTags == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addConversationTags_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddConversationTags(childComplexity, args["id"].(pulid.ID), args["tagIDs"].([]pulid.ID)), true
 	case "Mutation.archiveCampaign":
 		if e.ComplexityRoot.Mutation.ArchiveCampaign == nil {
 			break
@@ -1573,6 +1648,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ArchiveCampaign(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.assignConversation":
+		if e.ComplexityRoot.Mutation.AssignConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_assignConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AssignConversation(childComplexity, args["id"].(pulid.ID), args["assigneeID"].(*pulid.ID)), true
+	case "Mutation.cancelMessage":
+		if e.ComplexityRoot.Mutation.CancelMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelMessage(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.connectFacebook":
 		if e.ComplexityRoot.Mutation.ConnectFacebook == nil {
 			break
@@ -1628,6 +1725,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCampaign(childComplexity, args["input"].(ent.CreateCampaignInput)), true
+	case "Mutation.createTag":
+		if e.ComplexityRoot.Mutation.CreateTag == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTag_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTag(childComplexity, args["input"].(conversations.TagInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -1639,6 +1747,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(model.CreateUserInput)), true
+	case "Mutation.deleteTag":
+		if e.ComplexityRoot.Mutation.DeleteTag == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTag_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTag(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.disconnectConnection":
 		if e.ComplexityRoot.Mutation.DisconnectConnection == nil {
 			break
@@ -1661,6 +1780,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Login(childComplexity, args["email"].(string), args["password"].(string)), true
+	case "Mutation.markConversationRead":
+		if e.ComplexityRoot.Mutation.MarkConversationRead == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markConversationRead_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkConversationRead(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.reconnectConnection":
 		if e.ComplexityRoot.Mutation.ReconnectConnection == nil {
 			break
@@ -1683,6 +1813,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveCampaignMember(childComplexity, args["campaignID"].(pulid.ID), args["userID"].(pulid.ID)), true
+	case "Mutation.removeConversationTags":
+		if e.ComplexityRoot.Mutation.RemoveConversationTags == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeConversationTags_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveConversationTags(childComplexity, args["id"].(pulid.ID), args["tagIDs"].([]pulid.ID)), true
 	case "Mutation.replayWebhookEvent":
 		if e.ComplexityRoot.Mutation.ReplayWebhookEvent == nil {
 			break
@@ -1694,6 +1835,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReplayWebhookEvent(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.retryMessage":
+		if e.ComplexityRoot.Mutation.RetryMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryMessage(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.sendMessage":
+		if e.ComplexityRoot.Mutation.SendMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendMessage(childComplexity, args["input"].(outbox.SendInput)), true
+	case "Mutation.setConversationStatus":
+		if e.ComplexityRoot.Mutation.SetConversationStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setConversationStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetConversationStatus(childComplexity, args["id"].(pulid.ID), args["status"].(conversation.Status)), true
 	case "Mutation.testConnection":
 		if e.ComplexityRoot.Mutation.TestConnection == nil {
 			break
@@ -1704,7 +1878,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.TestConnection(childComplexity, args["id"].(pulid.ID)), true
+		return e.ComplexityRoot.Mutation.TestConnection(childComplexity, args["id"].(pulid.ID), args["sendTo"].(*pulid.ID)), true
 	case "Mutation.testWebhook":
 		if e.ComplexityRoot.Mutation.TestWebhook == nil {
 			break
@@ -1749,6 +1923,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateConnection(childComplexity, args["id"].(pulid.ID), args["input"].(connections.UpdateInput)), true
+	case "Mutation.updateTag":
+		if e.ComplexityRoot.Mutation.UpdateTag == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTag_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTag(childComplexity, args["id"].(pulid.ID), args["input"].(conversations.TagUpdate)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2250,13 +2435,17 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputConversationOrder,
 		ec.unmarshalInputConversationWhereInput,
 		ec.unmarshalInputCreateCampaignInput,
+		ec.unmarshalInputCreateTagInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputMessageOrder,
 		ec.unmarshalInputMessageWhereInput,
+		ec.unmarshalInputOutboundAttachmentInput,
+		ec.unmarshalInputSendMessageInput,
 		ec.unmarshalInputTagOrder,
 		ec.unmarshalInputTagWhereInput,
 		ec.unmarshalInputUpdateCampaignInput,
 		ec.unmarshalInputUpdateConnectionInput,
+		ec.unmarshalInputUpdateTagInput,
 		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
 		ec.unmarshalInputWebhookEventOrder,
@@ -2761,6 +2950,10 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_lastMessageAt(ctx, field)
 	case "unreadCount":
 		return ec.fieldContext_Conversation_unreadCount(ctx, field)
+	case "readAt":
+		return ec.fieldContext_Conversation_readAt(ctx, field)
+	case "readByID":
+		return ec.fieldContext_Conversation_readByID(ctx, field)
 	case "campaign":
 		return ec.fieldContext_Conversation_campaign(ctx, field)
 	case "connection":
@@ -2769,6 +2962,8 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_contact(ctx, field)
 	case "assignee":
 		return ec.fieldContext_Conversation_assignee(ctx, field)
+	case "readBy":
+		return ec.fieldContext_Conversation_readBy(ctx, field)
 	case "lastMessage":
 		return ec.fieldContext_Conversation_lastMessage(ctx, field)
 	case "messages":
@@ -2847,6 +3042,12 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_status(ctx, field)
 	case "error":
 		return ec.fieldContext_Message_error(ctx, field)
+	case "clientMessageID":
+		return ec.fieldContext_Message_clientMessageID(ctx, field)
+	case "attempts":
+		return ec.fieldContext_Message_attempts(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_Message_nextAttemptAt(ctx, field)
 	case "sentAt":
 		return ec.fieldContext_Message_sentAt(ctx, field)
 	case "position":
@@ -2855,6 +3056,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_conversation(ctx, field)
 	case "sender":
 		return ec.fieldContext_Message_sender(ctx, field)
+	case "externalIDs":
+		return ec.fieldContext_Message_externalIDs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
+
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/message"
+	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
@@ -81,10 +85,10 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID,
 	)
 	switch {
 	case len(r.MessageIDs) > 0 && !r.Watermark.IsZero():
-		q = q.Where(message.Or(message.ExternalIDIn(r.MessageIDs...),
+		q = q.Where(message.Or(named(r.MessageIDs),
 			message.And(message.HasConversationWith(conversation.ContactID(ct)), message.SentAtLTE(r.Watermark))))
 	case len(r.MessageIDs) > 0:
-		q = q.Where(message.ExternalIDIn(r.MessageIDs...))
+		q = q.Where(named(r.MessageIDs))
 	case !r.Watermark.IsZero():
 		q = q.Where(message.HasConversationWith(conversation.ContactID(ct)), message.SentAtLTE(r.Watermark))
 	default:
@@ -117,6 +121,16 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID,
 // anyKnown reports whether any of the platform message ids is stored at all
 // (then a receipt that changes nothing is simply late, not early).
 func anyKnown(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ids []string) bool {
-	n, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), message.ExternalIDIn(ids...)).Count(ctx)
+	n, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), named(ids)).Count(ctx)
 	return err == nil && n > 0
+}
+
+// named matches messages by platform message id, of any part of a send the
+// platform took as several messages.
+func named(ids []string) predicate.Message {
+	return message.Or(message.ExternalIDIn(ids...), func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString("jsonb_exists_any(").Ident(s.C(message.FieldExternalIds)).WriteString(", ").Arg(pq.Array(ids)).WriteString(")")
+		}))
+	})
 }

@@ -508,6 +508,18 @@ func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.Webhook
 		}
 		switch {
 		case x.e == nil:
+		case x.e.Kind == inbound.NewMessage && x.e.Message.Direction == inbound.Outbound:
+			var waiting bool
+			err := query(ctx, tx, sendInFlightSQL, func(scan func(...any) error) error { return scan(&waiting) },
+				x.conn.ID, x.e.Contact.ExternalID, x.e.Message.ExternalID)
+			if err != nil {
+				return nil, nil, fmt.Errorf("looking for a send under way: %w", err)
+			}
+			if waiting {
+				failed[ev.ID] = fmt.Errorf("%w: the echo of a send still under way", errLater)
+				continue
+			}
+			msgs = append(msgs, x)
 		case x.e.Kind == inbound.NewMessage:
 			msgs = append(msgs, x)
 		default:

@@ -49,7 +49,8 @@ ON CONFLICT (connection_id, contact_id) DO UPDATE SET updated_at = now()
 RETURNING v.id, v.connection_id, v.contact_id`
 
 	// A platform message id known already (a replay, or the echo of a
-	// message sent from Switchboard) adds nothing.
+	// message sent from Switchboard, also of any part of a send the
+	// platform took as several messages) adds nothing.
 	insertMessagesSQL = `
 INSERT INTO messages (id, created_at, updated_at, campaign_id, conversation_id, connection_id, direction, kind, text,
 	attachments, external_id, status, sent_at, position)
@@ -58,8 +59,18 @@ SELECT u.id, now(), now(), u.campaign_id, u.conversation_id, u.connection_id, u.
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
 	$11::timestamptz[], $12::text[])
 	AS u(id, campaign_id, conversation_id, connection_id, direction, kind, text, attachments, external_id, status, sent_at, position)
+WHERE u.direction = 'INBOUND' OR NOT EXISTS (SELECT 1 FROM messages x
+	WHERE x.connection_id = u.connection_id AND x.external_ids @> jsonb_build_array(u.external_id))
 ON CONFLICT (connection_id, external_id) DO NOTHING
 RETURNING id`
+
+	// An echo of one of our own sends may arrive before the send is
+	// recorded: while a send to that customer is under way and the echo's
+	// id is unknown, the echo waits rather than become a second message.
+	sendInFlightSQL = `
+SELECT EXISTS (SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id
+	WHERE m.connection_id = $1 AND m.claimed_at IS NOT NULL AND m.status = 'PENDING' AND ct.external_id = $2)
+AND NOT EXISTS (SELECT 1 FROM messages WHERE connection_id = $1 AND (external_id = $3 OR external_ids @> jsonb_build_array($3::text)))`
 
 	// The newest message by position becomes the last one (a late-arriving
 	// older message does not displace it); the customer's messages count as

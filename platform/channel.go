@@ -21,7 +21,7 @@ import (
 // platform's Channel up in the Registry and calls it; it never asks which
 // platform it holds. What only some platforms can do is an extra interface
 // below (TokenRenewer, ProfileFetcher, AppSigned, AccountRouted), found with
-// a type assertion.
+// a type assertion (SeenMarker too).
 type Channel interface {
 	// Platform names the platform; its lower case is the webhook URL's segment.
 	Platform() schematype.Platform
@@ -64,6 +64,9 @@ type Channel interface {
 	// Update validates replacement credentials with the platform and
 	// returns the account's new credentials (and token expiry, if known).
 	Update(ctx context.Context, acct Account, in CredentialsUpdate) (Credentials, *time.Time, error)
+
+	// Sender sends agents' messages (see outbound.go).
+	Sender
 }
 
 // TokenRenewer is a platform whose access tokens expire and are renewed

@@ -12,35 +12,17 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
-	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
-	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
-	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 )
 
-var pageScopes = []string{"pages_messaging", "pages_read_engagement", "pages_manage_metadata", "pages_show_list"}
-
 func (s *stack) facebookPage() *ent.Connection {
-	s.t.Helper()
-	page := graphtest.FakePage{ID: uniqueDigits("68"), Name: "Hook page", Token: "EAAGpage" + uniqueDigits(""), Scopes: pageScopes}
-	user := "EAAGuser" + uniqueDigits("")
-	s.meta.AddUser(user, user+"-long", 0, page)
-	conns, err := s.conns.Connect(s.admin, facebook.ConnectInput{CampaignID: s.campaign().ID, UserAccessToken: user, PageIDs: []string{page.ID}})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return conns[0]
+	conn, _ := s.FacebookPage()
+	return conn
 }
 
 func (s *stack) whatsappNumber() *ent.Connection {
-	s.t.Helper()
-	id, token := uniqueDigits("10"), "EAAGwa"+uniqueDigits("")
-	s.meta.AddPhoneNumber(id, token, "15550783881", "Hook WA")
-	conns, err := s.conns.Connect(s.admin, whatsapp.ConnectInput{CampaignID: s.campaign().ID, PhoneNumberID: id, AccessToken: token})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return conns[0]
+	conn, _ := s.WhatsAppNumber()
+	return conn
 }
 
 func (s *stack) get(path string) reply {

@@ -5,12 +5,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +26,6 @@ import (
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
-	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
 )
@@ -105,27 +102,12 @@ func sys() context.Context { return testkit.Sys() }
 // uniqueDigits returns a numeric id no other test uses (platform ids are digits).
 func uniqueDigits(prefix string) string { return testkit.Digits(prefix) }
 
-func (s *stack) campaign() *ent.Campaign {
-	return s.db.Campaign.Create().SetName("webhooks " + uniqueDigits("")).SaveX(sys())
-}
+func (s *stack) campaign() *ent.Campaign { return s.Campaign() }
 
 // telegramBot connects a fresh bot and returns the connection and its webhook secret.
 func (s *stack) telegramBot() (*ent.Connection, string) {
-	s.t.Helper()
-	id := uniqueDigits("5")
-	token := id + ":AAH-webhookTest_" + strings.Repeat("q", 30)
-	s.tg.AddBot(token, telegram.User{ID: mustInt(id), IsBot: true, FirstName: "Hook", Username: "hook_bot"})
-	conns, err := s.conns.Connect(s.admin, telegram.ConnectInput{CampaignID: s.campaign().ID, BotToken: token})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return conns[0], s.tg.Webhook(token).SecretToken
-}
-
-func mustInt(s string) int64 {
-	var n int64
-	fmt.Sscan(s, &n)
-	return n
+	conn, _, secret := s.TelegramBot()
+	return conn, secret
 }
 
 type reply struct {

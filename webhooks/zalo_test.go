@@ -13,16 +13,7 @@ import (
 
 const oaSecret = "oa-secret-key-for-webhooks"
 
-func (s *stack) zaloOA() *ent.Connection {
-	s.t.Helper()
-	oa := zalo.OA{ID: uniqueDigits("38"), Name: "Hook OA"}
-	access, refresh := s.zalo.AddOA(oa, "code", "verifier")
-	conns, err := s.conns.Connect(s.admin, zalo.ConnectInput{CampaignID: s.campaign().ID, OASecretKey: oaSecret, AccessToken: &access, RefreshToken: &refresh})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return conns[0]
-}
+func (s *stack) zaloOA() *ent.Connection { return s.ZaloOA(oaSecret) }
 
 func TestZaloWebhook(t *testing.T) {
 	s := newStack(t, stackOptions{})

@@ -39,6 +39,10 @@ const (
 	FieldLastMessageAt = "last_message_at"
 	// FieldUnreadCount holds the string denoting the unread_count field in the database.
 	FieldUnreadCount = "unread_count"
+	// FieldReadAt holds the string denoting the read_at field in the database.
+	FieldReadAt = "read_at"
+	// FieldReadByID holds the string denoting the read_by_id field in the database.
+	FieldReadByID = "read_by_id"
 	// EdgeCampaign holds the string denoting the campaign edge name in mutations.
 	EdgeCampaign = "campaign"
 	// EdgeConnection holds the string denoting the connection edge name in mutations.
@@ -47,6 +51,8 @@ const (
 	EdgeContact = "contact"
 	// EdgeAssignee holds the string denoting the assignee edge name in mutations.
 	EdgeAssignee = "assignee"
+	// EdgeReadBy holds the string denoting the read_by edge name in mutations.
+	EdgeReadBy = "read_by"
 	// EdgeLastMessage holds the string denoting the last_message edge name in mutations.
 	EdgeLastMessage = "last_message"
 	// EdgeMessages holds the string denoting the messages edge name in mutations.
@@ -85,6 +91,13 @@ const (
 	AssigneeInverseTable = "users"
 	// AssigneeColumn is the table column denoting the assignee relation/edge.
 	AssigneeColumn = "assignee_id"
+	// ReadByTable is the table that holds the read_by relation/edge.
+	ReadByTable = "conversations"
+	// ReadByInverseTable is the table name for the User entity.
+	// It exists in this package in order to avoid circular dependency with the "user" package.
+	ReadByInverseTable = "users"
+	// ReadByColumn is the table column denoting the read_by relation/edge.
+	ReadByColumn = "read_by_id"
 	// LastMessageTable is the table that holds the last_message relation/edge.
 	LastMessageTable = "conversations"
 	// LastMessageInverseTable is the table name for the Message entity.
@@ -126,6 +139,8 @@ var Columns = []string{
 	FieldLastMessageID,
 	FieldLastMessageAt,
 	FieldUnreadCount,
+	FieldReadAt,
+	FieldReadByID,
 }
 
 var (
@@ -253,6 +268,16 @@ func ByUnreadCount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUnreadCount, opts...).ToFunc()
 }
 
+// ByReadAt orders the results by the read_at field.
+func ByReadAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReadAt, opts...).ToFunc()
+}
+
+// ByReadByID orders the results by the read_by_id field.
+func ByReadByID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReadByID, opts...).ToFunc()
+}
+
 // ByCampaignField orders the results by campaign field.
 func ByCampaignField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -278,6 +303,13 @@ func ByContactField(field string, opts ...sql.OrderTermOption) OrderOption {
 func ByAssigneeField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newAssigneeStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByReadByField orders the results by read_by field.
+func ByReadByField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newReadByStep(), sql.OrderByField(field, opts...))
 	}
 }
 
@@ -355,6 +387,13 @@ func newAssigneeStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AssigneeInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, AssigneeTable, AssigneeColumn),
+	)
+}
+func newReadByStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ReadByInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, ReadByTable, ReadByColumn),
 	)
 }
 func newLastMessageStep() *sqlgraph.Step {

@@ -101,6 +101,16 @@ func UnreadCount(v int) predicate.Conversation {
 	return predicate.Conversation(sql.FieldEQ(FieldUnreadCount, v))
 }
 
+// ReadAt applies equality check predicate on the "read_at" field. It's identical to ReadAtEQ.
+func ReadAt(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldEQ(FieldReadAt, v))
+}
+
+// ReadByID applies equality check predicate on the "read_by_id" field. It's identical to ReadByIDEQ.
+func ReadByID(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldEQ(FieldReadByID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Conversation {
 	return predicate.Conversation(sql.FieldEQ(FieldCreatedAt, v))
@@ -651,6 +661,136 @@ func UnreadCountLTE(v int) predicate.Conversation {
 	return predicate.Conversation(sql.FieldLTE(FieldUnreadCount, v))
 }
 
+// ReadAtEQ applies the EQ predicate on the "read_at" field.
+func ReadAtEQ(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldEQ(FieldReadAt, v))
+}
+
+// ReadAtNEQ applies the NEQ predicate on the "read_at" field.
+func ReadAtNEQ(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldNEQ(FieldReadAt, v))
+}
+
+// ReadAtIn applies the In predicate on the "read_at" field.
+func ReadAtIn(vs ...time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldIn(FieldReadAt, vs...))
+}
+
+// ReadAtNotIn applies the NotIn predicate on the "read_at" field.
+func ReadAtNotIn(vs ...time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldNotIn(FieldReadAt, vs...))
+}
+
+// ReadAtGT applies the GT predicate on the "read_at" field.
+func ReadAtGT(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldGT(FieldReadAt, v))
+}
+
+// ReadAtGTE applies the GTE predicate on the "read_at" field.
+func ReadAtGTE(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldGTE(FieldReadAt, v))
+}
+
+// ReadAtLT applies the LT predicate on the "read_at" field.
+func ReadAtLT(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldLT(FieldReadAt, v))
+}
+
+// ReadAtLTE applies the LTE predicate on the "read_at" field.
+func ReadAtLTE(v time.Time) predicate.Conversation {
+	return predicate.Conversation(sql.FieldLTE(FieldReadAt, v))
+}
+
+// ReadAtIsNil applies the IsNil predicate on the "read_at" field.
+func ReadAtIsNil() predicate.Conversation {
+	return predicate.Conversation(sql.FieldIsNull(FieldReadAt))
+}
+
+// ReadAtNotNil applies the NotNil predicate on the "read_at" field.
+func ReadAtNotNil() predicate.Conversation {
+	return predicate.Conversation(sql.FieldNotNull(FieldReadAt))
+}
+
+// ReadByIDEQ applies the EQ predicate on the "read_by_id" field.
+func ReadByIDEQ(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldEQ(FieldReadByID, v))
+}
+
+// ReadByIDNEQ applies the NEQ predicate on the "read_by_id" field.
+func ReadByIDNEQ(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldNEQ(FieldReadByID, v))
+}
+
+// ReadByIDIn applies the In predicate on the "read_by_id" field.
+func ReadByIDIn(vs ...pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldIn(FieldReadByID, vs...))
+}
+
+// ReadByIDNotIn applies the NotIn predicate on the "read_by_id" field.
+func ReadByIDNotIn(vs ...pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldNotIn(FieldReadByID, vs...))
+}
+
+// ReadByIDGT applies the GT predicate on the "read_by_id" field.
+func ReadByIDGT(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldGT(FieldReadByID, v))
+}
+
+// ReadByIDGTE applies the GTE predicate on the "read_by_id" field.
+func ReadByIDGTE(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldGTE(FieldReadByID, v))
+}
+
+// ReadByIDLT applies the LT predicate on the "read_by_id" field.
+func ReadByIDLT(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldLT(FieldReadByID, v))
+}
+
+// ReadByIDLTE applies the LTE predicate on the "read_by_id" field.
+func ReadByIDLTE(v pulid.ID) predicate.Conversation {
+	return predicate.Conversation(sql.FieldLTE(FieldReadByID, v))
+}
+
+// ReadByIDContains applies the Contains predicate on the "read_by_id" field.
+func ReadByIDContains(v pulid.ID) predicate.Conversation {
+	vc := string(v)
+	return predicate.Conversation(sql.FieldContains(FieldReadByID, vc))
+}
+
+// ReadByIDHasPrefix applies the HasPrefix predicate on the "read_by_id" field.
+func ReadByIDHasPrefix(v pulid.ID) predicate.Conversation {
+	vc := string(v)
+	return predicate.Conversation(sql.FieldHasPrefix(FieldReadByID, vc))
+}
+
+// ReadByIDHasSuffix applies the HasSuffix predicate on the "read_by_id" field.
+func ReadByIDHasSuffix(v pulid.ID) predicate.Conversation {
+	vc := string(v)
+	return predicate.Conversation(sql.FieldHasSuffix(FieldReadByID, vc))
+}
+
+// ReadByIDIsNil applies the IsNil predicate on the "read_by_id" field.
+func ReadByIDIsNil() predicate.Conversation {
+	return predicate.Conversation(sql.FieldIsNull(FieldReadByID))
+}
+
+// ReadByIDNotNil applies the NotNil predicate on the "read_by_id" field.
+func ReadByIDNotNil() predicate.Conversation {
+	return predicate.Conversation(sql.FieldNotNull(FieldReadByID))
+}
+
+// ReadByIDEqualFold applies the EqualFold predicate on the "read_by_id" field.
+func ReadByIDEqualFold(v pulid.ID) predicate.Conversation {
+	vc := string(v)
+	return predicate.Conversation(sql.FieldEqualFold(FieldReadByID, vc))
+}
+
+// ReadByIDContainsFold applies the ContainsFold predicate on the "read_by_id" field.
+func ReadByIDContainsFold(v pulid.ID) predicate.Conversation {
+	vc := string(v)
+	return predicate.Conversation(sql.FieldContainsFold(FieldReadByID, vc))
+}
+
 // HasCampaign applies the HasEdge predicate on the "campaign" edge.
 func HasCampaign() predicate.Conversation {
 	return predicate.Conversation(func(s *sql.Selector) {
@@ -735,6 +875,29 @@ func HasAssignee() predicate.Conversation {
 func HasAssigneeWith(preds ...predicate.User) predicate.Conversation {
 	return predicate.Conversation(func(s *sql.Selector) {
 		step := newAssigneeStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasReadBy applies the HasEdge predicate on the "read_by" edge.
+func HasReadBy() predicate.Conversation {
+	return predicate.Conversation(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, ReadByTable, ReadByColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasReadByWith applies the HasEdge predicate on the "read_by" edge with a given conditions (other predicates).
+func HasReadByWith(preds ...predicate.User) predicate.Conversation {
+	return predicate.Conversation(func(s *sql.Selector) {
+		step := newReadByStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -41,10 +41,20 @@ const (
 	FieldAttachments = "attachments"
 	// FieldExternalID holds the string denoting the external_id field in the database.
 	FieldExternalID = "external_id"
+	// FieldExternalIds holds the string denoting the external_ids field in the database.
+	FieldExternalIds = "external_ids"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldError holds the string denoting the error field in the database.
 	FieldError = "error"
+	// FieldClientMessageID holds the string denoting the client_message_id field in the database.
+	FieldClientMessageID = "client_message_id"
+	// FieldAttempts holds the string denoting the attempts field in the database.
+	FieldAttempts = "attempts"
+	// FieldNextAttemptAt holds the string denoting the next_attempt_at field in the database.
+	FieldNextAttemptAt = "next_attempt_at"
+	// FieldClaimedAt holds the string denoting the claimed_at field in the database.
+	FieldClaimedAt = "claimed_at"
 	// FieldSentAt holds the string denoting the sent_at field in the database.
 	FieldSentAt = "sent_at"
 	// FieldPosition holds the string denoting the position field in the database.
@@ -103,8 +113,13 @@ var Columns = []string{
 	FieldText,
 	FieldAttachments,
 	FieldExternalID,
+	FieldExternalIds,
 	FieldStatus,
 	FieldError,
+	FieldClientMessageID,
+	FieldAttempts,
+	FieldNextAttemptAt,
+	FieldClaimedAt,
 	FieldSentAt,
 	FieldPosition,
 }
@@ -135,6 +150,8 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// DefaultText holds the default value on creation for the "text" field.
 	DefaultText string
+	// DefaultAttempts holds the default value on creation for the "attempts" field.
+	DefaultAttempts int
 	// DefaultSentAt holds the default value on creation for the "sent_at" field.
 	DefaultSentAt func() time.Time
 	// PositionValidator is a validator for the "position" field. It is called by the builders before save.
@@ -211,6 +228,7 @@ const (
 	StatusDELIVERED Status = "DELIVERED"
 	StatusREAD      Status = "READ"
 	StatusFAILED    Status = "FAILED"
+	StatusCANCELED  Status = "CANCELED"
 )
 
 func (s Status) String() string {
@@ -220,7 +238,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusSENT, StatusDELIVERED, StatusREAD, StatusFAILED:
+	case StatusPENDING, StatusSENT, StatusDELIVERED, StatusREAD, StatusFAILED, StatusCANCELED:
 		return nil
 	default:
 		return fmt.Errorf("message: invalid enum value for status field: %q", s)
@@ -293,6 +311,26 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByError orders the results by the error field.
 func ByError(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldError, opts...).ToFunc()
+}
+
+// ByClientMessageID orders the results by the client_message_id field.
+func ByClientMessageID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClientMessageID, opts...).ToFunc()
+}
+
+// ByAttempts orders the results by the attempts field.
+func ByAttempts(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAttempts, opts...).ToFunc()
+}
+
+// ByNextAttemptAt orders the results by the next_attempt_at field.
+func ByNextAttemptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextAttemptAt, opts...).ToFunc()
+}
+
+// ByClaimedAt orders the results by the claimed_at field.
+func ByClaimedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClaimedAt, opts...).ToFunc()
 }
 
 // BySentAt orders the results by the sent_at field.

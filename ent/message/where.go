@@ -101,6 +101,26 @@ func Error(v string) predicate.Message {
 	return predicate.Message(sql.FieldEQ(FieldError, v))
 }
 
+// ClientMessageID applies equality check predicate on the "client_message_id" field. It's identical to ClientMessageIDEQ.
+func ClientMessageID(v string) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldClientMessageID, v))
+}
+
+// Attempts applies equality check predicate on the "attempts" field. It's identical to AttemptsEQ.
+func Attempts(v int) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldAttempts, v))
+}
+
+// NextAttemptAt applies equality check predicate on the "next_attempt_at" field. It's identical to NextAttemptAtEQ.
+func NextAttemptAt(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldNextAttemptAt, v))
+}
+
+// ClaimedAt applies equality check predicate on the "claimed_at" field. It's identical to ClaimedAtEQ.
+func ClaimedAt(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldClaimedAt, v))
+}
+
 // SentAt applies equality check predicate on the "sent_at" field. It's identical to SentAtEQ.
 func SentAt(v time.Time) predicate.Message {
 	return predicate.Message(sql.FieldEQ(FieldSentAt, v))
@@ -671,6 +691,16 @@ func ExternalIDContainsFold(v string) predicate.Message {
 	return predicate.Message(sql.FieldContainsFold(FieldExternalID, v))
 }
 
+// ExternalIdsIsNil applies the IsNil predicate on the "external_ids" field.
+func ExternalIdsIsNil() predicate.Message {
+	return predicate.Message(sql.FieldIsNull(FieldExternalIds))
+}
+
+// ExternalIdsNotNil applies the NotNil predicate on the "external_ids" field.
+func ExternalIdsNotNil() predicate.Message {
+	return predicate.Message(sql.FieldNotNull(FieldExternalIds))
+}
+
 // StatusEQ applies the EQ predicate on the "status" field.
 func StatusEQ(v Status) predicate.Message {
 	return predicate.Message(sql.FieldEQ(FieldStatus, v))
@@ -764,6 +794,221 @@ func ErrorEqualFold(v string) predicate.Message {
 // ErrorContainsFold applies the ContainsFold predicate on the "error" field.
 func ErrorContainsFold(v string) predicate.Message {
 	return predicate.Message(sql.FieldContainsFold(FieldError, v))
+}
+
+// ClientMessageIDEQ applies the EQ predicate on the "client_message_id" field.
+func ClientMessageIDEQ(v string) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldClientMessageID, v))
+}
+
+// ClientMessageIDNEQ applies the NEQ predicate on the "client_message_id" field.
+func ClientMessageIDNEQ(v string) predicate.Message {
+	return predicate.Message(sql.FieldNEQ(FieldClientMessageID, v))
+}
+
+// ClientMessageIDIn applies the In predicate on the "client_message_id" field.
+func ClientMessageIDIn(vs ...string) predicate.Message {
+	return predicate.Message(sql.FieldIn(FieldClientMessageID, vs...))
+}
+
+// ClientMessageIDNotIn applies the NotIn predicate on the "client_message_id" field.
+func ClientMessageIDNotIn(vs ...string) predicate.Message {
+	return predicate.Message(sql.FieldNotIn(FieldClientMessageID, vs...))
+}
+
+// ClientMessageIDGT applies the GT predicate on the "client_message_id" field.
+func ClientMessageIDGT(v string) predicate.Message {
+	return predicate.Message(sql.FieldGT(FieldClientMessageID, v))
+}
+
+// ClientMessageIDGTE applies the GTE predicate on the "client_message_id" field.
+func ClientMessageIDGTE(v string) predicate.Message {
+	return predicate.Message(sql.FieldGTE(FieldClientMessageID, v))
+}
+
+// ClientMessageIDLT applies the LT predicate on the "client_message_id" field.
+func ClientMessageIDLT(v string) predicate.Message {
+	return predicate.Message(sql.FieldLT(FieldClientMessageID, v))
+}
+
+// ClientMessageIDLTE applies the LTE predicate on the "client_message_id" field.
+func ClientMessageIDLTE(v string) predicate.Message {
+	return predicate.Message(sql.FieldLTE(FieldClientMessageID, v))
+}
+
+// ClientMessageIDContains applies the Contains predicate on the "client_message_id" field.
+func ClientMessageIDContains(v string) predicate.Message {
+	return predicate.Message(sql.FieldContains(FieldClientMessageID, v))
+}
+
+// ClientMessageIDHasPrefix applies the HasPrefix predicate on the "client_message_id" field.
+func ClientMessageIDHasPrefix(v string) predicate.Message {
+	return predicate.Message(sql.FieldHasPrefix(FieldClientMessageID, v))
+}
+
+// ClientMessageIDHasSuffix applies the HasSuffix predicate on the "client_message_id" field.
+func ClientMessageIDHasSuffix(v string) predicate.Message {
+	return predicate.Message(sql.FieldHasSuffix(FieldClientMessageID, v))
+}
+
+// ClientMessageIDIsNil applies the IsNil predicate on the "client_message_id" field.
+func ClientMessageIDIsNil() predicate.Message {
+	return predicate.Message(sql.FieldIsNull(FieldClientMessageID))
+}
+
+// ClientMessageIDNotNil applies the NotNil predicate on the "client_message_id" field.
+func ClientMessageIDNotNil() predicate.Message {
+	return predicate.Message(sql.FieldNotNull(FieldClientMessageID))
+}
+
+// ClientMessageIDEqualFold applies the EqualFold predicate on the "client_message_id" field.
+func ClientMessageIDEqualFold(v string) predicate.Message {
+	return predicate.Message(sql.FieldEqualFold(FieldClientMessageID, v))
+}
+
+// ClientMessageIDContainsFold applies the ContainsFold predicate on the "client_message_id" field.
+func ClientMessageIDContainsFold(v string) predicate.Message {
+	return predicate.Message(sql.FieldContainsFold(FieldClientMessageID, v))
+}
+
+// AttemptsEQ applies the EQ predicate on the "attempts" field.
+func AttemptsEQ(v int) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldAttempts, v))
+}
+
+// AttemptsNEQ applies the NEQ predicate on the "attempts" field.
+func AttemptsNEQ(v int) predicate.Message {
+	return predicate.Message(sql.FieldNEQ(FieldAttempts, v))
+}
+
+// AttemptsIn applies the In predicate on the "attempts" field.
+func AttemptsIn(vs ...int) predicate.Message {
+	return predicate.Message(sql.FieldIn(FieldAttempts, vs...))
+}
+
+// AttemptsNotIn applies the NotIn predicate on the "attempts" field.
+func AttemptsNotIn(vs ...int) predicate.Message {
+	return predicate.Message(sql.FieldNotIn(FieldAttempts, vs...))
+}
+
+// AttemptsGT applies the GT predicate on the "attempts" field.
+func AttemptsGT(v int) predicate.Message {
+	return predicate.Message(sql.FieldGT(FieldAttempts, v))
+}
+
+// AttemptsGTE applies the GTE predicate on the "attempts" field.
+func AttemptsGTE(v int) predicate.Message {
+	return predicate.Message(sql.FieldGTE(FieldAttempts, v))
+}
+
+// AttemptsLT applies the LT predicate on the "attempts" field.
+func AttemptsLT(v int) predicate.Message {
+	return predicate.Message(sql.FieldLT(FieldAttempts, v))
+}
+
+// AttemptsLTE applies the LTE predicate on the "attempts" field.
+func AttemptsLTE(v int) predicate.Message {
+	return predicate.Message(sql.FieldLTE(FieldAttempts, v))
+}
+
+// NextAttemptAtEQ applies the EQ predicate on the "next_attempt_at" field.
+func NextAttemptAtEQ(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtNEQ applies the NEQ predicate on the "next_attempt_at" field.
+func NextAttemptAtNEQ(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldNEQ(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtIn applies the In predicate on the "next_attempt_at" field.
+func NextAttemptAtIn(vs ...time.Time) predicate.Message {
+	return predicate.Message(sql.FieldIn(FieldNextAttemptAt, vs...))
+}
+
+// NextAttemptAtNotIn applies the NotIn predicate on the "next_attempt_at" field.
+func NextAttemptAtNotIn(vs ...time.Time) predicate.Message {
+	return predicate.Message(sql.FieldNotIn(FieldNextAttemptAt, vs...))
+}
+
+// NextAttemptAtGT applies the GT predicate on the "next_attempt_at" field.
+func NextAttemptAtGT(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldGT(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtGTE applies the GTE predicate on the "next_attempt_at" field.
+func NextAttemptAtGTE(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldGTE(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtLT applies the LT predicate on the "next_attempt_at" field.
+func NextAttemptAtLT(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldLT(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtLTE applies the LTE predicate on the "next_attempt_at" field.
+func NextAttemptAtLTE(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldLTE(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtIsNil applies the IsNil predicate on the "next_attempt_at" field.
+func NextAttemptAtIsNil() predicate.Message {
+	return predicate.Message(sql.FieldIsNull(FieldNextAttemptAt))
+}
+
+// NextAttemptAtNotNil applies the NotNil predicate on the "next_attempt_at" field.
+func NextAttemptAtNotNil() predicate.Message {
+	return predicate.Message(sql.FieldNotNull(FieldNextAttemptAt))
+}
+
+// ClaimedAtEQ applies the EQ predicate on the "claimed_at" field.
+func ClaimedAtEQ(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldClaimedAt, v))
+}
+
+// ClaimedAtNEQ applies the NEQ predicate on the "claimed_at" field.
+func ClaimedAtNEQ(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldNEQ(FieldClaimedAt, v))
+}
+
+// ClaimedAtIn applies the In predicate on the "claimed_at" field.
+func ClaimedAtIn(vs ...time.Time) predicate.Message {
+	return predicate.Message(sql.FieldIn(FieldClaimedAt, vs...))
+}
+
+// ClaimedAtNotIn applies the NotIn predicate on the "claimed_at" field.
+func ClaimedAtNotIn(vs ...time.Time) predicate.Message {
+	return predicate.Message(sql.FieldNotIn(FieldClaimedAt, vs...))
+}
+
+// ClaimedAtGT applies the GT predicate on the "claimed_at" field.
+func ClaimedAtGT(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldGT(FieldClaimedAt, v))
+}
+
+// ClaimedAtGTE applies the GTE predicate on the "claimed_at" field.
+func ClaimedAtGTE(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldGTE(FieldClaimedAt, v))
+}
+
+// ClaimedAtLT applies the LT predicate on the "claimed_at" field.
+func ClaimedAtLT(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldLT(FieldClaimedAt, v))
+}
+
+// ClaimedAtLTE applies the LTE predicate on the "claimed_at" field.
+func ClaimedAtLTE(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldLTE(FieldClaimedAt, v))
+}
+
+// ClaimedAtIsNil applies the IsNil predicate on the "claimed_at" field.
+func ClaimedAtIsNil() predicate.Message {
+	return predicate.Message(sql.FieldIsNull(FieldClaimedAt))
+}
+
+// ClaimedAtNotNil applies the NotNil predicate on the "claimed_at" field.
+func ClaimedAtNotNil() predicate.Message {
+	return predicate.Message(sql.FieldNotNull(FieldClaimedAt))
 }
 
 // SentAtEQ applies the EQ predicate on the "sent_at" field.

@@ -219,10 +219,12 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "PENDING", "RESOLVED"}, Default: "OPEN"},
 		{Name: "last_message_at", Type: field.TypeTime},
 		{Name: "unread_count", Type: field.TypeInt, Default: 0},
+		{Name: "read_at", Type: field.TypeTime, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString},
 		{Name: "connection_id", Type: field.TypeString},
 		{Name: "contact_id", Type: field.TypeString},
 		{Name: "assignee_id", Type: field.TypeString, Nullable: true},
+		{Name: "read_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "last_message_id", Type: field.TypeString, Nullable: true},
 	}
 	// ConversationsTable holds the schema information for the "conversations" table.
@@ -233,31 +235,37 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "conversations_campaigns_conversations",
-				Columns:    []*schema.Column{ConversationsColumns[6]},
+				Columns:    []*schema.Column{ConversationsColumns[7]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "conversations_connections_conversations",
-				Columns:    []*schema.Column{ConversationsColumns[7]},
+				Columns:    []*schema.Column{ConversationsColumns[8]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "conversations_contacts_conversations",
-				Columns:    []*schema.Column{ConversationsColumns[8]},
+				Columns:    []*schema.Column{ConversationsColumns[9]},
 				RefColumns: []*schema.Column{ContactsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "conversations_users_assignee",
-				Columns:    []*schema.Column{ConversationsColumns[9]},
+				Columns:    []*schema.Column{ConversationsColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "conversations_users_read_by",
+				Columns:    []*schema.Column{ConversationsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "conversations_messages_last_message",
-				Columns:    []*schema.Column{ConversationsColumns[10]},
+				Columns:    []*schema.Column{ConversationsColumns[12]},
 				RefColumns: []*schema.Column{MessagesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -266,17 +274,17 @@ var (
 			{
 				Name:    "conversation_campaign_id_last_message_at",
 				Unique:  false,
-				Columns: []*schema.Column{ConversationsColumns[6], ConversationsColumns[4]},
+				Columns: []*schema.Column{ConversationsColumns[7], ConversationsColumns[4]},
 			},
 			{
 				Name:    "conversation_connection_id_contact_id",
 				Unique:  true,
-				Columns: []*schema.Column{ConversationsColumns[7], ConversationsColumns[8]},
+				Columns: []*schema.Column{ConversationsColumns[8], ConversationsColumns[9]},
 			},
 			{
 				Name:    "conversation_assignee_id",
 				Unique:  false,
-				Columns: []*schema.Column{ConversationsColumns[9]},
+				Columns: []*schema.Column{ConversationsColumns[10]},
 			},
 		},
 	}
@@ -318,8 +326,13 @@ var (
 		{Name: "text", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "attachments", Type: field.TypeJSON, Nullable: true},
 		{Name: "external_id", Type: field.TypeString, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SENT", "DELIVERED", "READ", "FAILED"}, Default: "SENT"},
+		{Name: "external_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SENT", "DELIVERED", "READ", "FAILED", "CANCELED"}, Default: "SENT"},
 		{Name: "error", Type: field.TypeString, Nullable: true},
+		{Name: "client_message_id", Type: field.TypeString, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "claimed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "sent_at", Type: field.TypeTime},
 		{Name: "position", Type: field.TypeString},
 		{Name: "campaign_id", Type: field.TypeString},
@@ -335,25 +348,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "messages_campaigns_messages",
-				Columns:    []*schema.Column{MessagesColumns[12]},
+				Columns:    []*schema.Column{MessagesColumns[17]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_connections_messages",
-				Columns:    []*schema.Column{MessagesColumns[13]},
+				Columns:    []*schema.Column{MessagesColumns[18]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_conversations_messages",
-				Columns:    []*schema.Column{MessagesColumns[14]},
+				Columns:    []*schema.Column{MessagesColumns[19]},
 				RefColumns: []*schema.Column{ConversationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_users_sender",
-				Columns:    []*schema.Column{MessagesColumns[15]},
+				Columns:    []*schema.Column{MessagesColumns[20]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -362,17 +375,38 @@ var (
 			{
 				Name:    "message_connection_id_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{MessagesColumns[13], MessagesColumns[7]},
+				Columns: []*schema.Column{MessagesColumns[18], MessagesColumns[7]},
 			},
 			{
 				Name:    "message_conversation_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[14], MessagesColumns[11]},
+				Columns: []*schema.Column{MessagesColumns[19], MessagesColumns[16]},
 			},
 			{
 				Name:    "message_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[12]},
+				Columns: []*schema.Column{MessagesColumns[17]},
+			},
+			{
+				Name:    "message_conversation_id_client_message_id",
+				Unique:  true,
+				Columns: []*schema.Column{MessagesColumns[19], MessagesColumns[11]},
+			},
+			{
+				Name:    "message_outbox",
+				Unique:  false,
+				Columns: []*schema.Column{MessagesColumns[19], MessagesColumns[16]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "direction = 'OUTBOUND' AND status = 'PENDING'",
+				},
+			},
+			{
+				Name:    "message_external_ids",
+				Unique:  false,
+				Columns: []*schema.Column{MessagesColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Type: "GIN",
+				},
 			},
 		},
 	}
@@ -382,7 +416,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 100},
-		{Name: "color", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "color", Type: field.TypeString, Size: 32, Default: "#9ca3af"},
 		{Name: "campaign_id", Type: field.TypeString},
 	}
 	// TagsTable holds the schema information for the "tags" table.
@@ -539,7 +573,8 @@ func init() {
 	ConversationsTable.ForeignKeys[1].RefTable = ConnectionsTable
 	ConversationsTable.ForeignKeys[2].RefTable = ContactsTable
 	ConversationsTable.ForeignKeys[3].RefTable = UsersTable
-	ConversationsTable.ForeignKeys[4].RefTable = MessagesTable
+	ConversationsTable.ForeignKeys[4].RefTable = UsersTable
+	ConversationsTable.ForeignKeys[5].RefTable = MessagesTable
 	MessagesTable.ForeignKeys[0].RefTable = CampaignsTable
 	MessagesTable.ForeignKeys[1].RefTable = ConnectionsTable
 	MessagesTable.ForeignKeys[2].RefTable = ConversationsTable

@@ -47,6 +47,12 @@ func (Conversation) Fields() []ent.Field {
 			NonNegative().
 			Comment("Inbound messages no agent has read yet.").
 			Annotations(entgql.OrderField("UNREAD_COUNT")),
+		field.Time("read_at").
+			Optional().
+			Nillable().
+			Comment("When an agent last marked the conversation read."),
+		field.String("read_by_id").GoType(pulid.ID("")).Optional().Nillable().
+			Comment("The agent who last marked the conversation read."),
 	}
 }
 
@@ -59,6 +65,8 @@ func (Conversation) Edges() []ent.Edge {
 			Comment("The customer."),
 		edge.To("assignee", User.Type).Field("assignee_id").Unique().
 			Comment("The agent responsible, if any."),
+		edge.To("read_by", User.Type).Field("read_by_id").Unique().
+			Comment("The agent who last marked the conversation read."),
 		edge.To("last_message", Message.Type).Field("last_message_id").Unique().
 			Comment("The newest message."),
 		edge.To("messages", Message.Type).

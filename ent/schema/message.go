@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -50,14 +51,36 @@ func (Message) Fields() []ent.Field {
 		field.String("external_id").
 			Optional().
 			Nillable().
-			Comment("The platform's message id; unique per connection."),
+			Comment("The platform's message id; unique per connection. A send the platform took as several messages has the first one's."),
+		field.Strings("external_ids").
+			Optional().
+			Comment("Every platform message id of a send the platform took as several messages (text over the caption limit, Messenger's text and attachment), the first included.").
+			Annotations(entgql.Skip(entgql.SkipAll)), // exposed as externalIDs (graph/messaging.graphqls)
 		field.Enum("status").
-			Values("PENDING", "SENT", "DELIVERED", "READ", "FAILED").
+			Values("PENDING", "SENT", "DELIVERED", "READ", "FAILED", "CANCELED").
 			Default("SENT").
-			Comment("Delivery status; receipts only move it forward."),
+			Comment("Delivery status: PENDING until the platform takes it, then SENT, DELIVERED and READ as receipts say (never backward); FAILED when it could not be sent; CANCELED when an agent stopped it before it was sent."),
 		field.String("error").
 			Optional().
-			Comment("Why sending failed, when status is FAILED."),
+			Comment("Why the last attempt to send failed (the platform's own words), when it did."),
+		field.String("client_message_id").
+			Optional().
+			Nillable().
+			Immutable().
+			Comment("The sender's own id of an outbound message: the same id in the same conversation is the same message, so a double click or a network retry never sends twice.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Int("attempts").
+			Default(0).
+			Comment("How many times sending was tried."),
+		field.Time("next_attempt_at").
+			Optional().
+			Nillable().
+			Comment("When sending is tried (again), while PENDING."),
+		field.Time("claimed_at").
+			Optional().
+			Nillable().
+			Comment("When the attempt now under way started; nil when none is.").
+			Annotations(entgql.Skip()),
 		field.Time("sent_at").
 			Default(time.Now).
 			Comment("The platform's timestamp of the message.").
@@ -89,6 +112,14 @@ func (Message) Indexes() []ent.Index {
 		index.Fields("connection_id", "external_id").Unique(),
 		index.Fields("conversation_id", "position"),
 		index.Fields("campaign_id"),
+		index.Fields("conversation_id", "client_message_id").Unique(),
+		// The outbox: what is still to send, per conversation in order.
+		index.Fields("conversation_id", "position").
+			StorageKey("message_outbox").
+			Annotations(entsql.IndexWhere("direction = 'OUTBOUND' AND status = 'PENDING'")),
+		// Echoes and receipts of every part of a send find it.
+		index.Fields("external_ids").
+			Annotations(entsql.IndexType("GIN")),
 	}
 }
 

@@ -19,14 +19,14 @@ type Tag struct {
 
 // Mixin returns the id and timestamp mixins.
 func (Tag) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.WithPrefix("tag"), TimeMixin{}, inCampaign("tags", rule.Member)}
+	return []ent.Mixin{pulid.WithPrefix("tag"), TimeMixin{}, inCampaign("tags", rule.Manager)}
 }
 
 // Fields returns the tag's fields.
 func (Tag) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(100).Comment("The label.").Annotations(entgql.OrderField("NAME")),
-		field.String("color").Default("").MaxLen(32).Comment("Display colour, e.g. #3b82f6."),
+		field.String("color").Default("#9ca3af").MaxLen(32).Comment("Display colour, e.g. #3b82f6."),
 	}
 }
 

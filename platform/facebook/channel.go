@@ -35,6 +35,8 @@ var (
 	_ platform.Channel        = (*Channel)(nil)
 	_ platform.AppSigned      = (*Channel)(nil)
 	_ platform.ProfileFetcher = (*Channel)(nil)
+	_ platform.Sender         = (*Channel)(nil)
+	_ platform.SeenMarker     = (*Channel)(nil)
 )
 
 // Credentials are a page's secrets. The JSON names are the stored format.
@@ -312,4 +314,51 @@ func (ch *Channel) Update(ctx context.Context, acct platform.Account, in platfor
 // carry neither).
 func (ch *Channel) Profile(ctx context.Context, acct platform.Account, psid string) (*platform.Profile, error) {
 	return ch.api.UserProfile(ctx, psid, creds(acct).PageAccessToken)
+}
+
+// maxText is the Send API's limit on message.text, in characters.
+const maxText = 2000
+
+// window is Messenger's standard messaging window.
+const window = 24 * time.Hour
+
+// Limits: text up to 2000 characters, any attachment kind, and replies only
+// within the standard messaging window.
+func (*Channel) Limits() platform.Limits {
+	return platform.Limits{
+		Text:   maxText,
+		Kinds:  []platform.MediaKind{platform.Image, platform.File, platform.Audio, platform.Video},
+		Window: window,
+		WindowRule: "Messenger lets a Page message a customer only within 24 hours of the customer's last message " +
+			"(the standard messaging window). After that a message tag is needed, which Switchboard does not send, " +
+			"so the customer has to write again first.",
+	}
+}
+
+// Send sends m from the page to the customer m.To. A Messenger message
+// carries text or an attachment, never both, so text with media is two
+// messages, the text first.
+func (ch *Channel) Send(ctx context.Context, acct platform.Account, m platform.Outbound) (platform.Sent, error) {
+	token := creds(acct).PageAccessToken
+	pieces := platform.Pieces(m, 0)
+	var sent platform.Sent
+	for _, p := range pieces[min(max(m.Done, 0), len(pieces)):] {
+		var id string
+		var err error
+		if p.Media == nil {
+			id, err = ch.api.SendText(ctx, acct.ExternalID, token, p.To, p.Text)
+		} else {
+			id, err = ch.api.SendAttachment(ctx, acct.ExternalID, token, p.To, *p.Media)
+		}
+		if err != nil {
+			return sent, err
+		}
+		sent.IDs = append(sent.IDs, id)
+	}
+	return sent, nil
+}
+
+// MarkSeen marks the customer's messages to the page as read.
+func (ch *Channel) MarkSeen(ctx context.Context, acct platform.Account, to string) error {
+	return ch.api.MarkSeen(ctx, acct.ExternalID, creds(acct).PageAccessToken, to)
 }

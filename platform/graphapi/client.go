@@ -278,3 +278,27 @@ func (h headerRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// PostJSON calls POST {path} with body marshalled as JSON, which the
+// Messenger and WhatsApp send APIs take, and decodes the answer into out.
+func (c *Client) PostJSON(ctx context.Context, platformName, path, token string, body, out any) error {
+	return c.Do(ctx, platformName, Request{Method: http.MethodPost, Path: path, Token: token, JSON: body}, out)
+}
+
+// SendKind is what a failed send means, for platform.Reclassify. The shared
+// classification suits connecting, where a missing permission is the
+// token's fault; on a send, permission errors (10, 200-299: outside the
+// messaging window, a user who blocked the page), 551 (the person is not
+// available) and 100 (a bad parameter, an unknown recipient) are about this
+// one message, and retrying it or reconnecting will not change them. Only a
+// dead token or session (190, 102) still calls for reconnecting.
+func SendKind(e *platform.Error) platform.Kind {
+	switch c := e.Code; {
+	case c == 190 || c == 102:
+		return platform.Auth
+	case c == 10 || c == 100 || c == 551 || (c >= 200 && c <= 299):
+		return platform.Permanent
+	default:
+		return e.Kind
+	}
+}

@@ -24,7 +24,10 @@ type Channel struct {
 // NewChannel returns the Telegram channel over an API client.
 func NewChannel(api *Client) *Channel { return &Channel{api: api} }
 
-var _ platform.Channel = (*Channel)(nil)
+var (
+	_ platform.Channel = (*Channel)(nil)
+	_ platform.Sender  = (*Channel)(nil)
+)
 
 // Credentials are a bot's secrets. The JSON names are the stored format.
 type Credentials struct {
@@ -206,4 +209,38 @@ func (ch *Channel) Update(ctx context.Context, acct platform.Account, in platfor
 		return nil, nil, err
 	}
 	return &c, nil, nil
+}
+
+// Text and caption limits of the Bot API, in characters.
+const (
+	maxText    = 4096
+	maxCaption = 1024
+)
+
+// Limits: text up to 4096 characters; any attachment kind; bots may answer
+// a chat at any time.
+func (*Channel) Limits() platform.Limits {
+	return platform.Limits{Text: maxText, Kinds: []platform.MediaKind{platform.Image, platform.File, platform.Audio, platform.Video}}
+}
+
+// Send sends m to the chat m.To. Text up to 1024 characters travels as the
+// attachment's caption; longer text follows it as a message of its own.
+func (ch *Channel) Send(ctx context.Context, acct platform.Account, m platform.Outbound) (platform.Sent, error) {
+	token := creds(acct).BotToken
+	pieces := platform.Pieces(m, maxCaption)
+	var sent platform.Sent
+	for _, p := range pieces[min(max(m.Done, 0), len(pieces)):] {
+		var msg *Message
+		var err error
+		if p.Media == nil {
+			msg, err = ch.api.SendMessage(ctx, token, p.To, p.Text)
+		} else {
+			msg, err = ch.api.SendMedia(ctx, token, p.To, *p.Media, p.Text)
+		}
+		if err != nil {
+			return sent, err
+		}
+		sent.IDs = append(sent.IDs, msg.ExternalID())
+	}
+	return sent, nil
 }

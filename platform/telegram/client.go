@@ -268,3 +268,106 @@ func (c *Client) DeleteWebhook(ctx context.Context, token string, dropPending bo
 	}{dropPending}
 	return c.call(ctx, token, OpDeleteWebhook, params, nil)
 }
+
+// The Bot API methods that send, as they appear in errors' Op.
+const (
+	OpSendMessage  = "sendMessage"
+	OpSendPhoto    = "sendPhoto"
+	OpSendDocument = "sendDocument"
+	OpSendAudio    = "sendAudio"
+	OpSendVideo    = "sendVideo"
+)
+
+// mediaMethods are the method and its file parameter per attachment kind.
+var mediaMethods = map[platform.MediaKind]struct{ method, param string }{
+	platform.Image: {OpSendPhoto, "photo"},
+	platform.File:  {OpSendDocument, "document"},
+	platform.Audio: {OpSendAudio, "audio"},
+	platform.Video: {OpSendVideo, "video"},
+}
+
+// Message is a message the bot sent, as Telegram numbered it. The ids are
+// the decimal text Telegram wrote, since chat ids exceed what float64
+// holds exactly.
+type Message struct {
+	ChatID    string
+	MessageID string
+	Date      time.Time
+}
+
+// ExternalID is the id the webhook decoder gives the same message, so a
+// sent message and its echoes, receipts or edits are one message.
+func (m *Message) ExternalID() string { return externalID(m.ChatID, m.MessageID) }
+
+// chatID marshals as a JSON integer when it is one, so an id above 2^53
+// reaches Telegram digit for digit, and as a string otherwise (an
+// @channelusername, which the Bot API also takes).
+type chatID string
+
+func (c chatID) MarshalJSON() ([]byte, error) {
+	if _, err := integer(json.RawMessage(c)); err == nil {
+		return []byte(c), nil
+	}
+	return json.Marshal(string(c))
+}
+
+// sentWire is the part of the Message a send returns that identifies it.
+type sentWire struct {
+	MessageID json.RawMessage `json:"message_id"`
+	Date      int64           `json:"date"`
+	Chat      struct {
+		ID json.RawMessage `json:"id"`
+	} `json:"chat"`
+}
+
+// SendMessage sends text to the chat. Its errors are classified for a send
+// (see sendKind).
+func (c *Client) SendMessage(ctx context.Context, token, chat, text string) (*Message, error) {
+	params := struct {
+		ChatID chatID `json:"chat_id"`
+		Text   string `json:"text"`
+	}{chatID(chat), text}
+	return c.send(ctx, token, OpSendMessage, params)
+}
+
+// SendMedia sends the file at media.URL, which Telegram downloads itself,
+// to the chat with caption ("" for none) under it.
+func (c *Client) SendMedia(ctx context.Context, token, chat string, media platform.Media, caption string) (*Message, error) {
+	mm, ok := mediaMethods[media.Kind]
+	if !ok {
+		return nil, &platform.Error{Platform: platformName, Op: "send", Kind: platform.Permanent, Message: "Telegram cannot send attachments of kind " + string(media.Kind)}
+	}
+	params := map[string]any{"chat_id": chatID(chat), mm.param: media.URL}
+	if caption != "" {
+		params["caption"] = caption
+	}
+	return c.send(ctx, token, mm.method, params)
+}
+
+func (c *Client) send(ctx context.Context, token, method string, params any) (*Message, error) {
+	var w sentWire
+	if err := c.call(ctx, token, method, params, &w); err != nil {
+		return nil, platform.Reclassify(err, sendKind)
+	}
+	chat, err := integer(w.Chat.ID)
+	if err == nil {
+		var id string
+		if id, err = integer(w.MessageID); err == nil {
+			return &Message{ChatID: chat, MessageID: id, Date: time.Unix(w.Date, 0).UTC()}, nil
+		}
+	}
+	// Telegram took the message but the answer does not say which it is;
+	// sending again would deliver it twice, so this is not retried.
+	return nil, &platform.Error{Platform: platformName, Op: method, Kind: platform.Permanent, Status: http.StatusOK, Message: "unexpected result: " + err.Error()}
+}
+
+// sendKind is what a failed send means. A 403 is the chat refusing the bot
+// ("Forbidden: bot was blocked by the user", "bot was kicked", "user is
+// deactivated"): the token is fine, only this chat is closed, whereas a dead
+// token is 401. Everything else keeps its classification.
+func sendKind(e *platform.Error) platform.Kind {
+	if e.Code == http.StatusForbidden || (e.Code == 0 && e.Status == http.StatusForbidden) {
+		return platform.Permanent
+	}
+	return e.Kind
+}

@@ -260,9 +260,7 @@ func (m *wireMessage) event(kind inbound.Kind) (*inbound.Event, error) {
 		Kind:    kind,
 		Contact: inbound.Contact{ExternalID: chatID, Name: name},
 		Message: &inbound.Message{
-			// message_id is unique only within its chat, and one bot talks
-			// to many chats.
-			ExternalID:  chatID + ":" + messageID,
+			ExternalID:  externalID(chatID, messageID),
 			Direction:   inbound.Inbound,
 			Kind:        msgKind,
 			Text:        text,
@@ -302,6 +300,10 @@ func (m *wireMessage) content() (string, []schematype.Attachment) {
 		return "OTHER", nil
 	}
 }
+
+// externalID names a message: message_id is unique only within its chat,
+// and one bot talks to many chats.
+func externalID(chatID, messageID string) string { return chatID + ":" + messageID }
 
 func (f *wireFile) attachment(typ string) schematype.Attachment {
 	return schematype.Attachment{Type: typ, Name: f.FileName, MimeType: f.MimeType, Size: f.FileSize, PlatformFileID: f.FileID}

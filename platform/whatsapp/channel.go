@@ -33,6 +33,7 @@ func NewChannel(api *Client, appSecret, verifyToken string) *Channel {
 var (
 	_ platform.Channel   = (*Channel)(nil)
 	_ platform.AppSigned = (*Channel)(nil)
+	_ platform.Sender    = (*Channel)(nil)
 )
 
 // Credentials are a number's secrets. The JSON names are the stored format.
@@ -151,4 +152,53 @@ func (ch *Channel) Update(ctx context.Context, acct platform.Account, in platfor
 		return nil, nil, platform.UserError(err, "input.accessToken", "WhatsApp rejected the access token")
 	}
 	return &Credentials{AccessToken: token}, nil, nil
+}
+
+// Text and caption limits of the Cloud API, in characters.
+const (
+	maxText    = 4096
+	maxCaption = 1024
+)
+
+// window is how long after the customer's last message free-form messages
+// are allowed (the customer service window).
+const window = 24 * time.Hour
+
+// Limits: text up to 4096 characters, any attachment kind, and free-form
+// messages only within the customer service window.
+func (*Channel) Limits() platform.Limits {
+	return platform.Limits{
+		Text:   maxText,
+		Kinds:  []platform.MediaKind{platform.Image, platform.File, platform.Audio, platform.Video},
+		Window: window,
+		WindowRule: "WhatsApp allows free-form messages only within 24 hours of the customer's last message. " +
+			"After that only an approved template message can be sent, so the customer has to write again first.",
+	}
+}
+
+// Send sends m from the number to the WhatsApp user m.To. Text up to 1024
+// characters is the attachment's caption; longer text, and any text with
+// audio (which takes no caption), goes as a message of its own.
+func (ch *Channel) Send(ctx context.Context, acct platform.Account, m platform.Outbound) (platform.Sent, error) {
+	token := creds(acct).AccessToken
+	caption := maxCaption
+	if m.Media != nil && !Captioned(m.Media.Kind) {
+		caption = 0
+	}
+	pieces := platform.Pieces(m, caption)
+	var sent platform.Sent
+	for _, p := range pieces[min(max(m.Done, 0), len(pieces)):] {
+		var id string
+		var err error
+		if p.Media == nil {
+			id, err = ch.api.SendText(ctx, acct.ExternalID, token, p.To, p.Text)
+		} else {
+			id, err = ch.api.SendMedia(ctx, acct.ExternalID, token, p.To, *p.Media, p.Text)
+		}
+		if err != nil {
+			return sent, err
+		}
+		sent.IDs = append(sent.IDs, id)
+	}
+	return sent, nil
 }

@@ -4,8 +4,10 @@ package whatsapp
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 
+	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
 )
 
@@ -43,4 +45,88 @@ func (c *Client) PhoneNumber(ctx context.Context, phoneNumberID, token string) (
 		return nil, err
 	}
 	return &PhoneNumber{ID: resp.ID, DisplayPhoneNumber: resp.DisplayPhoneNumber, VerifiedName: resp.VerifiedName, QualityRating: resp.QualityRating}, nil
+}
+
+// mediaTypes are the Cloud API message types per media kind.
+var mediaTypes = map[platform.MediaKind]string{
+	platform.Image: "image",
+	platform.File:  "document",
+	platform.Audio: "audio",
+	platform.Video: "video",
+}
+
+// Captioned reports whether a media kind takes a caption: audio does not.
+func Captioned(kind platform.MediaKind) bool { return kind != platform.Audio }
+
+type textBody struct {
+	PreviewURL bool   `json:"preview_url"`
+	Body       string `json:"body"`
+}
+
+type mediaBody struct {
+	Link    string `json:"link"`
+	Caption string `json:"caption,omitempty"`
+}
+
+// SendText sends text from phoneNumberID to the WhatsApp user to (a wa_id)
+// and returns the message's wamid, the id its statuses carry.
+func (c *Client) SendText(ctx context.Context, phoneNumberID, token, to, text string) (string, error) {
+	// Link previews stay off: an agent's text is shown as written, and a
+	// preview would fetch whatever URL a customer's quoted text contains.
+	return c.send(ctx, phoneNumberID, token, to, "text", textBody{PreviewURL: false, Body: text})
+}
+
+// SendMedia sends the file at media.URL, which Meta downloads itself, with
+// caption under it ("" for none; audio takes none).
+func (c *Client) SendMedia(ctx context.Context, phoneNumberID, token, to string, media platform.Media, caption string) (string, error) {
+	typ, ok := mediaTypes[media.Kind]
+	if !ok || (caption != "" && !Captioned(media.Kind)) {
+		msg := "WhatsApp cannot send attachments of kind " + string(media.Kind)
+		if ok {
+			msg = "WhatsApp takes no caption with " + typ
+		}
+		return "", &platform.Error{Platform: platformName, Op: http.MethodPost + " " + messagesPath(phoneNumberID), Kind: platform.Permanent, Message: msg}
+	}
+	return c.send(ctx, phoneNumberID, token, to, typ, mediaBody{Link: media.URL, Caption: caption})
+}
+
+func (c *Client) send(ctx context.Context, phoneNumberID, token, to, typ string, content any) (string, error) {
+	body := map[string]any{
+		"messaging_product": "whatsapp",
+		"recipient_type":    "individual",
+		"to":                to,
+		"type":              typ,
+		typ:                 content,
+	}
+	var resp struct {
+		Messages []struct {
+			ID string `json:"id"`
+		} `json:"messages"`
+	}
+	path := messagesPath(phoneNumberID)
+	if err := c.g.PostJSON(ctx, platformName, path, token, body, &resp); err != nil {
+		return "", platform.Reclassify(err, sendKind)
+	}
+	if len(resp.Messages) == 0 || resp.Messages[0].ID == "" {
+		// The message may well have been accepted; sending it again could
+		// deliver it twice, so this is not retried.
+		return "", &platform.Error{Platform: platformName, Op: http.MethodPost + " " + path, Kind: platform.Permanent, Status: http.StatusOK, Message: "the answer has no message id"}
+	}
+	return resp.Messages[0].ID, nil
+}
+
+// sendKind is graphapi.SendKind plus the Cloud API's own codes
+// (developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes).
+func sendKind(e *platform.Error) platform.Kind {
+	switch e.Code {
+	case 130429, 131056: // the number's throughput, or its pair rate with this one customer
+		return platform.RateLimited
+	case 131047: // re-engagement: 24 hours have passed, only a template can be sent
+		return platform.Permanent
+	}
+	return graphapi.SendKind(e)
+}
+
+func messagesPath(phoneNumberID string) string {
+	return "/" + url.PathEscape(phoneNumberID) + "/messages"
 }

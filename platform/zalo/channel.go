@@ -3,7 +3,9 @@ package zalo
 import (
 	"context"
 	"fmt"
+	"mime"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -22,12 +24,18 @@ type Channel struct {
 	// appID and appSecret are our Zalo app's, the defaults of connectZalo.
 	appID, appSecret string
 	now              func() time.Time
+	// media fetches agents' attachments, which Zalo takes as uploads only.
+	media *http.Client
 }
 
 // NewChannel returns the Zalo channel; appID and appSecret are the defaults
 // of connectZalo's appID and appSecretKey (ZALO_APP_ID, ZALO_APP_SECRET).
-func NewChannel(api *Client, appID, appSecret string) *Channel {
-	return &Channel{api: api, appID: appID, appSecret: appSecret, now: time.Now}
+// media fetches the attachments of sends (nil: platform.MediaClient(false)).
+func NewChannel(api *Client, appID, appSecret string, media *http.Client) *Channel {
+	if media == nil {
+		media = platform.MediaClient(false)
+	}
+	return &Channel{api: api, appID: appID, appSecret: appSecret, now: time.Now, media: media}
 }
 
 var (
@@ -35,6 +43,7 @@ var (
 	_ platform.AccountRouted  = (*Channel)(nil)
 	_ platform.TokenRenewer   = (*Channel)(nil)
 	_ platform.ProfileFetcher = (*Channel)(nil)
+	_ platform.Sender         = (*Channel)(nil)
 )
 
 // Credentials are an OA's secrets. The JSON names are the stored format.
@@ -248,4 +257,114 @@ func (ch *Channel) Update(ctx context.Context, acct platform.Account, in platfor
 // Profile reads a user's display name and avatar (webhooks carry only the id).
 func (ch *Channel) Profile(ctx context.Context, acct platform.Account, userID string) (*platform.Profile, error) {
 	return ch.api.UserDetail(ctx, creds(acct).AccessToken, userID)
+}
+
+// Limits are a customer-service message's: text, one image or one file.
+// Zalo is said to allow them for 7 days after the user's last message, but
+// that is unconfirmed, so no window is claimed.
+func (*Channel) Limits() platform.Limits {
+	return platform.Limits{Text: MaxText, Kinds: []platform.MediaKind{platform.Image, platform.File}}
+}
+
+// Send sends the text and then the attachment, each its own Zalo message
+// (a media message carries no caption), skipping the m.Done already taken.
+// m.To is the user's id. An attachment is fetched from its URL and uploaded
+// first.
+func (ch *Channel) Send(ctx context.Context, acct platform.Account, m platform.Outbound) (platform.Sent, error) {
+	if m.Media != nil {
+		// Checked before the text goes, so that a send that cannot work
+		// does not leave half of itself behind.
+		if _, err := maxBytes(m.Media.Kind); err != nil {
+			return platform.Sent{}, err
+		}
+	}
+	token := creds(acct).AccessToken
+	var sent platform.Sent
+	for i, p := range platform.Pieces(m, 0) {
+		if i < m.Done {
+			continue
+		}
+		msg, err := ch.message(ctx, token, p)
+		if err != nil {
+			return sent, err
+		}
+		id, err := ch.api.SendCS(ctx, token, p.To, msg)
+		if err != nil {
+			return sent, err
+		}
+		sent.IDs = append(sent.IDs, id)
+	}
+	return sent, nil
+}
+
+// message is the Zalo message of one piece, uploading its attachment.
+func (ch *Channel) message(ctx context.Context, token string, p platform.Outbound) (Message, error) {
+	if p.Media == nil {
+		if strings.TrimSpace(p.Text) == "" {
+			return Message{}, &platform.Error{Platform: platformName, Op: OpSendCS, Kind: platform.Permanent, Message: "nothing to send: no text and no attachment"}
+		}
+		return TextMessage(p.Text), nil
+	}
+	limit, err := maxBytes(p.Media.Kind)
+	if err != nil {
+		return Message{}, err
+	}
+	d, err := platform.FetchMedia(ctx, ch.media, p.Media.URL, limit)
+	if err != nil {
+		return Message{}, err
+	}
+	name := withExtension(d.Name, d.ContentType)
+	if p.Media.Kind == platform.Image {
+		id, err := ch.api.UploadImage(ctx, token, name, d.Data)
+		if err != nil {
+			return Message{}, err
+		}
+		return ImageMessage(id), nil
+	}
+	ft, err := ch.api.UploadFile(ctx, token, name, d.Data)
+	if err != nil {
+		return Message{}, err
+	}
+	return FileMessage(ft), nil
+}
+
+// maxBytes is the largest attachment of kind Zalo takes.
+func maxBytes(kind platform.MediaKind) (int64, error) {
+	switch kind {
+	case platform.Image:
+		return MaxImageBytes, nil
+	case platform.File:
+		return MaxFileBytes, nil
+	}
+	return 0, &platform.Error{Platform: platformName, Op: OpSendCS, Kind: platform.Permanent,
+		Message: fmt.Sprintf("Zalo cannot send %s attachments, only images and files", kind)}
+}
+
+// preferredExt is the usual extension of the types Zalo takes, where
+// mime's own choice would be a rare one (.jfif for JPEG).
+var preferredExt = map[string]string{
+	"image/jpeg":         ".jpg",
+	"image/png":          ".png",
+	"image/gif":          ".gif",
+	"application/pdf":    ".pdf",
+	"application/msword": ".doc",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
+
+// withExtension makes name's extension agree with contentType: Zalo is
+// said to judge uploads by the file name's extension, and media URLs often
+// have none (/media/8f3a…) or a misleading one (/image.php?id=3).
+func withExtension(name, contentType string) string {
+	t := mediaType(contentType)
+	ext := strings.ToLower(path.Ext(name))
+	if ext != "" && (t == "" || t == "application/octet-stream" || mediaType(mime.TypeByExtension(ext)) == t) {
+		return name
+	}
+	want, ok := preferredExt[t]
+	if !ok {
+		if exts, _ := mime.ExtensionsByType(t); len(exts) > 0 {
+			want = exts[0]
+		}
+	}
+	return name + want
 }

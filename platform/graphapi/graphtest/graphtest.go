@@ -1,7 +1,8 @@
 // Package graphtest is an in-memory Graph API for tests of the Facebook and
 // WhatsApp adapters. It speaks the documented wire format (the error
 // envelope, cursor paging, tokens as a Bearer header or an access_token
-// parameter) for the few endpoints the adapters use.
+// parameter) for the few endpoints the adapters use, including the
+// Messenger and WhatsApp send APIs (POST /<id>/messages).
 package graphtest
 
 import (
@@ -46,8 +47,10 @@ type Server struct {
 	subs     map[string][]string
 	fails    []failure
 	calls    []string
+	sends    []Send
 	users    int
 	traces   int
+	msgSeq   int
 }
 
 type tokenKind int
@@ -201,6 +204,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	path = "/" + strings.Trim(path, "/")
 
+	sendIdx := -1
+	if r.Method == http.MethodPost && strings.HasSuffix(path, "/messages") {
+		// Read first: parsing the form, as bearer does, would consume a
+		// form body.
+		sendIdx = s.recordSend(r)
+		rec := &statusRecorder{ResponseWriter: w}
+		w = rec
+		defer func() { s.sends[sendIdx].Status = rec.status }()
+	}
+
 	if s.injectFailure(w, r.Method, path) {
 		return
 	}
@@ -230,6 +243,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.accounts(w, r, info)
 	case path == "/me" && r.Method == http.MethodGet:
 		s.me(w, info)
+	case len(segs) == 2 && segs[1] == "messages" && r.Method == http.MethodPost:
+		s.sends[sendIdx].ID = s.messages(w, r, segs[0], tok, info, s.sends[sendIdx].Body)
 	case len(segs) == 2 && segs[1] == "subscribed_apps":
 		s.subscribedApps(w, r, segs[0], info)
 	case len(segs) == 1 && r.Method == http.MethodGet && s.profiles[segs[0]] != nil:

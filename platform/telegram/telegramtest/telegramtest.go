@@ -1,7 +1,8 @@
 // Package telegramtest is a fake Telegram Bot API server for tests. It
-// answers getMe, setWebhook, getWebhookInfo and deleteWebhook in the wire
+// answers getMe, setWebhook, getWebhookInfo and deleteWebhook, and the sends
+// sendMessage, sendPhoto, sendDocument, sendAudio and sendVideo, in the wire
 // format of the official server (tdlib/telegram-bot-api), including its
-// token checks, its validation of setWebhook and its error wording, so a
+// token checks, its validation of parameters and its error wording, so a
 // client that works against it should work against api.telegram.org.
 package telegramtest
 
@@ -46,6 +47,9 @@ type bot struct {
 	allowed     []string // nil: Telegram's default set
 	lastErrorAt time.Time
 	lastError   string
+	chats       map[int64]*chat
+	files       map[string]bool // file_ids the fake handed out
+	sent        []SentMessage
 }
 
 type hook struct {
@@ -100,7 +104,7 @@ func (s *Server) AddBot(token string, u telegram.User) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bots[token] = &bot{user: u}
+	s.bots[token] = &bot{user: u, chats: map[int64]*chat{}, files: map[string]bool{}}
 }
 
 // RevokeBot makes every later call with token answer 401 Unauthorized, as
@@ -157,7 +161,9 @@ func (s *Server) FailNext(method string, status int, errorCode int, description 
 
 // Calls returns the parameters of every request made to method, in order,
 // whatever the answer. JSON bodies decode as encoding/json does into any
-// (numbers are float64); query and form parameters are strings.
+// (numbers are float64), except that an integer beyond ±2^53 (a chat id)
+// is a json.Number, as float64 would round it; query and form parameters
+// are strings.
 func (s *Server) Calls(method string) []map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,6 +227,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "deletewebhook":
 		description = deleteWebhook(b)
 		result = true
+	case "sendmessage", "sendphoto", "senddocument", "sendaudio", "sendvideo":
+		result, aerr = send(b, method, args)
 	default:
 		aerr = errorf(http.StatusNotFound, "Not Found: method not found")
 	}
@@ -304,9 +312,7 @@ func readArgs(r *http.Request) (args map[string]string, recorded map[string]any,
 			} else {
 				args[k] = string(v)
 			}
-			var plain any
-			_ = json.Unmarshal(v, &plain)
-			recorded[k] = plain
+			recorded[k] = plainJSON(v)
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
 		if err := r.ParseMultipartForm(1 << 20); err != nil && mediaType == "multipart/form-data" {

@@ -201,3 +201,136 @@ func TestServerWebhookState(t *testing.T) {
 		t.Errorf("Calls(setWebhook) = %v, want the one form call", calls)
 	}
 }
+
+func TestServerSendRefusals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, method, body string
+		want               answer
+	}{
+		{"no chat_id", "sendMessage", `{"text":"hi"}`, fail(400, "Bad Request: chat_id is empty")},
+		{"no text", "sendMessage", `{"chat_id":5}`, fail(400, "Bad Request: message text is empty")},
+		{"blank text", "sendMessage", `{"chat_id":5,"text":" \n"}`, fail(400, "Bad Request: message text is empty")},
+		{"text of 4097 characters", "sendMessage", `{"chat_id":5,"text":"` + strings.Repeat("é", 4097) + `"}`, fail(400, "Bad Request: message is too long")},
+		{"unknown username", "sendMessage", `{"chat_id":"@nobody","text":"hi"}`, fail(400, "Bad Request: chat not found")},
+		{"no photo", "sendPhoto", `{"chat_id":5,"caption":"hi"}`, fail(400, "Bad Request: there is no photo in the request")},
+		{"no document", "sendDocument", `{"chat_id":5}`, fail(400, "Bad Request: there is no document in the request")},
+		{"no audio", "sendAudio", `{"chat_id":5}`, fail(400, "Bad Request: there is no audio in the request")},
+		{"no video", "sendVideo", `{"chat_id":5}`, fail(400, "Bad Request: there is no video in the request")},
+		{"photo neither URL nor file_id", "sendPhoto", `{"chat_id":5,"photo":"cat.jpg"}`, fail(400, "Bad Request: wrong file identifier/HTTP URL specified")},
+		{"caption of 1025 characters", "sendPhoto", `{"chat_id":5,"photo":"https://x.example/c.jpg","caption":"` + strings.Repeat("é", 1025) + `"}`,
+			fail(400, "Bad Request: message caption is too long")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := telegramtest.NewServer(t)
+			s.AddBot(token, telegram.User{IsBot: true, FirstName: "Fake"})
+			got := post(t, s, "/bot"+token+"/"+tt.method, "application/json", tt.body)
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(answer{})); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+			if sent := s.Sent(token); len(sent) != 0 {
+				t.Errorf("Sent = %v, want nothing", sent)
+			}
+		})
+	}
+}
+
+func TestServerSends(t *testing.T) {
+	t.Parallel()
+	s := telegramtest.NewServer(t)
+	s.AddBot(token, telegram.User{IsBot: true, FirstName: "Fake", Username: "fake_bot"})
+	send := func(method, body string) map[string]any {
+		t.Helper()
+		a := post(t, s, "/bot"+token+"/"+method, "application/json", body)
+		result, _ := a.body["result"].(map[string]any)
+		if a.status != 200 || result == nil {
+			t.Fatalf("%s %s = %v", method, body, a)
+		}
+		if date, _ := result["date"].(float64); date <= 0 {
+			t.Errorf("%s: date %v", method, result["date"])
+		}
+		delete(result, "date")
+		return result
+	}
+	bot := map[string]any{"id": float64(123456789), "is_bot": true, "first_name": "Fake", "username": "fake_bot"}
+	private := map[string]any{"id": float64(5), "type": "private", "first_name": "User 5"}
+
+	got := send("sendMessage", `{"chat_id":5,"text":"one"}`)
+	if diff := cmp.Diff(map[string]any{"message_id": float64(1), "from": bot, "chat": private, "text": "one"}, got); diff != "" {
+		t.Errorf("sendMessage result (-want +got):\n%s", diff)
+	}
+	// Another chat numbers its messages on its own; the same chat goes on.
+	if got := send("sendMessage", `{"chat_id":"-1001234567890","text":"group"}`); got["message_id"] != float64(1) || pick(got, "chat", "type") != "supergroup" {
+		t.Errorf("first message to a supergroup = %v", got)
+	}
+	got = send("sendPhoto", `{"chat_id":5,"photo":"https://cdn.example/p/cat.jpg","caption":"cat"}`)
+	photos, _ := got["photo"].([]any)
+	if got["message_id"] != float64(2) || got["caption"] != "cat" || len(photos) == 0 {
+		t.Fatalf("sendPhoto result = %v", got)
+	}
+	// The file_id Telegram answered can be sent again instead of the URL.
+	fileID := pick(photos[len(photos)-1], "file_id").(string)
+	got = send("sendPhoto", `{"chat_id":5,"photo":"`+fileID+`"}`)
+	if _, hasCaption := got["caption"]; got["message_id"] != float64(3) || hasCaption {
+		t.Errorf("sendPhoto by file_id = %v", got)
+	}
+	got = send("sendDocument", `{"chat_id":5,"document":"https://cdn.example/files/invoice.pdf"}`)
+	if pick(got, "document", "file_name") != "invoice.pdf" || pick(got, "document", "mime_type") != "application/pdf" {
+		t.Errorf("sendDocument result = %v", got)
+	}
+	for _, m := range []string{"audio", "video"} {
+		got = send("send"+strings.ToUpper(m[:1])+m[1:], `{"chat_id":5,"`+m+`":"https://cdn.example/m/`+m+`.mp4"}`)
+		if pick(got, m, "file_id") == nil {
+			t.Errorf("send %s result = %v", m, got)
+		}
+	}
+
+	want := []telegramtest.SentMessage{
+		{Method: "sendMessage", ChatID: 5, MessageID: 1, Text: "one"},
+		{Method: "sendMessage", ChatID: -1001234567890, MessageID: 1, Text: "group"},
+		{Method: "sendPhoto", ChatID: 5, MessageID: 2, Text: "cat", Media: "https://cdn.example/p/cat.jpg"},
+		{Method: "sendPhoto", ChatID: 5, MessageID: 3, Media: fileID},
+		{Method: "sendDocument", ChatID: 5, MessageID: 4, Media: "https://cdn.example/files/invoice.pdf"},
+		{Method: "sendAudio", ChatID: 5, MessageID: 5, Media: "https://cdn.example/m/audio.mp4"},
+		{Method: "sendVideo", ChatID: 5, MessageID: 6, Media: "https://cdn.example/m/video.mp4"},
+	}
+	if diff := cmp.Diff(want, s.Sent(token)); diff != "" {
+		t.Errorf("Sent (-want +got):\n%s", diff)
+	}
+
+	s.Block(token, 5)
+	if got := post(t, s, "/bot"+token+"/sendMessage", "application/json", `{"chat_id":5,"text":"still there?"}`); !cmp.Equal(got, fail(403, "Forbidden: bot was blocked by the user"), cmp.AllowUnexported(answer{})) {
+		t.Errorf("send to a chat that blocked the bot = %v", got)
+	}
+	if calls := s.Calls("sendMessage"); len(calls) != 3 || calls[2]["text"] != "still there?" {
+		t.Errorf("Calls(sendMessage) = %v, want the refused call recorded too", calls)
+	}
+}
+
+func TestCallsKeepBigIntegers(t *testing.T) {
+	t.Parallel()
+	s := telegramtest.NewServer(t)
+	s.AddBot(token, telegram.User{IsBot: true, FirstName: "Fake"})
+	post(t, s, "/bot"+token+"/sendMessage", "application/json", `{"chat_id":-1009007199254740993,"text":"hi","n":7}`)
+	calls := s.Calls("sendMessage")
+	if len(calls) != 1 || calls[0]["chat_id"] != json.Number("-1009007199254740993") || calls[0]["n"] != float64(7) {
+		t.Errorf("Calls = %#v, want the chat id exact and small numbers float64", calls)
+	}
+	if sent := s.Sent(token); len(sent) != 1 || sent[0].ChatID != -1009007199254740993 {
+		t.Errorf("Sent = %v", sent)
+	}
+}
+
+// pick walks nested JSON objects; nil when a key is missing.
+func pick(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}

@@ -5,16 +5,23 @@
 package zalotest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
@@ -36,6 +43,25 @@ const (
 const (
 	PathAccessToken = "/v4/oa/access_token"
 	PathGetOA       = "/v2.0/oa/getoa"
+	PathUploadImage = "/v2.0/oa/upload/image"
+	PathUploadFile  = "/v2.0/oa/upload/file"
+	PathSendCS      = "/v3.0/oa/message/cs"
+)
+
+// OpenAPI error codes the fake answers a bad upload or send with. Zalo's
+// table is not published: these are stand-ins (-210 is what one client says
+// Zalo answers for text over 2000 characters), so clients must not rely on
+// exact values.
+const (
+	CodeBadParameter = -201
+	CodeTooLong      = -210
+)
+
+// Upload limits the fake enforces, as reported for Zalo.
+const (
+	maxImage = 1 << 20
+	maxFile  = 5 << 20
+	maxText  = 2000
 )
 
 // Server is the fake. Its URL is both the OAuth and the OpenAPI base URL.
@@ -55,7 +81,43 @@ type Server struct {
 	attempts     int
 	failures     map[string][]failure        // by path, oldest first
 	users        map[string]platform.Profile // "<oa id>/<user id>" -> profile
+	uploads      []Upload
+	sends        []Send
+	uploaded     map[string]uploadedFile // attachment_id or file token -> what it is
 }
+
+// Upload is one request to an upload path, as the fake saw it.
+type Upload struct {
+	Path string
+	// AccessToken is the access_token header.
+	AccessToken string
+	// Name and ContentType are the multipart file's; Size is len(Data).
+	Name, ContentType string
+	Size              int
+	Data              []byte
+	// Error is the Zalo error code answered (0: success), Status the HTTP
+	// status; ID is the attachment_id or file token given out.
+	Error, Status int
+	ID            string
+}
+
+// Send is one request to PathSendCS, as the fake saw it.
+type Send struct {
+	Path        string
+	AccessToken string
+	// Body is the request body decoded with numbers as json.Number (nil if
+	// it was not JSON).
+	Body map[string]any
+	// Error is the Zalo error code answered (0: success), Status the HTTP
+	// status; MessageID is the message_id given out.
+	Error, Status int
+	MessageID     string
+}
+
+// uploadedFile is what an attachment id or file token stands for: ids only
+// work for the OA that uploaded them, and in the kind of message they were
+// uploaded for.
+type uploadedFile struct{ oaID, path string }
 
 type oaState struct {
 	oa                    zalo.OA
@@ -81,11 +143,15 @@ func NewServer(t testing.TB, appID, appSecret string) *Server {
 		refresh:   map[string]string{},
 		expiresIn: 90000,
 		failures:  map[string][]failure{},
+		uploaded:  map[string]uploadedFile{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathAccessToken, s.handleToken)
 	mux.HandleFunc(PathGetOA, s.handleGetOA)
 	mux.HandleFunc("/v3.0/oa/user/detail", s.handleUserDetail)
+	mux.HandleFunc(PathUploadImage, s.handleUpload)
+	mux.HandleFunc(PathUploadFile, s.handleUpload)
+	mux.HandleFunc(PathSendCS, s.handleSend)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": 404, "message": "You are accessing an empty or invalid API"})
 	})
@@ -167,14 +233,39 @@ func (s *Server) SetRefreshDelay(d time.Duration) {
 	s.refreshDelay = d
 }
 
-// FailNext answers the next request to path (PathAccessToken, PathGetOA)
-// with status and body instead of serving it; calls queue up. A refresh
-// answered this way still counts as an attempt, and still waits out the
-// refresh delay, but spends nothing.
+// FailNext answers the next request to path (PathAccessToken, PathGetOA,
+// PathUploadImage, PathUploadFile, PathSendCS) with status and body instead
+// of serving it; calls queue up. A refresh answered this way still counts
+// as an attempt, and still waits out the refresh delay, but spends nothing.
+// An upload or send answered this way is recorded, but takes nothing.
 func (s *Server) FailNext(path string, status int, body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[path] = append(s.failures[path], failure{status, body})
+}
+
+// FailNextError answers the next request to path with HTTP status and an
+// OpenAPI envelope carrying zaloError and message, as FailNext does.
+func (s *Server) FailNextError(path string, status, zaloError int, message string) {
+	b, err := json.Marshal(map[string]any{"error": zaloError, "message": message})
+	if err != nil {
+		panic(fmt.Sprintf("zalotest: %v", err))
+	}
+	s.FailNext(path, status, string(b))
+}
+
+// Uploads returns every request to the upload paths so far, oldest first.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.uploads)
+}
+
+// Sends returns every request to PathSendCS so far, oldest first.
+func (s *Server) Sends() []Send {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sends)
 }
 
 // takeFailure pops the next injected answer for path.
@@ -377,4 +468,211 @@ func (s *Server) handleUserDetail(w http.ResponseWriter, r *http.Request) {
 			"user_id": idLiteral(q.UserID), "display_name": p.Name, "avatar": p.AvatarURL, "user_is_follower": true,
 		}})
 	}
+}
+
+// envelopeError answers like the OpenAPI host: HTTP 200 with an error body.
+func envelopeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, http.StatusOK, map[string]any{"error": code, "message": msg})
+}
+
+// handleUpload serves PathUploadImage and PathUploadFile: the file is the
+// multipart field "file", the OA's token the access_token header.
+func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	rec := Upload{Path: r.URL.Path, AccessToken: r.Header.Get("access_token"), Status: http.StatusOK}
+	defer func() {
+		s.mu.Lock()
+		s.uploads = append(s.uploads, rec)
+		s.mu.Unlock()
+	}()
+	limit := int64(maxImage)
+	if r.URL.Path == PathUploadFile {
+		limit = maxFile
+	}
+	// Room for the multipart framing around the largest file allowed, so
+	// that a file a little too large is read whole and refused for its size.
+	r.Body = http.MaxBytesReader(w, r.Body, limit+1<<20)
+	err := r.ParseMultipartForm(limit + 1<<20)
+	if err == nil {
+		var file multipart.File
+		var hdr *multipart.FileHeader
+		if file, hdr, err = r.FormFile("file"); err == nil {
+			defer file.Close()
+			rec.Name, rec.ContentType = hdr.Filename, hdr.Header.Get("Content-Type")
+			rec.Data, err = io.ReadAll(file)
+			rec.Size = len(rec.Data)
+		}
+	}
+
+	if f, ok := s.takeFailure(r.URL.Path); ok {
+		rec.Status, rec.Error = f.status, failureCode(f.body)
+		writeRaw(w, f.status, f.body)
+		return
+	}
+	fail := func(code int, msg string) {
+		rec.Error = code
+		envelopeError(w, code, msg)
+	}
+	if r.Method != http.MethodPost {
+		fail(404, "You are accessing an empty or invalid API")
+		return
+	}
+
+	s.mu.Lock()
+	oaID, known := s.access[rec.AccessToken]
+	s.mu.Unlock()
+	switch {
+	case !known:
+		fail(zalo.CodeAccessTokenInvalid, "Access token is invalid")
+		return
+	case err != nil:
+		fail(CodeBadParameter, "multipart field file is missing or unreadable")
+		return
+	case rec.Size == 0:
+		fail(CodeBadParameter, "file is empty")
+		return
+	case int64(rec.Size) > limit:
+		fail(CodeBadParameter, fmt.Sprintf("File size exceeds %d bytes", limit))
+		return
+	}
+
+	rec.ID = randHex()
+	field := "attachment_id"
+	if r.URL.Path == PathUploadFile {
+		field = "token"
+	}
+	s.mu.Lock()
+	s.uploaded[rec.ID] = uploadedFile{oaID: oaID, path: r.URL.Path}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"error": 0, "message": "Success", "data": map[string]any{field: rec.ID}})
+}
+
+// handleSend serves PathSendCS: a JSON body naming recipient.user_id with
+// exactly one of message.text and message.attachment, an image as a
+// one-element media template and a file by its token, both uploaded by
+// the same OA.
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
+	rec := Send{Path: r.URL.Path, AccessToken: r.Header.Get("access_token"), Status: http.StatusOK}
+	defer func() {
+		s.mu.Lock()
+		s.sends = append(s.sends, rec)
+		s.mu.Unlock()
+	}()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	decErr := dec.Decode(&rec.Body)
+	if f, ok := s.takeFailure(r.URL.Path); ok {
+		rec.Status, rec.Error = f.status, failureCode(f.body)
+		writeRaw(w, f.status, f.body)
+		return
+	}
+	fail := func(code int, msg string) {
+		rec.Error = code
+		envelopeError(w, code, msg)
+	}
+	if r.Method != http.MethodPost {
+		fail(404, "You are accessing an empty or invalid API")
+		return
+	}
+	s.mu.Lock()
+	oaID, known := s.access[rec.AccessToken]
+	s.mu.Unlock()
+	if !known {
+		fail(zalo.CodeAccessTokenInvalid, "Access token is invalid")
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" || decErr != nil {
+		fail(CodeBadParameter, "Body must be JSON")
+		return
+	}
+	userID, _ := dig(rec.Body, "recipient", "user_id").(string)
+	msg, _ := dig(rec.Body, "message").(map[string]any)
+	if userID == "" {
+		fail(CodeBadParameter, "recipient.user_id is missing")
+		return
+	}
+	if msg == nil {
+		fail(CodeBadParameter, "message is missing")
+		return
+	}
+	text, hasText := msg["text"]
+	att, hasAtt := msg["attachment"]
+	if hasText == hasAtt {
+		fail(CodeBadParameter, "message needs exactly one of text and attachment")
+		return
+	}
+	if hasText {
+		t, _ := text.(string)
+		switch {
+		case strings.TrimSpace(t) == "":
+			fail(CodeBadParameter, "message.text is empty")
+			return
+		case utf8.RuneCountInString(t) > maxText:
+			fail(CodeTooLong, "message.text is too long")
+			return
+		}
+	} else if problem := s.checkAttachment(oaID, att); problem != "" {
+		fail(CodeBadParameter, problem)
+		return
+	}
+	rec.MessageID = randHex()
+	writeJSON(w, http.StatusOK, map[string]any{"error": 0, "message": "Success", "data": map[string]any{
+		"message_id": rec.MessageID, "user_id": idLiteral(userID),
+	}})
+}
+
+// checkAttachment says what is wrong with a message.attachment ("" for
+// nothing).
+func (s *Server) checkAttachment(oaID string, att any) string {
+	a, _ := att.(map[string]any)
+	payload, _ := dig(a, "payload").(map[string]any)
+	if a == nil || payload == nil {
+		return "message.attachment.payload is missing"
+	}
+	var id, uploadedTo string
+	switch a["type"] {
+	case "template":
+		elements, _ := payload["elements"].([]any)
+		if payload["template_type"] != "media" || len(elements) != 1 {
+			return "a media template needs template_type media and one element"
+		}
+		if dig(elements[0], "media_type") != "image" {
+			return "media_type must be image"
+		}
+		id, _ = dig(elements[0], "attachment_id").(string)
+		uploadedTo = PathUploadImage
+	case "file":
+		id, _ = payload["token"].(string)
+		uploadedTo = PathUploadFile
+	default:
+		return fmt.Sprintf("attachment type %v is not supported", a["type"])
+	}
+	s.mu.Lock()
+	f, ok := s.uploaded[id]
+	s.mu.Unlock()
+	if !ok || f.oaID != oaID || f.path != uploadedTo {
+		return "attachment_id or token is invalid"
+	}
+	return ""
+}
+
+// dig walks nested JSON objects by key; nil when any step is missing.
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// failureCode is the error code of an injected answer, for the record.
+func failureCode(body string) int {
+	var env struct {
+		Error int `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(body), &env)
+	return env.Error
 }
