@@ -172,7 +172,9 @@ func (s *Service) Send(ctx context.Context, in SendInput) (*ent.Message, error) 
 	})
 	if ent.IsConstraintError(err) {
 		// The same clientMessageID raced in from another request: that one won.
-		return s.byClientID(ctx, conv.ID, clientID)
+		if won, lerr := s.byClientID(ctx, conv.ID, clientID); won != nil || lerr != nil {
+			return won, lerr
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -482,7 +484,13 @@ func (s *Service) deliver(ctx context.Context, m *ent.Message) (platform.Sent, e
 // retry later, or FAILED with the platform's words; a dead token also puts
 // the connection into ERROR.
 func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent, sendErr error) error {
-	var failedAuth bool
+	// The connection shows the dead token by the time the message shows
+	// its failure.
+	if platform.IsAuth(sendErr) {
+		if err := s.opt.Connections.MarkAuthFailed(ctx, m.ConnectionID, sendErr); err != nil {
+			return err
+		}
+	}
 	err := s.opt.Events.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
 		cur, err := tx.Message.Query().Where(message.ID(m.ID)).ForUpdate().Only(ctx)
 		if err != nil {
@@ -509,7 +517,6 @@ func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent
 		case (kind == platform.Transient || kind == platform.RateLimited) && cur.Attempts < s.opt.MaxAttempts && cur.Status == message.StatusPENDING:
 			upd.SetError(reason(sendErr)).SetNextAttemptAt(s.now().Add(backoff(cur.Attempts, sendErr)))
 		default:
-			failedAuth = kind == platform.Auth
 			msg := reason(sendErr)
 			if kind == platform.Transient || kind == platform.RateLimited {
 				msg = fmt.Sprintf("gave up after %d attempts: %s", cur.Attempts, msg)
@@ -526,11 +533,6 @@ func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent
 	}
 	if sendErr != nil {
 		s.opt.Logger.WarnContext(ctx, "sending a message failed", "message", m.ID, "attempt", m.Attempts, "status", m.Status, "err", sendErr)
-	}
-	if failedAuth {
-		if err := s.opt.Connections.MarkAuthFailed(ctx, m.ConnectionID, sendErr); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -102,8 +102,6 @@ func sys() context.Context { return testkit.Sys() }
 // uniqueDigits returns a numeric id no other test uses (platform ids are digits).
 func uniqueDigits(prefix string) string { return testkit.Digits(prefix) }
 
-func (s *stack) campaign() *ent.Campaign { return s.Campaign() }
-
 // telegramBot connects a fresh bot and returns the connection and its webhook secret.
 func (s *stack) telegramBot() (*ent.Connection, string) {
 	conn, _, secret := s.TelegramBot()

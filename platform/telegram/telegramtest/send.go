@@ -54,6 +54,15 @@ func (s *Server) Block(token string, chatID int64) {
 	b.chatOf(chatID).blocked = true
 }
 
+// Unblock undoes Block: the user unblocked the bot.
+func (s *Server) Unblock(token string, chatID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.bots[token]; b != nil {
+		b.chatOf(chatID).blocked = false
+	}
+}
+
 // chat is what the fake keeps of a chat a bot writes to.
 type chat struct {
 	lastMessageID int64
