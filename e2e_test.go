@@ -148,28 +148,17 @@ func (e *e2e) post(path string, header map[string]string, body []byte) int {
 	return resp.StatusCode
 }
 
-func pick(v any, path ...string) any {
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
 // connectBot logs in, creates a campaign and connects a bot; it returns the
 // admin token, the connection id and the webhook secret Telegram was given.
 func (e *e2e) connectBot(tg *telegramtest.Server, botID int64) (token, connID, secret string) {
 	botToken := fmt.Sprintf("%d:AAE-e2eTestSecret_0123456789abcdef", botID)
 	tg.AddBot(botToken, telegram.User{ID: botID, IsBot: true, FirstName: "Serve", Username: "serve_bot"})
-	token = pick(e.gql("", `mutation { login(email: "first@example.com", password: "first password") { token } }`, nil), "login", "token").(string)
-	cid := pick(e.gql(token, `mutation { createCampaign(input: {name: "E2E"}) { id } }`, nil), "createCampaign", "id").(string)
-	conn := pick(e.gql(token, `mutation($c: ID!, $t: String!) { connectTelegram(input: {campaignID: $c, botToken: $t}) { id status webhook { url } } }`,
+	token = testkit.Pick(e.gql("", `mutation { login(email: "first@example.com", password: "first password") { token } }`, nil), "login", "token").(string)
+	cid := testkit.Pick(e.gql(token, `mutation { createCampaign(input: {name: "E2E"}) { id } }`, nil), "createCampaign", "id").(string)
+	conn := testkit.Pick(e.gql(token, `mutation($c: ID!, $t: String!) { connectTelegram(input: {campaignID: $c, botToken: $t}) { id status webhook { url } } }`,
 		map[string]any{"c": cid, "t": botToken}), "connectTelegram").(map[string]any)
 	connID = conn["id"].(string)
-	if conn["status"] != "ACTIVE" || !strings.HasSuffix(pick(conn, "webhook", "url").(string), "/webhooks/telegram/"+connID) {
+	if conn["status"] != "ACTIVE" || !strings.HasSuffix(testkit.Pick(conn, "webhook", "url").(string), "/webhooks/telegram/"+connID) {
 		e.t.Fatalf("connectTelegram = %v", conn)
 	}
 	calls := tg.Calls("setWebhook")
@@ -190,9 +179,9 @@ func (e *e2e) messageTexts(token, connID string) []string {
 	d := e.gql(token, `query($c: ID!) { conversations(first: 10, where: {connectionID: $c}) { edges { node { contact { name } messages(last: 20) { edges { node { text } } } } } } }`,
 		map[string]any{"c": connID})
 	var out []string
-	for _, c := range pick(d, "conversations", "edges").([]any) {
-		for _, m := range pick(c, "node", "messages", "edges").([]any) {
-			out = append(out, pick(m, "node", "text").(string))
+	for _, c := range testkit.Pick(d, "conversations", "edges").([]any) {
+		for _, m := range testkit.Pick(c, "node", "messages", "edges").([]any) {
+			out = append(out, testkit.Pick(m, "node", "text").(string))
 		}
 	}
 	return out
@@ -220,7 +209,7 @@ func TestServeConnectsTelegramAndIngests(t *testing.T) {
 	testkit.Eventually(t, "the journal is processed", func() bool {
 		d := e.gql(token, `query($c: ID!) { webhookEvents(connectionID: $c, where: {processedAtIsNil: true, failedAtIsNil: true}) { totalCount } }`,
 			map[string]any{"c": connID})
-		return pick(d, "webhookEvents", "totalCount") == 0.0
+		return testkit.Pick(d, "webhookEvents", "totalCount") == 0.0
 	})
 	if got := e.messageTexts(token, connID); len(got) != 1 {
 		t.Fatalf("a redelivery added messages: %v", got)
@@ -358,7 +347,7 @@ func (w *ws) subscribe(id, query string, vars map[string]any) {
 
 // campaignOf returns the campaign of a connection, through the API.
 func (e *e2e) campaignOf(token, connID string) string {
-	return pick(e.gql(token, `query($id: ID!) { node(id: $id) { ... on Connection { campaign { id } } } }`, map[string]any{"id": connID}), "node", "campaign", "id").(string)
+	return testkit.Pick(e.gql(token, `query($id: ID!) { node(id: $id) { ... on Connection { campaign { id } } } }`, map[string]any{"id": connID}), "node", "campaign", "id").(string)
 }
 
 // Two replicas on one database: a webhook received by A reaches a
@@ -381,8 +370,8 @@ func TestSubscriptionAcrossReplicas(t *testing.T) {
 			t.Fatalf("webhook %d", st)
 		}
 	})
-	if m["type"] != "next" || pick(m, "payload", "data", "messageAdded", "text") != "Chào replica B" ||
-		pick(m, "payload", "data", "messageAdded", "conversation", "contact", "name") != "Mai" {
+	if m["type"] != "next" || testkit.Pick(m, "payload", "data", "messageAdded", "text") != "Chào replica B" ||
+		testkit.Pick(m, "payload", "data", "messageAdded", "conversation", "contact", "name") != "Mai" {
 		t.Fatalf("replica B's subscriber got %v", m)
 	}
 }
@@ -412,8 +401,8 @@ func TestCampaignEventsResume(t *testing.T) {
 	var cursor string
 	for {
 		m := first.next()
-		if pick(m, "payload", "data", "campaignEvents", "type") == "CONVERSATION_UPDATED" {
-			cursor = pick(m, "payload", "data", "campaignEvents", "cursor").(string)
+		if testkit.Pick(m, "payload", "data", "campaignEvents", "type") == "CONVERSATION_UPDATED" {
+			cursor = testkit.Pick(m, "payload", "data", "campaignEvents", "cursor").(string)
 			break
 		}
 	}
@@ -430,14 +419,14 @@ func TestCampaignEventsResume(t *testing.T) {
 	seen := map[string]bool{}
 	for len(got) < 3 {
 		m := again.next()
-		ev := pick(m, "payload", "data", "campaignEvents")
-		c := pick(ev, "cursor").(string)
+		ev := testkit.Pick(m, "payload", "data", "campaignEvents")
+		c := testkit.Pick(ev, "cursor").(string)
 		if seen[c] || c == cursor {
 			t.Fatalf("duplicate event %s", c)
 		}
 		seen[c] = true
-		if pick(ev, "type") == "MESSAGE_ADDED" {
-			got = append(got, pick(ev, "message", "text").(string))
+		if testkit.Pick(ev, "type") == "MESSAGE_ADDED" {
+			got = append(got, testkit.Pick(ev, "message", "text").(string))
 		}
 	}
 	if strings.Join(got, ",") != "m2,m3,m4" {
@@ -446,12 +435,12 @@ func TestCampaignEventsResume(t *testing.T) {
 	// Then live, once.
 	post(70, "live")
 	for {
-		ev := pick(again.next(), "payload", "data", "campaignEvents")
-		if seen[pick(ev, "cursor").(string)] {
+		ev := testkit.Pick(again.next(), "payload", "data", "campaignEvents")
+		if seen[testkit.Pick(ev, "cursor").(string)] {
 			t.Fatal("duplicate after the switch to live")
 		}
-		if pick(ev, "type") == "MESSAGE_ADDED" {
-			if txt := pick(ev, "message", "text"); txt != "live" {
+		if testkit.Pick(ev, "type") == "MESSAGE_ADDED" {
+			if txt := testkit.Pick(ev, "message", "text"); txt != "live" {
 				t.Fatalf("live event %v", txt)
 			}
 			break
@@ -461,11 +450,11 @@ func TestCampaignEventsResume(t *testing.T) {
 	// Someone who is not in the campaign gets an error for that subscription.
 	email := fmt.Sprintf("stranger%d@example.com", time.Now().UnixNano())
 	e.gql(token, `mutation($e: String!) { createUser(input: {email: $e, name: "S", password: "long enough"}) { id } }`, map[string]any{"e": email})
-	strangerToken := pick(e.gql("", `mutation($e: String!) { login(email: $e, password: "long enough") { token } }`, map[string]any{"e": email}), "login", "token").(string)
+	strangerToken := testkit.Pick(e.gql("", `mutation($e: String!) { login(email: $e, password: "long enough") { token } }`, map[string]any{"e": email}), "login", "token").(string)
 	s := e.websocket(strangerToken)
 	s.subscribe("x", q, map[string]any{"c": campaign})
 	m := s.next()
-	if (m["type"] != "error" && m["type"] != "next") || pick(m, "payload", "data", "campaignEvents") != nil ||
+	if (m["type"] != "error" && m["type"] != "next") || testkit.Pick(m, "payload", "data", "campaignEvents") != nil ||
 		!strings.Contains(fmt.Sprint(m["payload"]), "NOT_FOUND") {
 		t.Fatalf("foreign campaign subscription = %v", m)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
@@ -201,7 +202,7 @@ func TestSendTextAndImage(t *testing.T) {
 	if len(ups) != 1 {
 		t.Fatalf("%d uploads, want 1", len(ups))
 	}
-	if got := dig(sends[1].Body, "message", "attachment", "payload", "elements"); got == nil ||
+	if got := testkit.Pick(sends[1].Body, "message", "attachment", "payload", "elements"); got == nil ||
 		got.([]any)[0].(map[string]any)["attachment_id"] != ups[0].ID {
 		t.Errorf("second message = %v, want the uploaded image %s", sends[1].Body, ups[0].ID)
 	}
@@ -215,7 +216,7 @@ func TestSendSkipsDone(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	sends := f.wantSends(t, sent.IDs, 1)
-	if dig(sends[0].Body, "message", "text") != nil || dig(sends[0].Body, "message", "attachment") == nil {
+	if testkit.Pick(sends[0].Body, "message", "text") != nil || testkit.Pick(sends[0].Body, "message", "attachment") == nil {
 		t.Errorf("sent %v, want only the image", sends[0].Body)
 	}
 
@@ -463,16 +464,4 @@ func TestUploadAndSendAnswers(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dig walks a decoded JSON body by keys; nil when a step is missing.
-func dig(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
 )
@@ -262,7 +263,7 @@ func TestServerSends(t *testing.T) {
 		t.Errorf("sendMessage result (-want +got):\n%s", diff)
 	}
 	// Another chat numbers its messages on its own; the same chat goes on.
-	if got := send("sendMessage", `{"chat_id":"-1001234567890","text":"group"}`); got["message_id"] != float64(1) || pick(got, "chat", "type") != "supergroup" {
+	if got := send("sendMessage", `{"chat_id":"-1001234567890","text":"group"}`); got["message_id"] != float64(1) || testkit.Pick(got, "chat", "type") != "supergroup" {
 		t.Errorf("first message to a supergroup = %v", got)
 	}
 	got = send("sendPhoto", `{"chat_id":5,"photo":"https://cdn.example/p/cat.jpg","caption":"cat"}`)
@@ -271,18 +272,18 @@ func TestServerSends(t *testing.T) {
 		t.Fatalf("sendPhoto result = %v", got)
 	}
 	// The file_id Telegram answered can be sent again instead of the URL.
-	fileID := pick(photos[len(photos)-1], "file_id").(string)
+	fileID := testkit.Pick(photos[len(photos)-1], "file_id").(string)
 	got = send("sendPhoto", `{"chat_id":5,"photo":"`+fileID+`"}`)
 	if _, hasCaption := got["caption"]; got["message_id"] != float64(3) || hasCaption {
 		t.Errorf("sendPhoto by file_id = %v", got)
 	}
 	got = send("sendDocument", `{"chat_id":5,"document":"https://cdn.example/files/invoice.pdf"}`)
-	if pick(got, "document", "file_name") != "invoice.pdf" || pick(got, "document", "mime_type") != "application/pdf" {
+	if testkit.Pick(got, "document", "file_name") != "invoice.pdf" || testkit.Pick(got, "document", "mime_type") != "application/pdf" {
 		t.Errorf("sendDocument result = %v", got)
 	}
 	for _, m := range []string{"audio", "video"} {
 		got = send("send"+strings.ToUpper(m[:1])+m[1:], `{"chat_id":5,"`+m+`":"https://cdn.example/m/`+m+`.mp4"}`)
-		if pick(got, m, "file_id") == nil {
+		if testkit.Pick(got, m, "file_id") == nil {
 			t.Errorf("send %s result = %v", m, got)
 		}
 	}
@@ -321,16 +322,4 @@ func TestCallsKeepBigIntegers(t *testing.T) {
 	if sent := s.Sent(token); len(sent) != 1 || sent[0].ChatID != -1009007199254740993 {
 		t.Errorf("Sent = %v", sent)
 	}
-}
-
-// pick walks nested JSON objects; nil when a key is missing.
-func pick(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }

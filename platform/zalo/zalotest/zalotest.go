@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
@@ -585,8 +586,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		fail(CodeBadParameter, "Body must be JSON")
 		return
 	}
-	userID, _ := dig(rec.Body, "recipient", "user_id").(string)
-	msg, _ := dig(rec.Body, "message").(map[string]any)
+	userID, _ := testkit.Pick(rec.Body, "recipient", "user_id").(string)
+	msg, _ := testkit.Pick(rec.Body, "message").(map[string]any)
 	if userID == "" {
 		fail(CodeBadParameter, "recipient.user_id is missing")
 		return
@@ -625,7 +626,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 // nothing).
 func (s *Server) checkAttachment(oaID string, att any) string {
 	a, _ := att.(map[string]any)
-	payload, _ := dig(a, "payload").(map[string]any)
+	payload, _ := testkit.Pick(a, "payload").(map[string]any)
 	if a == nil || payload == nil {
 		return "message.attachment.payload is missing"
 	}
@@ -636,10 +637,10 @@ func (s *Server) checkAttachment(oaID string, att any) string {
 		if payload["template_type"] != "media" || len(elements) != 1 {
 			return "a media template needs template_type media and one element"
 		}
-		if dig(elements[0], "media_type") != "image" {
+		if testkit.Pick(elements[0], "media_type") != "image" {
 			return "media_type must be image"
 		}
-		id, _ = dig(elements[0], "attachment_id").(string)
+		id, _ = testkit.Pick(elements[0], "attachment_id").(string)
 		uploadedTo = PathUploadImage
 	case "file":
 		id, _ = payload["token"].(string)
@@ -654,18 +655,6 @@ func (s *Server) checkAttachment(oaID string, att any) string {
 		return "attachment_id or token is invalid"
 	}
 	return ""
-}
-
-// dig walks nested JSON objects by key; nil when any step is missing.
-func dig(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }
 
 // failureCode is the error code of an injected answer, for the record.
