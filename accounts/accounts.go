@@ -58,6 +58,10 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if !auth.CheckPassword(u.PasswordHash, password) {
 		return nil, ErrBadCredentials
 	}
+	if u.DeactivatedAt != nil {
+		// Said only to whoever knows the password.
+		return nil, apperr.Unauthenticatedf("this account was deactivated; ask an administrator")
+	}
 	token, exp, err := s.tokens.Issue(u.ID)
 	if err != nil {
 		return nil, err
@@ -79,7 +83,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 	if err != nil {
 		return nil, fmt.Errorf("loading token user: %w", err)
 	}
-	return &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, ExpiresAt: claims.ExpiresAt.Unix()}, nil
+	if u.DeactivatedAt != nil {
+		return nil, apperr.Unauthenticatedf("the account was deactivated")
+	}
+	if u.SessionsValidAfter != nil && claims.IssuedAt != nil && claims.IssuedAt.Time.Before(*u.SessionsValidAfter) &&
+		(u.KeptSession == "" || claims.ID != u.KeptSession) {
+		return nil, apperr.Unauthenticatedf("the session ended (the password was changed): sign in again")
+	}
+	return &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, ExpiresAt: claims.ExpiresAt.Unix(),
+		Session: claims.ID, AccessVersion: u.AccessVersion}, nil
 }
 
 // NewUser is the input of CreateUser.

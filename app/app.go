@@ -189,6 +189,7 @@ func (a *App) Handler() http.Handler {
 		Platforms:       a.Platforms,
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
+		Limits:          cfg.Limits,
 		CheckOrigin: func(r *http.Request) bool {
 			origin := r.Header.Get("Origin")
 			return origin == "" || httpx.OriginAllowed(cfg.AllowedOrigins, origin)

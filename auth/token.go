@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -38,6 +39,9 @@ func (t *Tokens) Issue(userID pulid.ID) (string, time.Time, error) {
 	now := t.now()
 	exp := now.Add(t.ttl).Truncate(time.Second)
 	claims := Claims{RegisteredClaims: jwt.RegisteredClaims{
+		// The id names the session, so a password change can end the
+		// others and keep this one.
+		ID:        rand.Text(),
 		Issuer:    TokenIssuer,
 		Audience:  jwt.ClaimStrings{TokenAudience},
 		Subject:   string(userID),

@@ -14,6 +14,11 @@ type Viewer struct {
 	Admin  bool
 	// ExpiresAt is the token's expiry, in Unix seconds; long-lived sockets close then.
 	ExpiresAt int64
+	// Session is the token's id (a password change keeps that session).
+	Session string
+	// AccessVersion is the user's access version when the viewer was loaded;
+	// a different one means roles or memberships changed since.
+	AccessVersion int
 }
 
 type viewerKey struct{}

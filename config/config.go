@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +34,33 @@ type Config struct {
 	AllowedOrigins    []string      // ALLOWED_ORIGINS: comma-separated; empty allows any browser origin
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT, default 15s
 	OldEncryptionKeys [][]byte      // ENCRYPTION_OLD_KEYS: retired keys, comma-separated base64
+	Env               string        // ENV: "production", or "" for development
+	AdminAddr         string        // ADMIN_ADDR: the operator's listener (/debug/vars, /debug/pprof); "" serves none
 
 	Platforms Platforms
+	Limits    Limits
+}
+
+// Limits bound what one client can make the server do.
+type Limits struct {
+	MaxTokens          int           // GRAPHQL_MAX_TOKENS: tokens the parser reads in one document (default 15,000)
+	MaxQueryBytes      int           // GRAPHQL_MAX_QUERY_BYTES: the document's text, much less than the body (default 64 KiB)
+	MaxPage            int           // GRAPHQL_MAX_PAGE: the largest first/last (default 500)
+	MaxNodes           int           // GRAPHQL_MAX_NODES: ids in one nodes(ids:) (default 100)
+	AnonRate           float64       // ANON_RATE_LIMIT: unauthenticated GraphQL requests per second per IP (default 5)
+	AnonBurst          int           // ANON_RATE_BURST: and their burst (default 20)
+	LoginEmailFailures int           // LOGIN_MAX_FAILURES_PER_EMAIL within the window before logins wait (default 5)
+	LoginIPFailures    int           // LOGIN_MAX_FAILURES_PER_IP within the window (default 20)
+	LoginWindow        time.Duration // LOGIN_FAILURE_WINDOW (default 15m)
+	WSMaxOperations    int           // WS_MAX_OPERATIONS_PER_SOCKET: operations running on one socket (default 100)
+	WSMaxSockets       int           // WS_MAX_SOCKETS_PER_USER (default 50)
+	WSWriteTimeout     time.Duration // WS_WRITE_TIMEOUT: a client that stops reading is dropped after it (default 10s)
+	EventReplayMax     int           // EVENT_REPLAY_MAX: events a resumed subscription may replay (default 10,000)
+	ZaloMaxEventAge    time.Duration // ZALO_MAX_EVENT_AGE: older signed events are refused (default 24h)
+	HTTPReadTimeout    time.Duration // HTTP_READ_TIMEOUT (default 30s)
+	HTTPWriteTimeout   time.Duration // HTTP_WRITE_TIMEOUT (default 60s; websockets excepted)
+	HTTPIdleTimeout    time.Duration // HTTP_IDLE_TIMEOUT (default 120s)
+	TrustedProxies     []*net.IPNet  // TRUSTED_PROXIES: CIDRs whose X-Forwarded-For names the client
 }
 
 // Platforms configures the platform API clients. Base URLs point elsewhere for
@@ -219,8 +246,83 @@ func Load(getenv func(string) string) (*Config, error) {
 			*dst = v
 		}
 	}
+	switch c.Env = strings.ToLower(strings.TrimSpace(getenv("ENV"))); c.Env {
+	case "", "development":
+		c.Env = ""
+	case "production":
+		// Introspection and the playground help developers and attackers
+		// alike: off in production unless INTROSPECTION says otherwise.
+		c.Introspection = false
+	default:
+		bad("ENV", "must be production, or unset for development, got %q", c.Env)
+	}
 	boolVar("INTROSPECTION", &c.Introspection)
 	boolVar("AUTO_MIGRATE", &c.AutoMigrate)
+	c.AdminAddr = strings.TrimSpace(getenv("ADMIN_ADDR"))
+
+	l := &c.Limits
+	number := func(name string, dst *int, def, lo, hi int) {
+		*dst = def
+		if s := getenv(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < lo || n > hi {
+				bad(name, "must be a number from %d to %d, got %q", lo, hi, s)
+			}
+			*dst = n
+		}
+	}
+	duration := func(name string, dst *time.Duration, def, lo time.Duration) {
+		*dst = def
+		if s := getenv(name); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < lo {
+				bad(name, "must be a duration of at least %s, got %q", lo, s)
+			}
+			*dst = d
+		}
+	}
+	number("GRAPHQL_MAX_TOKENS", &l.MaxTokens, 15000, 100, 1000000)
+	number("GRAPHQL_MAX_QUERY_BYTES", &l.MaxQueryBytes, 64<<10, 1024, 1<<20)
+	number("GRAPHQL_MAX_PAGE", &l.MaxPage, 500, 1, 100000)
+	number("GRAPHQL_MAX_NODES", &l.MaxNodes, 100, 1, 10000)
+	l.AnonRate = 5
+	if s := getenv("ANON_RATE_LIMIT"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v <= 0 {
+			bad("ANON_RATE_LIMIT", "must be a positive number of requests per second, got %q", s)
+		}
+		l.AnonRate = v
+	}
+	number("ANON_RATE_BURST", &l.AnonBurst, 20, 1, 100000)
+	number("LOGIN_MAX_FAILURES_PER_EMAIL", &l.LoginEmailFailures, 5, 1, 1000)
+	number("LOGIN_MAX_FAILURES_PER_IP", &l.LoginIPFailures, 20, 1, 100000)
+	duration("LOGIN_FAILURE_WINDOW", &l.LoginWindow, 15*time.Minute, time.Second)
+	number("WS_MAX_OPERATIONS_PER_SOCKET", &l.WSMaxOperations, 100, 1, 100000)
+	number("WS_MAX_SOCKETS_PER_USER", &l.WSMaxSockets, 50, 1, 1000000)
+	duration("WS_WRITE_TIMEOUT", &l.WSWriteTimeout, 10*time.Second, 100*time.Millisecond)
+	number("EVENT_REPLAY_MAX", &l.EventReplayMax, 10000, 1, 100000000)
+	duration("ZALO_MAX_EVENT_AGE", &l.ZaloMaxEventAge, 24*time.Hour, time.Minute)
+	duration("HTTP_READ_TIMEOUT", &l.HTTPReadTimeout, 30*time.Second, time.Second)
+	duration("HTTP_WRITE_TIMEOUT", &l.HTTPWriteTimeout, 60*time.Second, time.Second)
+	duration("HTTP_IDLE_TIMEOUT", &l.HTTPIdleTimeout, 120*time.Second, time.Second)
+	for _, cidr := range strings.Split(getenv("TRUSTED_PROXIES"), ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		if !strings.Contains(cidr, "/") {
+			if ip := net.ParseIP(cidr); ip != nil && ip.To4() != nil {
+				cidr += "/32"
+			} else {
+				cidr += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			bad("TRUSTED_PROXIES", "must be comma-separated IP addresses or CIDRs, got %q", cidr)
+			continue
+		}
+		l.TrustedProxies = append(l.TrustedProxies, n)
+	}
 
 	if s := getenv("GRAPHQL_COMPLEXITY_LIMIT"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -273,6 +375,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("encryption_key", "[set]"),
 		slog.String("bootstrap_admin_email", c.BootstrapEmail),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.String("env", c.Env),
+		slog.String("admin_addr", c.AdminAddr),
 		slog.Bool("introspection", c.Introspection),
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Int("graphql_complexity_limit", c.ComplexityLimit),
@@ -300,9 +404,19 @@ func (c *Config) LogValue() slog.Value {
 
 // redactURL hides a password in a database URL.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "[unparsable]"
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.EqualFold(k, "password") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.Redacted()
 	}
-	return u.Redacted()
+	// A key=value DSN ("host=db user=app password='s3cret'"): mask the value,
+	// quoted or not.
+	return dsnPassword.ReplaceAllString(s, "${1}xxxxx")
 }
+
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"log/slog"
 	"strings"
@@ -101,6 +102,31 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	for _, secret := range []string{"secretpw", strings.Repeat("s", 32), validKey, "hunter2hunter2"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("log carries a secret %q: %s", secret, out)
+		}
+	}
+}
+
+// The database URL is logged at start with its password masked, whatever
+// form it takes.
+func TestDatabaseURLIsMasked(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://app:s3cret@db:5432/switchboard?sslmode=disable",
+		"postgres://app@db:5432/switchboard?sslmode=disable&password=s3cret",
+		"host=db user=app password=s3cret dbname=switchboard",
+		"host=db user=app password='s3 cret' dbname=switchboard",
+		"host=db PASSWORD = s3cret",
+	} {
+		cfg, err := config.Load(func(k string) string {
+			return map[string]string{"DATABASE_URL": dsn, "JWT_SECRET": strings.Repeat("j", 40),
+				"ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32))}[k]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", cfg)
+		if strings.Contains(buf.String(), "s3cret") || strings.Contains(buf.String(), "s3 cret") {
+			t.Fatalf("%q logged as %s", dsn, buf.String())
 		}
 	}
 }

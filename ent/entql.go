@@ -251,12 +251,16 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:    {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:    {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldEmail:        {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:         {Type: field.TypeString, Column: user.FieldName},
-			user.FieldPasswordHash: {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldRole:         {Type: field.TypeEnum, Column: user.FieldRole},
+			user.FieldCreatedAt:          {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:          {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldEmail:              {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:               {Type: field.TypeString, Column: user.FieldName},
+			user.FieldPasswordHash:       {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldRole:               {Type: field.TypeEnum, Column: user.FieldRole},
+			user.FieldDeactivatedAt:      {Type: field.TypeTime, Column: user.FieldDeactivatedAt},
+			user.FieldSessionsValidAfter: {Type: field.TypeTime, Column: user.FieldSessionsValidAfter},
+			user.FieldKeptSession:        {Type: field.TypeString, Column: user.FieldKeptSession},
+			user.FieldAccessVersion:      {Type: field.TypeInt, Column: user.FieldAccessVersion},
 		},
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
@@ -2184,6 +2188,26 @@ func (f *UserFilter) WherePasswordHash(p entql.StringP) {
 // WhereRole applies the entql string predicate on the role field.
 func (f *UserFilter) WhereRole(p entql.StringP) {
 	f.Where(p.Field(user.FieldRole))
+}
+
+// WhereDeactivatedAt applies the entql time.Time predicate on the deactivated_at field.
+func (f *UserFilter) WhereDeactivatedAt(p entql.TimeP) {
+	f.Where(p.Field(user.FieldDeactivatedAt))
+}
+
+// WhereSessionsValidAfter applies the entql time.Time predicate on the sessions_valid_after field.
+func (f *UserFilter) WhereSessionsValidAfter(p entql.TimeP) {
+	f.Where(p.Field(user.FieldSessionsValidAfter))
+}
+
+// WhereKeptSession applies the entql string predicate on the kept_session field.
+func (f *UserFilter) WhereKeptSession(p entql.StringP) {
+	f.Where(p.Field(user.FieldKeptSession))
+}
+
+// WhereAccessVersion applies the entql int predicate on the access_version field.
+func (f *UserFilter) WhereAccessVersion(p entql.IntP) {
+	f.Where(p.Field(user.FieldAccessVersion))
 }
 
 // WhereHasMemberships applies a predicate to check if query has an edge memberships.

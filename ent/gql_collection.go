@@ -2368,6 +2368,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, user.FieldRole)
 				fieldSeen[user.FieldRole] = struct{}{}
 			}
+		case "deactivatedAt":
+			if _, ok := fieldSeen[user.FieldDeactivatedAt]; !ok {
+				selectedFields = append(selectedFields, user.FieldDeactivatedAt)
+				fieldSeen[user.FieldDeactivatedAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

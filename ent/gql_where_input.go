@@ -4961,6 +4961,18 @@ type UserWhereInput struct {
 	RoleNEQ   *user.Role  `json:"roleNEQ,omitempty"`
 	RoleIn    []user.Role `json:"roleIn,omitempty"`
 	RoleNotIn []user.Role `json:"roleNotIn,omitempty"`
+
+	// "deactivated_at" field predicates.
+	DeactivatedAt       *time.Time  `json:"deactivatedAt,omitempty"`
+	DeactivatedAtNEQ    *time.Time  `json:"deactivatedAtNEQ,omitempty"`
+	DeactivatedAtIn     []time.Time `json:"deactivatedAtIn,omitempty"`
+	DeactivatedAtNotIn  []time.Time `json:"deactivatedAtNotIn,omitempty"`
+	DeactivatedAtGT     *time.Time  `json:"deactivatedAtGT,omitempty"`
+	DeactivatedAtGTE    *time.Time  `json:"deactivatedAtGTE,omitempty"`
+	DeactivatedAtLT     *time.Time  `json:"deactivatedAtLT,omitempty"`
+	DeactivatedAtLTE    *time.Time  `json:"deactivatedAtLTE,omitempty"`
+	DeactivatedAtIsNil  bool        `json:"deactivatedAtIsNil,omitempty"`
+	DeactivatedAtNotNil bool        `json:"deactivatedAtNotNil,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -5195,6 +5207,36 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if len(i.RoleNotIn) > 0 {
 		predicates = append(predicates, user.RoleNotIn(i.RoleNotIn...))
+	}
+	if i.DeactivatedAt != nil {
+		predicates = append(predicates, user.DeactivatedAtEQ(*i.DeactivatedAt))
+	}
+	if i.DeactivatedAtNEQ != nil {
+		predicates = append(predicates, user.DeactivatedAtNEQ(*i.DeactivatedAtNEQ))
+	}
+	if len(i.DeactivatedAtIn) > 0 {
+		predicates = append(predicates, user.DeactivatedAtIn(i.DeactivatedAtIn...))
+	}
+	if len(i.DeactivatedAtNotIn) > 0 {
+		predicates = append(predicates, user.DeactivatedAtNotIn(i.DeactivatedAtNotIn...))
+	}
+	if i.DeactivatedAtGT != nil {
+		predicates = append(predicates, user.DeactivatedAtGT(*i.DeactivatedAtGT))
+	}
+	if i.DeactivatedAtGTE != nil {
+		predicates = append(predicates, user.DeactivatedAtGTE(*i.DeactivatedAtGTE))
+	}
+	if i.DeactivatedAtLT != nil {
+		predicates = append(predicates, user.DeactivatedAtLT(*i.DeactivatedAtLT))
+	}
+	if i.DeactivatedAtLTE != nil {
+		predicates = append(predicates, user.DeactivatedAtLTE(*i.DeactivatedAtLTE))
+	}
+	if i.DeactivatedAtIsNil {
+		predicates = append(predicates, user.DeactivatedAtIsNil())
+	}
+	if i.DeactivatedAtNotNil {
+		predicates = append(predicates, user.DeactivatedAtNotNil())
 	}
 
 	switch len(predicates) {

@@ -11134,22 +11134,27 @@ func (m *TagMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *pulid.ID
-	created_at         *time.Time
-	updated_at         *time.Time
-	email              *string
-	name               *string
-	password_hash      *string
-	role               *user.Role
-	clearedFields      map[string]struct{}
-	memberships        map[pulid.ID]struct{}
-	removedmemberships map[pulid.ID]struct{}
-	clearedmemberships bool
-	done               bool
-	oldValue           func(context.Context) (*User, error)
-	predicates         []predicate.User
+	op                   Op
+	typ                  string
+	id                   *pulid.ID
+	created_at           *time.Time
+	updated_at           *time.Time
+	email                *string
+	name                 *string
+	password_hash        *string
+	role                 *user.Role
+	deactivated_at       *time.Time
+	sessions_valid_after *time.Time
+	kept_session         *string
+	access_version       *int
+	addaccess_version    *int
+	clearedFields        map[string]struct{}
+	memberships          map[pulid.ID]struct{}
+	removedmemberships   map[pulid.ID]struct{}
+	clearedmemberships   bool
+	done                 bool
+	oldValue             func(context.Context) (*User, error)
+	predicates           []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -11472,6 +11477,209 @@ func (m *UserMutation) ResetRole() {
 	m.role = nil
 }
 
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (m *UserMutation) SetDeactivatedAt(t time.Time) {
+	m.deactivated_at = &t
+}
+
+// DeactivatedAt returns the value of the "deactivated_at" field in the mutation.
+func (m *UserMutation) DeactivatedAt() (r time.Time, exists bool) {
+	v := m.deactivated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeactivatedAt returns the old "deactivated_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldDeactivatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeactivatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeactivatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeactivatedAt: %w", err)
+	}
+	return oldValue.DeactivatedAt, nil
+}
+
+// ClearDeactivatedAt clears the value of the "deactivated_at" field.
+func (m *UserMutation) ClearDeactivatedAt() {
+	m.deactivated_at = nil
+	m.clearedFields[user.FieldDeactivatedAt] = struct{}{}
+}
+
+// DeactivatedAtCleared returns if the "deactivated_at" field was cleared in this mutation.
+func (m *UserMutation) DeactivatedAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldDeactivatedAt]
+	return ok
+}
+
+// ResetDeactivatedAt resets all changes to the "deactivated_at" field.
+func (m *UserMutation) ResetDeactivatedAt() {
+	m.deactivated_at = nil
+	delete(m.clearedFields, user.FieldDeactivatedAt)
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (m *UserMutation) SetSessionsValidAfter(t time.Time) {
+	m.sessions_valid_after = &t
+}
+
+// SessionsValidAfter returns the value of the "sessions_valid_after" field in the mutation.
+func (m *UserMutation) SessionsValidAfter() (r time.Time, exists bool) {
+	v := m.sessions_valid_after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionsValidAfter returns the old "sessions_valid_after" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldSessionsValidAfter(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionsValidAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionsValidAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionsValidAfter: %w", err)
+	}
+	return oldValue.SessionsValidAfter, nil
+}
+
+// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
+func (m *UserMutation) ClearSessionsValidAfter() {
+	m.sessions_valid_after = nil
+	m.clearedFields[user.FieldSessionsValidAfter] = struct{}{}
+}
+
+// SessionsValidAfterCleared returns if the "sessions_valid_after" field was cleared in this mutation.
+func (m *UserMutation) SessionsValidAfterCleared() bool {
+	_, ok := m.clearedFields[user.FieldSessionsValidAfter]
+	return ok
+}
+
+// ResetSessionsValidAfter resets all changes to the "sessions_valid_after" field.
+func (m *UserMutation) ResetSessionsValidAfter() {
+	m.sessions_valid_after = nil
+	delete(m.clearedFields, user.FieldSessionsValidAfter)
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (m *UserMutation) SetKeptSession(s string) {
+	m.kept_session = &s
+}
+
+// KeptSession returns the value of the "kept_session" field in the mutation.
+func (m *UserMutation) KeptSession() (r string, exists bool) {
+	v := m.kept_session
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeptSession returns the old "kept_session" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldKeptSession(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeptSession is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeptSession requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeptSession: %w", err)
+	}
+	return oldValue.KeptSession, nil
+}
+
+// ClearKeptSession clears the value of the "kept_session" field.
+func (m *UserMutation) ClearKeptSession() {
+	m.kept_session = nil
+	m.clearedFields[user.FieldKeptSession] = struct{}{}
+}
+
+// KeptSessionCleared returns if the "kept_session" field was cleared in this mutation.
+func (m *UserMutation) KeptSessionCleared() bool {
+	_, ok := m.clearedFields[user.FieldKeptSession]
+	return ok
+}
+
+// ResetKeptSession resets all changes to the "kept_session" field.
+func (m *UserMutation) ResetKeptSession() {
+	m.kept_session = nil
+	delete(m.clearedFields, user.FieldKeptSession)
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (m *UserMutation) SetAccessVersion(i int) {
+	m.access_version = &i
+	m.addaccess_version = nil
+}
+
+// AccessVersion returns the value of the "access_version" field in the mutation.
+func (m *UserMutation) AccessVersion() (r int, exists bool) {
+	v := m.access_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessVersion returns the old "access_version" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldAccessVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessVersion: %w", err)
+	}
+	return oldValue.AccessVersion, nil
+}
+
+// AddAccessVersion adds i to the "access_version" field.
+func (m *UserMutation) AddAccessVersion(i int) {
+	if m.addaccess_version != nil {
+		*m.addaccess_version += i
+	} else {
+		m.addaccess_version = &i
+	}
+}
+
+// AddedAccessVersion returns the value that was added to the "access_version" field in this mutation.
+func (m *UserMutation) AddedAccessVersion() (r int, exists bool) {
+	v := m.addaccess_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAccessVersion resets all changes to the "access_version" field.
+func (m *UserMutation) ResetAccessVersion() {
+	m.access_version = nil
+	m.addaccess_version = nil
+}
+
 // AddMembershipIDs adds the "memberships" edge to the CampaignMember entity by ids.
 func (m *UserMutation) AddMembershipIDs(ids ...pulid.ID) {
 	if m.memberships == nil {
@@ -11560,7 +11768,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -11578,6 +11786,18 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, user.FieldRole)
+	}
+	if m.deactivated_at != nil {
+		fields = append(fields, user.FieldDeactivatedAt)
+	}
+	if m.sessions_valid_after != nil {
+		fields = append(fields, user.FieldSessionsValidAfter)
+	}
+	if m.kept_session != nil {
+		fields = append(fields, user.FieldKeptSession)
+	}
+	if m.access_version != nil {
+		fields = append(fields, user.FieldAccessVersion)
 	}
 	return fields
 }
@@ -11599,6 +11819,14 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.PasswordHash()
 	case user.FieldRole:
 		return m.Role()
+	case user.FieldDeactivatedAt:
+		return m.DeactivatedAt()
+	case user.FieldSessionsValidAfter:
+		return m.SessionsValidAfter()
+	case user.FieldKeptSession:
+		return m.KeptSession()
+	case user.FieldAccessVersion:
+		return m.AccessVersion()
 	}
 	return nil, false
 }
@@ -11620,6 +11848,14 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldPasswordHash(ctx)
 	case user.FieldRole:
 		return m.OldRole(ctx)
+	case user.FieldDeactivatedAt:
+		return m.OldDeactivatedAt(ctx)
+	case user.FieldSessionsValidAfter:
+		return m.OldSessionsValidAfter(ctx)
+	case user.FieldKeptSession:
+		return m.OldKeptSession(ctx)
+	case user.FieldAccessVersion:
+		return m.OldAccessVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -11671,6 +11907,34 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRole(v)
 		return nil
+	case user.FieldDeactivatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeactivatedAt(v)
+		return nil
+	case user.FieldSessionsValidAfter:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionsValidAfter(v)
+		return nil
+	case user.FieldKeptSession:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeptSession(v)
+		return nil
+	case user.FieldAccessVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -11678,13 +11942,21 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addaccess_version != nil {
+		fields = append(fields, user.FieldAccessVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case user.FieldAccessVersion:
+		return m.AddedAccessVersion()
+	}
 	return nil, false
 }
 
@@ -11693,6 +11965,13 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldAccessVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAccessVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -11700,7 +11979,17 @@ func (m *UserMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *UserMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(user.FieldDeactivatedAt) {
+		fields = append(fields, user.FieldDeactivatedAt)
+	}
+	if m.FieldCleared(user.FieldSessionsValidAfter) {
+		fields = append(fields, user.FieldSessionsValidAfter)
+	}
+	if m.FieldCleared(user.FieldKeptSession) {
+		fields = append(fields, user.FieldKeptSession)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -11713,6 +12002,17 @@ func (m *UserMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *UserMutation) ClearField(name string) error {
+	switch name {
+	case user.FieldDeactivatedAt:
+		m.ClearDeactivatedAt()
+		return nil
+	case user.FieldSessionsValidAfter:
+		m.ClearSessionsValidAfter()
+		return nil
+	case user.FieldKeptSession:
+		m.ClearKeptSession()
+		return nil
+	}
 	return fmt.Errorf("unknown User nullable field %s", name)
 }
 
@@ -11737,6 +12037,18 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldRole:
 		m.ResetRole()
+		return nil
+	case user.FieldDeactivatedAt:
+		m.ResetDeactivatedAt()
+		return nil
+	case user.FieldSessionsValidAfter:
+		m.ResetSessionsValidAfter()
+		return nil
+	case user.FieldKeptSession:
+		m.ResetKeptSession()
+		return nil
+	case user.FieldAccessVersion:
+		m.ResetAccessVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

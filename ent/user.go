@@ -31,6 +31,14 @@ type User struct {
 	PasswordHash string `json:"-"`
 	// ADMIN sees and manages everything; MEMBER only the campaigns it belongs to.
 	Role user.Role `json:"role,omitempty"`
+	// When an administrator deactivated the account: it cannot sign in, and its tokens and sockets stop working.
+	DeactivatedAt *time.Time `json:"deactivated_at,omitempty"`
+	// Tokens issued before this no longer work (a password change, a deactivation), except kept_session's.
+	SessionsValidAfter *time.Time `json:"sessions_valid_after,omitempty"`
+	// The token id that a password change left signed in: the session that changed it.
+	KeptSession string `json:"-"`
+	// Bumped whenever what the user may see changes (role, memberships, deactivation), so long-lived subscriptions re-check access cheaply.
+	AccessVersion int `json:"access_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -66,9 +74,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldID:
 			values[i] = new(pulid.ID)
-		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldRole:
+		case user.FieldAccessVersion:
+			values[i] = new(sql.NullInt64)
+		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldRole, user.FieldKeptSession:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldDeactivatedAt, user.FieldSessionsValidAfter:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -127,6 +137,32 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Role = user.Role(value.String)
 			}
+		case user.FieldDeactivatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field deactivated_at", values[i])
+			} else if value.Valid {
+				_m.DeactivatedAt = new(time.Time)
+				*_m.DeactivatedAt = value.Time
+			}
+		case user.FieldSessionsValidAfter:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field sessions_valid_after", values[i])
+			} else if value.Valid {
+				_m.SessionsValidAfter = new(time.Time)
+				*_m.SessionsValidAfter = value.Time
+			}
+		case user.FieldKeptSession:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field kept_session", values[i])
+			} else if value.Valid {
+				_m.KeptSession = value.String
+			}
+		case user.FieldAccessVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field access_version", values[i])
+			} else if value.Valid {
+				_m.AccessVersion = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -184,6 +220,21 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("role=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Role))
+	builder.WriteString(", ")
+	if v := _m.DeactivatedAt; v != nil {
+		builder.WriteString("deactivated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.SessionsValidAfter; v != nil {
+		builder.WriteString("sessions_valid_after=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("kept_session=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("access_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AccessVersion))
 	builder.WriteByte(')')
 	return builder.String()
 }

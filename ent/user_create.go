@@ -85,6 +85,62 @@ func (_c *UserCreate) SetNillableRole(v *user.Role) *UserCreate {
 	return _c
 }
 
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (_c *UserCreate) SetDeactivatedAt(v time.Time) *UserCreate {
+	_c.mutation.SetDeactivatedAt(v)
+	return _c
+}
+
+// SetNillableDeactivatedAt sets the "deactivated_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillableDeactivatedAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetDeactivatedAt(*v)
+	}
+	return _c
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (_c *UserCreate) SetSessionsValidAfter(v time.Time) *UserCreate {
+	_c.mutation.SetSessionsValidAfter(v)
+	return _c
+}
+
+// SetNillableSessionsValidAfter sets the "sessions_valid_after" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSessionsValidAfter(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetSessionsValidAfter(*v)
+	}
+	return _c
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (_c *UserCreate) SetKeptSession(v string) *UserCreate {
+	_c.mutation.SetKeptSession(v)
+	return _c
+}
+
+// SetNillableKeptSession sets the "kept_session" field if the given value is not nil.
+func (_c *UserCreate) SetNillableKeptSession(v *string) *UserCreate {
+	if v != nil {
+		_c.SetKeptSession(*v)
+	}
+	return _c
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (_c *UserCreate) SetAccessVersion(v int) *UserCreate {
+	_c.mutation.SetAccessVersion(v)
+	return _c
+}
+
+// SetNillableAccessVersion sets the "access_version" field if the given value is not nil.
+func (_c *UserCreate) SetNillableAccessVersion(v *int) *UserCreate {
+	if v != nil {
+		_c.SetAccessVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v pulid.ID) *UserCreate {
 	_c.mutation.SetID(v)
@@ -169,6 +225,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultRole
 		_c.mutation.SetRole(v)
 	}
+	if _, ok := _c.mutation.AccessVersion(); !ok {
+		v := user.DefaultAccessVersion
+		_c.mutation.SetAccessVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if user.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized user.DefaultID (forgotten import ent/runtime?)")
@@ -218,6 +278,9 @@ func (_c *UserCreate) check() error {
 		if err := user.RoleValidator(v); err != nil {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.AccessVersion(); !ok {
+		return &ValidationError{Name: "access_version", err: errors.New(`ent: missing required field "User.access_version"`)}
 	}
 	return nil
 }
@@ -278,6 +341,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
 		_node.Role = value
+	}
+	if value, ok := _c.mutation.DeactivatedAt(); ok {
+		_spec.SetField(user.FieldDeactivatedAt, field.TypeTime, value)
+		_node.DeactivatedAt = &value
+	}
+	if value, ok := _c.mutation.SessionsValidAfter(); ok {
+		_spec.SetField(user.FieldSessionsValidAfter, field.TypeTime, value)
+		_node.SessionsValidAfter = &value
+	}
+	if value, ok := _c.mutation.KeptSession(); ok {
+		_spec.SetField(user.FieldKeptSession, field.TypeString, value)
+		_node.KeptSession = value
+	}
+	if value, ok := _c.mutation.AccessVersion(); ok {
+		_spec.SetField(user.FieldAccessVersion, field.TypeInt, value)
+		_node.AccessVersion = value
 	}
 	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -407,6 +486,78 @@ func (u *UserUpsert) UpdateRole() *UserUpsert {
 	return u
 }
 
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (u *UserUpsert) SetDeactivatedAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldDeactivatedAt, v)
+	return u
+}
+
+// UpdateDeactivatedAt sets the "deactivated_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateDeactivatedAt() *UserUpsert {
+	u.SetExcluded(user.FieldDeactivatedAt)
+	return u
+}
+
+// ClearDeactivatedAt clears the value of the "deactivated_at" field.
+func (u *UserUpsert) ClearDeactivatedAt() *UserUpsert {
+	u.SetNull(user.FieldDeactivatedAt)
+	return u
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (u *UserUpsert) SetSessionsValidAfter(v time.Time) *UserUpsert {
+	u.Set(user.FieldSessionsValidAfter, v)
+	return u
+}
+
+// UpdateSessionsValidAfter sets the "sessions_valid_after" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSessionsValidAfter() *UserUpsert {
+	u.SetExcluded(user.FieldSessionsValidAfter)
+	return u
+}
+
+// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
+func (u *UserUpsert) ClearSessionsValidAfter() *UserUpsert {
+	u.SetNull(user.FieldSessionsValidAfter)
+	return u
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (u *UserUpsert) SetKeptSession(v string) *UserUpsert {
+	u.Set(user.FieldKeptSession, v)
+	return u
+}
+
+// UpdateKeptSession sets the "kept_session" field to the value that was provided on create.
+func (u *UserUpsert) UpdateKeptSession() *UserUpsert {
+	u.SetExcluded(user.FieldKeptSession)
+	return u
+}
+
+// ClearKeptSession clears the value of the "kept_session" field.
+func (u *UserUpsert) ClearKeptSession() *UserUpsert {
+	u.SetNull(user.FieldKeptSession)
+	return u
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (u *UserUpsert) SetAccessVersion(v int) *UserUpsert {
+	u.Set(user.FieldAccessVersion, v)
+	return u
+}
+
+// UpdateAccessVersion sets the "access_version" field to the value that was provided on create.
+func (u *UserUpsert) UpdateAccessVersion() *UserUpsert {
+	u.SetExcluded(user.FieldAccessVersion)
+	return u
+}
+
+// AddAccessVersion adds v to the "access_version" field.
+func (u *UserUpsert) AddAccessVersion(v int) *UserUpsert {
+	u.Add(user.FieldAccessVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -525,6 +676,90 @@ func (u *UserUpsertOne) SetRole(v user.Role) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateRole() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateRole()
+	})
+}
+
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (u *UserUpsertOne) SetDeactivatedAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetDeactivatedAt(v)
+	})
+}
+
+// UpdateDeactivatedAt sets the "deactivated_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateDeactivatedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateDeactivatedAt()
+	})
+}
+
+// ClearDeactivatedAt clears the value of the "deactivated_at" field.
+func (u *UserUpsertOne) ClearDeactivatedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearDeactivatedAt()
+	})
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (u *UserUpsertOne) SetSessionsValidAfter(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSessionsValidAfter(v)
+	})
+}
+
+// UpdateSessionsValidAfter sets the "sessions_valid_after" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSessionsValidAfter() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSessionsValidAfter()
+	})
+}
+
+// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
+func (u *UserUpsertOne) ClearSessionsValidAfter() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSessionsValidAfter()
+	})
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (u *UserUpsertOne) SetKeptSession(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetKeptSession(v)
+	})
+}
+
+// UpdateKeptSession sets the "kept_session" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateKeptSession() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateKeptSession()
+	})
+}
+
+// ClearKeptSession clears the value of the "kept_session" field.
+func (u *UserUpsertOne) ClearKeptSession() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearKeptSession()
+	})
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (u *UserUpsertOne) SetAccessVersion(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAccessVersion(v)
+	})
+}
+
+// AddAccessVersion adds v to the "access_version" field.
+func (u *UserUpsertOne) AddAccessVersion(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddAccessVersion(v)
+	})
+}
+
+// UpdateAccessVersion sets the "access_version" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateAccessVersion() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAccessVersion()
 	})
 }
 
@@ -813,6 +1048,90 @@ func (u *UserUpsertBulk) SetRole(v user.Role) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateRole() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateRole()
+	})
+}
+
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (u *UserUpsertBulk) SetDeactivatedAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetDeactivatedAt(v)
+	})
+}
+
+// UpdateDeactivatedAt sets the "deactivated_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateDeactivatedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateDeactivatedAt()
+	})
+}
+
+// ClearDeactivatedAt clears the value of the "deactivated_at" field.
+func (u *UserUpsertBulk) ClearDeactivatedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearDeactivatedAt()
+	})
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (u *UserUpsertBulk) SetSessionsValidAfter(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSessionsValidAfter(v)
+	})
+}
+
+// UpdateSessionsValidAfter sets the "sessions_valid_after" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSessionsValidAfter() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSessionsValidAfter()
+	})
+}
+
+// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
+func (u *UserUpsertBulk) ClearSessionsValidAfter() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSessionsValidAfter()
+	})
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (u *UserUpsertBulk) SetKeptSession(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetKeptSession(v)
+	})
+}
+
+// UpdateKeptSession sets the "kept_session" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateKeptSession() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateKeptSession()
+	})
+}
+
+// ClearKeptSession clears the value of the "kept_session" field.
+func (u *UserUpsertBulk) ClearKeptSession() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearKeptSession()
+	})
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (u *UserUpsertBulk) SetAccessVersion(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAccessVersion(v)
+	})
+}
+
+// AddAccessVersion adds v to the "access_version" field.
+func (u *UserUpsertBulk) AddAccessVersion(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddAccessVersion(v)
+	})
+}
+
+// UpdateAccessVersion sets the "access_version" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateAccessVersion() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAccessVersion()
 	})
 }
 

@@ -93,6 +93,87 @@ func (_u *UserUpdate) SetNillableRole(v *user.Role) *UserUpdate {
 	return _u
 }
 
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (_u *UserUpdate) SetDeactivatedAt(v time.Time) *UserUpdate {
+	_u.mutation.SetDeactivatedAt(v)
+	return _u
+}
+
+// SetNillableDeactivatedAt sets the "deactivated_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableDeactivatedAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetDeactivatedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeactivatedAt clears the value of the "deactivated_at" field.
+func (_u *UserUpdate) ClearDeactivatedAt() *UserUpdate {
+	_u.mutation.ClearDeactivatedAt()
+	return _u
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (_u *UserUpdate) SetSessionsValidAfter(v time.Time) *UserUpdate {
+	_u.mutation.SetSessionsValidAfter(v)
+	return _u
+}
+
+// SetNillableSessionsValidAfter sets the "sessions_valid_after" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSessionsValidAfter(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetSessionsValidAfter(*v)
+	}
+	return _u
+}
+
+// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
+func (_u *UserUpdate) ClearSessionsValidAfter() *UserUpdate {
+	_u.mutation.ClearSessionsValidAfter()
+	return _u
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (_u *UserUpdate) SetKeptSession(v string) *UserUpdate {
+	_u.mutation.SetKeptSession(v)
+	return _u
+}
+
+// SetNillableKeptSession sets the "kept_session" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableKeptSession(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetKeptSession(*v)
+	}
+	return _u
+}
+
+// ClearKeptSession clears the value of the "kept_session" field.
+func (_u *UserUpdate) ClearKeptSession() *UserUpdate {
+	_u.mutation.ClearKeptSession()
+	return _u
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (_u *UserUpdate) SetAccessVersion(v int) *UserUpdate {
+	_u.mutation.ResetAccessVersion()
+	_u.mutation.SetAccessVersion(v)
+	return _u
+}
+
+// SetNillableAccessVersion sets the "access_version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableAccessVersion(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetAccessVersion(*v)
+	}
+	return _u
+}
+
+// AddAccessVersion adds value to the "access_version" field.
+func (_u *UserUpdate) AddAccessVersion(v int) *UserUpdate {
+	_u.mutation.AddAccessVersion(v)
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the CampaignMember entity by IDs.
 func (_u *UserUpdate) AddMembershipIDs(ids ...pulid.ID) *UserUpdate {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -234,6 +315,30 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
 	}
+	if value, ok := _u.mutation.DeactivatedAt(); ok {
+		_spec.SetField(user.FieldDeactivatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeactivatedAtCleared() {
+		_spec.ClearField(user.FieldDeactivatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SessionsValidAfter(); ok {
+		_spec.SetField(user.FieldSessionsValidAfter, field.TypeTime, value)
+	}
+	if _u.mutation.SessionsValidAfterCleared() {
+		_spec.ClearField(user.FieldSessionsValidAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.KeptSession(); ok {
+		_spec.SetField(user.FieldKeptSession, field.TypeString, value)
+	}
+	if _u.mutation.KeptSessionCleared() {
+		_spec.ClearField(user.FieldKeptSession, field.TypeString)
+	}
+	if value, ok := _u.mutation.AccessVersion(); ok {
+		_spec.SetField(user.FieldAccessVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAccessVersion(); ok {
+		_spec.AddField(user.FieldAccessVersion, field.TypeInt, value)
+	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -360,6 +465,87 @@ func (_u *UserUpdateOne) SetNillableRole(v *user.Role) *UserUpdateOne {
 	if v != nil {
 		_u.SetRole(*v)
 	}
+	return _u
+}
+
+// SetDeactivatedAt sets the "deactivated_at" field.
+func (_u *UserUpdateOne) SetDeactivatedAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetDeactivatedAt(v)
+	return _u
+}
+
+// SetNillableDeactivatedAt sets the "deactivated_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableDeactivatedAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetDeactivatedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeactivatedAt clears the value of the "deactivated_at" field.
+func (_u *UserUpdateOne) ClearDeactivatedAt() *UserUpdateOne {
+	_u.mutation.ClearDeactivatedAt()
+	return _u
+}
+
+// SetSessionsValidAfter sets the "sessions_valid_after" field.
+func (_u *UserUpdateOne) SetSessionsValidAfter(v time.Time) *UserUpdateOne {
+	_u.mutation.SetSessionsValidAfter(v)
+	return _u
+}
+
+// SetNillableSessionsValidAfter sets the "sessions_valid_after" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSessionsValidAfter(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetSessionsValidAfter(*v)
+	}
+	return _u
+}
+
+// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
+func (_u *UserUpdateOne) ClearSessionsValidAfter() *UserUpdateOne {
+	_u.mutation.ClearSessionsValidAfter()
+	return _u
+}
+
+// SetKeptSession sets the "kept_session" field.
+func (_u *UserUpdateOne) SetKeptSession(v string) *UserUpdateOne {
+	_u.mutation.SetKeptSession(v)
+	return _u
+}
+
+// SetNillableKeptSession sets the "kept_session" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableKeptSession(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetKeptSession(*v)
+	}
+	return _u
+}
+
+// ClearKeptSession clears the value of the "kept_session" field.
+func (_u *UserUpdateOne) ClearKeptSession() *UserUpdateOne {
+	_u.mutation.ClearKeptSession()
+	return _u
+}
+
+// SetAccessVersion sets the "access_version" field.
+func (_u *UserUpdateOne) SetAccessVersion(v int) *UserUpdateOne {
+	_u.mutation.ResetAccessVersion()
+	_u.mutation.SetAccessVersion(v)
+	return _u
+}
+
+// SetNillableAccessVersion sets the "access_version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableAccessVersion(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetAccessVersion(*v)
+	}
+	return _u
+}
+
+// AddAccessVersion adds value to the "access_version" field.
+func (_u *UserUpdateOne) AddAccessVersion(v int) *UserUpdateOne {
+	_u.mutation.AddAccessVersion(v)
 	return _u
 }
 
@@ -533,6 +719,30 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.DeactivatedAt(); ok {
+		_spec.SetField(user.FieldDeactivatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeactivatedAtCleared() {
+		_spec.ClearField(user.FieldDeactivatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SessionsValidAfter(); ok {
+		_spec.SetField(user.FieldSessionsValidAfter, field.TypeTime, value)
+	}
+	if _u.mutation.SessionsValidAfterCleared() {
+		_spec.ClearField(user.FieldSessionsValidAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.KeptSession(); ok {
+		_spec.SetField(user.FieldKeptSession, field.TypeString, value)
+	}
+	if _u.mutation.KeptSessionCleared() {
+		_spec.ClearField(user.FieldKeptSession, field.TypeString)
+	}
+	if value, ok := _u.mutation.AccessVersion(); ok {
+		_spec.SetField(user.FieldAccessVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAccessVersion(); ok {
+		_spec.AddField(user.FieldAccessVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/campaigns"
+	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
@@ -50,6 +49,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// CheckOrigin decides which browser origins may open a websocket (nil: any).
 	CheckOrigin func(r *http.Request) bool
+	// Limits bound what one client can make the server do.
+	Limits config.Limits
 }
 
 // Defaults for Options.
@@ -76,21 +77,7 @@ func NewHandler(o Options) http.Handler {
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))
 
-	checkOrigin := o.CheckOrigin
-	if checkOrigin == nil {
-		checkOrigin = func(*http.Request) bool { return true }
-	}
-	srv.AddTransport(transport.Websocket{
-		//lint:ignore SA1019 the design card has gorilla/websocket carry subscriptions (gqlgen v0.17.91 is pinned for it).
-		Implementation: transport.GorillaWebsocketImplementation{Upgrader: websocket.Upgrader{
-			CheckOrigin:     checkOrigin,
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
-		}},
-		InitFunc:              websocketInit(o.Accounts),
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: 15 * time.Second,
-	})
+	srv.AddTransport(websocketTransport(o))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -164,36 +151,6 @@ func authenticate(acc *accounts.Service, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// websocketInit authenticates a websocket from its connection_init payload
-// ({"Authorization": "Bearer …"}, or authToken / token). A socket without a
-// valid token is closed with 4403 before any operation runs.
-func websocketInit(acc *accounts.Service) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := p.Authorization()
-		for _, key := range []string{"authToken", "token"} {
-			if token == "" {
-				token = p.GetString(key)
-			}
-		}
-		if scheme, rest, ok := strings.Cut(token, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			token = rest
-		}
-		token = strings.TrimSpace(token)
-		if token == "" {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
-		}
-		v, err := acc.Authenticate(ctx, token)
-		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, apperr.Unauthenticatedf("invalid or expired token")
-		}
-		ctx = auth.WithViewer(ctx, v)
-		// Close the socket when the token expires.
-		ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
-		go func() { <-ctx.Done(); cancel() }()
-		return ctx, nil, nil
-	}
 }
 
 func withBodyLimit(limit int64, next http.Handler) http.Handler {

@@ -449,6 +449,10 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"ADMIN", "MEMBER"}, Default: "MEMBER"},
+		{Name: "deactivated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "sessions_valid_after", Type: field.TypeTime, Nullable: true},
+		{Name: "kept_session", Type: field.TypeString, Nullable: true},
+		{Name: "access_version", Type: field.TypeInt, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{

@@ -475,6 +475,10 @@ func init() {
 	userDescPasswordHash := userFields[2].Descriptor()
 	// user.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	user.PasswordHashValidator = userDescPasswordHash.Validators[0].(func(string) error)
+	// userDescAccessVersion is the schema descriptor for access_version field.
+	userDescAccessVersion := userFields[7].Descriptor()
+	// user.DefaultAccessVersion holds the default value on creation for the access_version field.
+	user.DefaultAccessVersion = userDescAccessVersion.Default.(int)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

@@ -45,6 +45,24 @@ func (User) Fields() []ent.Field {
 			Values("ADMIN", "MEMBER").
 			Default("MEMBER").
 			Comment("ADMIN sees and manages everything; MEMBER only the campaigns it belongs to."),
+		field.Time("deactivated_at").
+			Optional().
+			Nillable().
+			Comment("When an administrator deactivated the account: it cannot sign in, and its tokens and sockets stop working."),
+		field.Time("sessions_valid_after").
+			Optional().
+			Nillable().
+			Comment("Tokens issued before this no longer work (a password change, a deactivation), except kept_session's.").
+			Annotations(entgql.Skip()),
+		field.String("kept_session").
+			Optional().
+			Sensitive().
+			Comment("The token id that a password change left signed in: the session that changed it.").
+			Annotations(entgql.Skip()),
+		field.Int("access_version").
+			Default(0).
+			Comment("Bumped whenever what the user may see changes (role, memberships, deactivation), so long-lived subscriptions re-check access cheaply.").
+			Annotations(entgql.Skip()),
 	}
 }
 

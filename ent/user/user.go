@@ -31,6 +31,14 @@ const (
 	FieldPasswordHash = "password_hash"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
+	// FieldDeactivatedAt holds the string denoting the deactivated_at field in the database.
+	FieldDeactivatedAt = "deactivated_at"
+	// FieldSessionsValidAfter holds the string denoting the sessions_valid_after field in the database.
+	FieldSessionsValidAfter = "sessions_valid_after"
+	// FieldKeptSession holds the string denoting the kept_session field in the database.
+	FieldKeptSession = "kept_session"
+	// FieldAccessVersion holds the string denoting the access_version field in the database.
+	FieldAccessVersion = "access_version"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// Table holds the table name of the user in the database.
@@ -53,6 +61,10 @@ var Columns = []string{
 	FieldName,
 	FieldPasswordHash,
 	FieldRole,
+	FieldDeactivatedAt,
+	FieldSessionsValidAfter,
+	FieldKeptSession,
+	FieldAccessVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -85,6 +97,8 @@ var (
 	NameValidator func(string) error
 	// PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	PasswordHashValidator func(string) error
+	// DefaultAccessVersion holds the default value on creation for the "access_version" field.
+	DefaultAccessVersion int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -151,6 +165,26 @@ func ByPasswordHash(opts ...sql.OrderTermOption) OrderOption {
 // ByRole orders the results by the role field.
 func ByRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
+// ByDeactivatedAt orders the results by the deactivated_at field.
+func ByDeactivatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeactivatedAt, opts...).ToFunc()
+}
+
+// BySessionsValidAfter orders the results by the sessions_valid_after field.
+func BySessionsValidAfter(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSessionsValidAfter, opts...).ToFunc()
+}
+
+// ByKeptSession orders the results by the kept_session field.
+func ByKeptSession(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldKeptSession, opts...).ToFunc()
+}
+
+// ByAccessVersion orders the results by the access_version field.
+func ByAccessVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAccessVersion, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

@@ -81,6 +81,26 @@ func PasswordHash(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldPasswordHash, v))
 }
 
+// DeactivatedAt applies equality check predicate on the "deactivated_at" field. It's identical to DeactivatedAtEQ.
+func DeactivatedAt(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldDeactivatedAt, v))
+}
+
+// SessionsValidAfter applies equality check predicate on the "sessions_valid_after" field. It's identical to SessionsValidAfterEQ.
+func SessionsValidAfter(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSessionsValidAfter, v))
+}
+
+// KeptSession applies equality check predicate on the "kept_session" field. It's identical to KeptSessionEQ.
+func KeptSession(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldKeptSession, v))
+}
+
+// AccessVersion applies equality check predicate on the "access_version" field. It's identical to AccessVersionEQ.
+func AccessVersion(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAccessVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -374,6 +394,221 @@ func RoleIn(vs ...Role) predicate.User {
 // RoleNotIn applies the NotIn predicate on the "role" field.
 func RoleNotIn(vs ...Role) predicate.User {
 	return predicate.User(sql.FieldNotIn(FieldRole, vs...))
+}
+
+// DeactivatedAtEQ applies the EQ predicate on the "deactivated_at" field.
+func DeactivatedAtEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldDeactivatedAt, v))
+}
+
+// DeactivatedAtNEQ applies the NEQ predicate on the "deactivated_at" field.
+func DeactivatedAtNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldDeactivatedAt, v))
+}
+
+// DeactivatedAtIn applies the In predicate on the "deactivated_at" field.
+func DeactivatedAtIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldDeactivatedAt, vs...))
+}
+
+// DeactivatedAtNotIn applies the NotIn predicate on the "deactivated_at" field.
+func DeactivatedAtNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldDeactivatedAt, vs...))
+}
+
+// DeactivatedAtGT applies the GT predicate on the "deactivated_at" field.
+func DeactivatedAtGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldDeactivatedAt, v))
+}
+
+// DeactivatedAtGTE applies the GTE predicate on the "deactivated_at" field.
+func DeactivatedAtGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldDeactivatedAt, v))
+}
+
+// DeactivatedAtLT applies the LT predicate on the "deactivated_at" field.
+func DeactivatedAtLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldDeactivatedAt, v))
+}
+
+// DeactivatedAtLTE applies the LTE predicate on the "deactivated_at" field.
+func DeactivatedAtLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldDeactivatedAt, v))
+}
+
+// DeactivatedAtIsNil applies the IsNil predicate on the "deactivated_at" field.
+func DeactivatedAtIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldDeactivatedAt))
+}
+
+// DeactivatedAtNotNil applies the NotNil predicate on the "deactivated_at" field.
+func DeactivatedAtNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldDeactivatedAt))
+}
+
+// SessionsValidAfterEQ applies the EQ predicate on the "sessions_valid_after" field.
+func SessionsValidAfterEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSessionsValidAfter, v))
+}
+
+// SessionsValidAfterNEQ applies the NEQ predicate on the "sessions_valid_after" field.
+func SessionsValidAfterNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSessionsValidAfter, v))
+}
+
+// SessionsValidAfterIn applies the In predicate on the "sessions_valid_after" field.
+func SessionsValidAfterIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSessionsValidAfter, vs...))
+}
+
+// SessionsValidAfterNotIn applies the NotIn predicate on the "sessions_valid_after" field.
+func SessionsValidAfterNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSessionsValidAfter, vs...))
+}
+
+// SessionsValidAfterGT applies the GT predicate on the "sessions_valid_after" field.
+func SessionsValidAfterGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSessionsValidAfter, v))
+}
+
+// SessionsValidAfterGTE applies the GTE predicate on the "sessions_valid_after" field.
+func SessionsValidAfterGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSessionsValidAfter, v))
+}
+
+// SessionsValidAfterLT applies the LT predicate on the "sessions_valid_after" field.
+func SessionsValidAfterLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSessionsValidAfter, v))
+}
+
+// SessionsValidAfterLTE applies the LTE predicate on the "sessions_valid_after" field.
+func SessionsValidAfterLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSessionsValidAfter, v))
+}
+
+// SessionsValidAfterIsNil applies the IsNil predicate on the "sessions_valid_after" field.
+func SessionsValidAfterIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSessionsValidAfter))
+}
+
+// SessionsValidAfterNotNil applies the NotNil predicate on the "sessions_valid_after" field.
+func SessionsValidAfterNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSessionsValidAfter))
+}
+
+// KeptSessionEQ applies the EQ predicate on the "kept_session" field.
+func KeptSessionEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldKeptSession, v))
+}
+
+// KeptSessionNEQ applies the NEQ predicate on the "kept_session" field.
+func KeptSessionNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldKeptSession, v))
+}
+
+// KeptSessionIn applies the In predicate on the "kept_session" field.
+func KeptSessionIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldKeptSession, vs...))
+}
+
+// KeptSessionNotIn applies the NotIn predicate on the "kept_session" field.
+func KeptSessionNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldKeptSession, vs...))
+}
+
+// KeptSessionGT applies the GT predicate on the "kept_session" field.
+func KeptSessionGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldKeptSession, v))
+}
+
+// KeptSessionGTE applies the GTE predicate on the "kept_session" field.
+func KeptSessionGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldKeptSession, v))
+}
+
+// KeptSessionLT applies the LT predicate on the "kept_session" field.
+func KeptSessionLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldKeptSession, v))
+}
+
+// KeptSessionLTE applies the LTE predicate on the "kept_session" field.
+func KeptSessionLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldKeptSession, v))
+}
+
+// KeptSessionContains applies the Contains predicate on the "kept_session" field.
+func KeptSessionContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldKeptSession, v))
+}
+
+// KeptSessionHasPrefix applies the HasPrefix predicate on the "kept_session" field.
+func KeptSessionHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldKeptSession, v))
+}
+
+// KeptSessionHasSuffix applies the HasSuffix predicate on the "kept_session" field.
+func KeptSessionHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldKeptSession, v))
+}
+
+// KeptSessionIsNil applies the IsNil predicate on the "kept_session" field.
+func KeptSessionIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldKeptSession))
+}
+
+// KeptSessionNotNil applies the NotNil predicate on the "kept_session" field.
+func KeptSessionNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldKeptSession))
+}
+
+// KeptSessionEqualFold applies the EqualFold predicate on the "kept_session" field.
+func KeptSessionEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldKeptSession, v))
+}
+
+// KeptSessionContainsFold applies the ContainsFold predicate on the "kept_session" field.
+func KeptSessionContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldKeptSession, v))
+}
+
+// AccessVersionEQ applies the EQ predicate on the "access_version" field.
+func AccessVersionEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAccessVersion, v))
+}
+
+// AccessVersionNEQ applies the NEQ predicate on the "access_version" field.
+func AccessVersionNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldAccessVersion, v))
+}
+
+// AccessVersionIn applies the In predicate on the "access_version" field.
+func AccessVersionIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldAccessVersion, vs...))
+}
+
+// AccessVersionNotIn applies the NotIn predicate on the "access_version" field.
+func AccessVersionNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldAccessVersion, vs...))
+}
+
+// AccessVersionGT applies the GT predicate on the "access_version" field.
+func AccessVersionGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldAccessVersion, v))
+}
+
+// AccessVersionGTE applies the GTE predicate on the "access_version" field.
+func AccessVersionGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldAccessVersion, v))
+}
+
+// AccessVersionLT applies the LT predicate on the "access_version" field.
+func AccessVersionLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldAccessVersion, v))
+}
+
+// AccessVersionLTE applies the LTE predicate on the "access_version" field.
+func AccessVersionLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldAccessVersion, v))
 }
 
 // HasMemberships applies the HasEdge predicate on the "memberships" edge.
