@@ -112,12 +112,8 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*ent.User, error)
 	if name == "" {
 		return nil, apperr.Input("name", "must not be empty")
 	}
-	if len([]rune(in.Password)) < auth.MinPasswordLength {
-		return nil, apperr.Input("password", "must be at least %d characters", auth.MinPasswordLength)
-	}
-	if len(in.Password) > 72 {
-		// bcrypt ignores everything past 72 bytes; refuse rather than silently truncate.
-		return nil, apperr.Input("password", "must be at most 72 bytes")
+	if err := checkPassword("password", in.Password); err != nil {
+		return nil, err
 	}
 	role := in.Role
 	if role == "" {

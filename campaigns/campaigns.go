@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 )
 
@@ -92,6 +93,9 @@ func (s *Service) AddMember(ctx context.Context, campaignID, userID pulid.ID, ro
 	if err != nil {
 		return nil, err
 	}
+	if err := s.accessChanged(ctx, userID); err != nil {
+		return nil, err
+	}
 	return s.client.CampaignMember.Get(ctx, id)
 }
 
@@ -114,7 +118,13 @@ func (s *Service) RemoveMember(ctx context.Context, campaignID, userID pulid.ID)
 	if err := s.client.CampaignMember.DeleteOne(m).Exec(ctx); err != nil {
 		return false, err
 	}
-	return true, nil
+	return true, s.accessChanged(ctx, userID)
+}
+
+// accessChanged bumps the user's access version: its open subscriptions
+// re-check what it may see before they deliver again.
+func (s *Service) accessChanged(ctx context.Context, userID pulid.ID) error {
+	return s.client.User.UpdateOneID(userID).AddAccessVersion(1).Exec(privacy.DecisionContext(ctx, privacy.Allow))
 }
 
 // ViewerRole returns the signed-in user's role in the campaign, or nil.

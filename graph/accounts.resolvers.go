@@ -11,8 +11,28 @@ import (
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/graph/model"
 )
+
+func (r *mutationResolver) UpdateUser(ctx context.Context, id pulid.ID, input accounts.UserUpdate) (*ent.User, error) {
+	return r.Accounts.UpdateUser(ctx, id, input)
+}
+
+func (r *mutationResolver) DeactivateUser(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	return r.Accounts.Deactivate(ctx, id)
+}
+
+func (r *mutationResolver) ReactivateUser(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	return r.Accounts.Reactivate(ctx, id)
+}
+
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	if err := r.Accounts.ChangePassword(ctx, currentPassword, newPassword); err != nil {
+		return false, err
+	}
+	return true, nil
+}
 
 func (r *mutationResolver) Login(ctx context.Context, email string, password string) (*model.AuthPayload, error) {
 	s, err := r.Accounts.Login(ctx, email, password)

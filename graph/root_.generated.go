@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
@@ -315,6 +316,7 @@ type ComplexityRoot struct {
 		ArchiveCampaign        func(childComplexity int, id pulid.ID) int
 		AssignConversation     func(childComplexity int, id pulid.ID, assigneeID *pulid.ID) int
 		CancelMessage          func(childComplexity int, id pulid.ID) int
+		ChangePassword         func(childComplexity int, currentPassword string, newPassword string) int
 		ConnectFacebook        func(childComplexity int, input facebook.ConnectInput) int
 		ConnectTelegram        func(childComplexity int, input telegram.ConnectInput) int
 		ConnectWhatsApp        func(childComplexity int, input whatsapp.ConnectInput) int
@@ -322,10 +324,12 @@ type ComplexityRoot struct {
 		CreateCampaign         func(childComplexity int, input ent.CreateCampaignInput) int
 		CreateTag              func(childComplexity int, input conversations.TagInput) int
 		CreateUser             func(childComplexity int, input model.CreateUserInput) int
+		DeactivateUser         func(childComplexity int, id pulid.ID) int
 		DeleteTag              func(childComplexity int, id pulid.ID) int
 		DisconnectConnection   func(childComplexity int, id pulid.ID) int
 		Login                  func(childComplexity int, email string, password string) int
 		MarkConversationRead   func(childComplexity int, id pulid.ID) int
+		ReactivateUser         func(childComplexity int, id pulid.ID) int
 		ReconnectConnection    func(childComplexity int, id pulid.ID) int
 		RemoveCampaignMember   func(childComplexity int, campaignID pulid.ID, userID pulid.ID) int
 		RemoveConversationTags func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
@@ -339,6 +343,7 @@ type ComplexityRoot struct {
 		UpdateCampaign         func(childComplexity int, id pulid.ID, input ent.UpdateCampaignInput) int
 		UpdateConnection       func(childComplexity int, id pulid.ID, input connections.UpdateInput) int
 		UpdateTag              func(childComplexity int, id pulid.ID, input conversations.TagUpdate) int
+		UpdateUser             func(childComplexity int, id pulid.ID, input accounts.UserUpdate) int
 	}
 
 	PageInfo struct {
@@ -1671,6 +1676,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelMessage(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
 	case "Mutation.connectFacebook":
 		if e.ComplexityRoot.Mutation.ConnectFacebook == nil {
 			break
@@ -1748,6 +1764,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(model.CreateUserInput)), true
+	case "Mutation.deactivateUser":
+		if e.ComplexityRoot.Mutation.DeactivateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deactivateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeactivateUser(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.deleteTag":
 		if e.ComplexityRoot.Mutation.DeleteTag == nil {
 			break
@@ -1792,6 +1819,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MarkConversationRead(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.reactivateUser":
+		if e.ComplexityRoot.Mutation.ReactivateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reactivateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReactivateUser(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.reconnectConnection":
 		if e.ComplexityRoot.Mutation.ReconnectConnection == nil {
 			break
@@ -1935,6 +1973,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateTag(childComplexity, args["id"].(pulid.ID), args["input"].(conversations.TagUpdate)), true
+	case "Mutation.updateUser":
+		if e.ComplexityRoot.Mutation.UpdateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(pulid.ID), args["input"].(accounts.UserUpdate)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2453,6 +2502,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateCampaignInput,
 		ec.unmarshalInputUpdateConnectionInput,
 		ec.unmarshalInputUpdateTagInput,
+		ec.unmarshalInputUpdateUserInput,
 		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
 		ec.unmarshalInputWebhookEventOrder,
