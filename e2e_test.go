@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
@@ -251,98 +249,10 @@ func TestKill9AfterJournalingLosesNothing(t *testing.T) {
 	})
 }
 
-// ws is a graphql-transport-ws client. A reader goroutine owns the
-// socket's reads (a read deadline would break a gorilla connection for good),
-// answers pings, and hands every other message over.
-type ws struct {
-	t    *testing.T
-	conn *websocket.Conn
-	in   chan map[string]any
-	err  chan error
-}
-
-func (e *e2e) websocket(token string) *ws {
+// websocket opens a graphql-transport-ws socket as the token's user.
+func (e *e2e) websocket(token string) *testkit.Socket {
 	e.t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
-	c, _, err := d.Dial("ws://"+e.addr+"/graphql", nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	w := &ws{t: e.t, conn: c, in: make(chan map[string]any, 1024), err: make(chan error, 1)}
-	go w.read()
-	w.send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
-	if m := w.next(); m["type"] != "connection_ack" {
-		e.t.Fatalf("connection_init answered %v", m)
-	}
-	return w
-}
-
-func (w *ws) read() {
-	for {
-		_, b, err := w.conn.ReadMessage()
-		if err != nil {
-			w.err <- err
-			return
-		}
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		if m["type"] == "ping" {
-			b, _ := json.Marshal(map[string]any{"type": "pong"})
-			_ = w.conn.WriteMessage(websocket.TextMessage, b)
-			continue
-		}
-		w.in <- m
-	}
-}
-
-func (w *ws) send(m map[string]any) {
-	b, _ := json.Marshal(m)
-	if err := w.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// next returns the next message that is not a keep-alive ping.
-func (w *ws) next() map[string]any {
-	w.t.Helper()
-	m, ok := w.within(15 * time.Second)
-	if !ok {
-		w.t.Fatal("no message on the websocket within 15 s")
-	}
-	return m
-}
-
-// within returns the next message if one comes within d.
-func (w *ws) within(d time.Duration) (map[string]any, bool) {
-	w.t.Helper()
-	select {
-	case m := <-w.in:
-		return m, true
-	case err := <-w.err:
-		w.t.Fatalf("reading the websocket: %v", err)
-	case <-time.After(d):
-	}
-	return nil, false
-}
-
-// untilLive repeats probe until the subscription delivers something: the
-// server attaches a subscription after answering nothing, so this is how a
-// client knows it is live. It returns that first message.
-func (w *ws) untilLive(probe func(attempt int)) map[string]any {
-	w.t.Helper()
-	for attempt := range 100 {
-		probe(attempt)
-		if m, ok := w.within(200 * time.Millisecond); ok {
-			return m
-		}
-	}
-	w.t.Fatal("the subscription never delivered")
-	return nil
-}
-
-func (w *ws) subscribe(id, query string, vars map[string]any) {
-	w.send(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+	return testkit.Open(e.t, "ws://"+e.addr+"/graphql", token)
 }
 
 // campaignOf returns the campaign of a connection, through the API.
@@ -364,8 +274,8 @@ func TestSubscriptionAcrossReplicas(t *testing.T) {
 	token, connID, secret := a.connectBot(tg, botID())
 	campaign := a.campaignOf(token, connID)
 	sub := b.websocket(token)
-	sub.subscribe("1", `subscription($c: ID) { messageAdded(campaignID: $c) { text direction conversation { id contact { name } } } }`, map[string]any{"c": campaign})
-	m := sub.untilLive(func(attempt int) {
+	sub.Subscribe("1", `subscription($c: ID) { messageAdded(campaignID: $c) { text direction conversation { id contact { name } } } }`, map[string]any{"c": campaign})
+	m := sub.UntilLive(func(attempt int) {
 		if st := a.post("/webhooks/telegram/"+connID, map[string]string{telegram.SecretHeader: secret}, tgUpdate(51+attempt, "Chào replica B")); st != 200 {
 			t.Fatalf("webhook %d", st)
 		}
@@ -392,21 +302,21 @@ func TestCampaignEventsResume(t *testing.T) {
 	}
 
 	first := e.websocket(token)
-	first.subscribe("s", q, map[string]any{"c": campaign})
-	first.untilLive(func(attempt int) { // a rename is an event, and adds no message
+	first.Subscribe("s", q, map[string]any{"c": campaign})
+	first.UntilLive(func(attempt int) { // a rename is an event, and adds no message
 		e.gql(token, `mutation($id: ID!, $n: String!) { updateConnection(id: $id, input: {name: $n}) { id } }`,
 			map[string]any{"id": connID, "n": fmt.Sprint("bot ", attempt)})
 	})
 	post(61, "m1")
 	var cursor string
 	for {
-		m := first.next()
+		m := first.Next()
 		if testkit.Pick(m, "payload", "data", "campaignEvents", "type") == "CONVERSATION_UPDATED" {
 			cursor = testkit.Pick(m, "payload", "data", "campaignEvents", "cursor").(string)
 			break
 		}
 	}
-	first.conn.Close() // the socket blinks
+	first.Close() // the socket blinks
 
 	for i, text := range []string{"m2", "m3", "m4"} {
 		post(62+i, text)
@@ -414,11 +324,11 @@ func TestCampaignEventsResume(t *testing.T) {
 	testkit.Eventually(t, "the missed messages are stored", func() bool { return len(e.messageTexts(token, connID)) == 4 })
 
 	again := e.websocket(token)
-	again.subscribe("s", q, map[string]any{"c": campaign, "after": cursor})
+	again.Subscribe("s", q, map[string]any{"c": campaign, "after": cursor})
 	var got []string
 	seen := map[string]bool{}
 	for len(got) < 3 {
-		m := again.next()
+		m := again.Next()
 		ev := testkit.Pick(m, "payload", "data", "campaignEvents")
 		c := testkit.Pick(ev, "cursor").(string)
 		if seen[c] || c == cursor {
@@ -435,7 +345,7 @@ func TestCampaignEventsResume(t *testing.T) {
 	// Then live, once.
 	post(70, "live")
 	for {
-		ev := testkit.Pick(again.next(), "payload", "data", "campaignEvents")
+		ev := testkit.Pick(again.Next(), "payload", "data", "campaignEvents")
 		if seen[testkit.Pick(ev, "cursor").(string)] {
 			t.Fatal("duplicate after the switch to live")
 		}
@@ -452,15 +362,15 @@ func TestCampaignEventsResume(t *testing.T) {
 	e.gql(token, `mutation($e: String!) { createUser(input: {email: $e, name: "S", password: "long enough"}) { id } }`, map[string]any{"e": email})
 	strangerToken := testkit.Pick(e.gql("", `mutation($e: String!) { login(email: $e, password: "long enough") { token } }`, map[string]any{"e": email}), "login", "token").(string)
 	s := e.websocket(strangerToken)
-	s.subscribe("x", q, map[string]any{"c": campaign})
-	m := s.next()
+	s.Subscribe("x", q, map[string]any{"c": campaign})
+	m := s.Next()
 	if (m["type"] != "error" && m["type"] != "next") || testkit.Pick(m, "payload", "data", "campaignEvents") != nil ||
 		!strings.Contains(fmt.Sprint(m["payload"]), "NOT_FOUND") {
 		t.Fatalf("foreign campaign subscription = %v", m)
 	}
 	// The socket stays open for subscriptions the user may have.
-	s.subscribe("y", `subscription { messageAdded { text } }`, nil)
-	s.send(map[string]any{"id": "y", "type": "complete"})
+	s.Subscribe("y", `subscription { messageAdded { text } }`, nil)
+	s.Send(map[string]any{"id": "y", "type": "complete"})
 }
 
 var botSeq atomic.Int64

@@ -114,6 +114,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	var adminLn net.Listener
+	if cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("listening on ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
+		}
+		defer adminLn.Close()
+	}
 	if cfg.AutoMigrate {
 		if err := migrations.Apply(ctx, db, logger); err != nil {
 			return err
@@ -133,8 +140,10 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 		}
 	}
 
-	// Long-lived requests (websockets) derive from baseCtx, so cancelling it on
-	// shutdown closes them cleanly; http.Server.Shutdown alone does not.
+	// The hub runs on baseCtx, until the server has shut down. Requests do
+	// not derive from it: a request in flight at SIGTERM may finish within
+	// SHUTDOWN_TIMEOUT. Websockets never finish by themselves, so shutdown
+	// closes them (clients reconnect elsewhere).
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	// Background work outlives the HTTP server's shutdown: webhooks in flight
@@ -144,16 +153,26 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	var work sync.WaitGroup
 	work.Go(func() { a.RunWork(workCtx) })
 	work.Go(func() { a.RunHub(baseCtx) })
+	// Websockets are hijacked connections: gorilla clears these deadlines
+	// on upgrade, and the sockets keep a write deadline of their own.
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ReadTimeout:       cfg.Limits.HTTPReadTimeout,
+		WriteTimeout:      cfg.Limits.HTTPWriteTimeout,
+		IdleTimeout:       cfg.Limits.HTTPIdleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	srv.RegisterOnShutdown(cancelBase)
+	srv.RegisterOnShutdown(a.Sockets.CloseAll)
 	logger.Info("serving", "addr", ln.Addr().String(), "graphql", cfg.PublicURL.String()+"/graphql")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if adminLn != nil {
+		admin := &http.Server{Handler: a.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = admin.Serve(adminLn) }()
+		defer admin.Close()
+		logger.Info("serving the operator's endpoints", "addr", adminLn.Addr().String())
+	}
 
 	var served error
 	select {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -220,5 +222,90 @@ func TestSIGTERMEndsTheServer(t *testing.T) {
 	}
 	if code := exited(t, cmd, stderr); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM; logged:\n%s", code, stderr.String())
+	}
+}
+
+// The operator's endpoints are served on ADMIN_ADDR only, never on the
+// public listener.
+func TestDebugEndpointsOnlyOnTheAdminListener(t *testing.T) {
+	a, err := app.New(testConfig(t, nil), dbtest.Open(t), testkit.Logger(nil), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, admin := httptest.NewServer(a.Handler()), httptest.NewServer(a.AdminHandler())
+	defer pub.Close()
+	defer admin.Close()
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{pub.URL + "/debug/vars", 404}, {pub.URL + "/debug/pprof/", 404},
+		{admin.URL + "/debug/vars", 200}, {admin.URL + "/debug/pprof/", 200},
+	} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("GET %s = %d, want %d", tc.url, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// ENV=production turns introspection and the playground off; an explicit
+// INTROSPECTION wins.
+func TestProductionHidesIntrospection(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{nil, true},
+		{map[string]string{"ENV": "production"}, false},
+		{map[string]string{"ENV": "production", "INTROSPECTION": "true"}, true},
+	} {
+		a, err := app.New(testConfig(t, tc.env), dbtest.Open(t), testkit.Logger(nil), app.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(a.Handler())
+		resp, err := http.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if (resp.StatusCode == 200) != tc.want {
+			t.Fatalf("%v: the playground answered %d", tc.env, resp.StatusCode)
+		}
+	}
+}
+
+// A client that sends its body too slowly is cut off after HTTP_READ_TIMEOUT.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd, stderr := child(t, map[string]string{"ADDR": addr, "HTTP_READ_TIMEOUT": "1s"})
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); exited(t, cmd, stderr) })
+	var conn net.Conn
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if conn, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard: the server must act long before
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server kept a slow request's connection open")
 	}
 }

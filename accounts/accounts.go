@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -16,17 +17,38 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/user"
+	"github.com/switchboard-chat/switchboard/httpx"
 )
 
 // Service is the accounts domain service.
 type Service struct {
-	client *ent.Client
-	tokens *auth.Tokens
+	client   *ent.Client
+	tokens   *auth.Tokens
+	ended    func(ctx context.Context, id pulid.ID)
+	onAccess func(pulid.ID)
+	// throttle slows down password guessing (see Login).
+	throttle *loginThrottle
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithThrottle sets the limits on failed sign-ins (without it, Login
+// throttles with the defaults of ThrottleLimits).
+func WithThrottle(l ThrottleLimits) Option {
+	return func(s *Service) { s.throttle = newLoginThrottle(l) }
 }
 
 // New returns the accounts service.
-func New(client *ent.Client, tokens *auth.Tokens) *Service {
-	return &Service{client: client, tokens: tokens}
+func New(client *ent.Client, tokens *auth.Tokens, opts ...Option) *Service {
+	s := &Service{client: client, tokens: tokens}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.throttle == nil {
+		s.throttle = newLoginThrottle(ThrottleLimits{})
+	}
+	return s
 }
 
 // ErrBadCredentials is returned by Login for an unknown email or a wrong
@@ -45,24 +67,41 @@ func system(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
-// Login checks an email and password and issues a token.
+// Login checks an email and password and issues a token. Failed attempts
+// are throttled per email and per client network (httpx.ClientIP of ctx):
+// past the limits Login answers *apperr.ErrTooManyRequests, whatever the
+// password.
 func (s *Service) Login(ctx context.Context, email, password string) (*Session, error) {
-	u, err := s.client.User.Query().Where(user.Email(NormalizeEmail(email))).Only(system(ctx))
+	email = NormalizeEmail(email)
+	var network netip.Prefix
+	if ip := httpx.ClientIP(ctx); ip.IsValid() {
+		network = httpx.ClientNet(ip)
+	}
+	try, err := s.throttle.begin(email, network)
+	if err != nil {
+		return nil, err
+	}
+	verdict := abandoned
+	defer func() { try.end(verdict) }()
+	u, err := s.client.User.Query().Where(user.Email(email)).Only(system(ctx))
 	switch {
 	case ent.IsNotFound(err):
 		auth.CheckPassword(auth.DummyHash(), password)
+		verdict = failed
 		return nil, ErrBadCredentials
 	case err != nil:
 		return nil, fmt.Errorf("looking up user: %w", err)
 	}
 	if !auth.CheckPassword(u.PasswordHash, password) {
+		verdict = failed
 		return nil, ErrBadCredentials
 	}
+	verdict = succeeded
 	if u.DeactivatedAt != nil {
 		// Said only to whoever knows the password.
 		return nil, apperr.Unauthenticatedf("this account was deactivated; ask an administrator")
 	}
-	token, exp, err := s.tokens.Issue(u.ID)
+	token, exp, err := s.tokens.Issue(u.ID, u.SessionEpoch)
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +122,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 	if err != nil {
 		return nil, fmt.Errorf("loading token user: %w", err)
 	}
-	if u.DeactivatedAt != nil {
-		return nil, apperr.Unauthenticatedf("the account was deactivated")
+	v := &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, ExpiresAt: claims.ExpiresAt.Unix(),
+		Session: claims.ID, AccessVersion: u.AccessVersion}
+	v.Epoch = claims.Epoch
+	if err := sessionEnded(u, v); err != nil {
+		return nil, err
 	}
-	if u.SessionsValidAfter != nil && claims.IssuedAt != nil && claims.IssuedAt.Time.Before(*u.SessionsValidAfter) &&
-		(u.KeptSession == "" || claims.ID != u.KeptSession) {
-		return nil, apperr.Unauthenticatedf("the session ended (the password was changed): sign in again")
-	}
-	return &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, ExpiresAt: claims.ExpiresAt.Unix(),
-		Session: claims.ID, AccessVersion: u.AccessVersion}, nil
+	return v, nil
 }
 
 // NewUser is the input of CreateUser.

@@ -17,6 +17,27 @@ import (
 // password changes. Every change of what a user may see bumps its access
 // version, which long-lived sessions (websockets) check before they deliver.
 
+// OnSessionsEnded is told when a user's sessions ended (deactivation, a
+// password change), so open websockets of that user are checked at once.
+func (s *Service) OnSessionsEnded(f func(ctx context.Context, id pulid.ID)) { s.ended = f }
+
+func (s *Service) sessionsEnded(ctx context.Context, id pulid.ID) {
+	s.accessMoved(id)
+	if s.ended != nil {
+		s.ended(ctx, id)
+	}
+}
+
+// OnAccessChanged is told which user's access changed (role, activation),
+// after the change, so this process's subscriptions re-check at once.
+func (s *Service) OnAccessChanged(f func(pulid.ID)) { s.onAccess = f }
+
+func (s *Service) accessMoved(id pulid.ID) {
+	if s.onAccess != nil {
+		s.onAccess(id)
+	}
+}
+
 // UserUpdate is updateUser's input; nil fields stay.
 type UserUpdate struct {
 	Name *string
@@ -86,7 +107,11 @@ func (s *Service) UpdateUser(ctx context.Context, id pulid.ID, in UserUpdate) (*
 		}
 		upd.SetRole(*in.Role).AddAccessVersion(1)
 	}
-	return upd.Save(ctx)
+	u, err = upd.Save(ctx)
+	if err == nil {
+		s.accessMoved(u.ID)
+	}
+	return u, err
 }
 
 // Deactivate stops a user: it cannot sign in, and its tokens and sockets
@@ -106,8 +131,12 @@ func (s *Service) Deactivate(ctx context.Context, id pulid.ID) (*ent.User, error
 		return nil, err
 	}
 	now := time.Now()
-	return s.client.User.UpdateOne(u).SetDeactivatedAt(now).SetSessionsValidAfter(now.Truncate(time.Second)).
+	u, err = s.client.User.UpdateOne(u).SetDeactivatedAt(now).AddSessionEpoch(1).
 		SetKeptSession("").AddAccessVersion(1).Save(ctx)
+	if err == nil {
+		s.sessionsEnded(ctx, u.ID)
+	}
+	return u, err
 }
 
 // Reactivate lets a deactivated user sign in again (administrators); the
@@ -120,7 +149,11 @@ func (s *Service) Reactivate(ctx context.Context, id pulid.ID) (*ent.User, error
 	if err != nil {
 		return nil, err
 	}
-	return s.client.User.UpdateOne(u).ClearDeactivatedAt().AddAccessVersion(1).Save(ctx)
+	u, err = s.client.User.UpdateOne(u).ClearDeactivatedAt().AddAccessVersion(1).Save(ctx)
+	if err == nil {
+		s.accessMoved(u.ID)
+	}
+	return u, err
 }
 
 // ChangePassword replaces the viewer's password after checking the current
@@ -144,10 +177,12 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
-	// Tokens carry their issue time in whole seconds: one issued later in
-	// this second still works.
-	return s.client.User.UpdateOne(u).SetPasswordHash(hash).SetSessionsValidAfter(time.Now().Truncate(time.Second)).
+	err = s.client.User.UpdateOne(u).SetPasswordHash(hash).AddSessionEpoch(1).
 		SetKeptSession(v.Session).AddAccessVersion(1).Exec(system(ctx))
+	if err == nil {
+		s.sessionsEnded(ctx, u.ID)
+	}
+	return err
 }
 
 // checkPassword applies the password rules.
@@ -160,4 +195,45 @@ func checkPassword(field, password string) error {
 		return apperr.Input(field, "must be at most 72 bytes")
 	}
 	return nil
+}
+
+// sessionEnded says why a viewer's token no longer works: its user was
+// deactivated, or its sessions were ended (all but the kept one) after the
+// token was issued.
+func sessionEnded(u *ent.User, v *auth.Viewer) error {
+	if u.DeactivatedAt != nil {
+		return apperr.Unauthenticatedf("the account was deactivated")
+	}
+	if v.Epoch != u.SessionEpoch && (u.KeptSession == "" || v.Session != u.KeptSession) {
+		return apperr.Unauthenticatedf("the session ended (the password was changed): sign in again")
+	}
+	return nil
+}
+
+// Ended reports, for each viewer, whether its session ended since it was
+// loaded, reading each user once (open websockets check themselves this way).
+func (s *Service) Ended(ctx context.Context, viewers []*auth.Viewer) ([]bool, error) {
+	var ids []pulid.ID
+	for _, v := range viewers {
+		if v != nil {
+			ids = append(ids, v.UserID)
+		}
+	}
+	users, err := s.client.User.Query().Where(user.IDIn(ids...)).All(system(ctx))
+	if err != nil {
+		return nil, err
+	}
+	byID := map[pulid.ID]*ent.User{}
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := make([]bool, len(viewers))
+	for i, v := range viewers {
+		if v == nil {
+			continue
+		}
+		u := byID[v.UserID]
+		out[i] = u == nil || sessionEnded(u, v) != nil
+	}
+	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"expvar"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -45,12 +46,12 @@ import (
 
 // Channels builds the channel of every platform Switchboard speaks, from
 // its settings. Adding a platform adds one line here.
-func Channels(p config.Platforms, hc *http.Client) []platform.Channel {
+func Channels(p config.Platforms, l config.Limits, hc *http.Client) []platform.Channel {
 	return []platform.Channel{
 		telegram.NewChannel(telegram.New(p.TelegramAPIURL, hc)),
 		facebook.NewChannel(facebook.New(graphapi.New(p.FacebookGraphURL, p.FacebookGraphVersion, hc), p.FacebookAppID, p.FacebookAppSecret), p.FacebookVerifyToken),
 		whatsapp.NewChannel(whatsapp.New(graphapi.New(p.WhatsAppGraphURL, p.FacebookGraphVersion, hc)), p.WhatsAppAppSecret, p.WhatsAppVerifyToken),
-		zalo.NewChannel(zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc), p.ZaloAppID, p.ZaloAppSecret, platform.MediaClient(p.MediaAllowPrivate)),
+		zalo.NewChannel(zalo.New(p.ZaloOAuthURL, p.ZaloOpenAPIURL, hc), p.ZaloAppID, p.ZaloAppSecret, l.ZaloMaxEventAge, platform.MediaClient(p.MediaAllowPrivate)),
 	}
 }
 
@@ -93,6 +94,7 @@ type App struct {
 	Hub           *events.Hub
 	Health        *health.Recorder
 	Webhooks      *webhooks.Handler
+	Sockets       *graph.Sockets
 
 	db     *sql.DB
 	logger *slog.Logger
@@ -119,15 +121,19 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	if err != nil {
 		return nil, err
 	}
-	chans := Channels(cfg.Platforms, opt.HTTPClient)
+	chans := Channels(cfg.Platforms, cfg.Limits, opt.HTTPClient)
 	if opt.WrapChannel != nil {
 		for i, ch := range chans {
 			chans[i] = opt.WrapChannel(ch)
 		}
 	}
 	a := &App{Config: cfg, Client: client, Platforms: platform.NewRegistry(chans...), db: db, logger: logger, opt: opt}
-	a.Accounts = accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL))
+	a.Accounts = accounts.New(client, auth.NewTokens(cfg.JWTSecret, cfg.TokenTTL), accounts.WithThrottle(accounts.ThrottleLimits{
+		EmailFailures: cfg.Limits.LoginEmailFailures, IPFailures: cfg.Limits.LoginIPFailures, Window: cfg.Limits.LoginWindow}))
 	a.Hub = events.NewHub(db, client, logger)
+	l := cfg.Limits
+	a.Sockets = graph.NewSockets(a.Accounts, l.WSMaxSockets, l.WSMaxOperations, l.WSWriteTimeout)
+	a.Accounts.OnSessionsEnded(a.Sockets.Recheck)
 	a.Events = events.NewWriter(client, a.Hub)
 	a.Health = health.New(a.Events, logger, opt.HealthEvery)
 	a.Connections = connections.New(connections.Options{Client: client, Keys: keys, PublicURL: cfg.PublicURL,
@@ -143,7 +149,7 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	}
 	a.Journal = journal.New(jdb, logger, journal.Options{OnCommit: a.Ingest.Wake, Received: a.Health.Received, MaxWait: opt.JournalWait})
 	a.Webhooks = webhooks.New(webhooks.Options{Client: client, Journal: a.Journal, Connections: a.Connections,
-		Platforms: a.Platforms, Health: a.Health, Logger: logger, RouteCacheTTL: opt.RouteCacheTTL})
+		Platforms: a.Platforms, Health: a.Health, Logger: logger, Hub: a.Hub, RouteCacheTTL: opt.RouteCacheTTL})
 	return a, nil
 }
 
@@ -155,11 +161,19 @@ func (a *App) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// RunHub fans events out to subscribers until ctx ends.
-func (a *App) RunHub(ctx context.Context) { a.Hub.Run(ctx, a.Config.DatabaseURL, a.opt.Poll) }
+// RunHub fans events out to subscribers, and closes the websockets of
+// sessions that ended, until ctx ends.
+func (a *App) RunHub(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Hub.Run(ctx, a.Config.DatabaseURL, a.opt.Poll) })
+	wg.Go(func() { a.Sockets.Run(ctx, 5*time.Second) })
+	wg.Wait()
+}
 
 // RunWork runs the journal's batcher, the processing workers, the outbox's
-// senders, token renewal, profile lookups and the health writer until ctx ends.
+// senders, token renewal, profile lookups, the routing of events that came
+// before their connection, the webhook edge's following of connection
+// changes and the health writer until ctx ends.
 func (a *App) RunWork(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Journal.Run(ctx) })
@@ -167,6 +181,8 @@ func (a *App) RunWork(ctx context.Context) {
 	wg.Go(func() { a.Outbox.Run(ctx, a.Config.Platforms.OutboxWorkers, a.opt.Poll) })
 	wg.Go(func() { a.Connections.RunRefresher(ctx, time.Minute) })
 	wg.Go(func() { a.Connections.RunProfiles(ctx) })
+	wg.Go(func() { a.Connections.RunReroutes(ctx) })
+	wg.Go(func() { a.Webhooks.Run(ctx) })
 	wg.Go(func() { a.Health.Run(ctx) })
 	wg.Wait()
 }
@@ -177,7 +193,6 @@ func (a *App) Handler() http.Handler {
 	cfg := a.Config
 	mux := http.NewServeMux()
 	a.Webhooks.Register(mux)
-	mux.Handle("GET /debug/vars", expvar.Handler())
 	mux.Handle("/graphql", graph.NewHandler(graph.Options{
 		Client:          a.Client,
 		Accounts:        a.Accounts,
@@ -190,6 +205,7 @@ func (a *App) Handler() http.Handler {
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
 		Limits:          cfg.Limits,
+		Sockets:         a.Sockets,
 		CheckOrigin: func(r *http.Request) bool {
 			origin := r.Header.Get("Origin")
 			return origin == "" || httpx.OriginAllowed(cfg.AllowedOrigins, origin)
@@ -204,6 +220,19 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql"))
 	}
 	return httpx.Logging(a.logger, httpx.CORS(cfg.AllowedOrigins, mux))
+}
+
+// AdminHandler serves the operator's endpoints, on ADMIN_ADDR only: they
+// tell an attacker much and cost CPU, so they are never on the public listener.
+func (a *App) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /debug/vars", expvar.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // ready answers 200 only when the database is reachable and fully migrated.

@@ -5,6 +5,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel kinds. Wrap them with context: fmt.Errorf("campaign %s: %w", id, ErrNotFound).
@@ -83,4 +84,32 @@ func Preconditionf(format string, args ...any) error {
 // Upstreamf returns an ErrUpstream with a message for the user.
 func Upstreamf(format string, args ...any) error {
 	return &Error{Kind: ErrUpstream, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrTooManyRequests means the caller is being slowed down (a rate limit, a
+// sign-in lockout): the request was refused without being looked at, and
+// trying again before RetryAfter has passed is refused the same way.
+type ErrTooManyRequests struct {
+	RetryAfter time.Duration
+	Msg        string
+}
+
+func (e *ErrTooManyRequests) Error() string {
+	if e.Msg == "" {
+		return "too many requests"
+	}
+	return e.Msg
+}
+
+// RetryAfterSeconds is RetryAfter in whole seconds, rounded up and at least
+// 1, as Retry-After headers and clients count it: a client told 0 would
+// retry at once and be refused again.
+func (e *ErrTooManyRequests) RetryAfterSeconds() int {
+	s := int((e.RetryAfter + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// TooManyRequestsf returns an ErrTooManyRequests with a message for the user.
+func TooManyRequestsf(retryAfter time.Duration, format string, args ...any) error {
+	return &ErrTooManyRequests{RetryAfter: retryAfter, Msg: fmt.Sprintf(format, args...)}
 }

@@ -29,13 +29,15 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
 }
 
-// Claims are the token's registered claims; the subject is the user id.
+// Claims are the token's registered claims (the subject is the user id)
+// and the user's session epoch when it was issued.
 type Claims struct {
 	jwt.RegisteredClaims
+	Epoch int `json:"epoch"`
 }
 
-// Issue returns a signed token for userID and its expiry.
-func (t *Tokens) Issue(userID pulid.ID) (string, time.Time, error) {
+// Issue returns a signed token for userID, in the user's session epoch, and its expiry.
+func (t *Tokens) Issue(userID pulid.ID, epoch int) (string, time.Time, error) {
 	now := t.now()
 	exp := now.Add(t.ttl).Truncate(time.Second)
 	claims := Claims{RegisteredClaims: jwt.RegisteredClaims{
@@ -48,7 +50,7 @@ func (t *Tokens) Issue(userID pulid.ID) (string, time.Time, error) {
 		IssuedAt:  jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
 		ExpiresAt: jwt.NewNumericDate(exp),
-	}}
+	}, Epoch: epoch}
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("signing token: %w", err)

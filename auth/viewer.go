@@ -14,8 +14,10 @@ type Viewer struct {
 	Admin  bool
 	// ExpiresAt is the token's expiry, in Unix seconds; long-lived sockets close then.
 	ExpiresAt int64
-	// Session is the token's id (a password change keeps that session).
+	// Session is the token's id (a password change keeps that session),
+	// Epoch the user's session epoch it was issued in.
 	Session string
+	Epoch   int
 	// AccessVersion is the user's access version when the viewer was loaded;
 	// a different one means roles or memberships changed since.
 	AccessVersion int

@@ -18,7 +18,8 @@ import (
 
 // Service is the campaigns domain service.
 type Service struct {
-	client *ent.Client
+	client   *ent.Client
+	onAccess func(pulid.ID)
 }
 
 // New returns the campaigns service.
@@ -124,8 +125,16 @@ func (s *Service) RemoveMember(ctx context.Context, campaignID, userID pulid.ID)
 // accessChanged bumps the user's access version: its open subscriptions
 // re-check what it may see before they deliver again.
 func (s *Service) accessChanged(ctx context.Context, userID pulid.ID) error {
-	return s.client.User.UpdateOneID(userID).AddAccessVersion(1).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	err := s.client.User.UpdateOneID(userID).AddAccessVersion(1).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	if err == nil && s.onAccess != nil {
+		s.onAccess(userID)
+	}
+	return err
 }
+
+// OnAccessChanged is told which user's access changed, after the change, so
+// this process's subscriptions re-check at once (others within a second).
+func (s *Service) OnAccessChanged(f func(pulid.ID)) { s.onAccess = f }
 
 // ViewerRole returns the signed-in user's role in the campaign, or nil.
 func (s *Service) ViewerRole(ctx context.Context, c *ent.Campaign) (*campaignmember.Role, error) {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/apperr"
@@ -55,6 +56,10 @@ type Service struct {
 	now       func() time.Time
 	hc        *http.Client
 	prof      profiles
+	later     chan rerouteJob
+
+	mu       sync.Mutex
+	onChange []func(*ent.Connection)
 }
 
 // New returns the connections service.
@@ -65,7 +70,31 @@ func New(opt Options) *Service {
 	}
 	return &Service{client: opt.Client, keys: opt.Keys, publicURL: opt.PublicURL, reg: opt.Platforms, w: opt.Events,
 		logger: opt.Logger, now: time.Now, hc: hc,
-		prof: profiles{queue: make(chan pulid.ID, 1024), tried: map[pulid.ID]time.Time{}}}
+		prof: profiles{queue: make(chan pulid.ID, 1024), tried: map[pulid.ID]time.Time{}}, later: make(chan rerouteJob, 256)}
+}
+
+// OnChange has f told of every change to a connection this service makes,
+// with the connection as committed: a connect, disconnect, update,
+// reconnect, renewal, or its status going to ERROR or back. The webhook
+// edge drops what it cached of the connection, so that a disconnect is
+// refused at once rather than when the cache expires. f runs on the
+// caller's goroutine and must not block.
+func (s *Service) OnChange(f func(*ent.Connection)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = append(s.onChange, f)
+}
+
+// changed tells OnChange's listeners of committed changes.
+func (s *Service) changed(conns ...*ent.Connection) {
+	s.mu.Lock()
+	fs := s.onChange
+	s.mu.Unlock()
+	for _, c := range conns {
+		for _, f := range fs {
+			f(c)
+		}
+	}
 }
 
 func (s *Service) seal(id pulid.ID, c platform.Credentials) ([]byte, error) {
@@ -266,6 +295,10 @@ func (s *Service) Connect(ctx context.Context, in platform.ConnectInput) ([]*ent
 	for i, c := range out {
 		out[i] = c.Unwrap() // queries after the commit go through the client
 	}
+	s.changed(out...)
+	for _, c := range out {
+		s.rerouteNew(ctx, c)
+	}
 	return out, nil
 }
 
@@ -301,7 +334,9 @@ func (s *Service) change(ctx context.Context, id pulid.ID, set func(*ent.Connect
 	if err != nil {
 		return nil, err
 	}
-	return c.Unwrap(), nil
+	c = c.Unwrap()
+	s.changed(c)
+	return c, nil
 }
 
 // markError puts a connection into ERROR with a reason people can act on.

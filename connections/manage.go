@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/events"
+	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/vault"
 )
@@ -149,25 +152,42 @@ type UpdateInput struct {
 }
 
 // Update renames a connection or replaces its credentials, which the
-// platform's channel validates first.
+// platform's channel validates first. Replacing credentials reads, changes
+// and writes them back under the row lock renewals take, with the
+// credentials read under it: a renewal running meanwhile has spent the
+// refresh token it read, and writing back that token would lose the new pair.
 func (s *Service) Update(ctx context.Context, id pulid.ID, in UpdateInput) (*ent.Connection, error) {
 	c, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	var set []func(*ent.ConnectionUpdateOne)
+	var name string
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" {
+		if name = strings.TrimSpace(*in.Name); name == "" {
 			return nil, apperr.Input("input.name", "must not be empty")
 		}
-		set = append(set, func(u *ent.ConnectionUpdateOne) { u.SetName(name) })
 	}
-	if in.Given() {
-		if c.Status == connection.StatusINACTIVE {
+	if !in.Given() {
+		c, err = s.change(ctx, c.ID, func(u *ent.ConnectionUpdateOne) {
+			if in.Name != nil {
+				u.SetName(name)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("updating connection: %w", err)
+		}
+		return c, nil
+	}
+	sys := system(ctx)
+	err = s.w.Do(sys, func(tx *ent.Tx) ([]events.Event, error) {
+		locked, err := tx.Connection.Query().Where(connection.ID(c.ID)).ForUpdate().Only(sys)
+		if err != nil {
+			return nil, fmt.Errorf("locking connection %s: %w", c.ID, err)
+		}
+		if locked.Status == connection.StatusINACTIVE {
 			return nil, apperr.Input("id", "the connection was disconnected: connect the account again instead")
 		}
-		ch, acct, err := s.Account(c)
+		ch, acct, err := s.Account(locked)
 		if err != nil {
 			return nil, err
 		}
@@ -175,27 +195,32 @@ func (s *Service) Update(ctx context.Context, id pulid.ID, in UpdateInput) (*ent
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := s.seal(c.ID, creds)
+		sealed, err := s.seal(locked.ID, creds)
 		if err != nil {
 			return nil, err
 		}
-		set = append(set, func(u *ent.ConnectionUpdateOne) {
-			u.SetCredentials(sealed).SetTokenHint(vault.Hint(creds.Token())).
-				SetStatus(connection.StatusACTIVE).SetStatusReason("").SetNillableTokenExpiresAt(expiresAt)
-		})
-	}
-	c, err = s.change(ctx, c.ID, func(u *ent.ConnectionUpdateOne) {
-		for _, f := range set {
-			f(u)
+		upd := tx.Connection.UpdateOne(locked).SetCredentials(sealed).SetTokenHint(vault.Hint(creds.Token())).
+			SetStatus(connection.StatusACTIVE).SetStatusReason("").SetNillableTokenExpiresAt(expiresAt)
+		if in.Name != nil {
+			upd.SetName(name)
 		}
+		if c, err = upd.Save(sys); err != nil {
+			return nil, fmt.Errorf("updating connection: %w", err)
+		}
+		return []events.Event{events.Connection(c)}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("updating connection: %w", err)
+		return nil, err
 	}
+	c = c.Unwrap()
+	s.changed(c)
 	return c, nil
 }
 
-// WebhookEvent loads a journal entry the viewer may manage (to replay it).
+// WebhookEvent loads a journal entry the viewer may manage, to replay it.
+// An unroutable event (only administrators see those) whose account has
+// been connected since is first given to that connection, so that the
+// replay applies it there.
 func (s *Service) WebhookEvent(ctx context.Context, id pulid.ID) (*ent.WebhookEvent, error) {
 	ev, err := s.client.WebhookEvent.Get(ctx, id)
 	if ent.IsNotFound(err) {
@@ -205,10 +230,38 @@ func (s *Service) WebhookEvent(ctx context.Context, id pulid.ID) (*ent.WebhookEv
 		return nil, err
 	}
 	if ev.CampaignID == nil {
-		return nil, apperr.Input("id", "webhook event %s is unroutable: no connection to apply it to", id)
+		return s.routeForReplay(ctx, ev)
 	}
 	if _, err := s.requireManager(ctx, *ev.CampaignID, "id"); err != nil {
 		return nil, err
+	}
+	return ev, nil
+}
+
+func (s *Service) routeForReplay(ctx context.Context, ev *ent.WebhookEvent) (*ent.WebhookEvent, error) {
+	if ev.Account == nil {
+		return nil, apperr.Input("id", "webhook event %s is unroutable: no connection to apply it to", ev.ID)
+	}
+	conn, err := s.client.Connection.Query().
+		Where(connection.PlatformEQ(ev.Platform), connection.ExternalID(*ev.Account), connection.DisconnectedAtIsNil()).
+		Only(system(ctx))
+	if ent.IsNotFound(err) {
+		return nil, apperr.Input("id", "webhook event %s is unroutable: %s account %s is not connected", ev.ID, platform.Name(ev.Platform), *ev.Account)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.requireManager(ctx, conn.CampaignID, "id"); err != nil {
+		return nil, err
+	}
+	if _, err := journal.Reroute(system(ctx), s.client, ev.Platform, *ev.Account, conn.ID, conn.CampaignID, time.Time{}, ev.ID); err != nil {
+		return nil, err
+	}
+	if ev, err = s.client.WebhookEvent.Get(system(ctx), ev.ID); err != nil {
+		return nil, err
+	}
+	if ev.ConnectionID == nil {
+		return nil, apperr.Input("id", "webhook event %s is unroutable: connection %s already has the event it carries", ev.ID, conn.ID)
 	}
 	return ev, nil
 }

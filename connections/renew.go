@@ -17,16 +17,25 @@ import (
 // RefreshMargin is how long before expiry an access token is renewed.
 const RefreshMargin = 30 * time.Minute
 
+// renewTimeout bounds a renewal, waiting for the row lock included.
+const renewTimeout = 30 * time.Second
+
 // Renew renews a connection's access token, on a platform whose tokens are
 // renewed (platform.TokenRenewer), with its single-use refresh token. The
 // row lock serialises renewals of one account across goroutines and
 // replicas; whoever waited finds the token fresh and does nothing (unless
 // force). The new credentials replace the old in the same transaction. A
 // refusal puts the connection into ERROR, and is not an error here.
+//
+// The caller going away does not stop a renewal: once the platform has
+// spent the refresh token, only our commit keeps the new pair, so a client
+// disconnecting or a SIGTERM between the two would lose the account. The
+// renewal has its own deadline instead.
 func (s *Service) Renew(ctx context.Context, id pulid.ID, force bool) (*ent.Connection, error) {
-	ctx = system(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(system(ctx)), renewTimeout)
+	defer cancel()
 	var c *ent.Connection
-	renewed := false
+	renewed, changed := false, false
 	err := s.w.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
 		var err error
 		if c, err = tx.Connection.Query().Where(connection.ID(id)).ForUpdate().Only(ctx); err != nil {
@@ -54,6 +63,7 @@ func (s *Service) Renew(ctx context.Context, id pulid.ID, force bool) (*ent.Conn
 			if err != nil {
 				return nil, err
 			}
+			changed = true
 			return []events.Event{events.Connection(c)}, nil
 		}
 		if err != nil {
@@ -74,6 +84,7 @@ func (s *Service) Renew(ctx context.Context, id pulid.ID, force bool) (*ent.Conn
 		if err != nil {
 			return nil, err
 		}
+		changed = true
 		return []events.Event{events.Connection(c)}, nil
 	})
 	if err != nil && renewed {
@@ -83,7 +94,11 @@ func (s *Service) Renew(ctx context.Context, id pulid.ID, force bool) (*ent.Conn
 	if err != nil {
 		return nil, err
 	}
-	return c.Unwrap(), nil
+	c = c.Unwrap()
+	if changed {
+		s.changed(c)
+	}
+	return c, nil
 }
 
 func platformMessage(err error) string {

@@ -251,16 +251,16 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:          {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:          {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldEmail:              {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:               {Type: field.TypeString, Column: user.FieldName},
-			user.FieldPasswordHash:       {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldRole:               {Type: field.TypeEnum, Column: user.FieldRole},
-			user.FieldDeactivatedAt:      {Type: field.TypeTime, Column: user.FieldDeactivatedAt},
-			user.FieldSessionsValidAfter: {Type: field.TypeTime, Column: user.FieldSessionsValidAfter},
-			user.FieldKeptSession:        {Type: field.TypeString, Column: user.FieldKeptSession},
-			user.FieldAccessVersion:      {Type: field.TypeInt, Column: user.FieldAccessVersion},
+			user.FieldCreatedAt:     {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:     {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldEmail:         {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:          {Type: field.TypeString, Column: user.FieldName},
+			user.FieldPasswordHash:  {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldRole:          {Type: field.TypeEnum, Column: user.FieldRole},
+			user.FieldDeactivatedAt: {Type: field.TypeTime, Column: user.FieldDeactivatedAt},
+			user.FieldSessionEpoch:  {Type: field.TypeInt, Column: user.FieldSessionEpoch},
+			user.FieldKeptSession:   {Type: field.TypeString, Column: user.FieldKeptSession},
+			user.FieldAccessVersion: {Type: field.TypeInt, Column: user.FieldAccessVersion},
 		},
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
@@ -277,6 +277,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookevent.FieldPlatform:       {Type: field.TypeEnum, Column: webhookevent.FieldPlatform},
 			webhookevent.FieldConnectionID:   {Type: field.TypeString, Column: webhookevent.FieldConnectionID},
 			webhookevent.FieldCampaignID:     {Type: field.TypeString, Column: webhookevent.FieldCampaignID},
+			webhookevent.FieldAccount:        {Type: field.TypeString, Column: webhookevent.FieldAccount},
 			webhookevent.FieldEventType:      {Type: field.TypeString, Column: webhookevent.FieldEventType},
 			webhookevent.FieldDedupKey:       {Type: field.TypeString, Column: webhookevent.FieldDedupKey},
 			webhookevent.FieldPayload:        {Type: field.TypeBytes, Column: webhookevent.FieldPayload},
@@ -2195,9 +2196,9 @@ func (f *UserFilter) WhereDeactivatedAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldDeactivatedAt))
 }
 
-// WhereSessionsValidAfter applies the entql time.Time predicate on the sessions_valid_after field.
-func (f *UserFilter) WhereSessionsValidAfter(p entql.TimeP) {
-	f.Where(p.Field(user.FieldSessionsValidAfter))
+// WhereSessionEpoch applies the entql int predicate on the session_epoch field.
+func (f *UserFilter) WhereSessionEpoch(p entql.IntP) {
+	f.Where(p.Field(user.FieldSessionEpoch))
 }
 
 // WhereKeptSession applies the entql string predicate on the kept_session field.
@@ -2277,6 +2278,11 @@ func (f *WebhookEventFilter) WhereConnectionID(p entql.StringP) {
 // WhereCampaignID applies the entql string predicate on the campaign_id field.
 func (f *WebhookEventFilter) WhereCampaignID(p entql.StringP) {
 	f.Where(p.Field(webhookevent.FieldCampaignID))
+}
+
+// WhereAccount applies the entql string predicate on the account field.
+func (f *WebhookEventFilter) WhereAccount(p entql.StringP) {
+	f.Where(p.Field(webhookevent.FieldAccount))
 }
 
 // WhereEventType applies the entql string predicate on the event_type field.

@@ -2487,6 +2487,11 @@ func (_q *WebhookEventQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, webhookevent.FieldCampaignID)
 				fieldSeen[webhookevent.FieldCampaignID] = struct{}{}
 			}
+		case "account":
+			if _, ok := fieldSeen[webhookevent.FieldAccount]; !ok {
+				selectedFields = append(selectedFields, webhookevent.FieldAccount)
+				fieldSeen[webhookevent.FieldAccount] = struct{}{}
+			}
 		case "eventType":
 			if _, ok := fieldSeen[webhookevent.FieldEventType]; !ok {
 				selectedFields = append(selectedFields, webhookevent.FieldEventType)

@@ -5306,6 +5306,23 @@ type WebhookEventWhereInput struct {
 	CampaignIDEqualFold    *pulid.ID  `json:"campaignIDEqualFold,omitempty"`
 	CampaignIDContainsFold *pulid.ID  `json:"campaignIDContainsFold,omitempty"`
 
+	// "account" field predicates.
+	Account             *string  `json:"account,omitempty"`
+	AccountNEQ          *string  `json:"accountNEQ,omitempty"`
+	AccountIn           []string `json:"accountIn,omitempty"`
+	AccountNotIn        []string `json:"accountNotIn,omitempty"`
+	AccountGT           *string  `json:"accountGT,omitempty"`
+	AccountGTE          *string  `json:"accountGTE,omitempty"`
+	AccountLT           *string  `json:"accountLT,omitempty"`
+	AccountLTE          *string  `json:"accountLTE,omitempty"`
+	AccountContains     *string  `json:"accountContains,omitempty"`
+	AccountHasPrefix    *string  `json:"accountHasPrefix,omitempty"`
+	AccountHasSuffix    *string  `json:"accountHasSuffix,omitempty"`
+	AccountIsNil        bool     `json:"accountIsNil,omitempty"`
+	AccountNotNil       bool     `json:"accountNotNil,omitempty"`
+	AccountEqualFold    *string  `json:"accountEqualFold,omitempty"`
+	AccountContainsFold *string  `json:"accountContainsFold,omitempty"`
+
 	// "event_type" field predicates.
 	EventType             *string  `json:"eventType,omitempty"`
 	EventTypeNEQ          *string  `json:"eventTypeNEQ,omitempty"`
@@ -5593,6 +5610,51 @@ func (i *WebhookEventWhereInput) P() (predicate.WebhookEvent, error) {
 	}
 	if i.CampaignIDContainsFold != nil {
 		predicates = append(predicates, webhookevent.CampaignIDContainsFold(*i.CampaignIDContainsFold))
+	}
+	if i.Account != nil {
+		predicates = append(predicates, webhookevent.AccountEQ(*i.Account))
+	}
+	if i.AccountNEQ != nil {
+		predicates = append(predicates, webhookevent.AccountNEQ(*i.AccountNEQ))
+	}
+	if len(i.AccountIn) > 0 {
+		predicates = append(predicates, webhookevent.AccountIn(i.AccountIn...))
+	}
+	if len(i.AccountNotIn) > 0 {
+		predicates = append(predicates, webhookevent.AccountNotIn(i.AccountNotIn...))
+	}
+	if i.AccountGT != nil {
+		predicates = append(predicates, webhookevent.AccountGT(*i.AccountGT))
+	}
+	if i.AccountGTE != nil {
+		predicates = append(predicates, webhookevent.AccountGTE(*i.AccountGTE))
+	}
+	if i.AccountLT != nil {
+		predicates = append(predicates, webhookevent.AccountLT(*i.AccountLT))
+	}
+	if i.AccountLTE != nil {
+		predicates = append(predicates, webhookevent.AccountLTE(*i.AccountLTE))
+	}
+	if i.AccountContains != nil {
+		predicates = append(predicates, webhookevent.AccountContains(*i.AccountContains))
+	}
+	if i.AccountHasPrefix != nil {
+		predicates = append(predicates, webhookevent.AccountHasPrefix(*i.AccountHasPrefix))
+	}
+	if i.AccountHasSuffix != nil {
+		predicates = append(predicates, webhookevent.AccountHasSuffix(*i.AccountHasSuffix))
+	}
+	if i.AccountIsNil {
+		predicates = append(predicates, webhookevent.AccountIsNil())
+	}
+	if i.AccountNotNil {
+		predicates = append(predicates, webhookevent.AccountNotNil())
+	}
+	if i.AccountEqualFold != nil {
+		predicates = append(predicates, webhookevent.AccountEqualFold(*i.AccountEqualFold))
+	}
+	if i.AccountContainsFold != nil {
+		predicates = append(predicates, webhookevent.AccountContainsFold(*i.AccountContainsFold))
 	}
 	if i.EventType != nil {
 		predicates = append(predicates, webhookevent.EventTypeEQ(*i.EventType))

@@ -11134,27 +11134,28 @@ func (m *TagMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                   Op
-	typ                  string
-	id                   *pulid.ID
-	created_at           *time.Time
-	updated_at           *time.Time
-	email                *string
-	name                 *string
-	password_hash        *string
-	role                 *user.Role
-	deactivated_at       *time.Time
-	sessions_valid_after *time.Time
-	kept_session         *string
-	access_version       *int
-	addaccess_version    *int
-	clearedFields        map[string]struct{}
-	memberships          map[pulid.ID]struct{}
-	removedmemberships   map[pulid.ID]struct{}
-	clearedmemberships   bool
-	done                 bool
-	oldValue             func(context.Context) (*User, error)
-	predicates           []predicate.User
+	op                 Op
+	typ                string
+	id                 *pulid.ID
+	created_at         *time.Time
+	updated_at         *time.Time
+	email              *string
+	name               *string
+	password_hash      *string
+	role               *user.Role
+	deactivated_at     *time.Time
+	session_epoch      *int
+	addsession_epoch   *int
+	kept_session       *string
+	access_version     *int
+	addaccess_version  *int
+	clearedFields      map[string]struct{}
+	memberships        map[pulid.ID]struct{}
+	removedmemberships map[pulid.ID]struct{}
+	clearedmemberships bool
+	done               bool
+	oldValue           func(context.Context) (*User, error)
+	predicates         []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -11526,53 +11527,60 @@ func (m *UserMutation) ResetDeactivatedAt() {
 	delete(m.clearedFields, user.FieldDeactivatedAt)
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (m *UserMutation) SetSessionsValidAfter(t time.Time) {
-	m.sessions_valid_after = &t
+// SetSessionEpoch sets the "session_epoch" field.
+func (m *UserMutation) SetSessionEpoch(i int) {
+	m.session_epoch = &i
+	m.addsession_epoch = nil
 }
 
-// SessionsValidAfter returns the value of the "sessions_valid_after" field in the mutation.
-func (m *UserMutation) SessionsValidAfter() (r time.Time, exists bool) {
-	v := m.sessions_valid_after
+// SessionEpoch returns the value of the "session_epoch" field in the mutation.
+func (m *UserMutation) SessionEpoch() (r int, exists bool) {
+	v := m.session_epoch
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldSessionsValidAfter returns the old "sessions_valid_after" field's value of the User entity.
+// OldSessionEpoch returns the old "session_epoch" field's value of the User entity.
 // If the User object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *UserMutation) OldSessionsValidAfter(ctx context.Context) (v *time.Time, err error) {
+func (m *UserMutation) OldSessionEpoch(ctx context.Context) (v int, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldSessionsValidAfter is only allowed on UpdateOne operations")
+		return v, errors.New("OldSessionEpoch is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldSessionsValidAfter requires an ID field in the mutation")
+		return v, errors.New("OldSessionEpoch requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldSessionsValidAfter: %w", err)
+		return v, fmt.Errorf("querying old value for OldSessionEpoch: %w", err)
 	}
-	return oldValue.SessionsValidAfter, nil
+	return oldValue.SessionEpoch, nil
 }
 
-// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
-func (m *UserMutation) ClearSessionsValidAfter() {
-	m.sessions_valid_after = nil
-	m.clearedFields[user.FieldSessionsValidAfter] = struct{}{}
+// AddSessionEpoch adds i to the "session_epoch" field.
+func (m *UserMutation) AddSessionEpoch(i int) {
+	if m.addsession_epoch != nil {
+		*m.addsession_epoch += i
+	} else {
+		m.addsession_epoch = &i
+	}
 }
 
-// SessionsValidAfterCleared returns if the "sessions_valid_after" field was cleared in this mutation.
-func (m *UserMutation) SessionsValidAfterCleared() bool {
-	_, ok := m.clearedFields[user.FieldSessionsValidAfter]
-	return ok
+// AddedSessionEpoch returns the value that was added to the "session_epoch" field in this mutation.
+func (m *UserMutation) AddedSessionEpoch() (r int, exists bool) {
+	v := m.addsession_epoch
+	if v == nil {
+		return
+	}
+	return *v, true
 }
 
-// ResetSessionsValidAfter resets all changes to the "sessions_valid_after" field.
-func (m *UserMutation) ResetSessionsValidAfter() {
-	m.sessions_valid_after = nil
-	delete(m.clearedFields, user.FieldSessionsValidAfter)
+// ResetSessionEpoch resets all changes to the "session_epoch" field.
+func (m *UserMutation) ResetSessionEpoch() {
+	m.session_epoch = nil
+	m.addsession_epoch = nil
 }
 
 // SetKeptSession sets the "kept_session" field.
@@ -11790,8 +11798,8 @@ func (m *UserMutation) Fields() []string {
 	if m.deactivated_at != nil {
 		fields = append(fields, user.FieldDeactivatedAt)
 	}
-	if m.sessions_valid_after != nil {
-		fields = append(fields, user.FieldSessionsValidAfter)
+	if m.session_epoch != nil {
+		fields = append(fields, user.FieldSessionEpoch)
 	}
 	if m.kept_session != nil {
 		fields = append(fields, user.FieldKeptSession)
@@ -11821,8 +11829,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Role()
 	case user.FieldDeactivatedAt:
 		return m.DeactivatedAt()
-	case user.FieldSessionsValidAfter:
-		return m.SessionsValidAfter()
+	case user.FieldSessionEpoch:
+		return m.SessionEpoch()
 	case user.FieldKeptSession:
 		return m.KeptSession()
 	case user.FieldAccessVersion:
@@ -11850,8 +11858,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldRole(ctx)
 	case user.FieldDeactivatedAt:
 		return m.OldDeactivatedAt(ctx)
-	case user.FieldSessionsValidAfter:
-		return m.OldSessionsValidAfter(ctx)
+	case user.FieldSessionEpoch:
+		return m.OldSessionEpoch(ctx)
 	case user.FieldKeptSession:
 		return m.OldKeptSession(ctx)
 	case user.FieldAccessVersion:
@@ -11914,12 +11922,12 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDeactivatedAt(v)
 		return nil
-	case user.FieldSessionsValidAfter:
-		v, ok := value.(time.Time)
+	case user.FieldSessionEpoch:
+		v, ok := value.(int)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetSessionsValidAfter(v)
+		m.SetSessionEpoch(v)
 		return nil
 	case user.FieldKeptSession:
 		v, ok := value.(string)
@@ -11943,6 +11951,9 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
 	var fields []string
+	if m.addsession_epoch != nil {
+		fields = append(fields, user.FieldSessionEpoch)
+	}
 	if m.addaccess_version != nil {
 		fields = append(fields, user.FieldAccessVersion)
 	}
@@ -11954,6 +11965,8 @@ func (m *UserMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case user.FieldSessionEpoch:
+		return m.AddedSessionEpoch()
 	case user.FieldAccessVersion:
 		return m.AddedAccessVersion()
 	}
@@ -11965,6 +11978,13 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldSessionEpoch:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSessionEpoch(v)
+		return nil
 	case user.FieldAccessVersion:
 		v, ok := value.(int)
 		if !ok {
@@ -11982,9 +12002,6 @@ func (m *UserMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(user.FieldDeactivatedAt) {
 		fields = append(fields, user.FieldDeactivatedAt)
-	}
-	if m.FieldCleared(user.FieldSessionsValidAfter) {
-		fields = append(fields, user.FieldSessionsValidAfter)
 	}
 	if m.FieldCleared(user.FieldKeptSession) {
 		fields = append(fields, user.FieldKeptSession)
@@ -12005,9 +12022,6 @@ func (m *UserMutation) ClearField(name string) error {
 	switch name {
 	case user.FieldDeactivatedAt:
 		m.ClearDeactivatedAt()
-		return nil
-	case user.FieldSessionsValidAfter:
-		m.ClearSessionsValidAfter()
 		return nil
 	case user.FieldKeptSession:
 		m.ClearKeptSession()
@@ -12041,8 +12055,8 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldDeactivatedAt:
 		m.ResetDeactivatedAt()
 		return nil
-	case user.FieldSessionsValidAfter:
-		m.ResetSessionsValidAfter()
+	case user.FieldSessionEpoch:
+		m.ResetSessionEpoch()
 		return nil
 	case user.FieldKeptSession:
 		m.ResetKeptSession()
@@ -12145,6 +12159,7 @@ type WebhookEventMutation struct {
 	typ                string
 	id                 *pulid.ID
 	platform           *schematype.Platform
+	account            *string
 	event_type         *string
 	dedup_key          *string
 	payload            *[]byte
@@ -12403,6 +12418,55 @@ func (m *WebhookEventMutation) CampaignIDCleared() bool {
 func (m *WebhookEventMutation) ResetCampaignID() {
 	m.campaign = nil
 	delete(m.clearedFields, webhookevent.FieldCampaignID)
+}
+
+// SetAccount sets the "account" field.
+func (m *WebhookEventMutation) SetAccount(s string) {
+	m.account = &s
+}
+
+// Account returns the value of the "account" field in the mutation.
+func (m *WebhookEventMutation) Account() (r string, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccount returns the old "account" field's value of the WebhookEvent entity.
+// If the WebhookEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEventMutation) OldAccount(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccount: %w", err)
+	}
+	return oldValue.Account, nil
+}
+
+// ClearAccount clears the value of the "account" field.
+func (m *WebhookEventMutation) ClearAccount() {
+	m.account = nil
+	m.clearedFields[webhookevent.FieldAccount] = struct{}{}
+}
+
+// AccountCleared returns if the "account" field was cleared in this mutation.
+func (m *WebhookEventMutation) AccountCleared() bool {
+	_, ok := m.clearedFields[webhookevent.FieldAccount]
+	return ok
+}
+
+// ResetAccount resets all changes to the "account" field.
+func (m *WebhookEventMutation) ResetAccount() {
+	m.account = nil
+	delete(m.clearedFields, webhookevent.FieldAccount)
 }
 
 // SetEventType sets the "event_type" field.
@@ -12945,7 +13009,7 @@ func (m *WebhookEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WebhookEventMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.platform != nil {
 		fields = append(fields, webhookevent.FieldPlatform)
 	}
@@ -12954,6 +13018,9 @@ func (m *WebhookEventMutation) Fields() []string {
 	}
 	if m.campaign != nil {
 		fields = append(fields, webhookevent.FieldCampaignID)
+	}
+	if m.account != nil {
+		fields = append(fields, webhookevent.FieldAccount)
 	}
 	if m.event_type != nil {
 		fields = append(fields, webhookevent.FieldEventType)
@@ -12999,6 +13066,8 @@ func (m *WebhookEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ConnectionID()
 	case webhookevent.FieldCampaignID:
 		return m.CampaignID()
+	case webhookevent.FieldAccount:
+		return m.Account()
 	case webhookevent.FieldEventType:
 		return m.EventType()
 	case webhookevent.FieldDedupKey:
@@ -13034,6 +13103,8 @@ func (m *WebhookEventMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldConnectionID(ctx)
 	case webhookevent.FieldCampaignID:
 		return m.OldCampaignID(ctx)
+	case webhookevent.FieldAccount:
+		return m.OldAccount(ctx)
 	case webhookevent.FieldEventType:
 		return m.OldEventType(ctx)
 	case webhookevent.FieldDedupKey:
@@ -13083,6 +13154,13 @@ func (m *WebhookEventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCampaignID(v)
+		return nil
+	case webhookevent.FieldAccount:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccount(v)
 		return nil
 	case webhookevent.FieldEventType:
 		v, ok := value.(string)
@@ -13217,6 +13295,9 @@ func (m *WebhookEventMutation) ClearedFields() []string {
 	if m.FieldCleared(webhookevent.FieldCampaignID) {
 		fields = append(fields, webhookevent.FieldCampaignID)
 	}
+	if m.FieldCleared(webhookevent.FieldAccount) {
+		fields = append(fields, webhookevent.FieldAccount)
+	}
 	if m.FieldCleared(webhookevent.FieldProcessedAt) {
 		fields = append(fields, webhookevent.FieldProcessedAt)
 	}
@@ -13249,6 +13330,9 @@ func (m *WebhookEventMutation) ClearField(name string) error {
 	case webhookevent.FieldCampaignID:
 		m.ClearCampaignID()
 		return nil
+	case webhookevent.FieldAccount:
+		m.ClearAccount()
+		return nil
 	case webhookevent.FieldProcessedAt:
 		m.ClearProcessedAt()
 		return nil
@@ -13277,6 +13361,9 @@ func (m *WebhookEventMutation) ResetField(name string) error {
 		return nil
 	case webhookevent.FieldCampaignID:
 		m.ResetCampaignID()
+		return nil
+	case webhookevent.FieldAccount:
+		m.ResetAccount()
 		return nil
 	case webhookevent.FieldEventType:
 		m.ResetEventType()

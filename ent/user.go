@@ -33,8 +33,8 @@ type User struct {
 	Role user.Role `json:"role,omitempty"`
 	// When an administrator deactivated the account: it cannot sign in, and its tokens and sockets stop working.
 	DeactivatedAt *time.Time `json:"deactivated_at,omitempty"`
-	// Tokens issued before this no longer work (a password change, a deactivation), except kept_session's.
-	SessionsValidAfter *time.Time `json:"sessions_valid_after,omitempty"`
+	// Tokens carry the epoch they were issued in; ending every session (a password change, a deactivation) moves it on, so older tokens stop working, except kept_session's.
+	SessionEpoch int `json:"session_epoch,omitempty"`
 	// The token id that a password change left signed in: the session that changed it.
 	KeptSession string `json:"-"`
 	// Bumped whenever what the user may see changes (role, memberships, deactivation), so long-lived subscriptions re-check access cheaply.
@@ -74,11 +74,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldID:
 			values[i] = new(pulid.ID)
-		case user.FieldAccessVersion:
+		case user.FieldSessionEpoch, user.FieldAccessVersion:
 			values[i] = new(sql.NullInt64)
 		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldRole, user.FieldKeptSession:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldDeactivatedAt, user.FieldSessionsValidAfter:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldDeactivatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -144,12 +144,11 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.DeactivatedAt = new(time.Time)
 				*_m.DeactivatedAt = value.Time
 			}
-		case user.FieldSessionsValidAfter:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field sessions_valid_after", values[i])
+		case user.FieldSessionEpoch:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field session_epoch", values[i])
 			} else if value.Valid {
-				_m.SessionsValidAfter = new(time.Time)
-				*_m.SessionsValidAfter = value.Time
+				_m.SessionEpoch = int(value.Int64)
 			}
 		case user.FieldKeptSession:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -226,10 +225,8 @@ func (_m *User) String() string {
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
-	if v := _m.SessionsValidAfter; v != nil {
-		builder.WriteString("sessions_valid_after=")
-		builder.WriteString(v.Format(time.ANSIC))
-	}
+	builder.WriteString("session_epoch=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SessionEpoch))
 	builder.WriteString(", ")
 	builder.WriteString("kept_session=<sensitive>")
 	builder.WriteString(", ")

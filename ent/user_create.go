@@ -99,16 +99,16 @@ func (_c *UserCreate) SetNillableDeactivatedAt(v *time.Time) *UserCreate {
 	return _c
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (_c *UserCreate) SetSessionsValidAfter(v time.Time) *UserCreate {
-	_c.mutation.SetSessionsValidAfter(v)
+// SetSessionEpoch sets the "session_epoch" field.
+func (_c *UserCreate) SetSessionEpoch(v int) *UserCreate {
+	_c.mutation.SetSessionEpoch(v)
 	return _c
 }
 
-// SetNillableSessionsValidAfter sets the "sessions_valid_after" field if the given value is not nil.
-func (_c *UserCreate) SetNillableSessionsValidAfter(v *time.Time) *UserCreate {
+// SetNillableSessionEpoch sets the "session_epoch" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSessionEpoch(v *int) *UserCreate {
 	if v != nil {
-		_c.SetSessionsValidAfter(*v)
+		_c.SetSessionEpoch(*v)
 	}
 	return _c
 }
@@ -225,6 +225,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultRole
 		_c.mutation.SetRole(v)
 	}
+	if _, ok := _c.mutation.SessionEpoch(); !ok {
+		v := user.DefaultSessionEpoch
+		_c.mutation.SetSessionEpoch(v)
+	}
 	if _, ok := _c.mutation.AccessVersion(); !ok {
 		v := user.DefaultAccessVersion
 		_c.mutation.SetAccessVersion(v)
@@ -278,6 +282,9 @@ func (_c *UserCreate) check() error {
 		if err := user.RoleValidator(v); err != nil {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.SessionEpoch(); !ok {
+		return &ValidationError{Name: "session_epoch", err: errors.New(`ent: missing required field "User.session_epoch"`)}
 	}
 	if _, ok := _c.mutation.AccessVersion(); !ok {
 		return &ValidationError{Name: "access_version", err: errors.New(`ent: missing required field "User.access_version"`)}
@@ -346,9 +353,9 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldDeactivatedAt, field.TypeTime, value)
 		_node.DeactivatedAt = &value
 	}
-	if value, ok := _c.mutation.SessionsValidAfter(); ok {
-		_spec.SetField(user.FieldSessionsValidAfter, field.TypeTime, value)
-		_node.SessionsValidAfter = &value
+	if value, ok := _c.mutation.SessionEpoch(); ok {
+		_spec.SetField(user.FieldSessionEpoch, field.TypeInt, value)
+		_node.SessionEpoch = value
 	}
 	if value, ok := _c.mutation.KeptSession(); ok {
 		_spec.SetField(user.FieldKeptSession, field.TypeString, value)
@@ -504,21 +511,21 @@ func (u *UserUpsert) ClearDeactivatedAt() *UserUpsert {
 	return u
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (u *UserUpsert) SetSessionsValidAfter(v time.Time) *UserUpsert {
-	u.Set(user.FieldSessionsValidAfter, v)
+// SetSessionEpoch sets the "session_epoch" field.
+func (u *UserUpsert) SetSessionEpoch(v int) *UserUpsert {
+	u.Set(user.FieldSessionEpoch, v)
 	return u
 }
 
-// UpdateSessionsValidAfter sets the "sessions_valid_after" field to the value that was provided on create.
-func (u *UserUpsert) UpdateSessionsValidAfter() *UserUpsert {
-	u.SetExcluded(user.FieldSessionsValidAfter)
+// UpdateSessionEpoch sets the "session_epoch" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSessionEpoch() *UserUpsert {
+	u.SetExcluded(user.FieldSessionEpoch)
 	return u
 }
 
-// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
-func (u *UserUpsert) ClearSessionsValidAfter() *UserUpsert {
-	u.SetNull(user.FieldSessionsValidAfter)
+// AddSessionEpoch adds v to the "session_epoch" field.
+func (u *UserUpsert) AddSessionEpoch(v int) *UserUpsert {
+	u.Add(user.FieldSessionEpoch, v)
 	return u
 }
 
@@ -700,24 +707,24 @@ func (u *UserUpsertOne) ClearDeactivatedAt() *UserUpsertOne {
 	})
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (u *UserUpsertOne) SetSessionsValidAfter(v time.Time) *UserUpsertOne {
+// SetSessionEpoch sets the "session_epoch" field.
+func (u *UserUpsertOne) SetSessionEpoch(v int) *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
-		s.SetSessionsValidAfter(v)
+		s.SetSessionEpoch(v)
 	})
 }
 
-// UpdateSessionsValidAfter sets the "sessions_valid_after" field to the value that was provided on create.
-func (u *UserUpsertOne) UpdateSessionsValidAfter() *UserUpsertOne {
+// AddSessionEpoch adds v to the "session_epoch" field.
+func (u *UserUpsertOne) AddSessionEpoch(v int) *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
-		s.UpdateSessionsValidAfter()
+		s.AddSessionEpoch(v)
 	})
 }
 
-// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
-func (u *UserUpsertOne) ClearSessionsValidAfter() *UserUpsertOne {
+// UpdateSessionEpoch sets the "session_epoch" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSessionEpoch() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
-		s.ClearSessionsValidAfter()
+		s.UpdateSessionEpoch()
 	})
 }
 
@@ -1072,24 +1079,24 @@ func (u *UserUpsertBulk) ClearDeactivatedAt() *UserUpsertBulk {
 	})
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (u *UserUpsertBulk) SetSessionsValidAfter(v time.Time) *UserUpsertBulk {
+// SetSessionEpoch sets the "session_epoch" field.
+func (u *UserUpsertBulk) SetSessionEpoch(v int) *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
-		s.SetSessionsValidAfter(v)
+		s.SetSessionEpoch(v)
 	})
 }
 
-// UpdateSessionsValidAfter sets the "sessions_valid_after" field to the value that was provided on create.
-func (u *UserUpsertBulk) UpdateSessionsValidAfter() *UserUpsertBulk {
+// AddSessionEpoch adds v to the "session_epoch" field.
+func (u *UserUpsertBulk) AddSessionEpoch(v int) *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
-		s.UpdateSessionsValidAfter()
+		s.AddSessionEpoch(v)
 	})
 }
 
-// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
-func (u *UserUpsertBulk) ClearSessionsValidAfter() *UserUpsertBulk {
+// UpdateSessionEpoch sets the "session_epoch" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSessionEpoch() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
-		s.ClearSessionsValidAfter()
+		s.UpdateSessionEpoch()
 	})
 }
 

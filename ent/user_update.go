@@ -113,23 +113,24 @@ func (_u *UserUpdate) ClearDeactivatedAt() *UserUpdate {
 	return _u
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (_u *UserUpdate) SetSessionsValidAfter(v time.Time) *UserUpdate {
-	_u.mutation.SetSessionsValidAfter(v)
+// SetSessionEpoch sets the "session_epoch" field.
+func (_u *UserUpdate) SetSessionEpoch(v int) *UserUpdate {
+	_u.mutation.ResetSessionEpoch()
+	_u.mutation.SetSessionEpoch(v)
 	return _u
 }
 
-// SetNillableSessionsValidAfter sets the "sessions_valid_after" field if the given value is not nil.
-func (_u *UserUpdate) SetNillableSessionsValidAfter(v *time.Time) *UserUpdate {
+// SetNillableSessionEpoch sets the "session_epoch" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSessionEpoch(v *int) *UserUpdate {
 	if v != nil {
-		_u.SetSessionsValidAfter(*v)
+		_u.SetSessionEpoch(*v)
 	}
 	return _u
 }
 
-// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
-func (_u *UserUpdate) ClearSessionsValidAfter() *UserUpdate {
-	_u.mutation.ClearSessionsValidAfter()
+// AddSessionEpoch adds value to the "session_epoch" field.
+func (_u *UserUpdate) AddSessionEpoch(v int) *UserUpdate {
+	_u.mutation.AddSessionEpoch(v)
 	return _u
 }
 
@@ -321,11 +322,11 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.DeactivatedAtCleared() {
 		_spec.ClearField(user.FieldDeactivatedAt, field.TypeTime)
 	}
-	if value, ok := _u.mutation.SessionsValidAfter(); ok {
-		_spec.SetField(user.FieldSessionsValidAfter, field.TypeTime, value)
+	if value, ok := _u.mutation.SessionEpoch(); ok {
+		_spec.SetField(user.FieldSessionEpoch, field.TypeInt, value)
 	}
-	if _u.mutation.SessionsValidAfterCleared() {
-		_spec.ClearField(user.FieldSessionsValidAfter, field.TypeTime)
+	if value, ok := _u.mutation.AddedSessionEpoch(); ok {
+		_spec.AddField(user.FieldSessionEpoch, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.KeptSession(); ok {
 		_spec.SetField(user.FieldKeptSession, field.TypeString, value)
@@ -488,23 +489,24 @@ func (_u *UserUpdateOne) ClearDeactivatedAt() *UserUpdateOne {
 	return _u
 }
 
-// SetSessionsValidAfter sets the "sessions_valid_after" field.
-func (_u *UserUpdateOne) SetSessionsValidAfter(v time.Time) *UserUpdateOne {
-	_u.mutation.SetSessionsValidAfter(v)
+// SetSessionEpoch sets the "session_epoch" field.
+func (_u *UserUpdateOne) SetSessionEpoch(v int) *UserUpdateOne {
+	_u.mutation.ResetSessionEpoch()
+	_u.mutation.SetSessionEpoch(v)
 	return _u
 }
 
-// SetNillableSessionsValidAfter sets the "sessions_valid_after" field if the given value is not nil.
-func (_u *UserUpdateOne) SetNillableSessionsValidAfter(v *time.Time) *UserUpdateOne {
+// SetNillableSessionEpoch sets the "session_epoch" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSessionEpoch(v *int) *UserUpdateOne {
 	if v != nil {
-		_u.SetSessionsValidAfter(*v)
+		_u.SetSessionEpoch(*v)
 	}
 	return _u
 }
 
-// ClearSessionsValidAfter clears the value of the "sessions_valid_after" field.
-func (_u *UserUpdateOne) ClearSessionsValidAfter() *UserUpdateOne {
-	_u.mutation.ClearSessionsValidAfter()
+// AddSessionEpoch adds value to the "session_epoch" field.
+func (_u *UserUpdateOne) AddSessionEpoch(v int) *UserUpdateOne {
+	_u.mutation.AddSessionEpoch(v)
 	return _u
 }
 
@@ -726,11 +728,11 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	if _u.mutation.DeactivatedAtCleared() {
 		_spec.ClearField(user.FieldDeactivatedAt, field.TypeTime)
 	}
-	if value, ok := _u.mutation.SessionsValidAfter(); ok {
-		_spec.SetField(user.FieldSessionsValidAfter, field.TypeTime, value)
+	if value, ok := _u.mutation.SessionEpoch(); ok {
+		_spec.SetField(user.FieldSessionEpoch, field.TypeInt, value)
 	}
-	if _u.mutation.SessionsValidAfterCleared() {
-		_spec.ClearField(user.FieldSessionsValidAfter, field.TypeTime)
+	if value, ok := _u.mutation.AddedSessionEpoch(); ok {
+		_spec.AddField(user.FieldSessionEpoch, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.KeptSession(); ok {
 		_spec.SetField(user.FieldKeptSession, field.TypeString, value)

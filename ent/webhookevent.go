@@ -24,10 +24,12 @@ type WebhookEvent struct {
 	ID pulid.ID `json:"id,omitempty"`
 	// The platform that sent the webhook.
 	Platform schematype.Platform `json:"platform,omitempty"`
-	// The connection it was routed to; nil when no connection matches (unroutable).
+	// The connection it was routed to, on arrival or once the account of an unroutable event was connected; nil while no connection matches (unroutable).
 	ConnectionID *pulid.ID `json:"connection_id,omitempty"`
 	// The campaign of that connection, so access rules apply without a join.
 	CampaignID *pulid.ID `json:"campaign_id,omitempty"`
+	// The platform account the event is for (bot, page, OA, phone number id): what routes an unroutable event once that account is connected, and what deduplicates across reconnects.
+	Account *string `json:"account,omitempty"`
 	// The platform's event name (message, edited_message, user_send_text, statuses, ...).
 	EventType string `json:"event_type,omitempty"`
 	// The platform's unique id of the event, so a redelivery adds nothing.
@@ -102,7 +104,7 @@ func (*WebhookEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case webhookevent.FieldResponseStatus, webhookevent.FieldAttempts:
 			values[i] = new(sql.NullInt64)
-		case webhookevent.FieldPlatform, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError:
+		case webhookevent.FieldPlatform, webhookevent.FieldAccount, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError:
 			values[i] = new(sql.NullString)
 		case webhookevent.FieldReceivedAt, webhookevent.FieldProcessedAt, webhookevent.FieldFailedAt, webhookevent.FieldNextAttemptAt:
 			values[i] = new(sql.NullTime)
@@ -146,6 +148,13 @@ func (_m *WebhookEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CampaignID = new(pulid.ID)
 				*_m.CampaignID = *value.S.(*pulid.ID)
+			}
+		case webhookevent.FieldAccount:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field account", values[i])
+			} else if value.Valid {
+				_m.Account = new(string)
+				*_m.Account = value.String
 			}
 		case webhookevent.FieldEventType:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -267,6 +276,11 @@ func (_m *WebhookEvent) String() string {
 	if v := _m.CampaignID; v != nil {
 		builder.WriteString("campaign_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.Account; v != nil {
+		builder.WriteString("account=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	builder.WriteString("event_type=")

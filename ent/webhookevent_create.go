@@ -61,6 +61,20 @@ func (_c *WebhookEventCreate) SetNillableCampaignID(v *pulid.ID) *WebhookEventCr
 	return _c
 }
 
+// SetAccount sets the "account" field.
+func (_c *WebhookEventCreate) SetAccount(v string) *WebhookEventCreate {
+	_c.mutation.SetAccount(v)
+	return _c
+}
+
+// SetNillableAccount sets the "account" field if the given value is not nil.
+func (_c *WebhookEventCreate) SetNillableAccount(v *string) *WebhookEventCreate {
+	if v != nil {
+		_c.SetAccount(*v)
+	}
+	return _c
+}
+
 // SetEventType sets the "event_type" field.
 func (_c *WebhookEventCreate) SetEventType(v string) *WebhookEventCreate {
 	_c.mutation.SetEventType(v)
@@ -331,6 +345,10 @@ func (_c *WebhookEventCreate) createSpec() (*WebhookEvent, *sqlgraph.CreateSpec)
 		_spec.SetField(webhookevent.FieldPlatform, field.TypeEnum, value)
 		_node.Platform = value
 	}
+	if value, ok := _c.mutation.Account(); ok {
+		_spec.SetField(webhookevent.FieldAccount, field.TypeString, value)
+		_node.Account = &value
+	}
 	if value, ok := _c.mutation.EventType(); ok {
 		_spec.SetField(webhookevent.FieldEventType, field.TypeString, value)
 		_node.EventType = value
@@ -590,6 +608,9 @@ func (u *WebhookEventUpsertOne) UpdateNewValues() *WebhookEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.CampaignID(); exists {
 			s.SetIgnore(webhookevent.FieldCampaignID)
+		}
+		if _, exists := u.create.mutation.Account(); exists {
+			s.SetIgnore(webhookevent.FieldAccount)
 		}
 		if _, exists := u.create.mutation.EventType(); exists {
 			s.SetIgnore(webhookevent.FieldEventType)
@@ -951,6 +972,9 @@ func (u *WebhookEventUpsertBulk) UpdateNewValues() *WebhookEventUpsertBulk {
 			}
 			if _, exists := b.mutation.CampaignID(); exists {
 				s.SetIgnore(webhookevent.FieldCampaignID)
+			}
+			if _, exists := b.mutation.Account(); exists {
+				s.SetIgnore(webhookevent.FieldAccount)
 			}
 			if _, exists := b.mutation.EventType(); exists {
 				s.SetIgnore(webhookevent.FieldEventType)

@@ -198,6 +198,9 @@ func (_u *WebhookEventUpdate) sqlSave(ctx context.Context) (_node int, err error
 			}
 		}
 	}
+	if _u.mutation.AccountCleared() {
+		_spec.ClearField(webhookevent.FieldAccount, field.TypeString)
+	}
 	if value, ok := _u.mutation.ProcessedAt(); ok {
 		_spec.SetField(webhookevent.FieldProcessedAt, field.TypeTime, value)
 	}
@@ -454,6 +457,9 @@ func (_u *WebhookEventUpdateOne) sqlSave(ctx context.Context) (_node *WebhookEve
 				ps[i](selector)
 			}
 		}
+	}
+	if _u.mutation.AccountCleared() {
+		_spec.ClearField(webhookevent.FieldAccount, field.TypeString)
 	}
 	if value, ok := _u.mutation.ProcessedAt(); ok {
 		_spec.SetField(webhookevent.FieldProcessedAt, field.TypeTime, value)

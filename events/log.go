@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lib/pq"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -143,4 +144,26 @@ func Head(ctx context.Context, db *sql.DB) (Cursor, error) {
 		return Cursor{}, fmt.Errorf("reading the event log's head: %w", err)
 	}
 	return c, nil
+}
+
+// Behind counts the events after the cursor that a subscriber of spec's
+// campaigns would replay, stopping at limit: a resume past that is refused
+// rather than replaying the whole log.
+func (h *Hub) Behind(ctx context.Context, after Cursor, spec Spec, limit int) (int, error) {
+	q := `SELECT count(*) FROM (SELECT 1 FROM domain_events WHERE (xid, id) > ($1, $2)`
+	args := []any{after.XID, after.ID}
+	if spec.Campaigns != nil {
+		ids := make([]string, 0, len(spec.Campaigns))
+		for id := range spec.Campaigns {
+			ids = append(ids, string(id))
+		}
+		q += ` AND campaign_id = ANY($3)`
+		args = append(args, pq.Array(ids))
+	}
+	q += fmt.Sprintf(` LIMIT %d) e`, limit)
+	var n int
+	if err := h.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("measuring a resume: %w", err)
+	}
+	return n, nil
 }

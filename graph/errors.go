@@ -24,6 +24,7 @@ const (
 	CodeInternal        = "INTERNAL"
 	CodePlatform        = "PLATFORM_ERROR"
 	CodePrecondition    = "FAILED_PRECONDITION"
+	CodeTooManyRequests = "TOO_MANY_REQUESTS"
 )
 
 // presentError is the one place that turns domain errors into GraphQL errors.
@@ -35,6 +36,12 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		return gqlErr
 	}
 	out := graphql.DefaultErrorPresenter(ctx, err)
+	var slow *apperr.ErrTooManyRequests
+	if errors.As(err, &slow) {
+		out.Message = slow.Error()
+		out.Extensions = map[string]any{"code": CodeTooManyRequests, "retryAfter": slow.RetryAfterSeconds()}
+		return out
+	}
 	code, msg, field := classify(err)
 	if code == "" {
 		if gqlErr != nil && gqlErr.Err == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -26,6 +27,7 @@ import (
 	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/events"
+	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform"
@@ -51,6 +53,8 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	// Limits bound what one client can make the server do.
 	Limits config.Limits
+	// Sockets are the process's open websockets (nil: a registry of its own).
+	Sockets *Sockets
 }
 
 // Defaults for Options.
@@ -71,23 +75,43 @@ func NewHandler(o Options) http.Handler {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: campaigns.New(o.Client), Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub, Platforms: o.Platforms,
-		Outbox: o.Outbox, Workflow: o.Conversations}
+	o.Limits = limitsWithDefaults(o.Limits)
+	access := NewAccess(o.Client)
+	camps := campaigns.New(o.Client)
+	camps.OnAccessChanged(access.Forget)
+	if o.Accounts != nil {
+		o.Accounts.OnAccessChanged(access.Forget)
+	}
+	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: camps, Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub, Platforms: o.Platforms,
+		Outbox: o.Outbox, Workflow: o.Conversations,
+		Access: access, ReplayMax: o.Limits.EventReplayMax}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))
 
-	srv.AddTransport(websocketTransport(o))
+	if o.Sockets == nil {
+		o.Sockets = NewSockets(o.Accounts, o.Limits.WSMaxSockets, o.Limits.WSMaxOperations, o.Limits.WSWriteTimeout)
+	}
+	srv.AddTransport(o.Sockets.transport(o.CheckOrigin))
+	srv.AroundOperations(o.Sockets.aroundOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	docs := viewerCache{lru.New[*ast.QueryDocument](1000)}
+	srv.SetQueryCache(docs)
+	srv.SetParserTokenLimit(o.Limits.MaxTokens)
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	// Before persisted queries, so that only texts within the limits are stored.
+	srv.Use(documentLimits{maxBytes: o.Limits.MaxQueryBytes, maxTokens: o.Limits.MaxTokens, validated: docs})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
+	// The page limit before the complexity limit: naming the argument to
+	// lower helps more than a cost.
+	srv.Use(operationLimits{maxPage: o.Limits.MaxPage, maxNodes: o.Limits.MaxNodes})
+	srv.Use(&complexityLimit{limit: o.ComplexityLimit})
+	srv.AroundResponses(slowDownStatus)
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		slog.ErrorContext(ctx, "graphql resolver panic", "panic", fmt.Sprint(v))
@@ -98,7 +122,9 @@ func NewHandler(o Options) http.Handler {
 	// Transaction boundaries: entgql runs each mutation in its own transaction
 	// when the resolver asks for ent.TxFromContext; our domain services manage
 	// their own, so nothing more here.
-	return withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, specStatus(srv)))
+	anon := newAnonLimiter(o.Limits.AnonRate, o.Limits.AnonBurst)
+	return withSocket(httpx.ClientIPs(o.Limits.TrustedProxies,
+		withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, limitAnonymous(anon, specStatus(srv))))))
 }
 
 // requireViewer refuses every root field but login and introspection to
@@ -177,19 +203,36 @@ func writeError(ctx context.Context, w http.ResponseWriter, status int, err erro
 // says 406), and a request that accepts application/json gets 200 for
 // documents that fail to parse or validate (gqlgen says 422), since generic
 // clients treat other codes as transport failures and drop the error details.
+// A response refused only for going too fast (TOO_MANY_REQUESTS) is 429 with
+// Retry-After, which HTTP clients and proxies know to back off on.
 func specStatus(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
 			next.ServeHTTP(w, r) // websockets need the original writer (Hijack)
 			return
 		}
-		next.ServeHTTP(&statusFixer{ResponseWriter: w, get: r.Method == http.MethodGet}, r)
+		sf := &statusFixer{ResponseWriter: w, get: r.Method == http.MethodGet}
+		next.ServeHTTP(sf, r.WithContext(context.WithValue(r.Context(), statusFixerKey{}, sf)))
 	})
 }
 
 type statusFixer struct {
 	http.ResponseWriter
 	get bool
+	// retryAfter, when set, turns a 200 into 429 Too Many Requests with this
+	// Retry-After (see slowDownStatus).
+	retryAfter  int
+	wroteHeader bool
+}
+
+// Write sends the header first, through WriteHeader, so that a status
+// decided from the response (429) still applies when gqlgen writes the body
+// without calling WriteHeader.
+func (w *statusFixer) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusFixer) WriteHeader(code int) {
@@ -199,6 +242,10 @@ func (w *statusFixer) WriteHeader(code int) {
 		code = http.StatusMethodNotAllowed
 	case code == http.StatusUnprocessableEntity && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json"):
 		code = http.StatusOK
+	case code == http.StatusOK && w.retryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(w.retryAfter))
+		code = http.StatusTooManyRequests
 	}
+	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -68,14 +69,22 @@ var appEnv = map[string]string{
 	"ZALO_APP_ID": zaloAppID, "ZALO_APP_SECRET": zaloSecret, "PUBLIC_URL": publicURL,
 	// Tests here count the server's SQL statements: no worker polls behind their back.
 	"OUTBOX_WORKERS": "0",
+	// Every test sends from 127.0.0.1, some dozens of requests without a
+	// valid token in a row; the tests of that limit set their own.
+	"ANON_RATE_BURST": "100000",
 }
 
 // newEnv starts the application, with no processing workers: tests here
 // process the journal themselves (replayWebhookEvent) when they need to.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith starts the application with configuration on top of appEnv.
+func newEnvWith(t *testing.T, extra map[string]string) *env {
 	t.Helper()
 	e := &env{t: t, statements: new(atomic.Int64)}
-	e.Stack = testapp.Start(t, testapp.Options{Env: appEnv, App: app.Options{
+	cfg := maps.Clone(appEnv)
+	maps.Copy(cfg, extra)
+	e.Stack = testapp.Start(t, testapp.Options{Env: cfg, App: app.Options{
 		Poll: 20 * time.Millisecond,
 		WrapDriver: func(d dialect.Driver) dialect.Driver {
 			return dialect.DebugWithContext(d, func(context.Context, ...any) { e.statements.Add(1) })
@@ -88,7 +97,7 @@ func newEnv(t *testing.T) *env {
 
 // issue returns a token for the user.
 func (e *env) issue(id pulid.ID) (string, error) {
-	tok, _, err := auth.NewTokens(e.Config.JWTSecret, time.Hour).Issue(id)
+	tok, _, err := auth.NewTokens(e.Config.JWTSecret, time.Hour).Issue(id, 0)
 	return tok, err
 }
 

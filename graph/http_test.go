@@ -92,7 +92,7 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		}
 	})
 	t.Run("complexity limit", func(t *testing.T) {
-		q := `{ campaigns(first: 1000) { edges { node { conversations(first: 1000) { edges { node { messages(first: 1000) { totalCount } } } } } } } }`
+		q := `{ campaigns(first: 500) { edges { node { conversations(first: 500) { edges { node { messages(first: 500) { totalCount } } } } } } } }`
 		body, _ := json.Marshal(map[string]string{"query": q})
 		_, out := send(http.MethodPost, e.url, "application/json", "application/json", string(body))
 		if dig(out, "errors.0.extensions.code") != "COMPLEXITY_LIMIT_EXCEEDED" {
@@ -213,7 +213,7 @@ func TestWebsocketLegacyProtocolAndExpiry(t *testing.T) {
 		t.Fatalf("legacy protocol data = %v", m)
 	}
 
-	short, _, err := auth.NewTokens(e.Config.JWTSecret, 2*time.Second).Issue(u.ID)
+	short, _, err := auth.NewTokens(e.Config.JWTSecret, 2*time.Second).Issue(u.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,19 @@ package graph
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/campaign"
+	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/events"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // subscription checks what the viewer may watch and attaches to the hub. A
@@ -60,7 +68,113 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 		}
 		spec.After = &c
 	}
-	return r.Hub.Subscribe(ctx, spec)
+	if spec.After != nil && r.ReplayMax > 0 {
+		behind, err := r.Hub.Behind(ctx, *spec.After, spec, r.ReplayMax+1)
+		if err != nil {
+			return nil, err
+		}
+		if behind > r.ReplayMax {
+			return nil, &gqlerror.Error{
+				Message:    fmt.Sprintf("the cursor is more than %d events behind: reload, then subscribe without after", r.ReplayMax),
+				Extensions: map[string]any{"code": "CURSOR_EXPIRED"},
+			}
+		}
+	}
+	in, err := r.Hub.Subscribe(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return r.guard(ctx, in), nil
+}
+
+// guard delivers only what the subscriber may still read: when its user's
+// access version moved (a role or membership change, a deactivation), each
+// campaign is checked again, by the same rules as queries, before its next
+// event goes out; a campaign no longer readable ends the subscription with
+// FORBIDDEN.
+func (r *Resolver) guard(ctx context.Context, in <-chan *events.Delivery) <-chan *events.Delivery {
+	v := auth.FromContext(ctx)
+	out := make(chan *events.Delivery)
+	go func() {
+		defer close(out)
+		version, checked := v.AccessVersion, map[pulid.ID]bool{}
+		for d := range in {
+			u, err := r.Access.user(ctx, v.UserID)
+			if err != nil {
+				transport.AddSubscriptionError(ctx, presentError(ctx, err))
+				return
+			}
+			if u.AccessVersion != version {
+				version, checked = u.AccessVersion, map[pulid.ID]bool{}
+			}
+			if !checked[d.CampaignID] && version != v.AccessVersion {
+				now := &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, AccessVersion: u.AccessVersion}
+				ok := u.DeactivatedAt == nil
+				if ok {
+					if ok, err = r.Client.Campaign.Query().Where(campaign.ID(d.CampaignID)).Exist(auth.WithViewer(ctx, now)); err != nil {
+						transport.AddSubscriptionError(ctx, presentError(ctx, err))
+						return
+					}
+				}
+				if !ok {
+					transport.AddSubscriptionError(ctx, presentError(ctx, apperr.Forbiddenf("you no longer have access to campaign %s", d.CampaignID)))
+					return
+				}
+			}
+			checked[d.CampaignID] = true
+			select {
+			case out <- d:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// Access reads users' access versions for subscriptions, each user at most
+// once a second, so a busy stream costs no query per event.
+type Access struct {
+	client *ent.Client
+	mu     sync.Mutex
+	seen   map[pulid.ID]accessEntry
+}
+
+type accessEntry struct {
+	u  *ent.User
+	at time.Time
+}
+
+// NewAccess returns the reader.
+func NewAccess(client *ent.Client) *Access {
+	return &Access{client: client, seen: map[pulid.ID]accessEntry{}}
+}
+
+// Forget drops what is known of a user's access: it just changed.
+func (a *Access) Forget(id pulid.ID) {
+	a.mu.Lock()
+	delete(a.seen, id)
+	a.mu.Unlock()
+}
+
+func (a *Access) user(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	a.mu.Lock()
+	e, ok := a.seen[id]
+	a.mu.Unlock()
+	if ok && time.Since(e.at) < time.Second {
+		return e.u, nil
+	}
+	u, err := a.client.User.Get(privacy.DecisionContext(ctx, privacy.Allow), id)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.seen) > 100000 {
+		clear(a.seen)
+	}
+	a.seen[id] = accessEntry{u: u, at: time.Now()}
+	a.mu.Unlock()
+	return u, nil
 }
 
 // pipe turns deliveries into the values one subscription field streams.

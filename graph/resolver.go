@@ -31,4 +31,8 @@ type Resolver struct {
 	Outbox    *outbox.Service
 	// Workflow changes conversations and tags (Conversations is taken by the query).
 	Workflow *conversations.Service
+	// Access re-checks subscribers' access when it changes.
+	Access *Access
+	// ReplayMax is how many events a resumed subscription may replay.
+	ReplayMax int
 }

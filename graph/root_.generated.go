@@ -410,6 +410,7 @@ type ComplexityRoot struct {
 	}
 
 	WebhookEvent struct {
+		Account        func(childComplexity int) int
 		Attempts       func(childComplexity int) int
 		CampaignID     func(childComplexity int) int
 		Connection     func(childComplexity int) int
@@ -2325,6 +2326,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
 
+	case "WebhookEvent.account":
+		if e.ComplexityRoot.WebhookEvent.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEvent.Account(childComplexity), true
 	case "WebhookEvent.attempts":
 		if e.ComplexityRoot.WebhookEvent.Attempts == nil {
 			break
@@ -3231,6 +3238,8 @@ func (ec *executionContext) childFields_WebhookEvent(ctx context.Context, field 
 		return ec.fieldContext_WebhookEvent_connectionID(ctx, field)
 	case "campaignID":
 		return ec.fieldContext_WebhookEvent_campaignID(ctx, field)
+	case "account":
+		return ec.fieldContext_WebhookEvent_account(ctx, field)
 	case "eventType":
 		return ec.fieldContext_WebhookEvent_eventType(ctx, field)
 	case "dedupKey":

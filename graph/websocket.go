@@ -2,64 +2,349 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 )
 
-// websocketTransport serves subscriptions (and any operation) over
+// Websocket close codes beyond RFC 6455's, as graphql-transport-ws uses them.
+const (
+	// CloseForbidden: no valid token, or it stopped being valid (the user
+	// was deactivated, the session ended).
+	CloseForbidden = 4403
+	// CloseTooMany: the user has too many sockets open.
+	CloseTooMany = 4429
+)
+
+// Sockets are the open websockets of this process. A socket keeps its
+// token, not a frozen viewer: every operation on it loads the viewer afresh,
+// so a role change, a deactivation or a password change takes effect on
+// sockets that are already open. Sockets are capped per user, every write
+// has a deadline (a client that stops reading cannot pin a goroutine), and
+// they can be closed all at once (shutdown) or per user (deactivation).
+type Sockets struct {
+	accounts     *accounts.Service
+	maxPerUser   int
+	maxOps       int
+	writeTimeout time.Duration
+
+	mu     sync.Mutex
+	byUser map[pulid.ID]map[*socket]bool
+}
+
+// NewSockets returns the registry; zero limits take the defaults.
+func NewSockets(acc *accounts.Service, maxPerUser, maxOps int, writeTimeout time.Duration) *Sockets {
+	if maxPerUser <= 0 {
+		maxPerUser = 50
+	}
+	if maxOps <= 0 {
+		maxOps = 100
+	}
+	if writeTimeout <= 0 {
+		writeTimeout = 10 * time.Second
+	}
+	return &Sockets{accounts: acc, maxPerUser: maxPerUser, maxOps: maxOps, writeTimeout: writeTimeout, byUser: map[pulid.ID]map[*socket]bool{}}
+}
+
+// socket is one websocket connection and who holds it.
+type socket struct {
+	conn    *websocket.Conn
+	timeout time.Duration
+	writeMu sync.Mutex
+	closed  atomic.Bool
+
+	// Set by connection_init.
+	token   string
+	viewer  atomic.Pointer[auth.Viewer]
+	ops     atomic.Int64
+	release func()
+}
+
+type socketKey struct{}
+
+func socketFrom(ctx context.Context) *socket {
+	s, _ := ctx.Value(socketKey{}).(*socket)
+	return s
+}
+
+// close ends the socket with a code the client can act on.
+func (s *socket) close(code int, reason string) {
+	if s.closed.Swap(true) {
+		return
+	}
+	if s.conn != nil {
+		s.writeMu.Lock()
+		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		s.writeMu.Unlock()
+		_ = s.conn.Close()
+	}
+}
+
+// CloseAll closes every socket (shutdown: clients reconnect to another replica).
+func (ss *Sockets) CloseAll() {
+	for _, s := range ss.list(func(pulid.ID) bool { return true }) {
+		s.close(websocket.CloseGoingAway, "server shutting down")
+	}
+}
+
+func (ss *Sockets) list(pick func(pulid.ID) bool) []*socket {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []*socket
+	for u, set := range ss.byUser {
+		if pick(u) {
+			for s := range set {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Recheck closes the sockets of a user whose session ended (deactivation,
+// password change), at once on this replica.
+func (ss *Sockets) Recheck(ctx context.Context, id pulid.ID) {
+	ss.sweep(ctx, func(u pulid.ID) bool { return u == id })
+}
+
+// Open reports how many sockets are open.
+func (ss *Sockets) Open() int {
+	return len(ss.list(func(pulid.ID) bool { return true }))
+}
+
+// Run closes, every interval, the sockets whose token stopped being valid
+// (deactivated users, ended sessions), also when that happened on another
+// replica, until ctx ends.
+func (ss *Sockets) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ss.sweep(ctx, func(pulid.ID) bool { return true })
+	}
+}
+
+// sweep closes the picked users' sockets whose session ended, reading each
+// user once.
+func (ss *Sockets) sweep(ctx context.Context, pick func(pulid.ID) bool) {
+	open := ss.list(pick)
+	viewers := make([]*auth.Viewer, len(open))
+	for i, s := range open {
+		viewers[i] = s.viewer.Load()
+	}
+	ended, err := ss.accounts.Ended(ctx, viewers)
+	if err != nil {
+		return // the next round checks again
+	}
+	for i, s := range open {
+		if ended[i] {
+			s.close(CloseForbidden, "the session ended")
+		}
+	}
+}
+
+// register counts a socket against its user's cap.
+func (ss *Sockets) register(s *socket, user pulid.ID) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	set := ss.byUser[user]
+	if len(set) >= ss.maxPerUser {
+		return false
+	}
+	if set == nil {
+		set = map[*socket]bool{}
+		ss.byUser[user] = set
+	}
+	set[s] = true
+	s.release = func() {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		delete(set, s)
+		if len(ss.byUser[user]) == 0 {
+			delete(ss.byUser, user)
+		}
+	}
+	return true
+}
+
+// transport serves subscriptions (and any operation) over
 // graphql-transport-ws and the legacy graphql-ws.
-func websocketTransport(o Options) transport.Websocket {
-	checkOrigin := o.CheckOrigin
+func (ss *Sockets) transport(checkOrigin func(*http.Request) bool) transport.Websocket {
 	if checkOrigin == nil {
 		checkOrigin = func(*http.Request) bool { return true }
 	}
 	return transport.Websocket{
-		//lint:ignore SA1019 the design card has gorilla/websocket carry subscriptions (gqlgen v0.17.91 is pinned for it).
-		Implementation: transport.GorillaWebsocketImplementation{Upgrader: websocket.Upgrader{
+		Implementation: gorillaSockets{sockets: ss, upgrader: websocket.Upgrader{
 			CheckOrigin:     checkOrigin,
 			ReadBufferSize:  4096,
 			WriteBufferSize: 4096,
 		}},
-		InitFunc:              websocketInit(o.Accounts),
+		InitFunc:              ss.init,
+		CloseFunc:             func(ctx context.Context, _ int) { ss.closed(ctx) },
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: 15 * time.Second,
 	}
 }
 
-// websocketInit authenticates a websocket from its connection_init payload
-// ({"Authorization": "Bearer …"}, or authToken / token). A socket without a
-// valid token is closed with 4403 before any operation runs.
-func websocketInit(acc *accounts.Service) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := p.Authorization()
-		for _, key := range []string{"authToken", "token"} {
-			if token == "" {
-				token = p.GetString(key)
-			}
+// withSocket gives a websocket request the slot its socket is kept in.
+func withSocket(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			r = r.WithContext(context.WithValue(r.Context(), socketKey{}, &socket{}))
 		}
-		if scheme, rest, ok := strings.Cut(token, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			token = rest
-		}
-		token = strings.TrimSpace(token)
-		if token == "" {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
-		}
-		v, err := acc.Authenticate(ctx, token)
-		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, apperr.Unauthenticatedf("invalid or expired token")
-		}
-		ctx = auth.WithViewer(ctx, v)
-		// Close the socket when the token expires.
-		ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
-		go func() { <-ctx.Done(); cancel() }()
-		return ctx, nil, nil
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (ss *Sockets) closed(ctx context.Context) {
+	if s := socketFrom(ctx); s != nil && s.release != nil {
+		s.release()
 	}
 }
+
+// init authenticates a websocket from its connection_init payload
+// ({"Authorization": "Bearer …"}, or authToken / token). A socket without a
+// valid token is closed with 4403 before any operation runs, as is one over
+// the user's cap with 4429.
+func (ss *Sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	token := p.Authorization()
+	for _, key := range []string{"authToken", "token"} {
+		if token == "" {
+			token = p.GetString(key)
+		}
+	}
+	if scheme, rest, ok := strings.Cut(token, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		token = rest
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return transport.WithWebsocketCloseCode(ctx, CloseForbidden), nil, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
+	}
+	v, err := ss.accounts.Authenticate(ctx, token)
+	if err != nil {
+		return transport.WithWebsocketCloseCode(ctx, CloseForbidden), nil, apperr.Unauthenticatedf("invalid or expired token")
+	}
+	s := socketFrom(ctx)
+	if s == nil {
+		s = &socket{}
+		ctx = context.WithValue(ctx, socketKey{}, s)
+	}
+	s.token = token
+	s.viewer.Store(v)
+	if !ss.register(s, v.UserID) {
+		return transport.WithWebsocketCloseCode(ctx, CloseTooMany), nil,
+			apperr.Forbiddenf("too many open sockets for this user (at most %d)", ss.maxPerUser)
+	}
+	ctx = auth.WithViewer(ctx, v)
+	// Close the socket when the token expires.
+	ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
+	go func() { <-ctx.Done(); cancel() }()
+	return ctx, nil, nil
+}
+
+// aroundOperations runs every operation on a socket as its user is now:
+// the viewer is loaded afresh from the socket's token (a user that lost its
+// session has the socket closed with 4403), and a socket runs at most
+// maxOps operations at once.
+func (ss *Sockets) aroundOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	s := socketFrom(ctx)
+	if s == nil || s.token == "" {
+		return next(ctx)
+	}
+	v, err := ss.accounts.Authenticate(ctx, s.token)
+	if err != nil {
+		if errors.Is(err, apperr.ErrUnauthenticated) {
+			go s.close(CloseForbidden, "the session ended")
+		}
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}})
+	}
+	s.viewer.Store(v)
+	if s.ops.Add(1) > int64(ss.maxOps) {
+		s.ops.Add(-1)
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    "too many operations on this socket (at most " + strconv.Itoa(ss.maxOps) + "): complete some first",
+			Extensions: map[string]any{"code": "TOO_MANY_REQUESTS"},
+		}}})
+	}
+	go func() { <-ctx.Done(); s.ops.Add(-1) }()
+	return next(auth.WithViewer(ctx, v))
+}
+
+// gorillaSockets accepts websockets with gorilla/websocket (the design
+// card's library), keeping each connection on its socket so that it can be
+// closed with a code, and writing with a deadline.
+type gorillaSockets struct {
+	sockets  *Sockets
+	upgrader websocket.Upgrader
+}
+
+func (g gorillaSockets) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	up := g.upgrader
+	for _, p := range opts.Subprotocols {
+		if !slices.Contains(up.Subprotocols, p) {
+			up.Subprotocols = append(up.Subprotocols, p)
+		}
+	}
+	conn, err := up.Upgrade(w, r, opts.ResponseHeader)
+	if err != nil {
+		return nil, err
+	}
+	s := socketFrom(r.Context())
+	if s == nil {
+		s = &socket{}
+	}
+	s.conn, s.timeout = conn, g.sockets.writeTimeout
+	return socketConn{s: s}, nil
+}
+
+// socketConn is what gqlgen's transport reads and writes.
+type socketConn struct{ s *socket }
+
+func (c socketConn) Close() error { return c.s.conn.Close() }
+
+func (c socketConn) NextReader() (int, io.Reader, error) {
+	mt, r, err := c.s.conn.NextReader()
+	if err != nil && websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseNoStatusReceived) {
+		return mt, r, transport.ErrWebsocketClosed
+	}
+	return mt, r, err
+}
+
+func (c socketConn) WriteJSON(v any) error {
+	c.s.writeMu.Lock()
+	defer c.s.writeMu.Unlock()
+	_ = c.s.conn.SetWriteDeadline(time.Now().Add(c.s.timeout))
+	return c.s.conn.WriteJSON(v)
+}
+
+func (c socketConn) WriteClose(code int, message string) error {
+	c.s.writeMu.Lock()
+	defer c.s.writeMu.Unlock()
+	return c.s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, message), time.Now().Add(time.Second))
+}
+
+func (c socketConn) Subprotocol() string { return c.s.conn.Subprotocol() }
+
+func (c socketConn) SetReadLimit(limit int64) { c.s.conn.SetReadLimit(limit) }
+
+func (c socketConn) SetReadDeadline(t time.Time) error { return c.s.conn.SetReadDeadline(t) }

@@ -32,12 +32,17 @@ import (
 type Entry struct {
 	Platform schematype.Platform
 	// ConnectionID and CampaignID are empty for an unroutable event (a page
-	// or number that is not connected); it is stored as processed, for the log.
+	// or number that is not connected); it is stored as processed, for the
+	// log, until Reroute gives it to the account's new connection.
 	ConnectionID pulid.ID
 	CampaignID   pulid.ID
-	EventType    string
-	DedupKey     string
-	Payload      []byte
+	// Account is the platform account the event is for. Events are
+	// deduplicated per account as well as per connection, so that a
+	// reconnect (a new connection) does not make an old event new.
+	Account   string
+	EventType string
+	DedupKey  string
+	Payload   []byte
 	// Note is stored as the entry's error, e.g. why it is unroutable.
 	Note string
 }
@@ -45,8 +50,8 @@ type Entry struct {
 // Result says what happened to an appended entry.
 type Result struct {
 	ID pulid.ID
-	// Duplicate: an entry with the same connection and dedup key was already
-	// journaled; nothing was added.
+	// Duplicate: an entry with the same dedup key was already journaled for
+	// the connection or its account; nothing was added.
 	Duplicate bool
 }
 
@@ -174,14 +179,16 @@ func (j *Journal) Run(ctx context.Context) {
 	}
 }
 
+// insert skips an entry that conflicts with either unique key: the same
+// dedup key for the connection, or for the account.
 const insert = `
-INSERT INTO webhook_events (id, platform, connection_id, campaign_id, event_type, dedup_key, payload,
+INSERT INTO webhook_events (id, platform, connection_id, campaign_id, account, event_type, dedup_key, payload,
 	received_at, response_status, attempts, processed_at, error)
-SELECT id, platform, NULLIF(connection_id, ''), NULLIF(campaign_id, ''), event_type, dedup_key, payload,
+SELECT id, platform, NULLIF(connection_id, ''), NULLIF(campaign_id, ''), NULLIF(account, ''), event_type, dedup_key, payload,
 	received_at, 200, 0, CASE WHEN connection_id = '' THEN received_at END, NULLIF(note, '')
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[])
-	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note)
-ON CONFLICT (connection_id, dedup_key) DO NOTHING
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[], $10::text[])
+	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note, account)
+ON CONFLICT DO NOTHING
 RETURNING id`
 
 func (j *Journal) commit(ctx context.Context, batch []*request) {
@@ -231,7 +238,7 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 // insert writes the batch's entries in one statement and returns, per
 // request and entry, the id given and whether it was a duplicate.
 func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, error) {
-	var ids, platforms, conns, campaigns, types, keys, notes []string
+	var ids, platforms, conns, campaigns, types, keys, notes, accounts []string
 	var payloads [][]byte
 	var times []string
 	out := make([][]Result, len(batch))
@@ -249,6 +256,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 			payloads = append(payloads, e.Payload)
 			times = append(times, r.at.UTC().Format(time.RFC3339Nano))
 			notes = append(notes, inbound.Text(e.Note))
+			accounts = append(accounts, inbound.Key(e.Account))
 		}
 	}
 	if len(ids) == 0 {
@@ -256,7 +264,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 	}
 	inserted := map[pulid.ID]bool{}
 	rows, err := j.db.QueryContext(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
-		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes))
+		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts))
 	if err != nil {
 		return nil, err
 	}
@@ -302,4 +310,32 @@ func refusedData(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Execer runs a statement: a *sql.DB, or an ent client or transaction.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+const reroute = `
+UPDATE webhook_events w
+SET connection_id = $1, campaign_id = $2, processed_at = NULL, failed_at = NULL, error = NULL,
+	attempts = 0, next_attempt_at = NULL
+WHERE w.platform = $3 AND w.account = $4 AND w.connection_id IS NULL AND w.received_at >= $5
+	AND ($6 = '' OR w.id = $6)
+	AND NOT EXISTS (SELECT 1 FROM webhook_events d WHERE d.connection_id = $1 AND d.dedup_key = w.dedup_key)`
+
+// Reroute gives the unroutable events of an account, journaled since
+// since, to the connection that now holds it, queued for processing as if
+// they had been routed on arrival. They are what a platform sent before the
+// connection committed (Meta delivers as soon as a page is subscribed,
+// which a connect does first) or while a replica still believed the account
+// not connected. An event the connection already has (the same dedup key)
+// keeps that one. only, when not empty, reroutes that one event.
+func Reroute(ctx context.Context, db Execer, p schematype.Platform, account string, conn, campaign pulid.ID, since time.Time, only pulid.ID) (int64, error) {
+	res, err := db.ExecContext(ctx, reroute, string(conn), string(campaign), string(p), inbound.Key(account), since, string(only))
+	if err != nil {
+		return 0, fmt.Errorf("rerouting the unroutable events of %s account %s: %w", p, account, err)
+	}
+	return res.RowsAffected()
 }

@@ -283,7 +283,7 @@ func TestZaloKeysPostgreSQLRefusesAreStored(t *testing.T) {
 	s.zalo.AddUser(conn.ExternalID, user, "Phạm Minh", "https://zalo.example/minh.jpg")
 	send := func(msgID, text string, replace ...string) {
 		t.Helper()
-		body := testkit.Fixture(t, "zalo", "user_send_text.json", append([]string{"388613280878808645", conn.ExternalID, "246845883529197922", user,
+		body := zaloFixture(t, "user_send_text.json", append([]string{"388613280878808645", conn.ExternalID, "246845883529197922", user,
 			`"96d3cdf3af150460909"`, `"` + msgID + `"`, `"text":"message"`, `"text":"` + text + `"`}, replace...)...)
 		env, err := zalo.Peek(body)
 		if err != nil {

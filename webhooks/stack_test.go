@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/graphapi/graphtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
 	"github.com/switchboard-chat/switchboard/platform/zalo/zalotest"
+	"github.com/switchboard-chat/switchboard/webhooks"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -68,6 +69,7 @@ type stackOptions struct {
 	journalWait  time.Duration                           // the journal's MaxWait: gathers concurrent requests into one batch
 	routeTTL     time.Duration                           // how long connection lookups are cached (default 10ms)
 	wrap         func(platform.Channel) platform.Channel // wraps each platform's channel
+	key          []byte                                  // ENCRYPTION_KEY: another stack's, to be a replica of its deployment
 }
 
 func newStack(t testing.TB, opt stackOptions) *stack {
@@ -79,6 +81,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	ts := testapp.Start(t, testapp.Options{
 		TLS:  !opt.plainHTTP,
 		Logs: opt.logs,
+		Key:  opt.key,
 		Env: map[string]string{
 			"FACEBOOK_APP_ID": "fb-app", "FACEBOOK_APP_SECRET": fbAppSecret, "FACEBOOK_VERIFY_TOKEN": verifyToken,
 			"WHATSAPP_APP_SECRET": waAppSecret, "WHATSAPP_VERIFY_TOKEN": verifyToken,
@@ -92,6 +95,11 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 			WrapChannel: opt.wrap,
 		},
 	})
+	select {
+	case <-webhooks.Following(ts.Webhooks):
+	case <-time.After(20 * time.Second):
+		t.Fatal("the webhook edge does not follow connection changes")
+	}
 	return &stack{Stack: ts, t: t, url: ts.URL, hc: ts.HC, db: ts.Client, sqlDB: dbtest.Open(t), conns: ts.Connections,
 		jr: ts.Journal, proc: ts.Ingest, hub: ts.Hub, tg: ts.TG, meta: ts.Meta, zalo: ts.Zalo,
 		admin: auth.WithViewer(context.Background(), &auth.Viewer{UserID: "usr_test", Admin: true})}

@@ -8,6 +8,7 @@
 package webhooks
 
 import (
+	"context"
 	"errors"
 	"expvar"
 	"fmt"
@@ -15,12 +16,16 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/platform"
@@ -42,8 +47,21 @@ type Options struct {
 	Platforms   *platform.Registry
 	Health      Health
 	Logger      *slog.Logger
-	// RouteCacheTTL bounds how stale a cached connection lookup may be (default 2s).
+	// Hub tells this replica of changes to connections made on others
+	// (nil: only of those made here, through Connections).
+	Hub *events.Hub
+	// RouteCacheTTL bounds how stale a cached connection lookup may be
+	// should a change to the connection be missed (default 2s).
 	RouteCacheTTL time.Duration
+	// MaxMisses is how many ids that name no connection are remembered
+	// (default 10,000); the least recently asked are forgotten first.
+	MaxMisses int
+	// UnknownLookups is how many database lookups a second of ids not known
+	// to name a connection each platform's unverified requests may cause
+	// (default 100), with bursts of UnknownBurst (default 1,000). Requests
+	// beyond are answered 429.
+	UnknownLookups float64
+	UnknownBurst   int
 }
 
 // Handler serves /webhooks/....
@@ -51,6 +69,12 @@ type Handler struct {
 	opt    Options
 	router *router
 	log    *slog.Logger
+	// limitedLog keeps a flood of made-up ids from flooding the log too.
+	limitedLog rate.Sometimes
+	// following is closed once Run follows the event log (at once without
+	// a Hub): only from then on are cached routes dropped when changed elsewhere.
+	following chan struct{}
+	follow    sync.Once
 }
 
 // counters are exported at /debug/vars: outcomes per platform.
@@ -61,7 +85,57 @@ func New(opt Options) *Handler {
 	if opt.RouteCacheTTL == 0 {
 		opt.RouteCacheTTL = 2 * time.Second
 	}
-	return &Handler{opt: opt, router: newRouter(opt.Client, opt.Connections, opt.RouteCacheTTL), log: opt.Logger}
+	if opt.MaxMisses <= 0 {
+		opt.MaxMisses = 10000
+	}
+	if opt.UnknownLookups <= 0 {
+		opt.UnknownLookups = 100
+	}
+	if opt.UnknownBurst <= 0 {
+		opt.UnknownBurst = 1000
+	}
+	limit := func() *rate.Limiter { return rate.NewLimiter(rate.Limit(opt.UnknownLookups), opt.UnknownBurst) }
+	h := &Handler{opt: opt, router: newRouter(opt.Client, opt.Connections, opt.RouteCacheTTL, opt.MaxMisses, limit),
+		log: opt.Logger, limitedLog: rate.Sometimes{Interval: 10 * time.Second}, following: make(chan struct{})}
+	if opt.Connections != nil {
+		opt.Connections.OnChange(h.router.forget)
+	}
+	if opt.Hub == nil {
+		close(h.following)
+	}
+	return h
+}
+
+// Run follows the changes to connections in the event log until ctx ends,
+// dropping the routes they make stale, so that a disconnect made on another
+// replica is refused here at once too.
+func (h *Handler) Run(ctx context.Context) {
+	if h.opt.Hub == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		ds, err := h.opt.Hub.Subscribe(ctx, events.Spec{Types: map[events.Type]bool{events.ConnectionUpdated: true}})
+		if err != nil {
+			return // ctx ended before the hub started
+		}
+		// What changed before the subscription began is not in it.
+		h.router.reset()
+		h.follow.Do(func() { close(h.following) })
+		for d := range ds {
+			if d.Connection != nil {
+				h.router.observe(d.Connection)
+			}
+		}
+		if ctx.Err() == nil {
+			// The hub could not read the log: whatever it missed, the reset
+			// of the next subscription covers.
+			h.log.WarnContext(ctx, "following connection changes stopped; following again")
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // Register mounts the endpoints platforms are given: each channel's webhook
@@ -106,17 +180,27 @@ func (h *Handler) handshake(p schematype.Platform, hs platform.AppSigned) http.H
 //     of accounts not connected are journaled as unroutable and answered 200,
 //     since anything else makes Meta retry and, in time, unsubscribe the app;
 //   - one URL per app, signed per account (Zalo, platform.AccountRouted): the
-//     body is peeked for the account, whose key verifies it; events of an
-//     account not connected are answered 200 and dropped, since they cannot
-//     be verified and so must not be stored.
+//     body is peeked for the account, whose key verifies it, whatever
+//     connection the path names (the app has one URL for all its accounts);
+//     events of an account not connected are answered 200 and dropped, since
+//     they cannot be verified and so must not be stored.
+//
+// Ids read before anything is verified (the URL's, the peeked account) that
+// are not known to name a connection are looked up at a bounded rate: beyond
+// it the answer is 429, which the platform retries.
 func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 	p := ch.Platform()
 	appSigned, isAppSigned := ch.(platform.AppSigned)
 	peeker, isRouted := ch.(platform.AccountRouted)
+	guard, isGuarded := ch.(replayGuard)
 	return func(w http.ResponseWriter, r *http.Request) {
 		var conn *route
-		if id := r.PathValue("id"); id != "" {
-			c, err := h.router.connection(r.Context(), id)
+		switch id := r.PathValue("id"); {
+		case isRouted:
+			// The body's account routes, below: the path may name any of
+			// the app's accounts, or none.
+		case id != "":
+			c, err := h.router.connection(r.Context(), p, id)
 			switch {
 			case err != nil:
 				h.unavailable(w, r, p, err)
@@ -124,12 +208,12 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 			case c == nil || c.platform != p:
 				h.reject(w, r, p, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
 				return
-			case !c.live && !isRouted:
+			case !c.live:
 				h.reject(w, r, p, nil, http.StatusGone, "connection disconnected")
 				return
 			}
 			conn = c
-		} else if !isAppSigned && !isRouted {
+		case !isAppSigned:
 			h.reject(w, r, p, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
 			return
 		}
@@ -144,16 +228,14 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 		case isRouted:
 			acct, err := peeker.Peek(body)
 			if err != nil {
-				h.reject(w, r, p, conn, http.StatusBadRequest, err.Error())
+				h.reject(w, r, p, nil, http.StatusBadRequest, err.Error())
+				return
+			}
+			if conn, err = h.router.account(r.Context(), p, acct, true); err != nil {
+				h.unavailable(w, r, p, err)
 				return
 			}
 			if conn == nil || !conn.live {
-				if conn, err = h.router.account(r.Context(), p, acct); err != nil {
-					h.unavailable(w, r, p, err)
-					return
-				}
-			}
-			if conn == nil || !conn.live || conn.externalID != acct {
 				counters.Add(string(p)+".unconnected", 1)
 				h.log.WarnContext(r.Context(), "webhook for an account that is not connected; dropped", "platform", p, "account", acct)
 				w.WriteHeader(http.StatusOK)
@@ -166,6 +248,17 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 		if err := ch.Verify(r.Header, body, key); err != nil {
 			h.reject(w, r, p, conn, http.StatusUnauthorized, err.Error())
 			return
+		}
+		if isGuarded && conn != nil {
+			if err := guard.VerifyApp(body, conn.creds); err != nil {
+				h.reject(w, r, p, conn, http.StatusUnauthorized, err.Error())
+				return
+			}
+			if err := guard.CheckAge(body); err != nil {
+				// Retrying never makes an event younger.
+				h.reject(w, r, p, conn, http.StatusBadRequest, err.Error())
+				return
+			}
 		}
 		frags, err := ch.Split(body)
 		if err != nil {
@@ -182,6 +275,16 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 	}
 }
 
+// replayGuard is a platform whose correctly signed events can still be
+// replays (Zalo: every app an OA has used signs with the OA's one key, and
+// the timestamp is signed but never checked by the platform).
+type replayGuard interface {
+	// VerifyApp checks that a verified body was sent for the account's app.
+	VerifyApp(body []byte, creds platform.Credentials) error
+	// CheckAge refuses an event older than the platform ever retries.
+	CheckAge(body []byte) error
+}
+
 // route journals each fragment for the connection of the account it names;
 // fragments of several accounts may come in one request.
 func (h *Handler) route(w http.ResponseWriter, r *http.Request, p schematype.Platform, frags []inbound.Fragment) ([]journal.Entry, bool) {
@@ -195,7 +298,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, p schematype.Pla
 		byAccount[f.Account] = append(byAccount[f.Account], f)
 	}
 	for _, acct := range order {
-		conn, err := h.router.account(r.Context(), p, acct)
+		conn, err := h.router.account(r.Context(), p, acct, false)
 		if err != nil {
 			h.unavailable(w, r, p, err)
 			return nil, false
@@ -246,8 +349,20 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p schematype.Pl
 	http.Error(w, http.StatusText(status), status)
 }
 
-// unavailable answers 503 when the database cannot be asked who a webhook is for.
+// unavailable answers 503 when the database cannot be asked who a webhook is
+// for, and 429 when a flood of unknown ids may not ask it now.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematype.Platform, err error) {
+	var flood *errFlood
+	if errors.As(err, &flood) {
+		counters.Add(fmt.Sprintf("%s.rejected.%d", p, http.StatusTooManyRequests), 1)
+		h.limitedLog.Do(func() {
+			h.log.WarnContext(r.Context(), "webhooks for unknown connections beyond the lookup rate; answering 429 (logged once every 10s)",
+				"platform", p, "remote", r.RemoteAddr)
+		})
+		w.Header().Set("Retry-After", retryAfter(flood.retryAfter))
+		http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
+		return
+	}
 	counters.Add(string(p)+".unavailable", 1)
 	h.log.ErrorContext(r.Context(), "looking up a webhook's connection; answering 503", "platform", p, "err", err)
 	w.Header().Set("Retry-After", "5")
@@ -297,9 +412,9 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Pla
 func entries(p schematype.Platform, conn *route, frags []inbound.Fragment, note string) []journal.Entry {
 	out := make([]journal.Entry, 0, len(frags))
 	for _, f := range frags {
-		e := journal.Entry{Platform: p, EventType: f.Type, DedupKey: f.DedupKey, Payload: f.Raw}
+		e := journal.Entry{Platform: p, Account: f.Account, EventType: f.Type, DedupKey: f.DedupKey, Payload: f.Raw}
 		if conn != nil {
-			e.ConnectionID, e.CampaignID = conn.id, conn.campaignID
+			e.ConnectionID, e.CampaignID, e.Account = conn.id, conn.campaignID, conn.externalID
 		} else {
 			e.Note = note
 		}

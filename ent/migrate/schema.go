@@ -450,7 +450,7 @@ var (
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"ADMIN", "MEMBER"}, Default: "MEMBER"},
 		{Name: "deactivated_at", Type: field.TypeTime, Nullable: true},
-		{Name: "sessions_valid_after", Type: field.TypeTime, Nullable: true},
+		{Name: "session_epoch", Type: field.TypeInt, Default: 0},
 		{Name: "kept_session", Type: field.TypeString, Nullable: true},
 		{Name: "access_version", Type: field.TypeInt, Default: 0},
 	}
@@ -464,6 +464,7 @@ var (
 	WebhookEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "platform", Type: field.TypeEnum, Enums: []string{"FACEBOOK", "TELEGRAM", "ZALO", "WHATSAPP"}},
+		{Name: "account", Type: field.TypeString, Nullable: true},
 		{Name: "event_type", Type: field.TypeString},
 		{Name: "dedup_key", Type: field.TypeString},
 		{Name: "payload", Type: field.TypeBytes},
@@ -485,13 +486,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "webhook_events_campaigns_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[12]},
+				Columns:    []*schema.Column{WebhookEventsColumns[13]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "webhook_events_connections_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[13]},
+				Columns:    []*schema.Column{WebhookEventsColumns[14]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -500,12 +501,17 @@ var (
 			{
 				Name:    "webhookevent_connection_id_dedup_key",
 				Unique:  true,
-				Columns: []*schema.Column{WebhookEventsColumns[13], WebhookEventsColumns[3]},
+				Columns: []*schema.Column{WebhookEventsColumns[14], WebhookEventsColumns[4]},
+			},
+			{
+				Name:    "webhookevent_platform_account_dedup_key",
+				Unique:  true,
+				Columns: []*schema.Column{WebhookEventsColumns[1], WebhookEventsColumns[2], WebhookEventsColumns[4]},
 			},
 			{
 				Name:    "webhookevent_received_at",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEventsColumns[5]},
+				Columns: []*schema.Column{WebhookEventsColumns[6]},
 			},
 			{
 				Name:    "webhookevent_pending",
@@ -518,7 +524,7 @@ var (
 			{
 				Name:    "webhookevent_campaign_id_received_at",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEventsColumns[12], WebhookEventsColumns[5]},
+				Columns: []*schema.Column{WebhookEventsColumns[13], WebhookEventsColumns[6]},
 			},
 		},
 	}

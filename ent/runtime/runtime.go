@@ -475,6 +475,10 @@ func init() {
 	userDescPasswordHash := userFields[2].Descriptor()
 	// user.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	user.PasswordHashValidator = userDescPasswordHash.Validators[0].(func(string) error)
+	// userDescSessionEpoch is the schema descriptor for session_epoch field.
+	userDescSessionEpoch := userFields[5].Descriptor()
+	// user.DefaultSessionEpoch holds the default value on creation for the session_epoch field.
+	user.DefaultSessionEpoch = userDescSessionEpoch.Default.(int)
 	// userDescAccessVersion is the schema descriptor for access_version field.
 	userDescAccessVersion := userFields[7].Descriptor()
 	// user.DefaultAccessVersion holds the default value on creation for the access_version field.
@@ -498,15 +502,15 @@ func init() {
 	webhookeventFields := schema.WebhookEvent{}.Fields()
 	_ = webhookeventFields
 	// webhookeventDescReceivedAt is the schema descriptor for received_at field.
-	webhookeventDescReceivedAt := webhookeventFields[6].Descriptor()
+	webhookeventDescReceivedAt := webhookeventFields[7].Descriptor()
 	// webhookevent.DefaultReceivedAt holds the default value on creation for the received_at field.
 	webhookevent.DefaultReceivedAt = webhookeventDescReceivedAt.Default.(func() time.Time)
 	// webhookeventDescResponseStatus is the schema descriptor for response_status field.
-	webhookeventDescResponseStatus := webhookeventFields[9].Descriptor()
+	webhookeventDescResponseStatus := webhookeventFields[10].Descriptor()
 	// webhookevent.DefaultResponseStatus holds the default value on creation for the response_status field.
 	webhookevent.DefaultResponseStatus = webhookeventDescResponseStatus.Default.(int)
 	// webhookeventDescAttempts is the schema descriptor for attempts field.
-	webhookeventDescAttempts := webhookeventFields[11].Descriptor()
+	webhookeventDescAttempts := webhookeventFields[12].Descriptor()
 	// webhookevent.DefaultAttempts holds the default value on creation for the attempts field.
 	webhookevent.DefaultAttempts = webhookeventDescAttempts.Default.(int)
 	// webhookeventDescID is the schema descriptor for id field.

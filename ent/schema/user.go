@@ -49,10 +49,9 @@ func (User) Fields() []ent.Field {
 			Optional().
 			Nillable().
 			Comment("When an administrator deactivated the account: it cannot sign in, and its tokens and sockets stop working."),
-		field.Time("sessions_valid_after").
-			Optional().
-			Nillable().
-			Comment("Tokens issued before this no longer work (a password change, a deactivation), except kept_session's.").
+		field.Int("session_epoch").
+			Default(0).
+			Comment("Tokens carry the epoch they were issued in; ending every session (a password change, a deactivation) moves it on, so older tokens stop working, except kept_session's.").
 			Annotations(entgql.Skip()),
 		field.String("kept_session").
 			Optional().

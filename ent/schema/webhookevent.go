@@ -36,10 +36,16 @@ func (WebhookEvent) Fields() []ent.Field {
 			Annotations(entgql.Type("Platform")).
 			Immutable().
 			Comment("The platform that sent the webhook."),
+		// Immutable to ent: only the journal sets it, in SQL (journal.Reroute).
 		field.String("connection_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
-			Comment("The connection it was routed to; nil when no connection matches (unroutable)."),
+			Comment("The connection it was routed to, on arrival or once the account of an unroutable event was connected; nil while no connection matches (unroutable)."),
 		field.String("campaign_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
 			Comment("The campaign of that connection, so access rules apply without a join."),
+		field.String("account").
+			Optional().
+			Nillable().
+			Immutable().
+			Comment("The platform account the event is for (bot, page, OA, phone number id): what routes an unroutable event once that account is connected, and what deduplicates across reconnects."),
 		field.String("event_type").
 			Immutable().
 			Comment("The platform's event name (message, edited_message, user_send_text, statuses, ...)."),
@@ -92,10 +98,15 @@ func (WebhookEvent) Edges() []ent.Edge {
 	}
 }
 
-// Indexes deduplicates per connection and finds pending work.
+// Indexes deduplicates per connection and per account, and finds pending work.
 func (WebhookEvent) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("connection_id", "dedup_key").Unique(),
+		// A platform redelivers (or a replay repeats) an event to whichever
+		// connection holds the account now: a reconnect, which makes a new
+		// connection, must not make an event new again. It also finds an
+		// account's unroutable events when the account is connected.
+		index.Fields("platform", "account", "dedup_key").Unique(),
 		index.Fields("received_at"),
 		// The processing queue: what is still to do, oldest first, so a
 		// claim never scans or sorts the processed (or failed) history.

@@ -33,8 +33,8 @@ const (
 	FieldRole = "role"
 	// FieldDeactivatedAt holds the string denoting the deactivated_at field in the database.
 	FieldDeactivatedAt = "deactivated_at"
-	// FieldSessionsValidAfter holds the string denoting the sessions_valid_after field in the database.
-	FieldSessionsValidAfter = "sessions_valid_after"
+	// FieldSessionEpoch holds the string denoting the session_epoch field in the database.
+	FieldSessionEpoch = "session_epoch"
 	// FieldKeptSession holds the string denoting the kept_session field in the database.
 	FieldKeptSession = "kept_session"
 	// FieldAccessVersion holds the string denoting the access_version field in the database.
@@ -62,7 +62,7 @@ var Columns = []string{
 	FieldPasswordHash,
 	FieldRole,
 	FieldDeactivatedAt,
-	FieldSessionsValidAfter,
+	FieldSessionEpoch,
 	FieldKeptSession,
 	FieldAccessVersion,
 }
@@ -97,6 +97,8 @@ var (
 	NameValidator func(string) error
 	// PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	PasswordHashValidator func(string) error
+	// DefaultSessionEpoch holds the default value on creation for the "session_epoch" field.
+	DefaultSessionEpoch int
 	// DefaultAccessVersion holds the default value on creation for the "access_version" field.
 	DefaultAccessVersion int
 	// DefaultID holds the default value on creation for the "id" field.
@@ -172,9 +174,9 @@ func ByDeactivatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDeactivatedAt, opts...).ToFunc()
 }
 
-// BySessionsValidAfter orders the results by the sessions_valid_after field.
-func BySessionsValidAfter(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldSessionsValidAfter, opts...).ToFunc()
+// BySessionEpoch orders the results by the session_epoch field.
+func BySessionEpoch(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSessionEpoch, opts...).ToFunc()
 }
 
 // ByKeptSession orders the results by the kept_session field.

@@ -86,9 +86,9 @@ func DeactivatedAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldDeactivatedAt, v))
 }
 
-// SessionsValidAfter applies equality check predicate on the "sessions_valid_after" field. It's identical to SessionsValidAfterEQ.
-func SessionsValidAfter(v time.Time) predicate.User {
-	return predicate.User(sql.FieldEQ(FieldSessionsValidAfter, v))
+// SessionEpoch applies equality check predicate on the "session_epoch" field. It's identical to SessionEpochEQ.
+func SessionEpoch(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSessionEpoch, v))
 }
 
 // KeptSession applies equality check predicate on the "kept_session" field. It's identical to KeptSessionEQ.
@@ -446,54 +446,44 @@ func DeactivatedAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldDeactivatedAt))
 }
 
-// SessionsValidAfterEQ applies the EQ predicate on the "sessions_valid_after" field.
-func SessionsValidAfterEQ(v time.Time) predicate.User {
-	return predicate.User(sql.FieldEQ(FieldSessionsValidAfter, v))
+// SessionEpochEQ applies the EQ predicate on the "session_epoch" field.
+func SessionEpochEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSessionEpoch, v))
 }
 
-// SessionsValidAfterNEQ applies the NEQ predicate on the "sessions_valid_after" field.
-func SessionsValidAfterNEQ(v time.Time) predicate.User {
-	return predicate.User(sql.FieldNEQ(FieldSessionsValidAfter, v))
+// SessionEpochNEQ applies the NEQ predicate on the "session_epoch" field.
+func SessionEpochNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSessionEpoch, v))
 }
 
-// SessionsValidAfterIn applies the In predicate on the "sessions_valid_after" field.
-func SessionsValidAfterIn(vs ...time.Time) predicate.User {
-	return predicate.User(sql.FieldIn(FieldSessionsValidAfter, vs...))
+// SessionEpochIn applies the In predicate on the "session_epoch" field.
+func SessionEpochIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSessionEpoch, vs...))
 }
 
-// SessionsValidAfterNotIn applies the NotIn predicate on the "sessions_valid_after" field.
-func SessionsValidAfterNotIn(vs ...time.Time) predicate.User {
-	return predicate.User(sql.FieldNotIn(FieldSessionsValidAfter, vs...))
+// SessionEpochNotIn applies the NotIn predicate on the "session_epoch" field.
+func SessionEpochNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSessionEpoch, vs...))
 }
 
-// SessionsValidAfterGT applies the GT predicate on the "sessions_valid_after" field.
-func SessionsValidAfterGT(v time.Time) predicate.User {
-	return predicate.User(sql.FieldGT(FieldSessionsValidAfter, v))
+// SessionEpochGT applies the GT predicate on the "session_epoch" field.
+func SessionEpochGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSessionEpoch, v))
 }
 
-// SessionsValidAfterGTE applies the GTE predicate on the "sessions_valid_after" field.
-func SessionsValidAfterGTE(v time.Time) predicate.User {
-	return predicate.User(sql.FieldGTE(FieldSessionsValidAfter, v))
+// SessionEpochGTE applies the GTE predicate on the "session_epoch" field.
+func SessionEpochGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSessionEpoch, v))
 }
 
-// SessionsValidAfterLT applies the LT predicate on the "sessions_valid_after" field.
-func SessionsValidAfterLT(v time.Time) predicate.User {
-	return predicate.User(sql.FieldLT(FieldSessionsValidAfter, v))
+// SessionEpochLT applies the LT predicate on the "session_epoch" field.
+func SessionEpochLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSessionEpoch, v))
 }
 
-// SessionsValidAfterLTE applies the LTE predicate on the "sessions_valid_after" field.
-func SessionsValidAfterLTE(v time.Time) predicate.User {
-	return predicate.User(sql.FieldLTE(FieldSessionsValidAfter, v))
-}
-
-// SessionsValidAfterIsNil applies the IsNil predicate on the "sessions_valid_after" field.
-func SessionsValidAfterIsNil() predicate.User {
-	return predicate.User(sql.FieldIsNull(FieldSessionsValidAfter))
-}
-
-// SessionsValidAfterNotNil applies the NotNil predicate on the "sessions_valid_after" field.
-func SessionsValidAfterNotNil() predicate.User {
-	return predicate.User(sql.FieldNotNull(FieldSessionsValidAfter))
+// SessionEpochLTE applies the LTE predicate on the "session_epoch" field.
+func SessionEpochLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSessionEpoch, v))
 }
 
 // KeptSessionEQ applies the EQ predicate on the "kept_session" field.

@@ -25,6 +25,8 @@ const (
 	FieldConnectionID = "connection_id"
 	// FieldCampaignID holds the string denoting the campaign_id field in the database.
 	FieldCampaignID = "campaign_id"
+	// FieldAccount holds the string denoting the account field in the database.
+	FieldAccount = "account"
 	// FieldEventType holds the string denoting the event_type field in the database.
 	FieldEventType = "event_type"
 	// FieldDedupKey holds the string denoting the dedup_key field in the database.
@@ -73,6 +75,7 @@ var Columns = []string{
 	FieldPlatform,
 	FieldConnectionID,
 	FieldCampaignID,
+	FieldAccount,
 	FieldEventType,
 	FieldDedupKey,
 	FieldPayload,
@@ -144,6 +147,11 @@ func ByConnectionID(opts ...sql.OrderTermOption) OrderOption {
 // ByCampaignID orders the results by the campaign_id field.
 func ByCampaignID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCampaignID, opts...).ToFunc()
+}
+
+// ByAccount orders the results by the account field.
+func ByAccount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAccount, opts...).ToFunc()
 }
 
 // ByEventType orders the results by the event_type field.

@@ -56,10 +56,23 @@ var PageScopes = []string{"pages_messaging", "pages_read_engagement", "pages_man
 // FacebookPage connects a fresh page to a new campaign.
 func (s *Stack) FacebookPage() (*ent.Connection, graphtest.FakePage) {
 	s.T.Helper()
-	page := graphtest.FakePage{ID: testkit.Digits("68"), Name: "Hook page", Token: "EAAGpage" + testkit.Digits(""), Scopes: PageScopes}
+	page := NewFacebookPage()
+	return s.ConnectFacebookPage(page), page
+}
+
+// NewFacebookPage is a fresh page with the permissions Messenger needs, for
+// ConnectFacebookPage.
+func NewFacebookPage() graphtest.FakePage {
+	return graphtest.FakePage{ID: testkit.Digits("68"), Name: "Hook page", Token: "EAAGpage" + testkit.Digits(""), Scopes: PageScopes}
+}
+
+// ConnectFacebookPage connects page, through a new user of the fake who
+// manages it, to a new campaign.
+func (s *Stack) ConnectFacebookPage(page graphtest.FakePage) *ent.Connection {
+	s.T.Helper()
 	user := "EAAGuser" + testkit.Digits("")
 	s.Meta.AddUser(user, user+"-long", 0, page)
-	return s.connected(s.Connections.Connect(s.Admin(), facebook.ConnectInput{CampaignID: s.Campaign().ID, UserAccessToken: user, PageIDs: []string{page.ID}})), page
+	return s.connected(s.Connections.Connect(s.Admin(), facebook.ConnectInput{CampaignID: s.Campaign().ID, UserAccessToken: user, PageIDs: []string{page.ID}}))
 }
 
 // WhatsAppNumber connects a fresh number to a new campaign and returns it with its token.
@@ -73,7 +86,13 @@ func (s *Stack) WhatsAppNumber() (*ent.Connection, string) {
 // ZaloOA connects a fresh OA, whose webhooks oaSecret signs, to a new campaign.
 func (s *Stack) ZaloOA(oaSecret string) *ent.Connection {
 	s.T.Helper()
-	oa := zalo.OA{ID: testkit.Digits("38"), Name: "Hook OA"}
+	return s.ConnectZaloOA(zalo.OA{ID: testkit.Digits("38"), Name: "Hook OA"}, oaSecret)
+}
+
+// ConnectZaloOA connects oa (again, if it was before) to a new campaign,
+// with a token pair the fake mints for it.
+func (s *Stack) ConnectZaloOA(oa zalo.OA, oaSecret string) *ent.Connection {
+	s.T.Helper()
 	access, refresh := s.Zalo.AddOA(oa, "code", "verifier")
 	return s.connected(s.Connections.Connect(s.Admin(), zalo.ConnectInput{CampaignID: s.Campaign().ID, OASecretKey: oaSecret, AccessToken: &access, RefreshToken: &refresh}))
 }

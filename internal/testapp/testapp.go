@@ -38,6 +38,9 @@ type Options struct {
 	TLS bool
 	// Logs receives the application's logs (nil: discarded).
 	Logs io.Writer
+	// Key is the ENCRYPTION_KEY (nil: a random one). Stacks that stand for
+	// replicas of one deployment over the package's database share it.
+	Key []byte
 }
 
 // Stack is the whole application on an httptest server.
@@ -57,8 +60,11 @@ type Stack struct {
 // secrets of the configuration.
 func Start(t testing.TB, opt Options) *Stack {
 	t.Helper()
-	s := &Stack{T: t, Key: make([]byte, 32)}
-	_, _ = rand.Read(s.Key)
+	s := &Stack{T: t, Key: opt.Key}
+	if s.Key == nil {
+		s.Key = make([]byte, 32)
+		_, _ = rand.Read(s.Key)
+	}
 	var handler atomic.Value
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler.Load().(http.Handler).ServeHTTP(w, r)

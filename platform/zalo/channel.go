@@ -2,6 +2,7 @@ package zalo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -23,19 +24,29 @@ type Channel struct {
 	api *Client
 	// appID and appSecret are our Zalo app's, the defaults of connectZalo.
 	appID, appSecret string
-	now              func() time.Time
+	// maxAge is the age past which a signed event is refused as a replay.
+	maxAge time.Duration
+	now    func() time.Time
 	// media fetches agents' attachments, which Zalo takes as uploads only.
 	media *http.Client
 }
 
+// DefaultMaxEventAge is ZALO_MAX_EVENT_AGE's default: Zalo is said to
+// retry for up to 12 hours, with the original timestamp.
+const DefaultMaxEventAge = 24 * time.Hour
+
 // NewChannel returns the Zalo channel; appID and appSecret are the defaults
 // of connectZalo's appID and appSecretKey (ZALO_APP_ID, ZALO_APP_SECRET).
+// Signed events older than maxEventAge are refused (0: DefaultMaxEventAge).
 // media fetches the attachments of sends (nil: platform.MediaClient(false)).
-func NewChannel(api *Client, appID, appSecret string, media *http.Client) *Channel {
+func NewChannel(api *Client, appID, appSecret string, maxEventAge time.Duration, media *http.Client) *Channel {
 	if media == nil {
 		media = platform.MediaClient(false)
 	}
-	return &Channel{api: api, appID: appID, appSecret: appSecret, now: time.Now, media: media}
+	if maxEventAge <= 0 {
+		maxEventAge = DefaultMaxEventAge
+	}
+	return &Channel{api: api, appID: appID, appSecret: appSecret, maxAge: maxEventAge, now: time.Now, media: media}
 }
 
 var (
@@ -97,13 +108,58 @@ func (*Channel) Title() string { return "Zalo" }
 // NewCredentials returns empty OA credentials.
 func (*Channel) NewCredentials() platform.Credentials { return &Credentials{} }
 
-// WebhookPath names the connection. The app-wide /webhooks/zalo works too:
-// the body names the OA.
+// WebhookPath names the connection. The body's OA routes the event
+// whatever the path names, since a Zalo app has one webhook URL for all
+// its OAs: the app-wide /webhooks/zalo is the one to give Zalo.
 func (*Channel) WebhookPath(id pulid.ID) string { return "/webhooks/zalo/" + string(id) }
+
+// appWebhookURL is the app-wide URL of the account's webhooks.
+func appWebhookURL(acct platform.Account) string {
+	return strings.TrimSuffix(acct.WebhookURL, "/"+string(acct.ConnectionID))
+}
 
 // Verify checks the signature with the OA's secret key.
 func (*Channel) Verify(h http.Header, body []byte, oaSecretKey string) error {
 	return Verify(h, body, oaSecretKey)
+}
+
+// ErrOtherApp refuses an event signed with the OA's key but sent for
+// another app than the OA's: a replay from another app's webhook.
+var ErrOtherApp = errors.New("app_id is not the OA's Zalo app")
+
+// VerifyApp checks, after Verify, that a body was sent for the OA's app
+// (the app it was connected with, or ZALO_APP_ID): the signature covers
+// the app_id, but every app the OA has ever used signs with the same key.
+func (ch *Channel) VerifyApp(body []byte, c platform.Credentials) error {
+	env, err := Peek(body)
+	if err != nil {
+		return err
+	}
+	want := c.(*Credentials).AppID
+	if want == "" {
+		want = ch.appID
+	}
+	if env.AppID != want {
+		return ErrOtherApp
+	}
+	return nil
+}
+
+// CheckAge refuses an event older than maxEventAge: Zalo retries with the
+// original timestamp, for hours at most, so an older one is a replay.
+func (ch *Channel) CheckAge(body []byte) error {
+	env, err := Peek(body)
+	if err != nil {
+		return err
+	}
+	at, err := parseMillis(env.Timestamp)
+	if err != nil {
+		return err
+	}
+	if age := ch.now().Sub(at); age > ch.maxAge {
+		return fmt.Errorf("event timestamp %s is %s old, older than the %s a retry can be", at.Format(time.RFC3339), age.Round(time.Second), ch.maxAge)
+	}
+	return nil
 }
 
 // Peek finds the OA an unverified body is for.
@@ -209,7 +265,7 @@ func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform
 		platform.Check{Name: "refresh token stored", OK: c.RefreshToken != "" && c.AppID != "" && c.AppSecret != "",
 			Detail: "needed to renew the access token (with the Zalo app id and secret key)"},
 		platform.Check{Name: "webhook", OK: c.OASecretKey != "",
-			Detail: "set the Zalo app's webhook URL to " + acct.WebhookURL + "; signatures are checked with the OA secret key"},
+			Detail: "set the Zalo app's webhook URL to " + appWebhookURL(acct) + " (one URL for all the app's OAs); signatures are checked with the OA secret key"},
 	), nil
 }
 

@@ -48,7 +48,7 @@ func setupSend(t *testing.T, media *http.Client) *sendFixture {
 	at, _ := srv.AddOA(testOA, "", "")
 	f := &sendFixture{
 		srv: srv,
-		ch:  zalo.NewChannel(zalo.New(srv.URL, srv.URL, srv.Client()), appID, appSecret, media),
+		ch:  zalo.NewChannel(zalo.New(srv.URL, srv.URL, srv.Client()), appID, appSecret, 0, media),
 		acct: platform.Account{ExternalID: bigOAID,
 			Credentials: &zalo.Credentials{AccessToken: at, OASecretKey: "oa-secret-key"}},
 		at:   at,
@@ -116,7 +116,7 @@ func (f *sendFixture) wantSends(t *testing.T, ids []string, n int) []zalotest.Se
 }
 
 func TestLimits(t *testing.T) {
-	l := zalo.NewChannel(nil, "", "", nil).Limits()
+	l := zalo.NewChannel(nil, "", "", 0, nil).Limits()
 	if l.Text != 2000 || !slices.Equal(l.Kinds, []platform.MediaKind{platform.Image, platform.File}) || l.Window != 0 {
 		t.Errorf("Limits = %+v, want 2000 characters, IMAGE and FILE, no window", l)
 	}

@@ -539,3 +539,59 @@ func TestTestEvent(t *testing.T) {
 		t.Errorf("two nonces share the key %q", frags[0].DedupKey)
 	}
 }
+
+// replayBody is a user_send_text of hookOA for app, stamped at.
+func replayBody(app string, at time.Time) []byte {
+	return []byte(`{"app_id":"` + app + `","event_name":"user_send_text","sender":{"id":"` + hookUser + `"},"recipient":{"id":"` + hookOA +
+		`"},"message":{"msg_id":"m1","text":"hi"},"timestamp":"` + strconv.FormatInt(at.UnixMilli(), 10) + `"}`)
+}
+
+// An OA's key signs the events of every app the OA has used: only the
+// OA's own app (the one stored with it, or ZALO_APP_ID) is accepted.
+func TestVerifyApp(t *testing.T) {
+	ch := zalo.NewChannel(nil, "default-app", "secret", 0, nil)
+	now := time.Now()
+	for _, tc := range []struct {
+		name, stored, sent string
+		ok                 bool
+	}{
+		{"the stored app", "stored-app", "stored-app", true},
+		{"ZALO_APP_ID, when the OA was connected with another app", "stored-app", "default-app", false},
+		{"ZALO_APP_ID, when none is stored", "", "default-app", true},
+		{"another app, when none is stored", "", "stored-app", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ch.VerifyApp(replayBody(tc.sent, now), &zalo.Credentials{AppID: tc.stored, OASecretKey: hookSecret})
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, zalo.ErrOtherApp) {
+				t.Fatalf("VerifyApp = %v, want ok %t", err, tc.ok)
+			}
+		})
+	}
+}
+
+// Zalo retries with the original timestamp for hours: older events are replays.
+func TestCheckAge(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration
+		at     time.Time
+		ok     bool
+	}{
+		{"a retry 11 hours on, by default", 0, now.Add(-11 * time.Hour), true},
+		{"25 hours old, by default (24 h)", 0, now.Add(-25 * time.Hour), false},
+		{"within ZALO_MAX_EVENT_AGE", time.Hour, now.Add(-59 * time.Minute), true},
+		{"past ZALO_MAX_EVENT_AGE", time.Hour, now.Add(-61 * time.Minute), false},
+		{"ahead of our clock", time.Hour, now.Add(time.Minute), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := zalo.NewChannel(nil, hookApp, "secret", tc.maxAge, nil).CheckAge(replayBody(hookApp, tc.at))
+			if tc.ok != (err == nil) {
+				t.Fatalf("CheckAge = %v, want ok %t", err, tc.ok)
+			}
+		})
+	}
+	if err := zalo.NewChannel(nil, hookApp, "secret", 0, nil).CheckAge([]byte(`{"app_id":"a","event_name":"follow","oa_id":"1","timestamp":"yesterday"}`)); !errors.Is(err, zalo.ErrMalformed) {
+		t.Fatalf("a timestamp that is not milliseconds: %v", err)
+	}
+}

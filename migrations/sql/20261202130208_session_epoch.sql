@@ -1,0 +1,2 @@
+-- Modify "users" table
+ALTER TABLE "users" DROP COLUMN "sessions_valid_after", ADD COLUMN "session_epoch" bigint NOT NULL DEFAULT 0;
