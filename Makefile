@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run test generate check-generated migration lint bench db db-stop build clean
+.PHONY: help run test generate check-generated migration migration-rehash lint bench db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -53,6 +53,9 @@ migration: ## write a migration for schema changes: make migration name=add_thin
 	@test -n "$(name)" || { echo "usage: make migration name=what_changed" >&2; exit 2; }
 	@$(PG) start
 	@$(DEV_DB) $(GO) run ./migrations/diff.go "$(name)"
+
+migration-rehash: ## after completing a generated migration by hand (a data step), rewrite atlas.sum
+	$(GO) run ./migrations/diff.go -rehash
 
 check-generated: ## fail when generated code or migrations are stale
 	@$(PG) start

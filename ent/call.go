@@ -57,6 +57,12 @@ type Call struct {
 	TotalDuration int `json:"total_duration,omitempty"`
 	// OmiCall endCause: BUSY, NO_ANSWER, TRIAL_REJECTION, LIMITATION_DECLINE, ALLOTTED_TIMEOUT, ...
 	EndCause string `json:"end_cause,omitempty"`
+	// Answered on another device or by a colleague (acceptedByOther).
+	AnsweredElsewhere bool `json:"answered_elsewhere,omitempty"`
+	// Nobody answered: rejected, or ended without an answer.
+	Missed bool `json:"missed,omitempty"`
+	// When the call last went to the event log; incall ticks go at most every few seconds.
+	AnnouncedAt *time.Time `json:"announced_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CallQuery when eager-loading is set.
 	Edges        CallEdges `json:"edges"`
@@ -73,11 +79,15 @@ type CallEdges struct {
 	Conversation *Conversation `json:"conversation,omitempty"`
 	// The agent on the call.
 	Agent *User `json:"agent,omitempty"`
+	// The softphone's callbacks for this call, as received.
+	Events []*CallEvent `json:"events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [4]map[string]int
+	totalCount [5]map[string]int
+
+	namedEvents map[string][]*CallEvent
 }
 
 // CampaignOrErr returns the Campaign value or an error if the edge
@@ -124,6 +134,15 @@ func (e CallEdges) AgentOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "agent"}
 }
 
+// EventsOrErr returns the Events value or an error if the edge
+// was not loaded in eager-loading.
+func (e CallEdges) EventsOrErr() ([]*CallEvent, error) {
+	if e.loadedTypes[4] {
+		return e.Events, nil
+	}
+	return nil, &NotLoadedError{edge: "events"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Call) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -133,11 +152,13 @@ func (*Call) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case call.FieldID, call.FieldCampaignID:
 			values[i] = new(pulid.ID)
+		case call.FieldAnsweredElsewhere, call.FieldMissed:
+			values[i] = new(sql.NullBool)
 		case call.FieldDuration, call.FieldTotalDuration:
 			values[i] = new(sql.NullInt64)
 		case call.FieldUUID, call.FieldDirection, call.FieldStatus, call.FieldRemoteNumber, call.FieldSipNumber, call.FieldEndCause:
 			values[i] = new(sql.NullString)
-		case call.FieldCreatedAt, call.FieldUpdatedAt, call.FieldStartedAt, call.FieldAnsweredAt, call.FieldEndedAt:
+		case call.FieldCreatedAt, call.FieldUpdatedAt, call.FieldStartedAt, call.FieldAnsweredAt, call.FieldEndedAt, call.FieldAnnouncedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -268,6 +289,25 @@ func (_m *Call) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.EndCause = value.String
 			}
+		case call.FieldAnsweredElsewhere:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field answered_elsewhere", values[i])
+			} else if value.Valid {
+				_m.AnsweredElsewhere = value.Bool
+			}
+		case call.FieldMissed:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field missed", values[i])
+			} else if value.Valid {
+				_m.Missed = value.Bool
+			}
+		case call.FieldAnnouncedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field announced_at", values[i])
+			} else if value.Valid {
+				_m.AnnouncedAt = new(time.Time)
+				*_m.AnnouncedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -299,6 +339,11 @@ func (_m *Call) QueryConversation() *ConversationQuery {
 // QueryAgent queries the "agent" edge of the Call entity.
 func (_m *Call) QueryAgent() *UserQuery {
 	return NewCallClient(_m.config).QueryAgent(_m)
+}
+
+// QueryEvents queries the "events" edge of the Call entity.
+func (_m *Call) QueryEvents() *CallEventQuery {
+	return NewCallClient(_m.config).QueryEvents(_m)
 }
 
 // Update returns a builder for updating this Call.
@@ -386,8 +431,43 @@ func (_m *Call) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("end_cause=")
 	builder.WriteString(_m.EndCause)
+	builder.WriteString(", ")
+	builder.WriteString("answered_elsewhere=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AnsweredElsewhere))
+	builder.WriteString(", ")
+	builder.WriteString("missed=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Missed))
+	builder.WriteString(", ")
+	if v := _m.AnnouncedAt; v != nil {
+		builder.WriteString("announced_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedEvents returns the Events named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Call) NamedEvents(name string) ([]*CallEvent, error) {
+	if _m.Edges.namedEvents == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedEvents[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Call) appendNamedEvents(name string, edges ...*CallEvent) {
+	if _m.Edges.namedEvents == nil {
+		_m.Edges.namedEvents = make(map[string][]*CallEvent)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedEvents[name] = []*CallEvent{}
+	} else {
+		_m.Edges.namedEvents[name] = append(_m.Edges.namedEvents[name], edges...)
+	}
 }
 
 // Calls is a parsable slice of Call.

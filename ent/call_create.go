@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
@@ -242,6 +243,48 @@ func (_c *CallCreate) SetNillableEndCause(v *string) *CallCreate {
 	return _c
 }
 
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (_c *CallCreate) SetAnsweredElsewhere(v bool) *CallCreate {
+	_c.mutation.SetAnsweredElsewhere(v)
+	return _c
+}
+
+// SetNillableAnsweredElsewhere sets the "answered_elsewhere" field if the given value is not nil.
+func (_c *CallCreate) SetNillableAnsweredElsewhere(v *bool) *CallCreate {
+	if v != nil {
+		_c.SetAnsweredElsewhere(*v)
+	}
+	return _c
+}
+
+// SetMissed sets the "missed" field.
+func (_c *CallCreate) SetMissed(v bool) *CallCreate {
+	_c.mutation.SetMissed(v)
+	return _c
+}
+
+// SetNillableMissed sets the "missed" field if the given value is not nil.
+func (_c *CallCreate) SetNillableMissed(v *bool) *CallCreate {
+	if v != nil {
+		_c.SetMissed(*v)
+	}
+	return _c
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (_c *CallCreate) SetAnnouncedAt(v time.Time) *CallCreate {
+	_c.mutation.SetAnnouncedAt(v)
+	return _c
+}
+
+// SetNillableAnnouncedAt sets the "announced_at" field if the given value is not nil.
+func (_c *CallCreate) SetNillableAnnouncedAt(v *time.Time) *CallCreate {
+	if v != nil {
+		_c.SetAnnouncedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *CallCreate) SetID(v pulid.ID) *CallCreate {
 	_c.mutation.SetID(v)
@@ -274,6 +317,21 @@ func (_c *CallCreate) SetConversation(v *Conversation) *CallCreate {
 // SetAgent sets the "agent" edge to the User entity.
 func (_c *CallCreate) SetAgent(v *User) *CallCreate {
 	return _c.SetAgentID(v.ID)
+}
+
+// AddEventIDs adds the "events" edge to the CallEvent entity by IDs.
+func (_c *CallCreate) AddEventIDs(ids ...pulid.ID) *CallCreate {
+	_c.mutation.AddEventIDs(ids...)
+	return _c
+}
+
+// AddEvents adds the "events" edges to the CallEvent entity.
+func (_c *CallCreate) AddEvents(v ...*CallEvent) *CallCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddEventIDs(ids...)
 }
 
 // Mutation returns the CallMutation object of the builder.
@@ -347,6 +405,14 @@ func (_c *CallCreate) defaults() error {
 		v := call.DefaultTotalDuration
 		_c.mutation.SetTotalDuration(v)
 	}
+	if _, ok := _c.mutation.AnsweredElsewhere(); !ok {
+		v := call.DefaultAnsweredElsewhere
+		_c.mutation.SetAnsweredElsewhere(v)
+	}
+	if _, ok := _c.mutation.Missed(); !ok {
+		v := call.DefaultMissed
+		_c.mutation.SetMissed(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if call.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized call.DefaultID (forgotten import ent/runtime?)")
@@ -413,6 +479,12 @@ func (_c *CallCreate) check() error {
 		if err := call.TotalDurationValidator(v); err != nil {
 			return &ValidationError{Name: "total_duration", err: fmt.Errorf(`ent: validator failed for field "Call.total_duration": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.AnsweredElsewhere(); !ok {
+		return &ValidationError{Name: "answered_elsewhere", err: errors.New(`ent: missing required field "Call.answered_elsewhere"`)}
+	}
+	if _, ok := _c.mutation.Missed(); !ok {
+		return &ValidationError{Name: "missed", err: errors.New(`ent: missing required field "Call.missed"`)}
 	}
 	if len(_c.mutation.CampaignIDs()) == 0 {
 		return &ValidationError{Name: "campaign", err: errors.New(`ent: missing required edge "Call.campaign"`)}
@@ -505,6 +577,18 @@ func (_c *CallCreate) createSpec() (*Call, *sqlgraph.CreateSpec) {
 		_spec.SetField(call.FieldEndCause, field.TypeString, value)
 		_node.EndCause = value
 	}
+	if value, ok := _c.mutation.AnsweredElsewhere(); ok {
+		_spec.SetField(call.FieldAnsweredElsewhere, field.TypeBool, value)
+		_node.AnsweredElsewhere = value
+	}
+	if value, ok := _c.mutation.Missed(); ok {
+		_spec.SetField(call.FieldMissed, field.TypeBool, value)
+		_node.Missed = value
+	}
+	if value, ok := _c.mutation.AnnouncedAt(); ok {
+		_spec.SetField(call.FieldAnnouncedAt, field.TypeTime, value)
+		_node.AnnouncedAt = &value
+	}
 	if nodes := _c.mutation.CampaignIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -571,6 +655,22 @@ func (_c *CallCreate) createSpec() (*Call, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.AgentID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -844,6 +944,48 @@ func (u *CallUpsert) UpdateEndCause() *CallUpsert {
 // ClearEndCause clears the value of the "end_cause" field.
 func (u *CallUpsert) ClearEndCause() *CallUpsert {
 	u.SetNull(call.FieldEndCause)
+	return u
+}
+
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (u *CallUpsert) SetAnsweredElsewhere(v bool) *CallUpsert {
+	u.Set(call.FieldAnsweredElsewhere, v)
+	return u
+}
+
+// UpdateAnsweredElsewhere sets the "answered_elsewhere" field to the value that was provided on create.
+func (u *CallUpsert) UpdateAnsweredElsewhere() *CallUpsert {
+	u.SetExcluded(call.FieldAnsweredElsewhere)
+	return u
+}
+
+// SetMissed sets the "missed" field.
+func (u *CallUpsert) SetMissed(v bool) *CallUpsert {
+	u.Set(call.FieldMissed, v)
+	return u
+}
+
+// UpdateMissed sets the "missed" field to the value that was provided on create.
+func (u *CallUpsert) UpdateMissed() *CallUpsert {
+	u.SetExcluded(call.FieldMissed)
+	return u
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (u *CallUpsert) SetAnnouncedAt(v time.Time) *CallUpsert {
+	u.Set(call.FieldAnnouncedAt, v)
+	return u
+}
+
+// UpdateAnnouncedAt sets the "announced_at" field to the value that was provided on create.
+func (u *CallUpsert) UpdateAnnouncedAt() *CallUpsert {
+	u.SetExcluded(call.FieldAnnouncedAt)
+	return u
+}
+
+// ClearAnnouncedAt clears the value of the "announced_at" field.
+func (u *CallUpsert) ClearAnnouncedAt() *CallUpsert {
+	u.SetNull(call.FieldAnnouncedAt)
 	return u
 }
 
@@ -1160,6 +1302,55 @@ func (u *CallUpsertOne) UpdateEndCause() *CallUpsertOne {
 func (u *CallUpsertOne) ClearEndCause() *CallUpsertOne {
 	return u.Update(func(s *CallUpsert) {
 		s.ClearEndCause()
+	})
+}
+
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (u *CallUpsertOne) SetAnsweredElsewhere(v bool) *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.SetAnsweredElsewhere(v)
+	})
+}
+
+// UpdateAnsweredElsewhere sets the "answered_elsewhere" field to the value that was provided on create.
+func (u *CallUpsertOne) UpdateAnsweredElsewhere() *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.UpdateAnsweredElsewhere()
+	})
+}
+
+// SetMissed sets the "missed" field.
+func (u *CallUpsertOne) SetMissed(v bool) *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.SetMissed(v)
+	})
+}
+
+// UpdateMissed sets the "missed" field to the value that was provided on create.
+func (u *CallUpsertOne) UpdateMissed() *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.UpdateMissed()
+	})
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (u *CallUpsertOne) SetAnnouncedAt(v time.Time) *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.SetAnnouncedAt(v)
+	})
+}
+
+// UpdateAnnouncedAt sets the "announced_at" field to the value that was provided on create.
+func (u *CallUpsertOne) UpdateAnnouncedAt() *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.UpdateAnnouncedAt()
+	})
+}
+
+// ClearAnnouncedAt clears the value of the "announced_at" field.
+func (u *CallUpsertOne) ClearAnnouncedAt() *CallUpsertOne {
+	return u.Update(func(s *CallUpsert) {
+		s.ClearAnnouncedAt()
 	})
 }
 
@@ -1643,6 +1834,55 @@ func (u *CallUpsertBulk) UpdateEndCause() *CallUpsertBulk {
 func (u *CallUpsertBulk) ClearEndCause() *CallUpsertBulk {
 	return u.Update(func(s *CallUpsert) {
 		s.ClearEndCause()
+	})
+}
+
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (u *CallUpsertBulk) SetAnsweredElsewhere(v bool) *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.SetAnsweredElsewhere(v)
+	})
+}
+
+// UpdateAnsweredElsewhere sets the "answered_elsewhere" field to the value that was provided on create.
+func (u *CallUpsertBulk) UpdateAnsweredElsewhere() *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.UpdateAnsweredElsewhere()
+	})
+}
+
+// SetMissed sets the "missed" field.
+func (u *CallUpsertBulk) SetMissed(v bool) *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.SetMissed(v)
+	})
+}
+
+// UpdateMissed sets the "missed" field to the value that was provided on create.
+func (u *CallUpsertBulk) UpdateMissed() *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.UpdateMissed()
+	})
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (u *CallUpsertBulk) SetAnnouncedAt(v time.Time) *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.SetAnnouncedAt(v)
+	})
+}
+
+// UpdateAnnouncedAt sets the "announced_at" field to the value that was provided on create.
+func (u *CallUpsertBulk) UpdateAnnouncedAt() *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.UpdateAnnouncedAt()
+	})
+}
+
+// ClearAnnouncedAt clears the value of the "announced_at" field.
+func (u *CallUpsertBulk) ClearAnnouncedAt() *CallUpsertBulk {
+	return u.Update(func(s *CallUpsert) {
+		s.ClearAnnouncedAt()
 	})
 }
 

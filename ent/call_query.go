@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
@@ -33,8 +35,10 @@ type CallQuery struct {
 	withContact      *ContactQuery
 	withConversation *ConversationQuery
 	withAgent        *UserQuery
+	withEvents       *CallEventQuery
 	loadTotal        []func(context.Context, []*Call) error
 	modifiers        []func(*sql.Selector)
+	withNamedEvents  map[string]*CallEventQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -152,6 +156,28 @@ func (_q *CallQuery) QueryAgent() *UserQuery {
 			sqlgraph.From(call.Table, call.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, call.AgentTable, call.AgentColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryEvents chains the current query on the "events" edge.
+func (_q *CallQuery) QueryEvents() *CallEventQuery {
+	query := (&CallEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(call.Table, call.FieldID, selector),
+			sqlgraph.To(callevent.Table, callevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, call.EventsTable, call.EventsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -355,6 +381,7 @@ func (_q *CallQuery) Clone() *CallQuery {
 		withContact:      _q.withContact.Clone(),
 		withConversation: _q.withConversation.Clone(),
 		withAgent:        _q.withAgent.Clone(),
+		withEvents:       _q.withEvents.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -403,6 +430,17 @@ func (_q *CallQuery) WithAgent(opts ...func(*UserQuery)) *CallQuery {
 		opt(query)
 	}
 	_q.withAgent = query
+	return _q
+}
+
+// WithEvents tells the query-builder to eager-load the nodes that are connected to
+// the "events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CallQuery) WithEvents(opts ...func(*CallEventQuery)) *CallQuery {
+	query := (&CallEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEvents = query
 	return _q
 }
 
@@ -490,11 +528,12 @@ func (_q *CallQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Call, e
 	var (
 		nodes       = []*Call{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [5]bool{
 			_q.withCampaign != nil,
 			_q.withContact != nil,
 			_q.withConversation != nil,
 			_q.withAgent != nil,
+			_q.withEvents != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -539,6 +578,20 @@ func (_q *CallQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Call, e
 	if query := _q.withAgent; query != nil {
 		if err := _q.loadAgent(ctx, query, nodes, nil,
 			func(n *Call, e *User) { n.Edges.Agent = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEvents; query != nil {
+		if err := _q.loadEvents(ctx, query, nodes,
+			func(n *Call) { n.Edges.Events = []*CallEvent{} },
+			func(n *Call, e *CallEvent) { n.Edges.Events = append(n.Edges.Events, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedEvents {
+		if err := _q.loadEvents(ctx, query, nodes,
+			func(n *Call) { n.appendNamedEvents(name) },
+			func(n *Call, e *CallEvent) { n.appendNamedEvents(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -675,6 +728,36 @@ func (_q *CallQuery) loadAgent(ctx context.Context, query *UserQuery, nodes []*C
 	}
 	return nil
 }
+func (_q *CallQuery) loadEvents(ctx context.Context, query *CallEventQuery, nodes []*Call, init func(*Call), assign func(*Call, *CallEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Call)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(callevent.FieldCallID)
+	}
+	query.Where(predicate.CallEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(call.EventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CallID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "call_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *CallQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -805,6 +888,20 @@ func (_q *CallQuery) ForShare(opts ...sql.LockOption) *CallQuery {
 func (_q *CallQuery) Modify(modifiers ...func(s *sql.Selector)) *CallSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedEvents tells the query-builder to eager-load the nodes that are connected to the "events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CallQuery) WithNamedEvents(name string, opts ...func(*CallEventQuery)) *CallQuery {
+	query := (&CallEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedEvents == nil {
+		_q.withNamedEvents = make(map[string]*CallEventQuery)
+	}
+	_q.withNamedEvents[name] = query
+	return _q
 }
 
 // CallGroupBy is the group-by builder for Call entities.

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
@@ -277,6 +278,54 @@ func (_u *CallUpdate) ClearEndCause() *CallUpdate {
 	return _u
 }
 
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (_u *CallUpdate) SetAnsweredElsewhere(v bool) *CallUpdate {
+	_u.mutation.SetAnsweredElsewhere(v)
+	return _u
+}
+
+// SetNillableAnsweredElsewhere sets the "answered_elsewhere" field if the given value is not nil.
+func (_u *CallUpdate) SetNillableAnsweredElsewhere(v *bool) *CallUpdate {
+	if v != nil {
+		_u.SetAnsweredElsewhere(*v)
+	}
+	return _u
+}
+
+// SetMissed sets the "missed" field.
+func (_u *CallUpdate) SetMissed(v bool) *CallUpdate {
+	_u.mutation.SetMissed(v)
+	return _u
+}
+
+// SetNillableMissed sets the "missed" field if the given value is not nil.
+func (_u *CallUpdate) SetNillableMissed(v *bool) *CallUpdate {
+	if v != nil {
+		_u.SetMissed(*v)
+	}
+	return _u
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (_u *CallUpdate) SetAnnouncedAt(v time.Time) *CallUpdate {
+	_u.mutation.SetAnnouncedAt(v)
+	return _u
+}
+
+// SetNillableAnnouncedAt sets the "announced_at" field if the given value is not nil.
+func (_u *CallUpdate) SetNillableAnnouncedAt(v *time.Time) *CallUpdate {
+	if v != nil {
+		_u.SetAnnouncedAt(*v)
+	}
+	return _u
+}
+
+// ClearAnnouncedAt clears the value of the "announced_at" field.
+func (_u *CallUpdate) ClearAnnouncedAt() *CallUpdate {
+	_u.mutation.ClearAnnouncedAt()
+	return _u
+}
+
 // SetContact sets the "contact" edge to the Contact entity.
 func (_u *CallUpdate) SetContact(v *Contact) *CallUpdate {
 	return _u.SetContactID(v.ID)
@@ -290,6 +339,21 @@ func (_u *CallUpdate) SetConversation(v *Conversation) *CallUpdate {
 // SetAgent sets the "agent" edge to the User entity.
 func (_u *CallUpdate) SetAgent(v *User) *CallUpdate {
 	return _u.SetAgentID(v.ID)
+}
+
+// AddEventIDs adds the "events" edge to the CallEvent entity by IDs.
+func (_u *CallUpdate) AddEventIDs(ids ...pulid.ID) *CallUpdate {
+	_u.mutation.AddEventIDs(ids...)
+	return _u
+}
+
+// AddEvents adds the "events" edges to the CallEvent entity.
+func (_u *CallUpdate) AddEvents(v ...*CallEvent) *CallUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEventIDs(ids...)
 }
 
 // Mutation returns the CallMutation object of the builder.
@@ -313,6 +377,27 @@ func (_u *CallUpdate) ClearConversation() *CallUpdate {
 func (_u *CallUpdate) ClearAgent() *CallUpdate {
 	_u.mutation.ClearAgent()
 	return _u
+}
+
+// ClearEvents clears all "events" edges to the CallEvent entity.
+func (_u *CallUpdate) ClearEvents() *CallUpdate {
+	_u.mutation.ClearEvents()
+	return _u
+}
+
+// RemoveEventIDs removes the "events" edge to CallEvent entities by IDs.
+func (_u *CallUpdate) RemoveEventIDs(ids ...pulid.ID) *CallUpdate {
+	_u.mutation.RemoveEventIDs(ids...)
+	return _u
+}
+
+// RemoveEvents removes "events" edges to CallEvent entities.
+func (_u *CallUpdate) RemoveEvents(v ...*CallEvent) *CallUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEventIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -454,6 +539,18 @@ func (_u *CallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.EndCauseCleared() {
 		_spec.ClearField(call.FieldEndCause, field.TypeString)
 	}
+	if value, ok := _u.mutation.AnsweredElsewhere(); ok {
+		_spec.SetField(call.FieldAnsweredElsewhere, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Missed(); ok {
+		_spec.SetField(call.FieldMissed, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.AnnouncedAt(); ok {
+		_spec.SetField(call.FieldAnnouncedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AnnouncedAtCleared() {
+		_spec.ClearField(call.FieldAnnouncedAt, field.TypeTime)
+	}
 	if _u.mutation.ContactCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -534,6 +631,51 @@ func (_u *CallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEventsIDs(); len(nodes) > 0 && !_u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -807,6 +949,54 @@ func (_u *CallUpdateOne) ClearEndCause() *CallUpdateOne {
 	return _u
 }
 
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (_u *CallUpdateOne) SetAnsweredElsewhere(v bool) *CallUpdateOne {
+	_u.mutation.SetAnsweredElsewhere(v)
+	return _u
+}
+
+// SetNillableAnsweredElsewhere sets the "answered_elsewhere" field if the given value is not nil.
+func (_u *CallUpdateOne) SetNillableAnsweredElsewhere(v *bool) *CallUpdateOne {
+	if v != nil {
+		_u.SetAnsweredElsewhere(*v)
+	}
+	return _u
+}
+
+// SetMissed sets the "missed" field.
+func (_u *CallUpdateOne) SetMissed(v bool) *CallUpdateOne {
+	_u.mutation.SetMissed(v)
+	return _u
+}
+
+// SetNillableMissed sets the "missed" field if the given value is not nil.
+func (_u *CallUpdateOne) SetNillableMissed(v *bool) *CallUpdateOne {
+	if v != nil {
+		_u.SetMissed(*v)
+	}
+	return _u
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (_u *CallUpdateOne) SetAnnouncedAt(v time.Time) *CallUpdateOne {
+	_u.mutation.SetAnnouncedAt(v)
+	return _u
+}
+
+// SetNillableAnnouncedAt sets the "announced_at" field if the given value is not nil.
+func (_u *CallUpdateOne) SetNillableAnnouncedAt(v *time.Time) *CallUpdateOne {
+	if v != nil {
+		_u.SetAnnouncedAt(*v)
+	}
+	return _u
+}
+
+// ClearAnnouncedAt clears the value of the "announced_at" field.
+func (_u *CallUpdateOne) ClearAnnouncedAt() *CallUpdateOne {
+	_u.mutation.ClearAnnouncedAt()
+	return _u
+}
+
 // SetContact sets the "contact" edge to the Contact entity.
 func (_u *CallUpdateOne) SetContact(v *Contact) *CallUpdateOne {
 	return _u.SetContactID(v.ID)
@@ -820,6 +1010,21 @@ func (_u *CallUpdateOne) SetConversation(v *Conversation) *CallUpdateOne {
 // SetAgent sets the "agent" edge to the User entity.
 func (_u *CallUpdateOne) SetAgent(v *User) *CallUpdateOne {
 	return _u.SetAgentID(v.ID)
+}
+
+// AddEventIDs adds the "events" edge to the CallEvent entity by IDs.
+func (_u *CallUpdateOne) AddEventIDs(ids ...pulid.ID) *CallUpdateOne {
+	_u.mutation.AddEventIDs(ids...)
+	return _u
+}
+
+// AddEvents adds the "events" edges to the CallEvent entity.
+func (_u *CallUpdateOne) AddEvents(v ...*CallEvent) *CallUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEventIDs(ids...)
 }
 
 // Mutation returns the CallMutation object of the builder.
@@ -843,6 +1048,27 @@ func (_u *CallUpdateOne) ClearConversation() *CallUpdateOne {
 func (_u *CallUpdateOne) ClearAgent() *CallUpdateOne {
 	_u.mutation.ClearAgent()
 	return _u
+}
+
+// ClearEvents clears all "events" edges to the CallEvent entity.
+func (_u *CallUpdateOne) ClearEvents() *CallUpdateOne {
+	_u.mutation.ClearEvents()
+	return _u
+}
+
+// RemoveEventIDs removes the "events" edge to CallEvent entities by IDs.
+func (_u *CallUpdateOne) RemoveEventIDs(ids ...pulid.ID) *CallUpdateOne {
+	_u.mutation.RemoveEventIDs(ids...)
+	return _u
+}
+
+// RemoveEvents removes "events" edges to CallEvent entities.
+func (_u *CallUpdateOne) RemoveEvents(v ...*CallEvent) *CallUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEventIDs(ids...)
 }
 
 // Where appends a list predicates to the CallUpdate builder.
@@ -1014,6 +1240,18 @@ func (_u *CallUpdateOne) sqlSave(ctx context.Context) (_node *Call, err error) {
 	if _u.mutation.EndCauseCleared() {
 		_spec.ClearField(call.FieldEndCause, field.TypeString)
 	}
+	if value, ok := _u.mutation.AnsweredElsewhere(); ok {
+		_spec.SetField(call.FieldAnsweredElsewhere, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Missed(); ok {
+		_spec.SetField(call.FieldMissed, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.AnnouncedAt(); ok {
+		_spec.SetField(call.FieldAnnouncedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AnnouncedAtCleared() {
+		_spec.ClearField(call.FieldAnnouncedAt, field.TypeTime)
+	}
 	if _u.mutation.ContactCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1094,6 +1332,51 @@ func (_u *CallUpdateOne) sqlSave(ctx context.Context) (_node *Call, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEventsIDs(); len(nodes) > 0 && !_u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -53,9 +53,13 @@ type CampaignEdges struct {
 	Tags []*Tag `json:"tags,omitempty"`
 	// Inbound webhook journal of this campaign's connections.
 	WebhookEvents []*WebhookEvent `json:"webhook_events,omitempty"`
+	// The softphone events of the campaign's calls; read them through calls.
+	CallEvents []*CallEvent `json:"call_events,omitempty"`
+	// Counts of the Zalo widget's browser actions; read them through zaloWidget.
+	WidgetStats []*WidgetStat `json:"widget_stats,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [10]bool
 	// totalCount holds the count of the edges above.
 	totalCount [6]map[string]int
 
@@ -67,6 +71,8 @@ type CampaignEdges struct {
 	namedCalls         map[string][]*Call
 	namedTags          map[string][]*Tag
 	namedWebhookEvents map[string][]*WebhookEvent
+	namedCallEvents    map[string][]*CallEvent
+	namedWidgetStats   map[string][]*WidgetStat
 }
 
 // MembersOrErr returns the Members value or an error if the edge
@@ -139,6 +145,24 @@ func (e CampaignEdges) WebhookEventsOrErr() ([]*WebhookEvent, error) {
 		return e.WebhookEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "webhook_events"}
+}
+
+// CallEventsOrErr returns the CallEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e CampaignEdges) CallEventsOrErr() ([]*CallEvent, error) {
+	if e.loadedTypes[8] {
+		return e.CallEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "call_events"}
+}
+
+// WidgetStatsOrErr returns the WidgetStats value or an error if the edge
+// was not loaded in eager-loading.
+func (e CampaignEdges) WidgetStatsOrErr() ([]*WidgetStat, error) {
+	if e.loadedTypes[9] {
+		return e.WidgetStats, nil
+	}
+	return nil, &NotLoadedError{edge: "widget_stats"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -255,6 +279,16 @@ func (_m *Campaign) QueryTags() *TagQuery {
 // QueryWebhookEvents queries the "webhook_events" edge of the Campaign entity.
 func (_m *Campaign) QueryWebhookEvents() *WebhookEventQuery {
 	return NewCampaignClient(_m.config).QueryWebhookEvents(_m)
+}
+
+// QueryCallEvents queries the "call_events" edge of the Campaign entity.
+func (_m *Campaign) QueryCallEvents() *CallEventQuery {
+	return NewCampaignClient(_m.config).QueryCallEvents(_m)
+}
+
+// QueryWidgetStats queries the "widget_stats" edge of the Campaign entity.
+func (_m *Campaign) QueryWidgetStats() *WidgetStatQuery {
+	return NewCampaignClient(_m.config).QueryWidgetStats(_m)
 }
 
 // Update returns a builder for updating this Campaign.
@@ -489,6 +523,54 @@ func (_m *Campaign) appendNamedWebhookEvents(name string, edges ...*WebhookEvent
 		_m.Edges.namedWebhookEvents[name] = []*WebhookEvent{}
 	} else {
 		_m.Edges.namedWebhookEvents[name] = append(_m.Edges.namedWebhookEvents[name], edges...)
+	}
+}
+
+// NamedCallEvents returns the CallEvents named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Campaign) NamedCallEvents(name string) ([]*CallEvent, error) {
+	if _m.Edges.namedCallEvents == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCallEvents[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Campaign) appendNamedCallEvents(name string, edges ...*CallEvent) {
+	if _m.Edges.namedCallEvents == nil {
+		_m.Edges.namedCallEvents = make(map[string][]*CallEvent)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCallEvents[name] = []*CallEvent{}
+	} else {
+		_m.Edges.namedCallEvents[name] = append(_m.Edges.namedCallEvents[name], edges...)
+	}
+}
+
+// NamedWidgetStats returns the WidgetStats named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Campaign) NamedWidgetStats(name string) ([]*WidgetStat, error) {
+	if _m.Edges.namedWidgetStats == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedWidgetStats[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Campaign) appendNamedWidgetStats(name string, edges ...*WidgetStat) {
+	if _m.Edges.namedWidgetStats == nil {
+		_m.Edges.namedWidgetStats = make(map[string][]*WidgetStat)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedWidgetStats[name] = []*WidgetStat{}
+	} else {
+		_m.Edges.namedWidgetStats[name] = append(_m.Edges.namedWidgetStats[name], edges...)
 	}
 }
 

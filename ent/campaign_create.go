@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -22,6 +23,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 // CampaignCreate is the builder for creating a Campaign entity.
@@ -226,6 +228,36 @@ func (_c *CampaignCreate) AddWebhookEvents(v ...*WebhookEvent) *CampaignCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddWebhookEventIDs(ids...)
+}
+
+// AddCallEventIDs adds the "call_events" edge to the CallEvent entity by IDs.
+func (_c *CampaignCreate) AddCallEventIDs(ids ...pulid.ID) *CampaignCreate {
+	_c.mutation.AddCallEventIDs(ids...)
+	return _c
+}
+
+// AddCallEvents adds the "call_events" edges to the CallEvent entity.
+func (_c *CampaignCreate) AddCallEvents(v ...*CallEvent) *CampaignCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCallEventIDs(ids...)
+}
+
+// AddWidgetStatIDs adds the "widget_stats" edge to the WidgetStat entity by IDs.
+func (_c *CampaignCreate) AddWidgetStatIDs(ids ...pulid.ID) *CampaignCreate {
+	_c.mutation.AddWidgetStatIDs(ids...)
+	return _c
+}
+
+// AddWidgetStats adds the "widget_stats" edges to the WidgetStat entity.
+func (_c *CampaignCreate) AddWidgetStats(v ...*WidgetStat) *CampaignCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddWidgetStatIDs(ids...)
 }
 
 // Mutation returns the CampaignMutation object of the builder.
@@ -494,6 +526,38 @@ func (_c *CampaignCreate) createSpec() (*Campaign, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(webhookevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CallEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.WidgetStatsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -25,6 +26,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 // CampaignQuery is the builder for querying Campaign entities.
@@ -42,6 +44,8 @@ type CampaignQuery struct {
 	withCalls              *CallQuery
 	withTags               *TagQuery
 	withWebhookEvents      *WebhookEventQuery
+	withCallEvents         *CallEventQuery
+	withWidgetStats        *WidgetStatQuery
 	loadTotal              []func(context.Context, []*Campaign) error
 	modifiers              []func(*sql.Selector)
 	withNamedMembers       map[string]*CampaignMemberQuery
@@ -52,6 +56,8 @@ type CampaignQuery struct {
 	withNamedCalls         map[string]*CallQuery
 	withNamedTags          map[string]*TagQuery
 	withNamedWebhookEvents map[string]*WebhookEventQuery
+	withNamedCallEvents    map[string]*CallEventQuery
+	withNamedWidgetStats   map[string]*WidgetStatQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -264,6 +270,50 @@ func (_q *CampaignQuery) QueryWebhookEvents() *WebhookEventQuery {
 	return query
 }
 
+// QueryCallEvents chains the current query on the "call_events" edge.
+func (_q *CampaignQuery) QueryCallEvents() *CallEventQuery {
+	query := (&CallEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(campaign.Table, campaign.FieldID, selector),
+			sqlgraph.To(callevent.Table, callevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, campaign.CallEventsTable, campaign.CallEventsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryWidgetStats chains the current query on the "widget_stats" edge.
+func (_q *CampaignQuery) QueryWidgetStats() *WidgetStatQuery {
+	query := (&WidgetStatClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(campaign.Table, campaign.FieldID, selector),
+			sqlgraph.To(widgetstat.Table, widgetstat.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, campaign.WidgetStatsTable, campaign.WidgetStatsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Campaign entity from the query.
 // Returns a *NotFoundError when no Campaign was found.
 func (_q *CampaignQuery) First(ctx context.Context) (*Campaign, error) {
@@ -464,6 +514,8 @@ func (_q *CampaignQuery) Clone() *CampaignQuery {
 		withCalls:         _q.withCalls.Clone(),
 		withTags:          _q.withTags.Clone(),
 		withWebhookEvents: _q.withWebhookEvents.Clone(),
+		withCallEvents:    _q.withCallEvents.Clone(),
+		withWidgetStats:   _q.withWidgetStats.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -559,6 +611,28 @@ func (_q *CampaignQuery) WithWebhookEvents(opts ...func(*WebhookEventQuery)) *Ca
 	return _q
 }
 
+// WithCallEvents tells the query-builder to eager-load the nodes that are connected to
+// the "call_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CampaignQuery) WithCallEvents(opts ...func(*CallEventQuery)) *CampaignQuery {
+	query := (&CallEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCallEvents = query
+	return _q
+}
+
+// WithWidgetStats tells the query-builder to eager-load the nodes that are connected to
+// the "widget_stats" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CampaignQuery) WithWidgetStats(opts ...func(*WidgetStatQuery)) *CampaignQuery {
+	query := (&WidgetStatClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withWidgetStats = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -643,7 +717,7 @@ func (_q *CampaignQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Cam
 	var (
 		nodes       = []*Campaign{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [10]bool{
 			_q.withMembers != nil,
 			_q.withConnections != nil,
 			_q.withContacts != nil,
@@ -652,6 +726,8 @@ func (_q *CampaignQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Cam
 			_q.withCalls != nil,
 			_q.withTags != nil,
 			_q.withWebhookEvents != nil,
+			_q.withCallEvents != nil,
+			_q.withWidgetStats != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -731,6 +807,20 @@ func (_q *CampaignQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Cam
 			return nil, err
 		}
 	}
+	if query := _q.withCallEvents; query != nil {
+		if err := _q.loadCallEvents(ctx, query, nodes,
+			func(n *Campaign) { n.Edges.CallEvents = []*CallEvent{} },
+			func(n *Campaign, e *CallEvent) { n.Edges.CallEvents = append(n.Edges.CallEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withWidgetStats; query != nil {
+		if err := _q.loadWidgetStats(ctx, query, nodes,
+			func(n *Campaign) { n.Edges.WidgetStats = []*WidgetStat{} },
+			func(n *Campaign, e *WidgetStat) { n.Edges.WidgetStats = append(n.Edges.WidgetStats, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedMembers {
 		if err := _q.loadMembers(ctx, query, nodes,
 			func(n *Campaign) { n.appendNamedMembers(name) },
@@ -784,6 +874,20 @@ func (_q *CampaignQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Cam
 		if err := _q.loadWebhookEvents(ctx, query, nodes,
 			func(n *Campaign) { n.appendNamedWebhookEvents(name) },
 			func(n *Campaign, e *WebhookEvent) { n.appendNamedWebhookEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCallEvents {
+		if err := _q.loadCallEvents(ctx, query, nodes,
+			func(n *Campaign) { n.appendNamedCallEvents(name) },
+			func(n *Campaign, e *CallEvent) { n.appendNamedCallEvents(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedWidgetStats {
+		if err := _q.loadWidgetStats(ctx, query, nodes,
+			func(n *Campaign) { n.appendNamedWidgetStats(name) },
+			func(n *Campaign, e *WidgetStat) { n.appendNamedWidgetStats(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1038,6 +1142,66 @@ func (_q *CampaignQuery) loadWebhookEvents(ctx context.Context, query *WebhookEv
 	}
 	return nil
 }
+func (_q *CampaignQuery) loadCallEvents(ctx context.Context, query *CallEventQuery, nodes []*Campaign, init func(*Campaign), assign func(*Campaign, *CallEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Campaign)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(callevent.FieldCampaignID)
+	}
+	query.Where(predicate.CallEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(campaign.CallEventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CampaignID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "campaign_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *CampaignQuery) loadWidgetStats(ctx context.Context, query *WidgetStatQuery, nodes []*Campaign, init func(*Campaign), assign func(*Campaign, *WidgetStat)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Campaign)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(widgetstat.FieldCampaignID)
+	}
+	query.Where(predicate.WidgetStat(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(campaign.WidgetStatsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CampaignID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "campaign_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *CampaignQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1267,6 +1431,34 @@ func (_q *CampaignQuery) WithNamedWebhookEvents(name string, opts ...func(*Webho
 		_q.withNamedWebhookEvents = make(map[string]*WebhookEventQuery)
 	}
 	_q.withNamedWebhookEvents[name] = query
+	return _q
+}
+
+// WithNamedCallEvents tells the query-builder to eager-load the nodes that are connected to the "call_events"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CampaignQuery) WithNamedCallEvents(name string, opts ...func(*CallEventQuery)) *CampaignQuery {
+	query := (&CallEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCallEvents == nil {
+		_q.withNamedCallEvents = make(map[string]*CallEventQuery)
+	}
+	_q.withNamedCallEvents[name] = query
+	return _q
+}
+
+// WithNamedWidgetStats tells the query-builder to eager-load the nodes that are connected to the "widget_stats"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CampaignQuery) WithNamedWidgetStats(name string, opts ...func(*WidgetStatQuery)) *CampaignQuery {
+	query := (&WidgetStatClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedWidgetStats == nil {
+		_q.withNamedWidgetStats = make(map[string]*WidgetStatQuery)
+	}
+	_q.withNamedWidgetStats[name] = query
 	return _q
 }
 

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -22,6 +23,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 // CampaignUpdate is the builder for updating Campaign entities.
@@ -212,6 +214,36 @@ func (_u *CampaignUpdate) AddWebhookEvents(v ...*WebhookEvent) *CampaignUpdate {
 	return _u.AddWebhookEventIDs(ids...)
 }
 
+// AddCallEventIDs adds the "call_events" edge to the CallEvent entity by IDs.
+func (_u *CampaignUpdate) AddCallEventIDs(ids ...pulid.ID) *CampaignUpdate {
+	_u.mutation.AddCallEventIDs(ids...)
+	return _u
+}
+
+// AddCallEvents adds the "call_events" edges to the CallEvent entity.
+func (_u *CampaignUpdate) AddCallEvents(v ...*CallEvent) *CampaignUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCallEventIDs(ids...)
+}
+
+// AddWidgetStatIDs adds the "widget_stats" edge to the WidgetStat entity by IDs.
+func (_u *CampaignUpdate) AddWidgetStatIDs(ids ...pulid.ID) *CampaignUpdate {
+	_u.mutation.AddWidgetStatIDs(ids...)
+	return _u
+}
+
+// AddWidgetStats adds the "widget_stats" edges to the WidgetStat entity.
+func (_u *CampaignUpdate) AddWidgetStats(v ...*WidgetStat) *CampaignUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddWidgetStatIDs(ids...)
+}
+
 // Mutation returns the CampaignMutation object of the builder.
 func (_u *CampaignUpdate) Mutation() *CampaignMutation {
 	return _u.mutation
@@ -383,6 +415,48 @@ func (_u *CampaignUpdate) RemoveWebhookEvents(v ...*WebhookEvent) *CampaignUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveWebhookEventIDs(ids...)
+}
+
+// ClearCallEvents clears all "call_events" edges to the CallEvent entity.
+func (_u *CampaignUpdate) ClearCallEvents() *CampaignUpdate {
+	_u.mutation.ClearCallEvents()
+	return _u
+}
+
+// RemoveCallEventIDs removes the "call_events" edge to CallEvent entities by IDs.
+func (_u *CampaignUpdate) RemoveCallEventIDs(ids ...pulid.ID) *CampaignUpdate {
+	_u.mutation.RemoveCallEventIDs(ids...)
+	return _u
+}
+
+// RemoveCallEvents removes "call_events" edges to CallEvent entities.
+func (_u *CampaignUpdate) RemoveCallEvents(v ...*CallEvent) *CampaignUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCallEventIDs(ids...)
+}
+
+// ClearWidgetStats clears all "widget_stats" edges to the WidgetStat entity.
+func (_u *CampaignUpdate) ClearWidgetStats() *CampaignUpdate {
+	_u.mutation.ClearWidgetStats()
+	return _u
+}
+
+// RemoveWidgetStatIDs removes the "widget_stats" edge to WidgetStat entities by IDs.
+func (_u *CampaignUpdate) RemoveWidgetStatIDs(ids ...pulid.ID) *CampaignUpdate {
+	_u.mutation.RemoveWidgetStatIDs(ids...)
+	return _u
+}
+
+// RemoveWidgetStats removes "widget_stats" edges to WidgetStat entities.
+func (_u *CampaignUpdate) RemoveWidgetStats(v ...*WidgetStat) *CampaignUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveWidgetStatIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -835,6 +909,96 @@ func (_u *CampaignUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.CallEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCallEventsIDs(); len(nodes) > 0 && !_u.mutation.CallEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CallEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.WidgetStatsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedWidgetStatsIDs(); len(nodes) > 0 && !_u.mutation.WidgetStatsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.WidgetStatsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1031,6 +1195,36 @@ func (_u *CampaignUpdateOne) AddWebhookEvents(v ...*WebhookEvent) *CampaignUpdat
 	return _u.AddWebhookEventIDs(ids...)
 }
 
+// AddCallEventIDs adds the "call_events" edge to the CallEvent entity by IDs.
+func (_u *CampaignUpdateOne) AddCallEventIDs(ids ...pulid.ID) *CampaignUpdateOne {
+	_u.mutation.AddCallEventIDs(ids...)
+	return _u
+}
+
+// AddCallEvents adds the "call_events" edges to the CallEvent entity.
+func (_u *CampaignUpdateOne) AddCallEvents(v ...*CallEvent) *CampaignUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCallEventIDs(ids...)
+}
+
+// AddWidgetStatIDs adds the "widget_stats" edge to the WidgetStat entity by IDs.
+func (_u *CampaignUpdateOne) AddWidgetStatIDs(ids ...pulid.ID) *CampaignUpdateOne {
+	_u.mutation.AddWidgetStatIDs(ids...)
+	return _u
+}
+
+// AddWidgetStats adds the "widget_stats" edges to the WidgetStat entity.
+func (_u *CampaignUpdateOne) AddWidgetStats(v ...*WidgetStat) *CampaignUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddWidgetStatIDs(ids...)
+}
+
 // Mutation returns the CampaignMutation object of the builder.
 func (_u *CampaignUpdateOne) Mutation() *CampaignMutation {
 	return _u.mutation
@@ -1202,6 +1396,48 @@ func (_u *CampaignUpdateOne) RemoveWebhookEvents(v ...*WebhookEvent) *CampaignUp
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveWebhookEventIDs(ids...)
+}
+
+// ClearCallEvents clears all "call_events" edges to the CallEvent entity.
+func (_u *CampaignUpdateOne) ClearCallEvents() *CampaignUpdateOne {
+	_u.mutation.ClearCallEvents()
+	return _u
+}
+
+// RemoveCallEventIDs removes the "call_events" edge to CallEvent entities by IDs.
+func (_u *CampaignUpdateOne) RemoveCallEventIDs(ids ...pulid.ID) *CampaignUpdateOne {
+	_u.mutation.RemoveCallEventIDs(ids...)
+	return _u
+}
+
+// RemoveCallEvents removes "call_events" edges to CallEvent entities.
+func (_u *CampaignUpdateOne) RemoveCallEvents(v ...*CallEvent) *CampaignUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCallEventIDs(ids...)
+}
+
+// ClearWidgetStats clears all "widget_stats" edges to the WidgetStat entity.
+func (_u *CampaignUpdateOne) ClearWidgetStats() *CampaignUpdateOne {
+	_u.mutation.ClearWidgetStats()
+	return _u
+}
+
+// RemoveWidgetStatIDs removes the "widget_stats" edge to WidgetStat entities by IDs.
+func (_u *CampaignUpdateOne) RemoveWidgetStatIDs(ids ...pulid.ID) *CampaignUpdateOne {
+	_u.mutation.RemoveWidgetStatIDs(ids...)
+	return _u
+}
+
+// RemoveWidgetStats removes "widget_stats" edges to WidgetStat entities.
+func (_u *CampaignUpdateOne) RemoveWidgetStats(v ...*WidgetStat) *CampaignUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveWidgetStatIDs(ids...)
 }
 
 // Where appends a list predicates to the CampaignUpdate builder.
@@ -1677,6 +1913,96 @@ func (_u *CampaignUpdateOne) sqlSave(ctx context.Context) (_node *Campaign, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(webhookevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CallEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCallEventsIDs(); len(nodes) > 0 && !_u.mutation.CallEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CallEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(callevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.WidgetStatsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedWidgetStatsIDs(); len(nodes) > 0 && !_u.mutation.WidgetStatsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.WidgetStatsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(widgetstat.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -27,6 +28,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 
 	stdsql "database/sql"
 )
@@ -38,6 +40,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// Call is the client for interacting with the Call builders.
 	Call *CallClient
+	// CallEvent is the client for interacting with the CallEvent builders.
+	CallEvent *CallEventClient
 	// Campaign is the client for interacting with the Campaign builders.
 	Campaign *CampaignClient
 	// CampaignMember is the client for interacting with the CampaignMember builders.
@@ -58,6 +62,8 @@ type Client struct {
 	User *UserClient
 	// WebhookEvent is the client for interacting with the WebhookEvent builders.
 	WebhookEvent *WebhookEventClient
+	// WidgetStat is the client for interacting with the WidgetStat builders.
+	WidgetStat *WidgetStatClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -70,6 +76,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Call = NewCallClient(c.config)
+	c.CallEvent = NewCallEventClient(c.config)
 	c.Campaign = NewCampaignClient(c.config)
 	c.CampaignMember = NewCampaignMemberClient(c.config)
 	c.Connection = NewConnectionClient(c.config)
@@ -80,6 +87,7 @@ func (c *Client) init() {
 	c.Tag = NewTagClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.WebhookEvent = NewWebhookEventClient(c.config)
+	c.WidgetStat = NewWidgetStatClient(c.config)
 }
 
 type (
@@ -173,6 +181,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:            ctx,
 		config:         cfg,
 		Call:           NewCallClient(cfg),
+		CallEvent:      NewCallEventClient(cfg),
 		Campaign:       NewCampaignClient(cfg),
 		CampaignMember: NewCampaignMemberClient(cfg),
 		Connection:     NewConnectionClient(cfg),
@@ -183,6 +192,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Tag:            NewTagClient(cfg),
 		User:           NewUserClient(cfg),
 		WebhookEvent:   NewWebhookEventClient(cfg),
+		WidgetStat:     NewWidgetStatClient(cfg),
 	}, nil
 }
 
@@ -203,6 +213,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:            ctx,
 		config:         cfg,
 		Call:           NewCallClient(cfg),
+		CallEvent:      NewCallEventClient(cfg),
 		Campaign:       NewCampaignClient(cfg),
 		CampaignMember: NewCampaignMemberClient(cfg),
 		Connection:     NewConnectionClient(cfg),
@@ -213,6 +224,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Tag:            NewTagClient(cfg),
 		User:           NewUserClient(cfg),
 		WebhookEvent:   NewWebhookEventClient(cfg),
+		WidgetStat:     NewWidgetStatClient(cfg),
 	}, nil
 }
 
@@ -242,8 +254,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Call, c.Campaign, c.CampaignMember, c.Connection, c.Contact, c.Conversation,
-		c.DomainEvent, c.Message, c.Tag, c.User, c.WebhookEvent,
+		c.Call, c.CallEvent, c.Campaign, c.CampaignMember, c.Connection, c.Contact,
+		c.Conversation, c.DomainEvent, c.Message, c.Tag, c.User, c.WebhookEvent,
+		c.WidgetStat,
 	} {
 		n.Use(hooks...)
 	}
@@ -253,8 +266,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Call, c.Campaign, c.CampaignMember, c.Connection, c.Contact, c.Conversation,
-		c.DomainEvent, c.Message, c.Tag, c.User, c.WebhookEvent,
+		c.Call, c.CallEvent, c.Campaign, c.CampaignMember, c.Connection, c.Contact,
+		c.Conversation, c.DomainEvent, c.Message, c.Tag, c.User, c.WebhookEvent,
+		c.WidgetStat,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -265,6 +279,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *CallMutation:
 		return c.Call.mutate(ctx, m)
+	case *CallEventMutation:
+		return c.CallEvent.mutate(ctx, m)
 	case *CampaignMutation:
 		return c.Campaign.mutate(ctx, m)
 	case *CampaignMemberMutation:
@@ -285,6 +301,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	case *WebhookEventMutation:
 		return c.WebhookEvent.mutate(ctx, m)
+	case *WidgetStatMutation:
+		return c.WidgetStat.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -462,6 +480,22 @@ func (c *CallClient) QueryAgent(_m *Call) *UserQuery {
 	return query
 }
 
+// QueryEvents queries the events edge of a Call.
+func (c *CallClient) QueryEvents(_m *Call) *CallEventQuery {
+	query := (&CallEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(call.Table, call.FieldID, id),
+			sqlgraph.To(callevent.Table, callevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, call.EventsTable, call.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *CallClient) Hooks() []Hook {
 	hooks := c.hooks.Call
@@ -485,6 +519,172 @@ func (c *CallClient) mutate(ctx context.Context, m *CallMutation) (Value, error)
 		return (&CallDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Call mutation op: %q", m.Op())
+	}
+}
+
+// CallEventClient is a client for the CallEvent schema.
+type CallEventClient struct {
+	config
+}
+
+// NewCallEventClient returns a client for the CallEvent from the given config.
+func NewCallEventClient(c config) *CallEventClient {
+	return &CallEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `callevent.Hooks(f(g(h())))`.
+func (c *CallEventClient) Use(hooks ...Hook) {
+	c.hooks.CallEvent = append(c.hooks.CallEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `callevent.Intercept(f(g(h())))`.
+func (c *CallEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CallEvent = append(c.inters.CallEvent, interceptors...)
+}
+
+// Create returns a builder for creating a CallEvent entity.
+func (c *CallEventClient) Create() *CallEventCreate {
+	mutation := newCallEventMutation(c.config, OpCreate)
+	return &CallEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CallEvent entities.
+func (c *CallEventClient) CreateBulk(builders ...*CallEventCreate) *CallEventCreateBulk {
+	return &CallEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CallEventClient) MapCreateBulk(slice any, setFunc func(*CallEventCreate, int)) *CallEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CallEventCreateBulk{err: fmt.Errorf("calling to CallEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CallEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CallEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CallEvent.
+func (c *CallEventClient) Update() *CallEventUpdate {
+	mutation := newCallEventMutation(c.config, OpUpdate)
+	return &CallEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CallEventClient) UpdateOne(_m *CallEvent) *CallEventUpdateOne {
+	mutation := newCallEventMutation(c.config, OpUpdateOne, withCallEvent(_m))
+	return &CallEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CallEventClient) UpdateOneID(id pulid.ID) *CallEventUpdateOne {
+	mutation := newCallEventMutation(c.config, OpUpdateOne, withCallEventID(id))
+	return &CallEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CallEvent.
+func (c *CallEventClient) Delete() *CallEventDelete {
+	mutation := newCallEventMutation(c.config, OpDelete)
+	return &CallEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CallEventClient) DeleteOne(_m *CallEvent) *CallEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CallEventClient) DeleteOneID(id pulid.ID) *CallEventDeleteOne {
+	builder := c.Delete().Where(callevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CallEventDeleteOne{builder}
+}
+
+// Query returns a query builder for CallEvent.
+func (c *CallEventClient) Query() *CallEventQuery {
+	return &CallEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCallEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CallEvent entity by its id.
+func (c *CallEventClient) Get(ctx context.Context, id pulid.ID) (*CallEvent, error) {
+	return c.Query().Where(callevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CallEventClient) GetX(ctx context.Context, id pulid.ID) *CallEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCampaign queries the campaign edge of a CallEvent.
+func (c *CallEventClient) QueryCampaign(_m *CallEvent) *CampaignQuery {
+	query := (&CampaignClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(callevent.Table, callevent.FieldID, id),
+			sqlgraph.To(campaign.Table, campaign.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, callevent.CampaignTable, callevent.CampaignColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCall queries the call edge of a CallEvent.
+func (c *CallEventClient) QueryCall(_m *CallEvent) *CallQuery {
+	query := (&CallClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(callevent.Table, callevent.FieldID, id),
+			sqlgraph.To(call.Table, call.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, callevent.CallTable, callevent.CallColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CallEventClient) Hooks() []Hook {
+	hooks := c.hooks.CallEvent
+	return append(hooks[:len(hooks):len(hooks)], callevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CallEventClient) Interceptors() []Interceptor {
+	return c.inters.CallEvent
+}
+
+func (c *CallEventClient) mutate(ctx context.Context, m *CallEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CallEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CallEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CallEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CallEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CallEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -717,6 +917,38 @@ func (c *CampaignClient) QueryWebhookEvents(_m *Campaign) *WebhookEventQuery {
 			sqlgraph.From(campaign.Table, campaign.FieldID, id),
 			sqlgraph.To(webhookevent.Table, webhookevent.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, campaign.WebhookEventsTable, campaign.WebhookEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCallEvents queries the call_events edge of a Campaign.
+func (c *CampaignClient) QueryCallEvents(_m *Campaign) *CallEventQuery {
+	query := (&CallEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(campaign.Table, campaign.FieldID, id),
+			sqlgraph.To(callevent.Table, callevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, campaign.CallEventsTable, campaign.CallEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryWidgetStats queries the widget_stats edge of a Campaign.
+func (c *CampaignClient) QueryWidgetStats(_m *Campaign) *WidgetStatQuery {
+	query := (&WidgetStatClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(campaign.Table, campaign.FieldID, id),
+			sqlgraph.To(widgetstat.Table, widgetstat.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, campaign.WidgetStatsTable, campaign.WidgetStatsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -2388,15 +2620,165 @@ func (c *WebhookEventClient) mutate(ctx context.Context, m *WebhookEventMutation
 	}
 }
 
+// WidgetStatClient is a client for the WidgetStat schema.
+type WidgetStatClient struct {
+	config
+}
+
+// NewWidgetStatClient returns a client for the WidgetStat from the given config.
+func NewWidgetStatClient(c config) *WidgetStatClient {
+	return &WidgetStatClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `widgetstat.Hooks(f(g(h())))`.
+func (c *WidgetStatClient) Use(hooks ...Hook) {
+	c.hooks.WidgetStat = append(c.hooks.WidgetStat, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `widgetstat.Intercept(f(g(h())))`.
+func (c *WidgetStatClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WidgetStat = append(c.inters.WidgetStat, interceptors...)
+}
+
+// Create returns a builder for creating a WidgetStat entity.
+func (c *WidgetStatClient) Create() *WidgetStatCreate {
+	mutation := newWidgetStatMutation(c.config, OpCreate)
+	return &WidgetStatCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WidgetStat entities.
+func (c *WidgetStatClient) CreateBulk(builders ...*WidgetStatCreate) *WidgetStatCreateBulk {
+	return &WidgetStatCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WidgetStatClient) MapCreateBulk(slice any, setFunc func(*WidgetStatCreate, int)) *WidgetStatCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WidgetStatCreateBulk{err: fmt.Errorf("calling to WidgetStatClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WidgetStatCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WidgetStatCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WidgetStat.
+func (c *WidgetStatClient) Update() *WidgetStatUpdate {
+	mutation := newWidgetStatMutation(c.config, OpUpdate)
+	return &WidgetStatUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WidgetStatClient) UpdateOne(_m *WidgetStat) *WidgetStatUpdateOne {
+	mutation := newWidgetStatMutation(c.config, OpUpdateOne, withWidgetStat(_m))
+	return &WidgetStatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WidgetStatClient) UpdateOneID(id pulid.ID) *WidgetStatUpdateOne {
+	mutation := newWidgetStatMutation(c.config, OpUpdateOne, withWidgetStatID(id))
+	return &WidgetStatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WidgetStat.
+func (c *WidgetStatClient) Delete() *WidgetStatDelete {
+	mutation := newWidgetStatMutation(c.config, OpDelete)
+	return &WidgetStatDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WidgetStatClient) DeleteOne(_m *WidgetStat) *WidgetStatDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WidgetStatClient) DeleteOneID(id pulid.ID) *WidgetStatDeleteOne {
+	builder := c.Delete().Where(widgetstat.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WidgetStatDeleteOne{builder}
+}
+
+// Query returns a query builder for WidgetStat.
+func (c *WidgetStatClient) Query() *WidgetStatQuery {
+	return &WidgetStatQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWidgetStat},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WidgetStat entity by its id.
+func (c *WidgetStatClient) Get(ctx context.Context, id pulid.ID) (*WidgetStat, error) {
+	return c.Query().Where(widgetstat.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WidgetStatClient) GetX(ctx context.Context, id pulid.ID) *WidgetStat {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCampaign queries the campaign edge of a WidgetStat.
+func (c *WidgetStatClient) QueryCampaign(_m *WidgetStat) *CampaignQuery {
+	query := (&CampaignClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(widgetstat.Table, widgetstat.FieldID, id),
+			sqlgraph.To(campaign.Table, campaign.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, widgetstat.CampaignTable, widgetstat.CampaignColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WidgetStatClient) Hooks() []Hook {
+	hooks := c.hooks.WidgetStat
+	return append(hooks[:len(hooks):len(hooks)], widgetstat.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *WidgetStatClient) Interceptors() []Interceptor {
+	return c.inters.WidgetStat
+}
+
+func (c *WidgetStatClient) mutate(ctx context.Context, m *WidgetStatMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WidgetStatCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WidgetStatUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WidgetStatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WidgetStatDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WidgetStat mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Call, Campaign, CampaignMember, Connection, Contact, Conversation, DomainEvent,
-		Message, Tag, User, WebhookEvent []ent.Hook
+		Call, CallEvent, Campaign, CampaignMember, Connection, Contact, Conversation,
+		DomainEvent, Message, Tag, User, WebhookEvent, WidgetStat []ent.Hook
 	}
 	inters struct {
-		Call, Campaign, CampaignMember, Connection, Contact, Conversation, DomainEvent,
-		Message, Tag, User, WebhookEvent []ent.Interceptor
+		Call, CallEvent, Campaign, CampaignMember, Connection, Contact, Conversation,
+		DomainEvent, Message, Tag, User, WebhookEvent, WidgetStat []ent.Interceptor
 	}
 )
 

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ type Connection struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
+	// The Zalo interaction widget's settings (Zalo connections).
+	Widget schematype.ZaloWidget `json:"widget,omitempty"`
 	// The messaging platform.
 	Platform schematype.Platform `json:"platform,omitempty"`
 	// The platform's id of the account: bot id, page id, OA id or WhatsApp phone_number_id.
@@ -129,7 +132,7 @@ func (*Connection) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case connection.FieldCredentials:
+		case connection.FieldWidget, connection.FieldCredentials:
 			values[i] = new([]byte)
 		case connection.FieldID, connection.FieldCampaignID:
 			values[i] = new(pulid.ID)
@@ -177,6 +180,14 @@ func (_m *Connection) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field campaign_id", values[i])
 			} else if value != nil {
 				_m.CampaignID = *value
+			}
+		case connection.FieldWidget:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field widget", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Widget); err != nil {
+					return fmt.Errorf("unmarshal field widget: %w", err)
+				}
 			}
 		case connection.FieldPlatform:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -342,6 +353,9 @@ func (_m *Connection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("campaign_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CampaignID))
+	builder.WriteString(", ")
+	builder.WriteString("widget=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Widget))
 	builder.WriteString(", ")
 	builder.WriteString("platform=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Platform))

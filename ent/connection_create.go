@@ -63,6 +63,20 @@ func (_c *ConnectionCreate) SetCampaignID(v pulid.ID) *ConnectionCreate {
 	return _c
 }
 
+// SetWidget sets the "widget" field.
+func (_c *ConnectionCreate) SetWidget(v schematype.ZaloWidget) *ConnectionCreate {
+	_c.mutation.SetWidget(v)
+	return _c
+}
+
+// SetNillableWidget sets the "widget" field if the given value is not nil.
+func (_c *ConnectionCreate) SetNillableWidget(v *schematype.ZaloWidget) *ConnectionCreate {
+	if v != nil {
+		_c.SetWidget(*v)
+	}
+	return _c
+}
+
 // SetPlatform sets the "platform" field.
 func (_c *ConnectionCreate) SetPlatform(v schematype.Platform) *ConnectionCreate {
 	_c.mutation.SetPlatform(v)
@@ -497,6 +511,10 @@ func (_c *ConnectionCreate) createSpec() (*Connection, *sqlgraph.CreateSpec) {
 		_spec.SetField(connection.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.Widget(); ok {
+		_spec.SetField(connection.FieldWidget, field.TypeJSON, value)
+		_node.Widget = value
+	}
 	if value, ok := _c.mutation.Platform(); ok {
 		_spec.SetField(connection.FieldPlatform, field.TypeEnum, value)
 		_node.Platform = value
@@ -687,6 +705,24 @@ func (u *ConnectionUpsert) SetUpdatedAt(v time.Time) *ConnectionUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *ConnectionUpsert) UpdateUpdatedAt() *ConnectionUpsert {
 	u.SetExcluded(connection.FieldUpdatedAt)
+	return u
+}
+
+// SetWidget sets the "widget" field.
+func (u *ConnectionUpsert) SetWidget(v schematype.ZaloWidget) *ConnectionUpsert {
+	u.Set(connection.FieldWidget, v)
+	return u
+}
+
+// UpdateWidget sets the "widget" field to the value that was provided on create.
+func (u *ConnectionUpsert) UpdateWidget() *ConnectionUpsert {
+	u.SetExcluded(connection.FieldWidget)
+	return u
+}
+
+// ClearWidget clears the value of the "widget" field.
+func (u *ConnectionUpsert) ClearWidget() *ConnectionUpsert {
+	u.SetNull(connection.FieldWidget)
 	return u
 }
 
@@ -989,6 +1025,27 @@ func (u *ConnectionUpsertOne) SetUpdatedAt(v time.Time) *ConnectionUpsertOne {
 func (u *ConnectionUpsertOne) UpdateUpdatedAt() *ConnectionUpsertOne {
 	return u.Update(func(s *ConnectionUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetWidget sets the "widget" field.
+func (u *ConnectionUpsertOne) SetWidget(v schematype.ZaloWidget) *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetWidget(v)
+	})
+}
+
+// UpdateWidget sets the "widget" field to the value that was provided on create.
+func (u *ConnectionUpsertOne) UpdateWidget() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateWidget()
+	})
+}
+
+// ClearWidget clears the value of the "widget" field.
+func (u *ConnectionUpsertOne) ClearWidget() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearWidget()
 	})
 }
 
@@ -1496,6 +1553,27 @@ func (u *ConnectionUpsertBulk) SetUpdatedAt(v time.Time) *ConnectionUpsertBulk {
 func (u *ConnectionUpsertBulk) UpdateUpdatedAt() *ConnectionUpsertBulk {
 	return u.Update(func(s *ConnectionUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetWidget sets the "widget" field.
+func (u *ConnectionUpsertBulk) SetWidget(v schematype.ZaloWidget) *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetWidget(v)
+	})
+}
+
+// UpdateWidget sets the "widget" field to the value that was provided on create.
+func (u *ConnectionUpsertBulk) UpdateWidget() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateWidget()
+	})
+}
+
+// ClearWidget clears the value of the "widget" field.
+func (u *ConnectionUpsertBulk) ClearWidget() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearWidget()
 	})
 }
 

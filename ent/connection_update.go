@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 )
 
@@ -36,6 +37,26 @@ func (_u *ConnectionUpdate) Where(ps ...predicate.Connection) *ConnectionUpdate 
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *ConnectionUpdate) SetUpdatedAt(v time.Time) *ConnectionUpdate {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetWidget sets the "widget" field.
+func (_u *ConnectionUpdate) SetWidget(v schematype.ZaloWidget) *ConnectionUpdate {
+	_u.mutation.SetWidget(v)
+	return _u
+}
+
+// SetNillableWidget sets the "widget" field if the given value is not nil.
+func (_u *ConnectionUpdate) SetNillableWidget(v *schematype.ZaloWidget) *ConnectionUpdate {
+	if v != nil {
+		_u.SetWidget(*v)
+	}
+	return _u
+}
+
+// ClearWidget clears the value of the "widget" field.
+func (_u *ConnectionUpdate) ClearWidget() *ConnectionUpdate {
+	_u.mutation.ClearWidget()
 	return _u
 }
 
@@ -478,6 +499,12 @@ func (_u *ConnectionUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(connection.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.Widget(); ok {
+		_spec.SetField(connection.FieldWidget, field.TypeJSON, value)
+	}
+	if _u.mutation.WidgetCleared() {
+		_spec.ClearField(connection.FieldWidget, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(connection.FieldName, field.TypeString, value)
 	}
@@ -710,6 +737,26 @@ type ConnectionUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *ConnectionUpdateOne) SetUpdatedAt(v time.Time) *ConnectionUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetWidget sets the "widget" field.
+func (_u *ConnectionUpdateOne) SetWidget(v schematype.ZaloWidget) *ConnectionUpdateOne {
+	_u.mutation.SetWidget(v)
+	return _u
+}
+
+// SetNillableWidget sets the "widget" field if the given value is not nil.
+func (_u *ConnectionUpdateOne) SetNillableWidget(v *schematype.ZaloWidget) *ConnectionUpdateOne {
+	if v != nil {
+		_u.SetWidget(*v)
+	}
+	return _u
+}
+
+// ClearWidget clears the value of the "widget" field.
+func (_u *ConnectionUpdateOne) ClearWidget() *ConnectionUpdateOne {
+	_u.mutation.ClearWidget()
 	return _u
 }
 
@@ -1181,6 +1228,12 @@ func (_u *ConnectionUpdateOne) sqlSave(ctx context.Context) (_node *Connection, 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(connection.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Widget(); ok {
+		_spec.SetField(connection.FieldWidget, field.TypeJSON, value)
+	}
+	if _u.mutation.WidgetCleared() {
+		_spec.ClearField(connection.FieldWidget, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(connection.FieldName, field.TypeString, value)

@@ -27,9 +27,11 @@ type Contact struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
-	// The platform the customer is on.
-	Platform schematype.Platform `json:"platform,omitempty"`
-	// The id used to reply: Telegram chat id, Facebook PSID, Zalo sender.id, WhatsApp wa_id.
+	// How the customer is reached: a chat platform, or PHONE for a customer known only by a call.
+	Channel contact.Channel `json:"channel,omitempty"`
+	// The chat platform the customer is on; null for a PHONE contact.
+	Platform *schematype.Platform `json:"platform,omitempty"`
+	// The id used to reply: Telegram chat id, Facebook PSID, Zalo sender.id, WhatsApp wa_id; the phone number in E.164 for a PHONE contact.
 	ExternalID string `json:"external_id,omitempty"`
 	// The customer's name as the platform gives it.
 	Name string `json:"name,omitempty"`
@@ -39,6 +41,14 @@ type Contact struct {
 	Phone string `json:"phone,omitempty"`
 	// The business's own id for this customer (Zalo user_external_id); set once, never overwritten.
 	CustomerID string `json:"customer_id,omitempty"`
+	// When the customer let the OA contact them (Zalo's interaction widget).
+	ConsentGrantedAt *time.Time `json:"consent_granted_at,omitempty"`
+	// Why Zalo could not sync the business's customer id, when it could not.
+	CustomerIDSyncError string `json:"customer_id_sync_error,omitempty"`
+	// Whether the customer follows the account (Zalo follow / unfollow); null when unknown.
+	Following *bool `json:"following,omitempty"`
+	// When the customer last followed or unfollowed.
+	FollowingChangedAt *time.Time `json:"following_changed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ContactQuery when eager-loading is set.
 	Edges        ContactEdges `json:"edges"`
@@ -99,9 +109,11 @@ func (*Contact) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case contact.FieldID, contact.FieldCampaignID:
 			values[i] = new(pulid.ID)
-		case contact.FieldPlatform, contact.FieldExternalID, contact.FieldName, contact.FieldAvatarURL, contact.FieldPhone, contact.FieldCustomerID:
+		case contact.FieldFollowing:
+			values[i] = new(sql.NullBool)
+		case contact.FieldChannel, contact.FieldPlatform, contact.FieldExternalID, contact.FieldName, contact.FieldAvatarURL, contact.FieldPhone, contact.FieldCustomerID, contact.FieldCustomerIDSyncError:
 			values[i] = new(sql.NullString)
-		case contact.FieldCreatedAt, contact.FieldUpdatedAt:
+		case contact.FieldCreatedAt, contact.FieldUpdatedAt, contact.FieldConsentGrantedAt, contact.FieldFollowingChangedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -142,11 +154,18 @@ func (_m *Contact) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.CampaignID = *value
 			}
+		case contact.FieldChannel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field channel", values[i])
+			} else if value.Valid {
+				_m.Channel = contact.Channel(value.String)
+			}
 		case contact.FieldPlatform:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field platform", values[i])
 			} else if value.Valid {
-				_m.Platform = schematype.Platform(value.String)
+				_m.Platform = new(schematype.Platform)
+				*_m.Platform = schematype.Platform(value.String)
 			}
 		case contact.FieldExternalID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -177,6 +196,33 @@ func (_m *Contact) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field customer_id", values[i])
 			} else if value.Valid {
 				_m.CustomerID = value.String
+			}
+		case contact.FieldConsentGrantedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field consent_granted_at", values[i])
+			} else if value.Valid {
+				_m.ConsentGrantedAt = new(time.Time)
+				*_m.ConsentGrantedAt = value.Time
+			}
+		case contact.FieldCustomerIDSyncError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field customer_id_sync_error", values[i])
+			} else if value.Valid {
+				_m.CustomerIDSyncError = value.String
+			}
+		case contact.FieldFollowing:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field following", values[i])
+			} else if value.Valid {
+				_m.Following = new(bool)
+				*_m.Following = value.Bool
+			}
+		case contact.FieldFollowingChangedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field following_changed_at", values[i])
+			} else if value.Valid {
+				_m.FollowingChangedAt = new(time.Time)
+				*_m.FollowingChangedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -238,8 +284,13 @@ func (_m *Contact) String() string {
 	builder.WriteString("campaign_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CampaignID))
 	builder.WriteString(", ")
-	builder.WriteString("platform=")
-	builder.WriteString(fmt.Sprintf("%v", _m.Platform))
+	builder.WriteString("channel=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Channel))
+	builder.WriteString(", ")
+	if v := _m.Platform; v != nil {
+		builder.WriteString("platform=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("external_id=")
 	builder.WriteString(_m.ExternalID)
@@ -255,6 +306,24 @@ func (_m *Contact) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("customer_id=")
 	builder.WriteString(_m.CustomerID)
+	builder.WriteString(", ")
+	if v := _m.ConsentGrantedAt; v != nil {
+		builder.WriteString("consent_granted_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("customer_id_sync_error=")
+	builder.WriteString(_m.CustomerIDSyncError)
+	builder.WriteString(", ")
+	if v := _m.Following; v != nil {
+		builder.WriteString("following=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.FollowingChangedAt; v != nil {
+		builder.WriteString("following_changed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -62,9 +62,23 @@ func (_c *ContactCreate) SetCampaignID(v pulid.ID) *ContactCreate {
 	return _c
 }
 
+// SetChannel sets the "channel" field.
+func (_c *ContactCreate) SetChannel(v contact.Channel) *ContactCreate {
+	_c.mutation.SetChannel(v)
+	return _c
+}
+
 // SetPlatform sets the "platform" field.
 func (_c *ContactCreate) SetPlatform(v schematype.Platform) *ContactCreate {
 	_c.mutation.SetPlatform(v)
+	return _c
+}
+
+// SetNillablePlatform sets the "platform" field if the given value is not nil.
+func (_c *ContactCreate) SetNillablePlatform(v *schematype.Platform) *ContactCreate {
+	if v != nil {
+		_c.SetPlatform(*v)
+	}
 	return _c
 }
 
@@ -126,6 +140,62 @@ func (_c *ContactCreate) SetCustomerID(v string) *ContactCreate {
 func (_c *ContactCreate) SetNillableCustomerID(v *string) *ContactCreate {
 	if v != nil {
 		_c.SetCustomerID(*v)
+	}
+	return _c
+}
+
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (_c *ContactCreate) SetConsentGrantedAt(v time.Time) *ContactCreate {
+	_c.mutation.SetConsentGrantedAt(v)
+	return _c
+}
+
+// SetNillableConsentGrantedAt sets the "consent_granted_at" field if the given value is not nil.
+func (_c *ContactCreate) SetNillableConsentGrantedAt(v *time.Time) *ContactCreate {
+	if v != nil {
+		_c.SetConsentGrantedAt(*v)
+	}
+	return _c
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (_c *ContactCreate) SetCustomerIDSyncError(v string) *ContactCreate {
+	_c.mutation.SetCustomerIDSyncError(v)
+	return _c
+}
+
+// SetNillableCustomerIDSyncError sets the "customer_id_sync_error" field if the given value is not nil.
+func (_c *ContactCreate) SetNillableCustomerIDSyncError(v *string) *ContactCreate {
+	if v != nil {
+		_c.SetCustomerIDSyncError(*v)
+	}
+	return _c
+}
+
+// SetFollowing sets the "following" field.
+func (_c *ContactCreate) SetFollowing(v bool) *ContactCreate {
+	_c.mutation.SetFollowing(v)
+	return _c
+}
+
+// SetNillableFollowing sets the "following" field if the given value is not nil.
+func (_c *ContactCreate) SetNillableFollowing(v *bool) *ContactCreate {
+	if v != nil {
+		_c.SetFollowing(*v)
+	}
+	return _c
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (_c *ContactCreate) SetFollowingChangedAt(v time.Time) *ContactCreate {
+	_c.mutation.SetFollowingChangedAt(v)
+	return _c
+}
+
+// SetNillableFollowingChangedAt sets the "following_changed_at" field if the given value is not nil.
+func (_c *ContactCreate) SetNillableFollowingChangedAt(v *time.Time) *ContactCreate {
+	if v != nil {
+		_c.SetFollowingChangedAt(*v)
 	}
 	return _c
 }
@@ -255,8 +325,13 @@ func (_c *ContactCreate) check() error {
 	if _, ok := _c.mutation.CampaignID(); !ok {
 		return &ValidationError{Name: "campaign_id", err: errors.New(`ent: missing required field "Contact.campaign_id"`)}
 	}
-	if _, ok := _c.mutation.Platform(); !ok {
-		return &ValidationError{Name: "platform", err: errors.New(`ent: missing required field "Contact.platform"`)}
+	if _, ok := _c.mutation.Channel(); !ok {
+		return &ValidationError{Name: "channel", err: errors.New(`ent: missing required field "Contact.channel"`)}
+	}
+	if v, ok := _c.mutation.Channel(); ok {
+		if err := contact.ChannelValidator(v); err != nil {
+			return &ValidationError{Name: "channel", err: fmt.Errorf(`ent: validator failed for field "Contact.channel": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.Platform(); ok {
 		if err := contact.PlatformValidator(v); err != nil {
@@ -321,9 +396,13 @@ func (_c *ContactCreate) createSpec() (*Contact, *sqlgraph.CreateSpec) {
 		_spec.SetField(contact.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.Channel(); ok {
+		_spec.SetField(contact.FieldChannel, field.TypeEnum, value)
+		_node.Channel = value
+	}
 	if value, ok := _c.mutation.Platform(); ok {
 		_spec.SetField(contact.FieldPlatform, field.TypeEnum, value)
-		_node.Platform = value
+		_node.Platform = &value
 	}
 	if value, ok := _c.mutation.ExternalID(); ok {
 		_spec.SetField(contact.FieldExternalID, field.TypeString, value)
@@ -344,6 +423,22 @@ func (_c *ContactCreate) createSpec() (*Contact, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CustomerID(); ok {
 		_spec.SetField(contact.FieldCustomerID, field.TypeString, value)
 		_node.CustomerID = value
+	}
+	if value, ok := _c.mutation.ConsentGrantedAt(); ok {
+		_spec.SetField(contact.FieldConsentGrantedAt, field.TypeTime, value)
+		_node.ConsentGrantedAt = &value
+	}
+	if value, ok := _c.mutation.CustomerIDSyncError(); ok {
+		_spec.SetField(contact.FieldCustomerIDSyncError, field.TypeString, value)
+		_node.CustomerIDSyncError = value
+	}
+	if value, ok := _c.mutation.Following(); ok {
+		_spec.SetField(contact.FieldFollowing, field.TypeBool, value)
+		_node.Following = &value
+	}
+	if value, ok := _c.mutation.FollowingChangedAt(); ok {
+		_spec.SetField(contact.FieldFollowingChangedAt, field.TypeTime, value)
+		_node.FollowingChangedAt = &value
 	}
 	if nodes := _c.mutation.CampaignIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -524,6 +619,78 @@ func (u *ContactUpsert) ClearCustomerID() *ContactUpsert {
 	return u
 }
 
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (u *ContactUpsert) SetConsentGrantedAt(v time.Time) *ContactUpsert {
+	u.Set(contact.FieldConsentGrantedAt, v)
+	return u
+}
+
+// UpdateConsentGrantedAt sets the "consent_granted_at" field to the value that was provided on create.
+func (u *ContactUpsert) UpdateConsentGrantedAt() *ContactUpsert {
+	u.SetExcluded(contact.FieldConsentGrantedAt)
+	return u
+}
+
+// ClearConsentGrantedAt clears the value of the "consent_granted_at" field.
+func (u *ContactUpsert) ClearConsentGrantedAt() *ContactUpsert {
+	u.SetNull(contact.FieldConsentGrantedAt)
+	return u
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (u *ContactUpsert) SetCustomerIDSyncError(v string) *ContactUpsert {
+	u.Set(contact.FieldCustomerIDSyncError, v)
+	return u
+}
+
+// UpdateCustomerIDSyncError sets the "customer_id_sync_error" field to the value that was provided on create.
+func (u *ContactUpsert) UpdateCustomerIDSyncError() *ContactUpsert {
+	u.SetExcluded(contact.FieldCustomerIDSyncError)
+	return u
+}
+
+// ClearCustomerIDSyncError clears the value of the "customer_id_sync_error" field.
+func (u *ContactUpsert) ClearCustomerIDSyncError() *ContactUpsert {
+	u.SetNull(contact.FieldCustomerIDSyncError)
+	return u
+}
+
+// SetFollowing sets the "following" field.
+func (u *ContactUpsert) SetFollowing(v bool) *ContactUpsert {
+	u.Set(contact.FieldFollowing, v)
+	return u
+}
+
+// UpdateFollowing sets the "following" field to the value that was provided on create.
+func (u *ContactUpsert) UpdateFollowing() *ContactUpsert {
+	u.SetExcluded(contact.FieldFollowing)
+	return u
+}
+
+// ClearFollowing clears the value of the "following" field.
+func (u *ContactUpsert) ClearFollowing() *ContactUpsert {
+	u.SetNull(contact.FieldFollowing)
+	return u
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (u *ContactUpsert) SetFollowingChangedAt(v time.Time) *ContactUpsert {
+	u.Set(contact.FieldFollowingChangedAt, v)
+	return u
+}
+
+// UpdateFollowingChangedAt sets the "following_changed_at" field to the value that was provided on create.
+func (u *ContactUpsert) UpdateFollowingChangedAt() *ContactUpsert {
+	u.SetExcluded(contact.FieldFollowingChangedAt)
+	return u
+}
+
+// ClearFollowingChangedAt clears the value of the "following_changed_at" field.
+func (u *ContactUpsert) ClearFollowingChangedAt() *ContactUpsert {
+	u.SetNull(contact.FieldFollowingChangedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -546,6 +713,9 @@ func (u *ContactUpsertOne) UpdateNewValues() *ContactUpsertOne {
 		}
 		if _, exists := u.create.mutation.CampaignID(); exists {
 			s.SetIgnore(contact.FieldCampaignID)
+		}
+		if _, exists := u.create.mutation.Channel(); exists {
+			s.SetIgnore(contact.FieldChannel)
 		}
 		if _, exists := u.create.mutation.Platform(); exists {
 			s.SetIgnore(contact.FieldPlatform)
@@ -672,6 +842,90 @@ func (u *ContactUpsertOne) UpdateCustomerID() *ContactUpsertOne {
 func (u *ContactUpsertOne) ClearCustomerID() *ContactUpsertOne {
 	return u.Update(func(s *ContactUpsert) {
 		s.ClearCustomerID()
+	})
+}
+
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (u *ContactUpsertOne) SetConsentGrantedAt(v time.Time) *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetConsentGrantedAt(v)
+	})
+}
+
+// UpdateConsentGrantedAt sets the "consent_granted_at" field to the value that was provided on create.
+func (u *ContactUpsertOne) UpdateConsentGrantedAt() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateConsentGrantedAt()
+	})
+}
+
+// ClearConsentGrantedAt clears the value of the "consent_granted_at" field.
+func (u *ContactUpsertOne) ClearConsentGrantedAt() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearConsentGrantedAt()
+	})
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (u *ContactUpsertOne) SetCustomerIDSyncError(v string) *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetCustomerIDSyncError(v)
+	})
+}
+
+// UpdateCustomerIDSyncError sets the "customer_id_sync_error" field to the value that was provided on create.
+func (u *ContactUpsertOne) UpdateCustomerIDSyncError() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateCustomerIDSyncError()
+	})
+}
+
+// ClearCustomerIDSyncError clears the value of the "customer_id_sync_error" field.
+func (u *ContactUpsertOne) ClearCustomerIDSyncError() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearCustomerIDSyncError()
+	})
+}
+
+// SetFollowing sets the "following" field.
+func (u *ContactUpsertOne) SetFollowing(v bool) *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetFollowing(v)
+	})
+}
+
+// UpdateFollowing sets the "following" field to the value that was provided on create.
+func (u *ContactUpsertOne) UpdateFollowing() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateFollowing()
+	})
+}
+
+// ClearFollowing clears the value of the "following" field.
+func (u *ContactUpsertOne) ClearFollowing() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearFollowing()
+	})
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (u *ContactUpsertOne) SetFollowingChangedAt(v time.Time) *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetFollowingChangedAt(v)
+	})
+}
+
+// UpdateFollowingChangedAt sets the "following_changed_at" field to the value that was provided on create.
+func (u *ContactUpsertOne) UpdateFollowingChangedAt() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateFollowingChangedAt()
+	})
+}
+
+// ClearFollowingChangedAt clears the value of the "following_changed_at" field.
+func (u *ContactUpsertOne) ClearFollowingChangedAt() *ContactUpsertOne {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearFollowingChangedAt()
 	})
 }
 
@@ -864,6 +1118,9 @@ func (u *ContactUpsertBulk) UpdateNewValues() *ContactUpsertBulk {
 			if _, exists := b.mutation.CampaignID(); exists {
 				s.SetIgnore(contact.FieldCampaignID)
 			}
+			if _, exists := b.mutation.Channel(); exists {
+				s.SetIgnore(contact.FieldChannel)
+			}
 			if _, exists := b.mutation.Platform(); exists {
 				s.SetIgnore(contact.FieldPlatform)
 			}
@@ -990,6 +1247,90 @@ func (u *ContactUpsertBulk) UpdateCustomerID() *ContactUpsertBulk {
 func (u *ContactUpsertBulk) ClearCustomerID() *ContactUpsertBulk {
 	return u.Update(func(s *ContactUpsert) {
 		s.ClearCustomerID()
+	})
+}
+
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (u *ContactUpsertBulk) SetConsentGrantedAt(v time.Time) *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetConsentGrantedAt(v)
+	})
+}
+
+// UpdateConsentGrantedAt sets the "consent_granted_at" field to the value that was provided on create.
+func (u *ContactUpsertBulk) UpdateConsentGrantedAt() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateConsentGrantedAt()
+	})
+}
+
+// ClearConsentGrantedAt clears the value of the "consent_granted_at" field.
+func (u *ContactUpsertBulk) ClearConsentGrantedAt() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearConsentGrantedAt()
+	})
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (u *ContactUpsertBulk) SetCustomerIDSyncError(v string) *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetCustomerIDSyncError(v)
+	})
+}
+
+// UpdateCustomerIDSyncError sets the "customer_id_sync_error" field to the value that was provided on create.
+func (u *ContactUpsertBulk) UpdateCustomerIDSyncError() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateCustomerIDSyncError()
+	})
+}
+
+// ClearCustomerIDSyncError clears the value of the "customer_id_sync_error" field.
+func (u *ContactUpsertBulk) ClearCustomerIDSyncError() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearCustomerIDSyncError()
+	})
+}
+
+// SetFollowing sets the "following" field.
+func (u *ContactUpsertBulk) SetFollowing(v bool) *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetFollowing(v)
+	})
+}
+
+// UpdateFollowing sets the "following" field to the value that was provided on create.
+func (u *ContactUpsertBulk) UpdateFollowing() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateFollowing()
+	})
+}
+
+// ClearFollowing clears the value of the "following" field.
+func (u *ContactUpsertBulk) ClearFollowing() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearFollowing()
+	})
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (u *ContactUpsertBulk) SetFollowingChangedAt(v time.Time) *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.SetFollowingChangedAt(v)
+	})
+}
+
+// UpdateFollowingChangedAt sets the "following_changed_at" field to the value that was provided on create.
+func (u *ContactUpsertBulk) UpdateFollowingChangedAt() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.UpdateFollowingChangedAt()
+	})
+}
+
+// ClearFollowingChangedAt clears the value of the "following_changed_at" field.
+func (u *ContactUpsertBulk) ClearFollowingChangedAt() *ContactUpsertBulk {
+	return u.Update(func(s *ContactUpsert) {
+		s.ClearFollowingChangedAt()
 	})
 }
 

@@ -112,6 +112,86 @@ func (_u *ContactUpdate) ClearCustomerID() *ContactUpdate {
 	return _u
 }
 
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (_u *ContactUpdate) SetConsentGrantedAt(v time.Time) *ContactUpdate {
+	_u.mutation.SetConsentGrantedAt(v)
+	return _u
+}
+
+// SetNillableConsentGrantedAt sets the "consent_granted_at" field if the given value is not nil.
+func (_u *ContactUpdate) SetNillableConsentGrantedAt(v *time.Time) *ContactUpdate {
+	if v != nil {
+		_u.SetConsentGrantedAt(*v)
+	}
+	return _u
+}
+
+// ClearConsentGrantedAt clears the value of the "consent_granted_at" field.
+func (_u *ContactUpdate) ClearConsentGrantedAt() *ContactUpdate {
+	_u.mutation.ClearConsentGrantedAt()
+	return _u
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (_u *ContactUpdate) SetCustomerIDSyncError(v string) *ContactUpdate {
+	_u.mutation.SetCustomerIDSyncError(v)
+	return _u
+}
+
+// SetNillableCustomerIDSyncError sets the "customer_id_sync_error" field if the given value is not nil.
+func (_u *ContactUpdate) SetNillableCustomerIDSyncError(v *string) *ContactUpdate {
+	if v != nil {
+		_u.SetCustomerIDSyncError(*v)
+	}
+	return _u
+}
+
+// ClearCustomerIDSyncError clears the value of the "customer_id_sync_error" field.
+func (_u *ContactUpdate) ClearCustomerIDSyncError() *ContactUpdate {
+	_u.mutation.ClearCustomerIDSyncError()
+	return _u
+}
+
+// SetFollowing sets the "following" field.
+func (_u *ContactUpdate) SetFollowing(v bool) *ContactUpdate {
+	_u.mutation.SetFollowing(v)
+	return _u
+}
+
+// SetNillableFollowing sets the "following" field if the given value is not nil.
+func (_u *ContactUpdate) SetNillableFollowing(v *bool) *ContactUpdate {
+	if v != nil {
+		_u.SetFollowing(*v)
+	}
+	return _u
+}
+
+// ClearFollowing clears the value of the "following" field.
+func (_u *ContactUpdate) ClearFollowing() *ContactUpdate {
+	_u.mutation.ClearFollowing()
+	return _u
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (_u *ContactUpdate) SetFollowingChangedAt(v time.Time) *ContactUpdate {
+	_u.mutation.SetFollowingChangedAt(v)
+	return _u
+}
+
+// SetNillableFollowingChangedAt sets the "following_changed_at" field if the given value is not nil.
+func (_u *ContactUpdate) SetNillableFollowingChangedAt(v *time.Time) *ContactUpdate {
+	if v != nil {
+		_u.SetFollowingChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearFollowingChangedAt clears the value of the "following_changed_at" field.
+func (_u *ContactUpdate) ClearFollowingChangedAt() *ContactUpdate {
+	_u.mutation.ClearFollowingChangedAt()
+	return _u
+}
+
 // AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
 func (_u *ContactUpdate) AddConversationIDs(ids ...pulid.ID) *ContactUpdate {
 	_u.mutation.AddConversationIDs(ids...)
@@ -260,6 +340,9 @@ func (_u *ContactUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(contact.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.PlatformCleared() {
+		_spec.ClearField(contact.FieldPlatform, field.TypeEnum)
+	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(contact.FieldName, field.TypeString, value)
 	}
@@ -280,6 +363,30 @@ func (_u *ContactUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CustomerIDCleared() {
 		_spec.ClearField(contact.FieldCustomerID, field.TypeString)
+	}
+	if value, ok := _u.mutation.ConsentGrantedAt(); ok {
+		_spec.SetField(contact.FieldConsentGrantedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentGrantedAtCleared() {
+		_spec.ClearField(contact.FieldConsentGrantedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CustomerIDSyncError(); ok {
+		_spec.SetField(contact.FieldCustomerIDSyncError, field.TypeString, value)
+	}
+	if _u.mutation.CustomerIDSyncErrorCleared() {
+		_spec.ClearField(contact.FieldCustomerIDSyncError, field.TypeString)
+	}
+	if value, ok := _u.mutation.Following(); ok {
+		_spec.SetField(contact.FieldFollowing, field.TypeBool, value)
+	}
+	if _u.mutation.FollowingCleared() {
+		_spec.ClearField(contact.FieldFollowing, field.TypeBool)
+	}
+	if value, ok := _u.mutation.FollowingChangedAt(); ok {
+		_spec.SetField(contact.FieldFollowingChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FollowingChangedAtCleared() {
+		_spec.ClearField(contact.FieldFollowingChangedAt, field.TypeTime)
 	}
 	if _u.mutation.ConversationsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -473,6 +580,86 @@ func (_u *ContactUpdateOne) ClearCustomerID() *ContactUpdateOne {
 	return _u
 }
 
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (_u *ContactUpdateOne) SetConsentGrantedAt(v time.Time) *ContactUpdateOne {
+	_u.mutation.SetConsentGrantedAt(v)
+	return _u
+}
+
+// SetNillableConsentGrantedAt sets the "consent_granted_at" field if the given value is not nil.
+func (_u *ContactUpdateOne) SetNillableConsentGrantedAt(v *time.Time) *ContactUpdateOne {
+	if v != nil {
+		_u.SetConsentGrantedAt(*v)
+	}
+	return _u
+}
+
+// ClearConsentGrantedAt clears the value of the "consent_granted_at" field.
+func (_u *ContactUpdateOne) ClearConsentGrantedAt() *ContactUpdateOne {
+	_u.mutation.ClearConsentGrantedAt()
+	return _u
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (_u *ContactUpdateOne) SetCustomerIDSyncError(v string) *ContactUpdateOne {
+	_u.mutation.SetCustomerIDSyncError(v)
+	return _u
+}
+
+// SetNillableCustomerIDSyncError sets the "customer_id_sync_error" field if the given value is not nil.
+func (_u *ContactUpdateOne) SetNillableCustomerIDSyncError(v *string) *ContactUpdateOne {
+	if v != nil {
+		_u.SetCustomerIDSyncError(*v)
+	}
+	return _u
+}
+
+// ClearCustomerIDSyncError clears the value of the "customer_id_sync_error" field.
+func (_u *ContactUpdateOne) ClearCustomerIDSyncError() *ContactUpdateOne {
+	_u.mutation.ClearCustomerIDSyncError()
+	return _u
+}
+
+// SetFollowing sets the "following" field.
+func (_u *ContactUpdateOne) SetFollowing(v bool) *ContactUpdateOne {
+	_u.mutation.SetFollowing(v)
+	return _u
+}
+
+// SetNillableFollowing sets the "following" field if the given value is not nil.
+func (_u *ContactUpdateOne) SetNillableFollowing(v *bool) *ContactUpdateOne {
+	if v != nil {
+		_u.SetFollowing(*v)
+	}
+	return _u
+}
+
+// ClearFollowing clears the value of the "following" field.
+func (_u *ContactUpdateOne) ClearFollowing() *ContactUpdateOne {
+	_u.mutation.ClearFollowing()
+	return _u
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (_u *ContactUpdateOne) SetFollowingChangedAt(v time.Time) *ContactUpdateOne {
+	_u.mutation.SetFollowingChangedAt(v)
+	return _u
+}
+
+// SetNillableFollowingChangedAt sets the "following_changed_at" field if the given value is not nil.
+func (_u *ContactUpdateOne) SetNillableFollowingChangedAt(v *time.Time) *ContactUpdateOne {
+	if v != nil {
+		_u.SetFollowingChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearFollowingChangedAt clears the value of the "following_changed_at" field.
+func (_u *ContactUpdateOne) ClearFollowingChangedAt() *ContactUpdateOne {
+	_u.mutation.ClearFollowingChangedAt()
+	return _u
+}
+
 // AddConversationIDs adds the "conversations" edge to the Conversation entity by IDs.
 func (_u *ContactUpdateOne) AddConversationIDs(ids ...pulid.ID) *ContactUpdateOne {
 	_u.mutation.AddConversationIDs(ids...)
@@ -651,6 +838,9 @@ func (_u *ContactUpdateOne) sqlSave(ctx context.Context) (_node *Contact, err er
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(contact.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.PlatformCleared() {
+		_spec.ClearField(contact.FieldPlatform, field.TypeEnum)
+	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(contact.FieldName, field.TypeString, value)
 	}
@@ -671,6 +861,30 @@ func (_u *ContactUpdateOne) sqlSave(ctx context.Context) (_node *Contact, err er
 	}
 	if _u.mutation.CustomerIDCleared() {
 		_spec.ClearField(contact.FieldCustomerID, field.TypeString)
+	}
+	if value, ok := _u.mutation.ConsentGrantedAt(); ok {
+		_spec.SetField(contact.FieldConsentGrantedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentGrantedAtCleared() {
+		_spec.ClearField(contact.FieldConsentGrantedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CustomerIDSyncError(); ok {
+		_spec.SetField(contact.FieldCustomerIDSyncError, field.TypeString, value)
+	}
+	if _u.mutation.CustomerIDSyncErrorCleared() {
+		_spec.ClearField(contact.FieldCustomerIDSyncError, field.TypeString)
+	}
+	if value, ok := _u.mutation.Following(); ok {
+		_spec.SetField(contact.FieldFollowing, field.TypeBool, value)
+	}
+	if _u.mutation.FollowingCleared() {
+		_spec.ClearField(contact.FieldFollowing, field.TypeBool)
+	}
+	if value, ok := _u.mutation.FollowingChangedAt(); ok {
+		_spec.SetField(contact.FieldFollowingChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FollowingChangedAtCleared() {
+		_spec.ClearField(contact.FieldFollowingChangedAt, field.TypeTime)
 	}
 	if _u.mutation.ConversationsCleared() {
 		edge := &sqlgraph.EdgeSpec{

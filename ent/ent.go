@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -23,6 +24,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -84,6 +86,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			call.Table:           call.ValidColumn,
+			callevent.Table:      callevent.ValidColumn,
 			campaign.Table:       campaign.ValidColumn,
 			campaignmember.Table: campaignmember.ValidColumn,
 			connection.Table:     connection.ValidColumn,
@@ -94,6 +97,7 @@ func checkColumn(t, c string) error {
 			tag.Table:            tag.ValidColumn,
 			user.Table:           user.ValidColumn,
 			webhookevent.Table:   webhookevent.ValidColumn,
+			widgetstat.Table:     widgetstat.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -15,6 +16,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -24,7 +26,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 11)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   call.Table,
@@ -36,26 +38,47 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Call",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			call.FieldCreatedAt:      {Type: field.TypeTime, Column: call.FieldCreatedAt},
-			call.FieldUpdatedAt:      {Type: field.TypeTime, Column: call.FieldUpdatedAt},
-			call.FieldCampaignID:     {Type: field.TypeString, Column: call.FieldCampaignID},
-			call.FieldContactID:      {Type: field.TypeString, Column: call.FieldContactID},
-			call.FieldConversationID: {Type: field.TypeString, Column: call.FieldConversationID},
-			call.FieldAgentID:        {Type: field.TypeString, Column: call.FieldAgentID},
-			call.FieldUUID:           {Type: field.TypeString, Column: call.FieldUUID},
-			call.FieldDirection:      {Type: field.TypeEnum, Column: call.FieldDirection},
-			call.FieldStatus:         {Type: field.TypeEnum, Column: call.FieldStatus},
-			call.FieldRemoteNumber:   {Type: field.TypeString, Column: call.FieldRemoteNumber},
-			call.FieldSipNumber:      {Type: field.TypeString, Column: call.FieldSipNumber},
-			call.FieldStartedAt:      {Type: field.TypeTime, Column: call.FieldStartedAt},
-			call.FieldAnsweredAt:     {Type: field.TypeTime, Column: call.FieldAnsweredAt},
-			call.FieldEndedAt:        {Type: field.TypeTime, Column: call.FieldEndedAt},
-			call.FieldDuration:       {Type: field.TypeInt, Column: call.FieldDuration},
-			call.FieldTotalDuration:  {Type: field.TypeInt, Column: call.FieldTotalDuration},
-			call.FieldEndCause:       {Type: field.TypeString, Column: call.FieldEndCause},
+			call.FieldCreatedAt:         {Type: field.TypeTime, Column: call.FieldCreatedAt},
+			call.FieldUpdatedAt:         {Type: field.TypeTime, Column: call.FieldUpdatedAt},
+			call.FieldCampaignID:        {Type: field.TypeString, Column: call.FieldCampaignID},
+			call.FieldContactID:         {Type: field.TypeString, Column: call.FieldContactID},
+			call.FieldConversationID:    {Type: field.TypeString, Column: call.FieldConversationID},
+			call.FieldAgentID:           {Type: field.TypeString, Column: call.FieldAgentID},
+			call.FieldUUID:              {Type: field.TypeString, Column: call.FieldUUID},
+			call.FieldDirection:         {Type: field.TypeEnum, Column: call.FieldDirection},
+			call.FieldStatus:            {Type: field.TypeEnum, Column: call.FieldStatus},
+			call.FieldRemoteNumber:      {Type: field.TypeString, Column: call.FieldRemoteNumber},
+			call.FieldSipNumber:         {Type: field.TypeString, Column: call.FieldSipNumber},
+			call.FieldStartedAt:         {Type: field.TypeTime, Column: call.FieldStartedAt},
+			call.FieldAnsweredAt:        {Type: field.TypeTime, Column: call.FieldAnsweredAt},
+			call.FieldEndedAt:           {Type: field.TypeTime, Column: call.FieldEndedAt},
+			call.FieldDuration:          {Type: field.TypeInt, Column: call.FieldDuration},
+			call.FieldTotalDuration:     {Type: field.TypeInt, Column: call.FieldTotalDuration},
+			call.FieldEndCause:          {Type: field.TypeString, Column: call.FieldEndCause},
+			call.FieldAnsweredElsewhere: {Type: field.TypeBool, Column: call.FieldAnsweredElsewhere},
+			call.FieldMissed:            {Type: field.TypeBool, Column: call.FieldMissed},
+			call.FieldAnnouncedAt:       {Type: field.TypeTime, Column: call.FieldAnnouncedAt},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   callevent.Table,
+			Columns: callevent.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: callevent.FieldID,
+			},
+		},
+		Type: "CallEvent",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			callevent.FieldCampaignID: {Type: field.TypeString, Column: callevent.FieldCampaignID},
+			callevent.FieldCallID:     {Type: field.TypeString, Column: callevent.FieldCallID},
+			callevent.FieldEvent:      {Type: field.TypeString, Column: callevent.FieldEvent},
+			callevent.FieldData:       {Type: field.TypeJSON, Column: callevent.FieldData},
+			callevent.FieldReceivedAt: {Type: field.TypeTime, Column: callevent.FieldReceivedAt},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   campaign.Table,
 			Columns: campaign.Columns,
@@ -73,7 +96,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			campaign.FieldArchivedAt:  {Type: field.TypeTime, Column: campaign.FieldArchivedAt},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   campaignmember.Table,
 			Columns: campaignmember.Columns,
@@ -91,7 +114,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			campaignmember.FieldRole:       {Type: field.TypeEnum, Column: campaignmember.FieldRole},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   connection.Table,
 			Columns: connection.Columns,
@@ -105,6 +128,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			connection.FieldCreatedAt:             {Type: field.TypeTime, Column: connection.FieldCreatedAt},
 			connection.FieldUpdatedAt:             {Type: field.TypeTime, Column: connection.FieldUpdatedAt},
 			connection.FieldCampaignID:            {Type: field.TypeString, Column: connection.FieldCampaignID},
+			connection.FieldWidget:                {Type: field.TypeJSON, Column: connection.FieldWidget},
 			connection.FieldPlatform:              {Type: field.TypeEnum, Column: connection.FieldPlatform},
 			connection.FieldExternalID:            {Type: field.TypeString, Column: connection.FieldExternalID},
 			connection.FieldName:                  {Type: field.TypeString, Column: connection.FieldName},
@@ -123,7 +147,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			connection.FieldWebhookLastErrorAt:    {Type: field.TypeTime, Column: connection.FieldWebhookLastErrorAt},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   contact.Table,
 			Columns: contact.Columns,
@@ -134,18 +158,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Contact",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			contact.FieldCreatedAt:  {Type: field.TypeTime, Column: contact.FieldCreatedAt},
-			contact.FieldUpdatedAt:  {Type: field.TypeTime, Column: contact.FieldUpdatedAt},
-			contact.FieldCampaignID: {Type: field.TypeString, Column: contact.FieldCampaignID},
-			contact.FieldPlatform:   {Type: field.TypeEnum, Column: contact.FieldPlatform},
-			contact.FieldExternalID: {Type: field.TypeString, Column: contact.FieldExternalID},
-			contact.FieldName:       {Type: field.TypeString, Column: contact.FieldName},
-			contact.FieldAvatarURL:  {Type: field.TypeString, Column: contact.FieldAvatarURL},
-			contact.FieldPhone:      {Type: field.TypeString, Column: contact.FieldPhone},
-			contact.FieldCustomerID: {Type: field.TypeString, Column: contact.FieldCustomerID},
+			contact.FieldCreatedAt:           {Type: field.TypeTime, Column: contact.FieldCreatedAt},
+			contact.FieldUpdatedAt:           {Type: field.TypeTime, Column: contact.FieldUpdatedAt},
+			contact.FieldCampaignID:          {Type: field.TypeString, Column: contact.FieldCampaignID},
+			contact.FieldChannel:             {Type: field.TypeEnum, Column: contact.FieldChannel},
+			contact.FieldPlatform:            {Type: field.TypeEnum, Column: contact.FieldPlatform},
+			contact.FieldExternalID:          {Type: field.TypeString, Column: contact.FieldExternalID},
+			contact.FieldName:                {Type: field.TypeString, Column: contact.FieldName},
+			contact.FieldAvatarURL:           {Type: field.TypeString, Column: contact.FieldAvatarURL},
+			contact.FieldPhone:               {Type: field.TypeString, Column: contact.FieldPhone},
+			contact.FieldCustomerID:          {Type: field.TypeString, Column: contact.FieldCustomerID},
+			contact.FieldConsentGrantedAt:    {Type: field.TypeTime, Column: contact.FieldConsentGrantedAt},
+			contact.FieldCustomerIDSyncError: {Type: field.TypeString, Column: contact.FieldCustomerIDSyncError},
+			contact.FieldFollowing:           {Type: field.TypeBool, Column: contact.FieldFollowing},
+			contact.FieldFollowingChangedAt:  {Type: field.TypeTime, Column: contact.FieldFollowingChangedAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   conversation.Table,
 			Columns: conversation.Columns,
@@ -170,7 +199,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			conversation.FieldReadByID:      {Type: field.TypeString, Column: conversation.FieldReadByID},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   domainevent.Table,
 			Columns: domainevent.Columns,
@@ -189,7 +218,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			domainevent.FieldCreatedAt:      {Type: field.TypeTime, Column: domainevent.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   message.Table,
 			Columns: message.Columns,
@@ -222,7 +251,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldPosition:        {Type: field.TypeString, Column: message.FieldPosition},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   tag.Table,
 			Columns: tag.Columns,
@@ -240,7 +269,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			tag.FieldColor:      {Type: field.TypeString, Column: tag.FieldColor},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -251,19 +280,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:     {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:     {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldEmail:         {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:          {Type: field.TypeString, Column: user.FieldName},
-			user.FieldPasswordHash:  {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldRole:          {Type: field.TypeEnum, Column: user.FieldRole},
-			user.FieldDeactivatedAt: {Type: field.TypeTime, Column: user.FieldDeactivatedAt},
-			user.FieldSessionEpoch:  {Type: field.TypeInt, Column: user.FieldSessionEpoch},
-			user.FieldKeptSession:   {Type: field.TypeString, Column: user.FieldKeptSession},
-			user.FieldAccessVersion: {Type: field.TypeInt, Column: user.FieldAccessVersion},
+			user.FieldCreatedAt:         {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:         {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldEmail:             {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:              {Type: field.TypeString, Column: user.FieldName},
+			user.FieldPasswordHash:      {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldRole:              {Type: field.TypeEnum, Column: user.FieldRole},
+			user.FieldDeactivatedAt:     {Type: field.TypeTime, Column: user.FieldDeactivatedAt},
+			user.FieldSessionEpoch:      {Type: field.TypeInt, Column: user.FieldSessionEpoch},
+			user.FieldKeptSession:       {Type: field.TypeString, Column: user.FieldKeptSession},
+			user.FieldSoftphoneDomain:   {Type: field.TypeString, Column: user.FieldSoftphoneDomain},
+			user.FieldSoftphoneUsername: {Type: field.TypeString, Column: user.FieldSoftphoneUsername},
+			user.FieldSoftphoneSecret:   {Type: field.TypeBytes, Column: user.FieldSoftphoneSecret},
+			user.FieldAccessVersion:     {Type: field.TypeInt, Column: user.FieldAccessVersion},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookevent.Table,
 			Columns: webhookevent.Columns,
@@ -288,6 +320,24 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookevent.FieldError:          {Type: field.TypeString, Column: webhookevent.FieldError},
 			webhookevent.FieldAttempts:       {Type: field.TypeInt, Column: webhookevent.FieldAttempts},
 			webhookevent.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookevent.FieldNextAttemptAt},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   widgetstat.Table,
+			Columns: widgetstat.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: widgetstat.FieldID,
+			},
+		},
+		Type: "WidgetStat",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			widgetstat.FieldCampaignID:   {Type: field.TypeString, Column: widgetstat.FieldCampaignID},
+			widgetstat.FieldConnectionID: {Type: field.TypeString, Column: widgetstat.FieldConnectionID},
+			widgetstat.FieldAction:       {Type: field.TypeString, Column: widgetstat.FieldAction},
+			widgetstat.FieldCount:        {Type: field.TypeInt64, Column: widgetstat.FieldCount},
+			widgetstat.FieldLastAt:       {Type: field.TypeTime, Column: widgetstat.FieldLastAt},
 		},
 	}
 	graph.MustAddE(
@@ -337,6 +387,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Call",
 		"User",
+	)
+	graph.MustAddE(
+		"events",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   call.EventsTable,
+			Columns: []string{call.EventsColumn},
+			Bidi:    false,
+		},
+		"Call",
+		"CallEvent",
+	)
+	graph.MustAddE(
+		"campaign",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   callevent.CampaignTable,
+			Columns: []string{callevent.CampaignColumn},
+			Bidi:    false,
+		},
+		"CallEvent",
+		"Campaign",
+	)
+	graph.MustAddE(
+		"call",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   callevent.CallTable,
+			Columns: []string{callevent.CallColumn},
+			Bidi:    false,
+		},
+		"CallEvent",
+		"Call",
 	)
 	graph.MustAddE(
 		"members",
@@ -433,6 +519,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Campaign",
 		"WebhookEvent",
+	)
+	graph.MustAddE(
+		"call_events",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.CallEventsTable,
+			Columns: []string{campaign.CallEventsColumn},
+			Bidi:    false,
+		},
+		"Campaign",
+		"CallEvent",
+	)
+	graph.MustAddE(
+		"widget_stats",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   campaign.WidgetStatsTable,
+			Columns: []string{campaign.WidgetStatsColumn},
+			Bidi:    false,
+		},
+		"Campaign",
+		"WidgetStat",
 	)
 	graph.MustAddE(
 		"campaign",
@@ -758,6 +868,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"WebhookEvent",
 		"Campaign",
 	)
+	graph.MustAddE(
+		"campaign",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   widgetstat.CampaignTable,
+			Columns: []string{widgetstat.CampaignColumn},
+			Bidi:    false,
+		},
+		"WidgetStat",
+		"Campaign",
+	)
 	return graph
 }()
 
@@ -892,6 +1014,21 @@ func (f *CallFilter) WhereEndCause(p entql.StringP) {
 	f.Where(p.Field(call.FieldEndCause))
 }
 
+// WhereAnsweredElsewhere applies the entql bool predicate on the answered_elsewhere field.
+func (f *CallFilter) WhereAnsweredElsewhere(p entql.BoolP) {
+	f.Where(p.Field(call.FieldAnsweredElsewhere))
+}
+
+// WhereMissed applies the entql bool predicate on the missed field.
+func (f *CallFilter) WhereMissed(p entql.BoolP) {
+	f.Where(p.Field(call.FieldMissed))
+}
+
+// WhereAnnouncedAt applies the entql time.Time predicate on the announced_at field.
+func (f *CallFilter) WhereAnnouncedAt(p entql.TimeP) {
+	f.Where(p.Field(call.FieldAnnouncedAt))
+}
+
 // WhereHasCampaign applies a predicate to check if query has an edge campaign.
 func (f *CallFilter) WhereHasCampaign() {
 	f.Where(entql.HasEdge("campaign"))
@@ -948,6 +1085,113 @@ func (f *CallFilter) WhereHasAgentWith(preds ...predicate.User) {
 	})))
 }
 
+// WhereHasEvents applies a predicate to check if query has an edge events.
+func (f *CallFilter) WhereHasEvents() {
+	f.Where(entql.HasEdge("events"))
+}
+
+// WhereHasEventsWith applies a predicate to check if query has an edge events with a given conditions (other predicates).
+func (f *CallFilter) WhereHasEventsWith(preds ...predicate.CallEvent) {
+	f.Where(entql.HasEdgeWith("events", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CallEventQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CallEventQuery builder.
+func (_q *CallEventQuery) Filter() *CallEventFilter {
+	return &CallEventFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CallEventMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CallEventMutation builder.
+func (m *CallEventMutation) Filter() *CallEventFilter {
+	return &CallEventFilter{config: m.config, predicateAdder: m}
+}
+
+// CallEventFilter provides a generic filtering capability at runtime for CallEventQuery.
+type CallEventFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CallEventFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *CallEventFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(callevent.FieldID))
+}
+
+// WhereCampaignID applies the entql string predicate on the campaign_id field.
+func (f *CallEventFilter) WhereCampaignID(p entql.StringP) {
+	f.Where(p.Field(callevent.FieldCampaignID))
+}
+
+// WhereCallID applies the entql string predicate on the call_id field.
+func (f *CallEventFilter) WhereCallID(p entql.StringP) {
+	f.Where(p.Field(callevent.FieldCallID))
+}
+
+// WhereEvent applies the entql string predicate on the event field.
+func (f *CallEventFilter) WhereEvent(p entql.StringP) {
+	f.Where(p.Field(callevent.FieldEvent))
+}
+
+// WhereData applies the entql json.RawMessage predicate on the data field.
+func (f *CallEventFilter) WhereData(p entql.BytesP) {
+	f.Where(p.Field(callevent.FieldData))
+}
+
+// WhereReceivedAt applies the entql time.Time predicate on the received_at field.
+func (f *CallEventFilter) WhereReceivedAt(p entql.TimeP) {
+	f.Where(p.Field(callevent.FieldReceivedAt))
+}
+
+// WhereHasCampaign applies a predicate to check if query has an edge campaign.
+func (f *CallEventFilter) WhereHasCampaign() {
+	f.Where(entql.HasEdge("campaign"))
+}
+
+// WhereHasCampaignWith applies a predicate to check if query has an edge campaign with a given conditions (other predicates).
+func (f *CallEventFilter) WhereHasCampaignWith(preds ...predicate.Campaign) {
+	f.Where(entql.HasEdgeWith("campaign", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCall applies a predicate to check if query has an edge call.
+func (f *CallEventFilter) WhereHasCall() {
+	f.Where(entql.HasEdge("call"))
+}
+
+// WhereHasCallWith applies a predicate to check if query has an edge call with a given conditions (other predicates).
+func (f *CallEventFilter) WhereHasCallWith(preds ...predicate.Call) {
+	f.Where(entql.HasEdgeWith("call", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *CampaignQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -977,7 +1221,7 @@ type CampaignFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CampaignFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1125,6 +1369,34 @@ func (f *CampaignFilter) WhereHasWebhookEventsWith(preds ...predicate.WebhookEve
 	})))
 }
 
+// WhereHasCallEvents applies a predicate to check if query has an edge call_events.
+func (f *CampaignFilter) WhereHasCallEvents() {
+	f.Where(entql.HasEdge("call_events"))
+}
+
+// WhereHasCallEventsWith applies a predicate to check if query has an edge call_events with a given conditions (other predicates).
+func (f *CampaignFilter) WhereHasCallEventsWith(preds ...predicate.CallEvent) {
+	f.Where(entql.HasEdgeWith("call_events", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasWidgetStats applies a predicate to check if query has an edge widget_stats.
+func (f *CampaignFilter) WhereHasWidgetStats() {
+	f.Where(entql.HasEdge("widget_stats"))
+}
+
+// WhereHasWidgetStatsWith applies a predicate to check if query has an edge widget_stats with a given conditions (other predicates).
+func (f *CampaignFilter) WhereHasWidgetStatsWith(preds ...predicate.WidgetStat) {
+	f.Where(entql.HasEdgeWith("widget_stats", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *CampaignMemberQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1154,7 +1426,7 @@ type CampaignMemberFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CampaignMemberFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1247,7 +1519,7 @@ type ConnectionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ConnectionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1271,6 +1543,11 @@ func (f *ConnectionFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereCampaignID applies the entql string predicate on the campaign_id field.
 func (f *ConnectionFilter) WhereCampaignID(p entql.StringP) {
 	f.Where(p.Field(connection.FieldCampaignID))
+}
+
+// WhereWidget applies the entql json.RawMessage predicate on the widget field.
+func (f *ConnectionFilter) WhereWidget(p entql.BytesP) {
+	f.Where(p.Field(connection.FieldWidget))
 }
 
 // WherePlatform applies the entql string predicate on the platform field.
@@ -1438,7 +1715,7 @@ type ContactFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ContactFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1462,6 +1739,11 @@ func (f *ContactFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereCampaignID applies the entql string predicate on the campaign_id field.
 func (f *ContactFilter) WhereCampaignID(p entql.StringP) {
 	f.Where(p.Field(contact.FieldCampaignID))
+}
+
+// WhereChannel applies the entql string predicate on the channel field.
+func (f *ContactFilter) WhereChannel(p entql.StringP) {
+	f.Where(p.Field(contact.FieldChannel))
 }
 
 // WherePlatform applies the entql string predicate on the platform field.
@@ -1492,6 +1774,26 @@ func (f *ContactFilter) WherePhone(p entql.StringP) {
 // WhereCustomerID applies the entql string predicate on the customer_id field.
 func (f *ContactFilter) WhereCustomerID(p entql.StringP) {
 	f.Where(p.Field(contact.FieldCustomerID))
+}
+
+// WhereConsentGrantedAt applies the entql time.Time predicate on the consent_granted_at field.
+func (f *ContactFilter) WhereConsentGrantedAt(p entql.TimeP) {
+	f.Where(p.Field(contact.FieldConsentGrantedAt))
+}
+
+// WhereCustomerIDSyncError applies the entql string predicate on the customer_id_sync_error field.
+func (f *ContactFilter) WhereCustomerIDSyncError(p entql.StringP) {
+	f.Where(p.Field(contact.FieldCustomerIDSyncError))
+}
+
+// WhereFollowing applies the entql bool predicate on the following field.
+func (f *ContactFilter) WhereFollowing(p entql.BoolP) {
+	f.Where(p.Field(contact.FieldFollowing))
+}
+
+// WhereFollowingChangedAt applies the entql time.Time predicate on the following_changed_at field.
+func (f *ContactFilter) WhereFollowingChangedAt(p entql.TimeP) {
+	f.Where(p.Field(contact.FieldFollowingChangedAt))
 }
 
 // WhereHasCampaign applies a predicate to check if query has an edge campaign.
@@ -1565,7 +1867,7 @@ type ConversationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ConversationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1791,7 +2093,7 @@ type DomainEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DomainEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1861,7 +2163,7 @@ type MessageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MessageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2057,7 +2359,7 @@ type TagFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TagFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2150,7 +2452,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2206,6 +2508,21 @@ func (f *UserFilter) WhereKeptSession(p entql.StringP) {
 	f.Where(p.Field(user.FieldKeptSession))
 }
 
+// WhereSoftphoneDomain applies the entql string predicate on the softphone_domain field.
+func (f *UserFilter) WhereSoftphoneDomain(p entql.StringP) {
+	f.Where(p.Field(user.FieldSoftphoneDomain))
+}
+
+// WhereSoftphoneUsername applies the entql string predicate on the softphone_username field.
+func (f *UserFilter) WhereSoftphoneUsername(p entql.StringP) {
+	f.Where(p.Field(user.FieldSoftphoneUsername))
+}
+
+// WhereSoftphoneSecret applies the entql []byte predicate on the softphone_secret field.
+func (f *UserFilter) WhereSoftphoneSecret(p entql.BytesP) {
+	f.Where(p.Field(user.FieldSoftphoneSecret))
+}
+
 // WhereAccessVersion applies the entql int predicate on the access_version field.
 func (f *UserFilter) WhereAccessVersion(p entql.IntP) {
 	f.Where(p.Field(user.FieldAccessVersion))
@@ -2254,7 +2571,7 @@ type WebhookEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2356,6 +2673,85 @@ func (f *WebhookEventFilter) WhereHasCampaign() {
 
 // WhereHasCampaignWith applies a predicate to check if query has an edge campaign with a given conditions (other predicates).
 func (f *WebhookEventFilter) WhereHasCampaignWith(preds ...predicate.Campaign) {
+	f.Where(entql.HasEdgeWith("campaign", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *WidgetStatQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the WidgetStatQuery builder.
+func (_q *WidgetStatQuery) Filter() *WidgetStatFilter {
+	return &WidgetStatFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *WidgetStatMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the WidgetStatMutation builder.
+func (m *WidgetStatMutation) Filter() *WidgetStatFilter {
+	return &WidgetStatFilter{config: m.config, predicateAdder: m}
+}
+
+// WidgetStatFilter provides a generic filtering capability at runtime for WidgetStatQuery.
+type WidgetStatFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *WidgetStatFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *WidgetStatFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(widgetstat.FieldID))
+}
+
+// WhereCampaignID applies the entql string predicate on the campaign_id field.
+func (f *WidgetStatFilter) WhereCampaignID(p entql.StringP) {
+	f.Where(p.Field(widgetstat.FieldCampaignID))
+}
+
+// WhereConnectionID applies the entql string predicate on the connection_id field.
+func (f *WidgetStatFilter) WhereConnectionID(p entql.StringP) {
+	f.Where(p.Field(widgetstat.FieldConnectionID))
+}
+
+// WhereAction applies the entql string predicate on the action field.
+func (f *WidgetStatFilter) WhereAction(p entql.StringP) {
+	f.Where(p.Field(widgetstat.FieldAction))
+}
+
+// WhereCount applies the entql int64 predicate on the count field.
+func (f *WidgetStatFilter) WhereCount(p entql.Int64P) {
+	f.Where(p.Field(widgetstat.FieldCount))
+}
+
+// WhereLastAt applies the entql time.Time predicate on the last_at field.
+func (f *WidgetStatFilter) WhereLastAt(p entql.TimeP) {
+	f.Where(p.Field(widgetstat.FieldLastAt))
+}
+
+// WhereHasCampaign applies a predicate to check if query has an edge campaign.
+func (f *WidgetStatFilter) WhereHasCampaign() {
+	f.Where(entql.HasEdge("campaign"))
+}
+
+// WhereHasCampaignWith applies a predicate to check if query has an edge campaign with a given conditions (other predicates).
+func (f *WidgetStatFilter) WhereHasCampaignWith(preds ...predicate.Campaign) {
 	f.Where(entql.HasEdgeWith("campaign", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -104,6 +105,95 @@ func (_q *CallQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, call.FieldAgentID)
 				fieldSeen[call.FieldAgentID] = struct{}{}
 			}
+
+		case "events":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CallEventClient{config: _q.config}).Query()
+			)
+			args := newCallEventPaginateArgs(fieldArgs(ctx, new(CallEventWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newCallEventPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Call) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID pulid.ID `sql:"call_id"`
+							Count  int      `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(call.EventsColumn), ids...))
+						})
+						if err := query.GroupBy(call.EventsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[pulid.ID]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[4] == nil {
+								nodes[i].Edges.totalCount[4] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[4][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Call) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Events)
+							if nodes[i].Edges.totalCount[4] == nil {
+								nodes[i].Edges.totalCount[4] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[4][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, calleventImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(call.EventsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedEvents(alias, func(wq *CallEventQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[call.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, call.FieldCreatedAt)
@@ -189,6 +279,16 @@ func (_q *CallQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, call.FieldEndCause)
 				fieldSeen[call.FieldEndCause] = struct{}{}
 			}
+		case "answeredElsewhere":
+			if _, ok := fieldSeen[call.FieldAnsweredElsewhere]; !ok {
+				selectedFields = append(selectedFields, call.FieldAnsweredElsewhere)
+				fieldSeen[call.FieldAnsweredElsewhere] = struct{}{}
+			}
+		case "missed":
+			if _, ok := fieldSeen[call.FieldMissed]; !ok {
+				selectedFields = append(selectedFields, call.FieldMissed)
+				fieldSeen[call.FieldMissed] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -248,6 +348,130 @@ func newCallPaginateArgs(rv map[string]any) *callPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*CallWhereInput); ok {
 		args.opts = append(args.opts, WithCallFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CallEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*CallEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CallEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(callevent.Columns))
+		selectedFields = []string{callevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "call":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CallClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, callImplementors)...); err != nil {
+				return err
+			}
+			_q.withCall = query
+			if _, ok := fieldSeen[callevent.FieldCallID]; !ok {
+				selectedFields = append(selectedFields, callevent.FieldCallID)
+				fieldSeen[callevent.FieldCallID] = struct{}{}
+			}
+		case "campaignID":
+			if _, ok := fieldSeen[callevent.FieldCampaignID]; !ok {
+				selectedFields = append(selectedFields, callevent.FieldCampaignID)
+				fieldSeen[callevent.FieldCampaignID] = struct{}{}
+			}
+		case "callID":
+			if _, ok := fieldSeen[callevent.FieldCallID]; !ok {
+				selectedFields = append(selectedFields, callevent.FieldCallID)
+				fieldSeen[callevent.FieldCallID] = struct{}{}
+			}
+		case "event":
+			if _, ok := fieldSeen[callevent.FieldEvent]; !ok {
+				selectedFields = append(selectedFields, callevent.FieldEvent)
+				fieldSeen[callevent.FieldEvent] = struct{}{}
+			}
+		case "data":
+			if _, ok := fieldSeen[callevent.FieldData]; !ok {
+				selectedFields = append(selectedFields, callevent.FieldData)
+				fieldSeen[callevent.FieldData] = struct{}{}
+			}
+		case "receivedAt":
+			if _, ok := fieldSeen[callevent.FieldReceivedAt]; !ok {
+				selectedFields = append(selectedFields, callevent.FieldReceivedAt)
+				fieldSeen[callevent.FieldReceivedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type calleventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CallEventPaginateOption
+}
+
+func newCallEventPaginateArgs(rv map[string]any) *calleventPaginateArgs {
+	args := &calleventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CallEventOrder{Field: &CallEventOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCallEventOrder(order))
+			}
+		case *CallEventOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCallEventOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CallEventWhereInput); ok {
+		args.opts = append(args.opts, WithCallEventFilter(v.Filter))
 	}
 	return args
 }
@@ -1450,6 +1674,11 @@ func (_q *ContactQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, contact.FieldCampaignID)
 				fieldSeen[contact.FieldCampaignID] = struct{}{}
 			}
+		case "channel":
+			if _, ok := fieldSeen[contact.FieldChannel]; !ok {
+				selectedFields = append(selectedFields, contact.FieldChannel)
+				fieldSeen[contact.FieldChannel] = struct{}{}
+			}
 		case "platform":
 			if _, ok := fieldSeen[contact.FieldPlatform]; !ok {
 				selectedFields = append(selectedFields, contact.FieldPlatform)
@@ -1479,6 +1708,16 @@ func (_q *ContactQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			if _, ok := fieldSeen[contact.FieldCustomerID]; !ok {
 				selectedFields = append(selectedFields, contact.FieldCustomerID)
 				fieldSeen[contact.FieldCustomerID] = struct{}{}
+			}
+		case "following":
+			if _, ok := fieldSeen[contact.FieldFollowing]; !ok {
+				selectedFields = append(selectedFields, contact.FieldFollowing)
+				fieldSeen[contact.FieldFollowing] = struct{}{}
+			}
+		case "followingChangedAt":
+			if _, ok := fieldSeen[contact.FieldFollowingChangedAt]; !ok {
+				selectedFields = append(selectedFields, contact.FieldFollowingChangedAt)
+				fieldSeen[contact.FieldFollowingChangedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -40,6 +40,35 @@ func (_m *Call) Agent(ctx context.Context) (*User, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Call) Events(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *CallEventOrder, where *CallEventWhereInput,
+) (*CallEventConnection, error) {
+	opts := []CallEventPaginateOption{
+		WithCallEventOrder(orderBy),
+		WithCallEventFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[4][alias]
+	if nodes, err := _m.NamedEvents(alias); err == nil || hasTotalCount {
+		pager, err := newCallEventPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &CallEventConnection{Edges: []*CallEventEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryEvents().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *CallEvent) Call(ctx context.Context) (*Call, error) {
+	result, err := _m.Edges.CallOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCall().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Campaign) Members(ctx context.Context) (result []*CampaignMember, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedMembers(graphql.GetFieldContext(ctx).Field.Alias)

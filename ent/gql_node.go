@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -31,6 +32,11 @@ var callImplementors = []string{"Call", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Call) IsNode() {}
+
+var calleventImplementors = []string{"CallEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CallEvent) IsNode() {}
 
 var campaignImplementors = []string{"Campaign", "Node"}
 
@@ -144,6 +150,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(call.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, callImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case callevent.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.CallEvent.Query().
+			Where(callevent.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, calleventImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -342,6 +361,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Call.Query().
 			Where(call.IDIn(ids...))
 		query, err := query.CollectFields(ctx, callImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case callevent.Table:
+		query := c.CallEvent.Query().
+			Where(callevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, calleventImplementors...)
 		if err != nil {
 			return nil, err
 		}

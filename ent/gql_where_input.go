@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/contact"
@@ -254,6 +255,14 @@ type CallWhereInput struct {
 	EndCauseEqualFold    *string  `json:"endCauseEqualFold,omitempty"`
 	EndCauseContainsFold *string  `json:"endCauseContainsFold,omitempty"`
 
+	// "answered_elsewhere" field predicates.
+	AnsweredElsewhere    *bool `json:"answeredElsewhere,omitempty"`
+	AnsweredElsewhereNEQ *bool `json:"answeredElsewhereNEQ,omitempty"`
+
+	// "missed" field predicates.
+	Missed    *bool `json:"missed,omitempty"`
+	MissedNEQ *bool `json:"missedNEQ,omitempty"`
+
 	// "campaign" edge predicates.
 	HasCampaign     *bool                 `json:"hasCampaign,omitempty"`
 	HasCampaignWith []*CampaignWhereInput `json:"hasCampaignWith,omitempty"`
@@ -269,6 +278,10 @@ type CallWhereInput struct {
 	// "agent" edge predicates.
 	HasAgent     *bool             `json:"hasAgent,omitempty"`
 	HasAgentWith []*UserWhereInput `json:"hasAgentWith,omitempty"`
+
+	// "events" edge predicates.
+	HasEvents     *bool                  `json:"hasEvents,omitempty"`
+	HasEventsWith []*CallEventWhereInput `json:"hasEventsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -912,6 +925,18 @@ func (i *CallWhereInput) P() (predicate.Call, error) {
 	if i.EndCauseContainsFold != nil {
 		predicates = append(predicates, call.EndCauseContainsFold(*i.EndCauseContainsFold))
 	}
+	if i.AnsweredElsewhere != nil {
+		predicates = append(predicates, call.AnsweredElsewhereEQ(*i.AnsweredElsewhere))
+	}
+	if i.AnsweredElsewhereNEQ != nil {
+		predicates = append(predicates, call.AnsweredElsewhereNEQ(*i.AnsweredElsewhereNEQ))
+	}
+	if i.Missed != nil {
+		predicates = append(predicates, call.MissedEQ(*i.Missed))
+	}
+	if i.MissedNEQ != nil {
+		predicates = append(predicates, call.MissedNEQ(*i.MissedNEQ))
+	}
 
 	if i.HasCampaign != nil {
 		p := call.HasCampaign()
@@ -985,6 +1010,24 @@ func (i *CallWhereInput) P() (predicate.Call, error) {
 		}
 		predicates = append(predicates, call.HasAgentWith(with...))
 	}
+	if i.HasEvents != nil {
+		p := call.HasEvents()
+		if !*i.HasEvents {
+			p = call.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEventsWith) > 0 {
+		with := make([]predicate.CallEvent, 0, len(i.HasEventsWith))
+		for _, w := range i.HasEventsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEventsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, call.HasEventsWith(with...))
+	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyCallWhereInput
@@ -992,6 +1035,348 @@ func (i *CallWhereInput) P() (predicate.Call, error) {
 		return predicates[0], nil
 	default:
 		return call.And(predicates...), nil
+	}
+}
+
+// CallEventWhereInput represents a where input for filtering CallEvent queries.
+type CallEventWhereInput struct {
+	Predicates []predicate.CallEvent  `json:"-"`
+	Not        *CallEventWhereInput   `json:"not,omitempty"`
+	Or         []*CallEventWhereInput `json:"or,omitempty"`
+	And        []*CallEventWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *pulid.ID  `json:"id,omitempty"`
+	IDNEQ   *pulid.ID  `json:"idNEQ,omitempty"`
+	IDIn    []pulid.ID `json:"idIn,omitempty"`
+	IDNotIn []pulid.ID `json:"idNotIn,omitempty"`
+	IDGT    *pulid.ID  `json:"idGT,omitempty"`
+	IDGTE   *pulid.ID  `json:"idGTE,omitempty"`
+	IDLT    *pulid.ID  `json:"idLT,omitempty"`
+	IDLTE   *pulid.ID  `json:"idLTE,omitempty"`
+
+	// "campaign_id" field predicates.
+	CampaignID             *pulid.ID  `json:"campaignID,omitempty"`
+	CampaignIDNEQ          *pulid.ID  `json:"campaignIDNEQ,omitempty"`
+	CampaignIDIn           []pulid.ID `json:"campaignIDIn,omitempty"`
+	CampaignIDNotIn        []pulid.ID `json:"campaignIDNotIn,omitempty"`
+	CampaignIDGT           *pulid.ID  `json:"campaignIDGT,omitempty"`
+	CampaignIDGTE          *pulid.ID  `json:"campaignIDGTE,omitempty"`
+	CampaignIDLT           *pulid.ID  `json:"campaignIDLT,omitempty"`
+	CampaignIDLTE          *pulid.ID  `json:"campaignIDLTE,omitempty"`
+	CampaignIDContains     *pulid.ID  `json:"campaignIDContains,omitempty"`
+	CampaignIDHasPrefix    *pulid.ID  `json:"campaignIDHasPrefix,omitempty"`
+	CampaignIDHasSuffix    *pulid.ID  `json:"campaignIDHasSuffix,omitempty"`
+	CampaignIDEqualFold    *pulid.ID  `json:"campaignIDEqualFold,omitempty"`
+	CampaignIDContainsFold *pulid.ID  `json:"campaignIDContainsFold,omitempty"`
+
+	// "call_id" field predicates.
+	CallID             *pulid.ID  `json:"callID,omitempty"`
+	CallIDNEQ          *pulid.ID  `json:"callIDNEQ,omitempty"`
+	CallIDIn           []pulid.ID `json:"callIDIn,omitempty"`
+	CallIDNotIn        []pulid.ID `json:"callIDNotIn,omitempty"`
+	CallIDGT           *pulid.ID  `json:"callIDGT,omitempty"`
+	CallIDGTE          *pulid.ID  `json:"callIDGTE,omitempty"`
+	CallIDLT           *pulid.ID  `json:"callIDLT,omitempty"`
+	CallIDLTE          *pulid.ID  `json:"callIDLTE,omitempty"`
+	CallIDContains     *pulid.ID  `json:"callIDContains,omitempty"`
+	CallIDHasPrefix    *pulid.ID  `json:"callIDHasPrefix,omitempty"`
+	CallIDHasSuffix    *pulid.ID  `json:"callIDHasSuffix,omitempty"`
+	CallIDEqualFold    *pulid.ID  `json:"callIDEqualFold,omitempty"`
+	CallIDContainsFold *pulid.ID  `json:"callIDContainsFold,omitempty"`
+
+	// "event" field predicates.
+	Event             *string  `json:"event,omitempty"`
+	EventNEQ          *string  `json:"eventNEQ,omitempty"`
+	EventIn           []string `json:"eventIn,omitempty"`
+	EventNotIn        []string `json:"eventNotIn,omitempty"`
+	EventGT           *string  `json:"eventGT,omitempty"`
+	EventGTE          *string  `json:"eventGTE,omitempty"`
+	EventLT           *string  `json:"eventLT,omitempty"`
+	EventLTE          *string  `json:"eventLTE,omitempty"`
+	EventContains     *string  `json:"eventContains,omitempty"`
+	EventHasPrefix    *string  `json:"eventHasPrefix,omitempty"`
+	EventHasSuffix    *string  `json:"eventHasSuffix,omitempty"`
+	EventEqualFold    *string  `json:"eventEqualFold,omitempty"`
+	EventContainsFold *string  `json:"eventContainsFold,omitempty"`
+
+	// "received_at" field predicates.
+	ReceivedAt      *time.Time  `json:"receivedAt,omitempty"`
+	ReceivedAtNEQ   *time.Time  `json:"receivedAtNEQ,omitempty"`
+	ReceivedAtIn    []time.Time `json:"receivedAtIn,omitempty"`
+	ReceivedAtNotIn []time.Time `json:"receivedAtNotIn,omitempty"`
+	ReceivedAtGT    *time.Time  `json:"receivedAtGT,omitempty"`
+	ReceivedAtGTE   *time.Time  `json:"receivedAtGTE,omitempty"`
+	ReceivedAtLT    *time.Time  `json:"receivedAtLT,omitempty"`
+	ReceivedAtLTE   *time.Time  `json:"receivedAtLTE,omitempty"`
+
+	// "call" edge predicates.
+	HasCall     *bool             `json:"hasCall,omitempty"`
+	HasCallWith []*CallWhereInput `json:"hasCallWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CallEventWhereInput) AddPredicates(predicates ...predicate.CallEvent) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CallEventWhereInput filter on the CallEventQuery builder.
+func (i *CallEventWhereInput) Filter(q *CallEventQuery) (*CallEventQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCallEventWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCallEventWhereInput is returned in case the CallEventWhereInput is empty.
+var ErrEmptyCallEventWhereInput = errors.New("ent: empty predicate CallEventWhereInput")
+
+// P returns a predicate for filtering callevents.
+// An error is returned if the input is empty or invalid.
+func (i *CallEventWhereInput) P() (predicate.CallEvent, error) {
+	var predicates []predicate.CallEvent
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, callevent.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CallEvent, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, callevent.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CallEvent, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, callevent.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, callevent.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, callevent.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, callevent.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, callevent.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, callevent.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, callevent.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, callevent.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, callevent.IDLTE(*i.IDLTE))
+	}
+	if i.CampaignID != nil {
+		predicates = append(predicates, callevent.CampaignIDEQ(*i.CampaignID))
+	}
+	if i.CampaignIDNEQ != nil {
+		predicates = append(predicates, callevent.CampaignIDNEQ(*i.CampaignIDNEQ))
+	}
+	if len(i.CampaignIDIn) > 0 {
+		predicates = append(predicates, callevent.CampaignIDIn(i.CampaignIDIn...))
+	}
+	if len(i.CampaignIDNotIn) > 0 {
+		predicates = append(predicates, callevent.CampaignIDNotIn(i.CampaignIDNotIn...))
+	}
+	if i.CampaignIDGT != nil {
+		predicates = append(predicates, callevent.CampaignIDGT(*i.CampaignIDGT))
+	}
+	if i.CampaignIDGTE != nil {
+		predicates = append(predicates, callevent.CampaignIDGTE(*i.CampaignIDGTE))
+	}
+	if i.CampaignIDLT != nil {
+		predicates = append(predicates, callevent.CampaignIDLT(*i.CampaignIDLT))
+	}
+	if i.CampaignIDLTE != nil {
+		predicates = append(predicates, callevent.CampaignIDLTE(*i.CampaignIDLTE))
+	}
+	if i.CampaignIDContains != nil {
+		predicates = append(predicates, callevent.CampaignIDContains(*i.CampaignIDContains))
+	}
+	if i.CampaignIDHasPrefix != nil {
+		predicates = append(predicates, callevent.CampaignIDHasPrefix(*i.CampaignIDHasPrefix))
+	}
+	if i.CampaignIDHasSuffix != nil {
+		predicates = append(predicates, callevent.CampaignIDHasSuffix(*i.CampaignIDHasSuffix))
+	}
+	if i.CampaignIDEqualFold != nil {
+		predicates = append(predicates, callevent.CampaignIDEqualFold(*i.CampaignIDEqualFold))
+	}
+	if i.CampaignIDContainsFold != nil {
+		predicates = append(predicates, callevent.CampaignIDContainsFold(*i.CampaignIDContainsFold))
+	}
+	if i.CallID != nil {
+		predicates = append(predicates, callevent.CallIDEQ(*i.CallID))
+	}
+	if i.CallIDNEQ != nil {
+		predicates = append(predicates, callevent.CallIDNEQ(*i.CallIDNEQ))
+	}
+	if len(i.CallIDIn) > 0 {
+		predicates = append(predicates, callevent.CallIDIn(i.CallIDIn...))
+	}
+	if len(i.CallIDNotIn) > 0 {
+		predicates = append(predicates, callevent.CallIDNotIn(i.CallIDNotIn...))
+	}
+	if i.CallIDGT != nil {
+		predicates = append(predicates, callevent.CallIDGT(*i.CallIDGT))
+	}
+	if i.CallIDGTE != nil {
+		predicates = append(predicates, callevent.CallIDGTE(*i.CallIDGTE))
+	}
+	if i.CallIDLT != nil {
+		predicates = append(predicates, callevent.CallIDLT(*i.CallIDLT))
+	}
+	if i.CallIDLTE != nil {
+		predicates = append(predicates, callevent.CallIDLTE(*i.CallIDLTE))
+	}
+	if i.CallIDContains != nil {
+		predicates = append(predicates, callevent.CallIDContains(*i.CallIDContains))
+	}
+	if i.CallIDHasPrefix != nil {
+		predicates = append(predicates, callevent.CallIDHasPrefix(*i.CallIDHasPrefix))
+	}
+	if i.CallIDHasSuffix != nil {
+		predicates = append(predicates, callevent.CallIDHasSuffix(*i.CallIDHasSuffix))
+	}
+	if i.CallIDEqualFold != nil {
+		predicates = append(predicates, callevent.CallIDEqualFold(*i.CallIDEqualFold))
+	}
+	if i.CallIDContainsFold != nil {
+		predicates = append(predicates, callevent.CallIDContainsFold(*i.CallIDContainsFold))
+	}
+	if i.Event != nil {
+		predicates = append(predicates, callevent.EventEQ(*i.Event))
+	}
+	if i.EventNEQ != nil {
+		predicates = append(predicates, callevent.EventNEQ(*i.EventNEQ))
+	}
+	if len(i.EventIn) > 0 {
+		predicates = append(predicates, callevent.EventIn(i.EventIn...))
+	}
+	if len(i.EventNotIn) > 0 {
+		predicates = append(predicates, callevent.EventNotIn(i.EventNotIn...))
+	}
+	if i.EventGT != nil {
+		predicates = append(predicates, callevent.EventGT(*i.EventGT))
+	}
+	if i.EventGTE != nil {
+		predicates = append(predicates, callevent.EventGTE(*i.EventGTE))
+	}
+	if i.EventLT != nil {
+		predicates = append(predicates, callevent.EventLT(*i.EventLT))
+	}
+	if i.EventLTE != nil {
+		predicates = append(predicates, callevent.EventLTE(*i.EventLTE))
+	}
+	if i.EventContains != nil {
+		predicates = append(predicates, callevent.EventContains(*i.EventContains))
+	}
+	if i.EventHasPrefix != nil {
+		predicates = append(predicates, callevent.EventHasPrefix(*i.EventHasPrefix))
+	}
+	if i.EventHasSuffix != nil {
+		predicates = append(predicates, callevent.EventHasSuffix(*i.EventHasSuffix))
+	}
+	if i.EventEqualFold != nil {
+		predicates = append(predicates, callevent.EventEqualFold(*i.EventEqualFold))
+	}
+	if i.EventContainsFold != nil {
+		predicates = append(predicates, callevent.EventContainsFold(*i.EventContainsFold))
+	}
+	if i.ReceivedAt != nil {
+		predicates = append(predicates, callevent.ReceivedAtEQ(*i.ReceivedAt))
+	}
+	if i.ReceivedAtNEQ != nil {
+		predicates = append(predicates, callevent.ReceivedAtNEQ(*i.ReceivedAtNEQ))
+	}
+	if len(i.ReceivedAtIn) > 0 {
+		predicates = append(predicates, callevent.ReceivedAtIn(i.ReceivedAtIn...))
+	}
+	if len(i.ReceivedAtNotIn) > 0 {
+		predicates = append(predicates, callevent.ReceivedAtNotIn(i.ReceivedAtNotIn...))
+	}
+	if i.ReceivedAtGT != nil {
+		predicates = append(predicates, callevent.ReceivedAtGT(*i.ReceivedAtGT))
+	}
+	if i.ReceivedAtGTE != nil {
+		predicates = append(predicates, callevent.ReceivedAtGTE(*i.ReceivedAtGTE))
+	}
+	if i.ReceivedAtLT != nil {
+		predicates = append(predicates, callevent.ReceivedAtLT(*i.ReceivedAtLT))
+	}
+	if i.ReceivedAtLTE != nil {
+		predicates = append(predicates, callevent.ReceivedAtLTE(*i.ReceivedAtLTE))
+	}
+
+	if i.HasCall != nil {
+		p := callevent.HasCall()
+		if !*i.HasCall {
+			p = callevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCallWith) > 0 {
+		with := make([]predicate.Call, 0, len(i.HasCallWith))
+		for _, w := range i.HasCallWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCallWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, callevent.HasCallWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCallEventWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return callevent.And(predicates...), nil
 	}
 }
 
@@ -2251,11 +2636,19 @@ type ContactWhereInput struct {
 	CampaignIDEqualFold    *pulid.ID  `json:"campaignIDEqualFold,omitempty"`
 	CampaignIDContainsFold *pulid.ID  `json:"campaignIDContainsFold,omitempty"`
 
+	// "channel" field predicates.
+	Channel      *contact.Channel  `json:"channel,omitempty"`
+	ChannelNEQ   *contact.Channel  `json:"channelNEQ,omitempty"`
+	ChannelIn    []contact.Channel `json:"channelIn,omitempty"`
+	ChannelNotIn []contact.Channel `json:"channelNotIn,omitempty"`
+
 	// "platform" field predicates.
-	Platform      *schematype.Platform  `json:"platform,omitempty"`
-	PlatformNEQ   *schematype.Platform  `json:"platformNEQ,omitempty"`
-	PlatformIn    []schematype.Platform `json:"platformIn,omitempty"`
-	PlatformNotIn []schematype.Platform `json:"platformNotIn,omitempty"`
+	Platform       *schematype.Platform  `json:"platform,omitempty"`
+	PlatformNEQ    *schematype.Platform  `json:"platformNEQ,omitempty"`
+	PlatformIn     []schematype.Platform `json:"platformIn,omitempty"`
+	PlatformNotIn  []schematype.Platform `json:"platformNotIn,omitempty"`
+	PlatformIsNil  bool                  `json:"platformIsNil,omitempty"`
+	PlatformNotNil bool                  `json:"platformNotNil,omitempty"`
 
 	// "external_id" field predicates.
 	ExternalID             *string  `json:"externalID,omitempty"`
@@ -2337,6 +2730,53 @@ type ContactWhereInput struct {
 	CustomerIDNotNil       bool     `json:"customerIDNotNil,omitempty"`
 	CustomerIDEqualFold    *string  `json:"customerIDEqualFold,omitempty"`
 	CustomerIDContainsFold *string  `json:"customerIDContainsFold,omitempty"`
+
+	// "consent_granted_at" field predicates.
+	ConsentGrantedAt       *time.Time  `json:"consentGrantedAt,omitempty"`
+	ConsentGrantedAtNEQ    *time.Time  `json:"consentGrantedAtNEQ,omitempty"`
+	ConsentGrantedAtIn     []time.Time `json:"consentGrantedAtIn,omitempty"`
+	ConsentGrantedAtNotIn  []time.Time `json:"consentGrantedAtNotIn,omitempty"`
+	ConsentGrantedAtGT     *time.Time  `json:"consentGrantedAtGT,omitempty"`
+	ConsentGrantedAtGTE    *time.Time  `json:"consentGrantedAtGTE,omitempty"`
+	ConsentGrantedAtLT     *time.Time  `json:"consentGrantedAtLT,omitempty"`
+	ConsentGrantedAtLTE    *time.Time  `json:"consentGrantedAtLTE,omitempty"`
+	ConsentGrantedAtIsNil  bool        `json:"consentGrantedAtIsNil,omitempty"`
+	ConsentGrantedAtNotNil bool        `json:"consentGrantedAtNotNil,omitempty"`
+
+	// "customer_id_sync_error" field predicates.
+	CustomerIDSyncError             *string  `json:"customerIDSyncError,omitempty"`
+	CustomerIDSyncErrorNEQ          *string  `json:"customerIDSyncErrorNEQ,omitempty"`
+	CustomerIDSyncErrorIn           []string `json:"customerIDSyncErrorIn,omitempty"`
+	CustomerIDSyncErrorNotIn        []string `json:"customerIDSyncErrorNotIn,omitempty"`
+	CustomerIDSyncErrorGT           *string  `json:"customerIDSyncErrorGT,omitempty"`
+	CustomerIDSyncErrorGTE          *string  `json:"customerIDSyncErrorGTE,omitempty"`
+	CustomerIDSyncErrorLT           *string  `json:"customerIDSyncErrorLT,omitempty"`
+	CustomerIDSyncErrorLTE          *string  `json:"customerIDSyncErrorLTE,omitempty"`
+	CustomerIDSyncErrorContains     *string  `json:"customerIDSyncErrorContains,omitempty"`
+	CustomerIDSyncErrorHasPrefix    *string  `json:"customerIDSyncErrorHasPrefix,omitempty"`
+	CustomerIDSyncErrorHasSuffix    *string  `json:"customerIDSyncErrorHasSuffix,omitempty"`
+	CustomerIDSyncErrorIsNil        bool     `json:"customerIDSyncErrorIsNil,omitempty"`
+	CustomerIDSyncErrorNotNil       bool     `json:"customerIDSyncErrorNotNil,omitempty"`
+	CustomerIDSyncErrorEqualFold    *string  `json:"customerIDSyncErrorEqualFold,omitempty"`
+	CustomerIDSyncErrorContainsFold *string  `json:"customerIDSyncErrorContainsFold,omitempty"`
+
+	// "following" field predicates.
+	Following       *bool `json:"following,omitempty"`
+	FollowingNEQ    *bool `json:"followingNEQ,omitempty"`
+	FollowingIsNil  bool  `json:"followingIsNil,omitempty"`
+	FollowingNotNil bool  `json:"followingNotNil,omitempty"`
+
+	// "following_changed_at" field predicates.
+	FollowingChangedAt       *time.Time  `json:"followingChangedAt,omitempty"`
+	FollowingChangedAtNEQ    *time.Time  `json:"followingChangedAtNEQ,omitempty"`
+	FollowingChangedAtIn     []time.Time `json:"followingChangedAtIn,omitempty"`
+	FollowingChangedAtNotIn  []time.Time `json:"followingChangedAtNotIn,omitempty"`
+	FollowingChangedAtGT     *time.Time  `json:"followingChangedAtGT,omitempty"`
+	FollowingChangedAtGTE    *time.Time  `json:"followingChangedAtGTE,omitempty"`
+	FollowingChangedAtLT     *time.Time  `json:"followingChangedAtLT,omitempty"`
+	FollowingChangedAtLTE    *time.Time  `json:"followingChangedAtLTE,omitempty"`
+	FollowingChangedAtIsNil  bool        `json:"followingChangedAtIsNil,omitempty"`
+	FollowingChangedAtNotNil bool        `json:"followingChangedAtNotNil,omitempty"`
 
 	// "campaign" edge predicates.
 	HasCampaign     *bool                 `json:"hasCampaign,omitempty"`
@@ -2533,6 +2973,18 @@ func (i *ContactWhereInput) P() (predicate.Contact, error) {
 	if i.CampaignIDContainsFold != nil {
 		predicates = append(predicates, contact.CampaignIDContainsFold(*i.CampaignIDContainsFold))
 	}
+	if i.Channel != nil {
+		predicates = append(predicates, contact.ChannelEQ(*i.Channel))
+	}
+	if i.ChannelNEQ != nil {
+		predicates = append(predicates, contact.ChannelNEQ(*i.ChannelNEQ))
+	}
+	if len(i.ChannelIn) > 0 {
+		predicates = append(predicates, contact.ChannelIn(i.ChannelIn...))
+	}
+	if len(i.ChannelNotIn) > 0 {
+		predicates = append(predicates, contact.ChannelNotIn(i.ChannelNotIn...))
+	}
 	if i.Platform != nil {
 		predicates = append(predicates, contact.PlatformEQ(*i.Platform))
 	}
@@ -2544,6 +2996,12 @@ func (i *ContactWhereInput) P() (predicate.Contact, error) {
 	}
 	if len(i.PlatformNotIn) > 0 {
 		predicates = append(predicates, contact.PlatformNotIn(i.PlatformNotIn...))
+	}
+	if i.PlatformIsNil {
+		predicates = append(predicates, contact.PlatformIsNil())
+	}
+	if i.PlatformNotNil {
+		predicates = append(predicates, contact.PlatformNotNil())
 	}
 	if i.ExternalID != nil {
 		predicates = append(predicates, contact.ExternalIDEQ(*i.ExternalID))
@@ -2757,6 +3215,123 @@ func (i *ContactWhereInput) P() (predicate.Contact, error) {
 	}
 	if i.CustomerIDContainsFold != nil {
 		predicates = append(predicates, contact.CustomerIDContainsFold(*i.CustomerIDContainsFold))
+	}
+	if i.ConsentGrantedAt != nil {
+		predicates = append(predicates, contact.ConsentGrantedAtEQ(*i.ConsentGrantedAt))
+	}
+	if i.ConsentGrantedAtNEQ != nil {
+		predicates = append(predicates, contact.ConsentGrantedAtNEQ(*i.ConsentGrantedAtNEQ))
+	}
+	if len(i.ConsentGrantedAtIn) > 0 {
+		predicates = append(predicates, contact.ConsentGrantedAtIn(i.ConsentGrantedAtIn...))
+	}
+	if len(i.ConsentGrantedAtNotIn) > 0 {
+		predicates = append(predicates, contact.ConsentGrantedAtNotIn(i.ConsentGrantedAtNotIn...))
+	}
+	if i.ConsentGrantedAtGT != nil {
+		predicates = append(predicates, contact.ConsentGrantedAtGT(*i.ConsentGrantedAtGT))
+	}
+	if i.ConsentGrantedAtGTE != nil {
+		predicates = append(predicates, contact.ConsentGrantedAtGTE(*i.ConsentGrantedAtGTE))
+	}
+	if i.ConsentGrantedAtLT != nil {
+		predicates = append(predicates, contact.ConsentGrantedAtLT(*i.ConsentGrantedAtLT))
+	}
+	if i.ConsentGrantedAtLTE != nil {
+		predicates = append(predicates, contact.ConsentGrantedAtLTE(*i.ConsentGrantedAtLTE))
+	}
+	if i.ConsentGrantedAtIsNil {
+		predicates = append(predicates, contact.ConsentGrantedAtIsNil())
+	}
+	if i.ConsentGrantedAtNotNil {
+		predicates = append(predicates, contact.ConsentGrantedAtNotNil())
+	}
+	if i.CustomerIDSyncError != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorEQ(*i.CustomerIDSyncError))
+	}
+	if i.CustomerIDSyncErrorNEQ != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorNEQ(*i.CustomerIDSyncErrorNEQ))
+	}
+	if len(i.CustomerIDSyncErrorIn) > 0 {
+		predicates = append(predicates, contact.CustomerIDSyncErrorIn(i.CustomerIDSyncErrorIn...))
+	}
+	if len(i.CustomerIDSyncErrorNotIn) > 0 {
+		predicates = append(predicates, contact.CustomerIDSyncErrorNotIn(i.CustomerIDSyncErrorNotIn...))
+	}
+	if i.CustomerIDSyncErrorGT != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorGT(*i.CustomerIDSyncErrorGT))
+	}
+	if i.CustomerIDSyncErrorGTE != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorGTE(*i.CustomerIDSyncErrorGTE))
+	}
+	if i.CustomerIDSyncErrorLT != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorLT(*i.CustomerIDSyncErrorLT))
+	}
+	if i.CustomerIDSyncErrorLTE != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorLTE(*i.CustomerIDSyncErrorLTE))
+	}
+	if i.CustomerIDSyncErrorContains != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorContains(*i.CustomerIDSyncErrorContains))
+	}
+	if i.CustomerIDSyncErrorHasPrefix != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorHasPrefix(*i.CustomerIDSyncErrorHasPrefix))
+	}
+	if i.CustomerIDSyncErrorHasSuffix != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorHasSuffix(*i.CustomerIDSyncErrorHasSuffix))
+	}
+	if i.CustomerIDSyncErrorIsNil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorIsNil())
+	}
+	if i.CustomerIDSyncErrorNotNil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorNotNil())
+	}
+	if i.CustomerIDSyncErrorEqualFold != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorEqualFold(*i.CustomerIDSyncErrorEqualFold))
+	}
+	if i.CustomerIDSyncErrorContainsFold != nil {
+		predicates = append(predicates, contact.CustomerIDSyncErrorContainsFold(*i.CustomerIDSyncErrorContainsFold))
+	}
+	if i.Following != nil {
+		predicates = append(predicates, contact.FollowingEQ(*i.Following))
+	}
+	if i.FollowingNEQ != nil {
+		predicates = append(predicates, contact.FollowingNEQ(*i.FollowingNEQ))
+	}
+	if i.FollowingIsNil {
+		predicates = append(predicates, contact.FollowingIsNil())
+	}
+	if i.FollowingNotNil {
+		predicates = append(predicates, contact.FollowingNotNil())
+	}
+	if i.FollowingChangedAt != nil {
+		predicates = append(predicates, contact.FollowingChangedAtEQ(*i.FollowingChangedAt))
+	}
+	if i.FollowingChangedAtNEQ != nil {
+		predicates = append(predicates, contact.FollowingChangedAtNEQ(*i.FollowingChangedAtNEQ))
+	}
+	if len(i.FollowingChangedAtIn) > 0 {
+		predicates = append(predicates, contact.FollowingChangedAtIn(i.FollowingChangedAtIn...))
+	}
+	if len(i.FollowingChangedAtNotIn) > 0 {
+		predicates = append(predicates, contact.FollowingChangedAtNotIn(i.FollowingChangedAtNotIn...))
+	}
+	if i.FollowingChangedAtGT != nil {
+		predicates = append(predicates, contact.FollowingChangedAtGT(*i.FollowingChangedAtGT))
+	}
+	if i.FollowingChangedAtGTE != nil {
+		predicates = append(predicates, contact.FollowingChangedAtGTE(*i.FollowingChangedAtGTE))
+	}
+	if i.FollowingChangedAtLT != nil {
+		predicates = append(predicates, contact.FollowingChangedAtLT(*i.FollowingChangedAtLT))
+	}
+	if i.FollowingChangedAtLTE != nil {
+		predicates = append(predicates, contact.FollowingChangedAtLTE(*i.FollowingChangedAtLTE))
+	}
+	if i.FollowingChangedAtIsNil {
+		predicates = append(predicates, contact.FollowingChangedAtIsNil())
+	}
+	if i.FollowingChangedAtNotNil {
+		predicates = append(predicates, contact.FollowingChangedAtNotNil())
 	}
 
 	if i.HasCampaign != nil {

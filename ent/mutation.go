@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -25,6 +26,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 const (
@@ -37,6 +39,7 @@ const (
 
 	// Node types.
 	TypeCall           = "Call"
+	TypeCallEvent      = "CallEvent"
 	TypeCampaign       = "Campaign"
 	TypeCampaignMember = "CampaignMember"
 	TypeConnection     = "Connection"
@@ -47,6 +50,7 @@ const (
 	TypeTag            = "Tag"
 	TypeUser           = "User"
 	TypeWebhookEvent   = "WebhookEvent"
+	TypeWidgetStat     = "WidgetStat"
 )
 
 // CallMutation represents an operation that mutates the Call nodes in the graph.
@@ -70,6 +74,9 @@ type CallMutation struct {
 	total_duration      *int
 	addtotal_duration   *int
 	end_cause           *string
+	answered_elsewhere  *bool
+	missed              *bool
+	announced_at        *time.Time
 	clearedFields       map[string]struct{}
 	campaign            *pulid.ID
 	clearedcampaign     bool
@@ -79,6 +86,9 @@ type CallMutation struct {
 	clearedconversation bool
 	agent               *pulid.ID
 	clearedagent        bool
+	events              map[pulid.ID]struct{}
+	removedevents       map[pulid.ID]struct{}
+	clearedevents       bool
 	done                bool
 	oldValue            func(context.Context) (*Call, error)
 	predicates          []predicate.Call
@@ -931,6 +941,127 @@ func (m *CallMutation) ResetEndCause() {
 	delete(m.clearedFields, call.FieldEndCause)
 }
 
+// SetAnsweredElsewhere sets the "answered_elsewhere" field.
+func (m *CallMutation) SetAnsweredElsewhere(b bool) {
+	m.answered_elsewhere = &b
+}
+
+// AnsweredElsewhere returns the value of the "answered_elsewhere" field in the mutation.
+func (m *CallMutation) AnsweredElsewhere() (r bool, exists bool) {
+	v := m.answered_elsewhere
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAnsweredElsewhere returns the old "answered_elsewhere" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldAnsweredElsewhere(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAnsweredElsewhere is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAnsweredElsewhere requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAnsweredElsewhere: %w", err)
+	}
+	return oldValue.AnsweredElsewhere, nil
+}
+
+// ResetAnsweredElsewhere resets all changes to the "answered_elsewhere" field.
+func (m *CallMutation) ResetAnsweredElsewhere() {
+	m.answered_elsewhere = nil
+}
+
+// SetMissed sets the "missed" field.
+func (m *CallMutation) SetMissed(b bool) {
+	m.missed = &b
+}
+
+// Missed returns the value of the "missed" field in the mutation.
+func (m *CallMutation) Missed() (r bool, exists bool) {
+	v := m.missed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissed returns the old "missed" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldMissed(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissed: %w", err)
+	}
+	return oldValue.Missed, nil
+}
+
+// ResetMissed resets all changes to the "missed" field.
+func (m *CallMutation) ResetMissed() {
+	m.missed = nil
+}
+
+// SetAnnouncedAt sets the "announced_at" field.
+func (m *CallMutation) SetAnnouncedAt(t time.Time) {
+	m.announced_at = &t
+}
+
+// AnnouncedAt returns the value of the "announced_at" field in the mutation.
+func (m *CallMutation) AnnouncedAt() (r time.Time, exists bool) {
+	v := m.announced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAnnouncedAt returns the old "announced_at" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldAnnouncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAnnouncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAnnouncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAnnouncedAt: %w", err)
+	}
+	return oldValue.AnnouncedAt, nil
+}
+
+// ClearAnnouncedAt clears the value of the "announced_at" field.
+func (m *CallMutation) ClearAnnouncedAt() {
+	m.announced_at = nil
+	m.clearedFields[call.FieldAnnouncedAt] = struct{}{}
+}
+
+// AnnouncedAtCleared returns if the "announced_at" field was cleared in this mutation.
+func (m *CallMutation) AnnouncedAtCleared() bool {
+	_, ok := m.clearedFields[call.FieldAnnouncedAt]
+	return ok
+}
+
+// ResetAnnouncedAt resets all changes to the "announced_at" field.
+func (m *CallMutation) ResetAnnouncedAt() {
+	m.announced_at = nil
+	delete(m.clearedFields, call.FieldAnnouncedAt)
+}
+
 // ClearCampaign clears the "campaign" edge to the Campaign entity.
 func (m *CallMutation) ClearCampaign() {
 	m.clearedcampaign = true
@@ -1039,6 +1170,60 @@ func (m *CallMutation) ResetAgent() {
 	m.clearedagent = false
 }
 
+// AddEventIDs adds the "events" edge to the CallEvent entity by ids.
+func (m *CallMutation) AddEventIDs(ids ...pulid.ID) {
+	if m.events == nil {
+		m.events = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the CallEvent entity.
+func (m *CallMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the CallEvent entity was cleared.
+func (m *CallMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the CallEvent entity by IDs.
+func (m *CallMutation) RemoveEventIDs(ids ...pulid.ID) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the CallEvent entity.
+func (m *CallMutation) RemovedEventsIDs() (ids []pulid.ID) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *CallMutation) EventsIDs() (ids []pulid.ID) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *CallMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
 // Where appends a list predicates to the CallMutation builder.
 func (m *CallMutation) Where(ps ...predicate.Call) {
 	m.predicates = append(m.predicates, ps...)
@@ -1073,7 +1258,7 @@ func (m *CallMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CallMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, call.FieldCreatedAt)
 	}
@@ -1125,6 +1310,15 @@ func (m *CallMutation) Fields() []string {
 	if m.end_cause != nil {
 		fields = append(fields, call.FieldEndCause)
 	}
+	if m.answered_elsewhere != nil {
+		fields = append(fields, call.FieldAnsweredElsewhere)
+	}
+	if m.missed != nil {
+		fields = append(fields, call.FieldMissed)
+	}
+	if m.announced_at != nil {
+		fields = append(fields, call.FieldAnnouncedAt)
+	}
 	return fields
 }
 
@@ -1167,6 +1361,12 @@ func (m *CallMutation) Field(name string) (ent.Value, bool) {
 		return m.TotalDuration()
 	case call.FieldEndCause:
 		return m.EndCause()
+	case call.FieldAnsweredElsewhere:
+		return m.AnsweredElsewhere()
+	case call.FieldMissed:
+		return m.Missed()
+	case call.FieldAnnouncedAt:
+		return m.AnnouncedAt()
 	}
 	return nil, false
 }
@@ -1210,6 +1410,12 @@ func (m *CallMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldTotalDuration(ctx)
 	case call.FieldEndCause:
 		return m.OldEndCause(ctx)
+	case call.FieldAnsweredElsewhere:
+		return m.OldAnsweredElsewhere(ctx)
+	case call.FieldMissed:
+		return m.OldMissed(ctx)
+	case call.FieldAnnouncedAt:
+		return m.OldAnnouncedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Call field %s", name)
 }
@@ -1338,6 +1544,27 @@ func (m *CallMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEndCause(v)
 		return nil
+	case call.FieldAnsweredElsewhere:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAnsweredElsewhere(v)
+		return nil
+	case call.FieldMissed:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissed(v)
+		return nil
+	case call.FieldAnnouncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAnnouncedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Call field %s", name)
 }
@@ -1416,6 +1643,9 @@ func (m *CallMutation) ClearedFields() []string {
 	if m.FieldCleared(call.FieldEndCause) {
 		fields = append(fields, call.FieldEndCause)
 	}
+	if m.FieldCleared(call.FieldAnnouncedAt) {
+		fields = append(fields, call.FieldAnnouncedAt)
+	}
 	return fields
 }
 
@@ -1450,6 +1680,9 @@ func (m *CallMutation) ClearField(name string) error {
 		return nil
 	case call.FieldEndCause:
 		m.ClearEndCause()
+		return nil
+	case call.FieldAnnouncedAt:
+		m.ClearAnnouncedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Call nullable field %s", name)
@@ -1510,13 +1743,22 @@ func (m *CallMutation) ResetField(name string) error {
 	case call.FieldEndCause:
 		m.ResetEndCause()
 		return nil
+	case call.FieldAnsweredElsewhere:
+		m.ResetAnsweredElsewhere()
+		return nil
+	case call.FieldMissed:
+		m.ResetMissed()
+		return nil
+	case call.FieldAnnouncedAt:
+		m.ResetAnnouncedAt()
+		return nil
 	}
 	return fmt.Errorf("unknown Call field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *CallMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.campaign != nil {
 		edges = append(edges, call.EdgeCampaign)
 	}
@@ -1528,6 +1770,9 @@ func (m *CallMutation) AddedEdges() []string {
 	}
 	if m.agent != nil {
 		edges = append(edges, call.EdgeAgent)
+	}
+	if m.events != nil {
+		edges = append(edges, call.EdgeEvents)
 	}
 	return edges
 }
@@ -1552,25 +1797,42 @@ func (m *CallMutation) AddedIDs(name string) []ent.Value {
 		if id := m.agent; id != nil {
 			return []ent.Value{*id}
 		}
+	case call.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *CallMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
+	if m.removedevents != nil {
+		edges = append(edges, call.EdgeEvents)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *CallMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case call.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *CallMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.clearedcampaign {
 		edges = append(edges, call.EdgeCampaign)
 	}
@@ -1582,6 +1844,9 @@ func (m *CallMutation) ClearedEdges() []string {
 	}
 	if m.clearedagent {
 		edges = append(edges, call.EdgeAgent)
+	}
+	if m.clearedevents {
+		edges = append(edges, call.EdgeEvents)
 	}
 	return edges
 }
@@ -1598,6 +1863,8 @@ func (m *CallMutation) EdgeCleared(name string) bool {
 		return m.clearedconversation
 	case call.EdgeAgent:
 		return m.clearedagent
+	case call.EdgeEvents:
+		return m.clearedevents
 	}
 	return false
 }
@@ -1638,8 +1905,659 @@ func (m *CallMutation) ResetEdge(name string) error {
 	case call.EdgeAgent:
 		m.ResetAgent()
 		return nil
+	case call.EdgeEvents:
+		m.ResetEvents()
+		return nil
 	}
 	return fmt.Errorf("unknown Call edge %s", name)
+}
+
+// CallEventMutation represents an operation that mutates the CallEvent nodes in the graph.
+type CallEventMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *pulid.ID
+	event           *string
+	data            *map[string]interface{}
+	received_at     *time.Time
+	clearedFields   map[string]struct{}
+	campaign        *pulid.ID
+	clearedcampaign bool
+	call            *pulid.ID
+	clearedcall     bool
+	done            bool
+	oldValue        func(context.Context) (*CallEvent, error)
+	predicates      []predicate.CallEvent
+}
+
+var _ ent.Mutation = (*CallEventMutation)(nil)
+
+// calleventOption allows management of the mutation configuration using functional options.
+type calleventOption func(*CallEventMutation)
+
+// newCallEventMutation creates new mutation for the CallEvent entity.
+func newCallEventMutation(c config, op Op, opts ...calleventOption) *CallEventMutation {
+	m := &CallEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCallEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCallEventID sets the ID field of the mutation.
+func withCallEventID(id pulid.ID) calleventOption {
+	return func(m *CallEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CallEvent
+		)
+		m.oldValue = func(ctx context.Context) (*CallEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CallEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCallEvent sets the old CallEvent of the mutation.
+func withCallEvent(node *CallEvent) calleventOption {
+	return func(m *CallEventMutation) {
+		m.oldValue = func(context.Context) (*CallEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CallEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CallEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CallEvent entities.
+func (m *CallEventMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CallEventMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CallEventMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CallEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCampaignID sets the "campaign_id" field.
+func (m *CallEventMutation) SetCampaignID(pu pulid.ID) {
+	m.campaign = &pu
+}
+
+// CampaignID returns the value of the "campaign_id" field in the mutation.
+func (m *CallEventMutation) CampaignID() (r pulid.ID, exists bool) {
+	v := m.campaign
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCampaignID returns the old "campaign_id" field's value of the CallEvent entity.
+// If the CallEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallEventMutation) OldCampaignID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCampaignID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCampaignID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCampaignID: %w", err)
+	}
+	return oldValue.CampaignID, nil
+}
+
+// ResetCampaignID resets all changes to the "campaign_id" field.
+func (m *CallEventMutation) ResetCampaignID() {
+	m.campaign = nil
+}
+
+// SetCallID sets the "call_id" field.
+func (m *CallEventMutation) SetCallID(pu pulid.ID) {
+	m.call = &pu
+}
+
+// CallID returns the value of the "call_id" field in the mutation.
+func (m *CallEventMutation) CallID() (r pulid.ID, exists bool) {
+	v := m.call
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCallID returns the old "call_id" field's value of the CallEvent entity.
+// If the CallEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallEventMutation) OldCallID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCallID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCallID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCallID: %w", err)
+	}
+	return oldValue.CallID, nil
+}
+
+// ResetCallID resets all changes to the "call_id" field.
+func (m *CallEventMutation) ResetCallID() {
+	m.call = nil
+}
+
+// SetEvent sets the "event" field.
+func (m *CallEventMutation) SetEvent(s string) {
+	m.event = &s
+}
+
+// Event returns the value of the "event" field in the mutation.
+func (m *CallEventMutation) Event() (r string, exists bool) {
+	v := m.event
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEvent returns the old "event" field's value of the CallEvent entity.
+// If the CallEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallEventMutation) OldEvent(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEvent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEvent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEvent: %w", err)
+	}
+	return oldValue.Event, nil
+}
+
+// ResetEvent resets all changes to the "event" field.
+func (m *CallEventMutation) ResetEvent() {
+	m.event = nil
+}
+
+// SetData sets the "data" field.
+func (m *CallEventMutation) SetData(value map[string]interface{}) {
+	m.data = &value
+}
+
+// Data returns the value of the "data" field in the mutation.
+func (m *CallEventMutation) Data() (r map[string]interface{}, exists bool) {
+	v := m.data
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldData returns the old "data" field's value of the CallEvent entity.
+// If the CallEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallEventMutation) OldData(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldData is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldData requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldData: %w", err)
+	}
+	return oldValue.Data, nil
+}
+
+// ResetData resets all changes to the "data" field.
+func (m *CallEventMutation) ResetData() {
+	m.data = nil
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *CallEventMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *CallEventMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the CallEvent entity.
+// If the CallEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallEventMutation) OldReceivedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *CallEventMutation) ResetReceivedAt() {
+	m.received_at = nil
+}
+
+// ClearCampaign clears the "campaign" edge to the Campaign entity.
+func (m *CallEventMutation) ClearCampaign() {
+	m.clearedcampaign = true
+	m.clearedFields[callevent.FieldCampaignID] = struct{}{}
+}
+
+// CampaignCleared reports if the "campaign" edge to the Campaign entity was cleared.
+func (m *CallEventMutation) CampaignCleared() bool {
+	return m.clearedcampaign
+}
+
+// CampaignIDs returns the "campaign" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CampaignID instead. It exists only for internal usage by the builders.
+func (m *CallEventMutation) CampaignIDs() (ids []pulid.ID) {
+	if id := m.campaign; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCampaign resets all changes to the "campaign" edge.
+func (m *CallEventMutation) ResetCampaign() {
+	m.campaign = nil
+	m.clearedcampaign = false
+}
+
+// ClearCall clears the "call" edge to the Call entity.
+func (m *CallEventMutation) ClearCall() {
+	m.clearedcall = true
+	m.clearedFields[callevent.FieldCallID] = struct{}{}
+}
+
+// CallCleared reports if the "call" edge to the Call entity was cleared.
+func (m *CallEventMutation) CallCleared() bool {
+	return m.clearedcall
+}
+
+// CallIDs returns the "call" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CallID instead. It exists only for internal usage by the builders.
+func (m *CallEventMutation) CallIDs() (ids []pulid.ID) {
+	if id := m.call; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCall resets all changes to the "call" edge.
+func (m *CallEventMutation) ResetCall() {
+	m.call = nil
+	m.clearedcall = false
+}
+
+// Where appends a list predicates to the CallEventMutation builder.
+func (m *CallEventMutation) Where(ps ...predicate.CallEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CallEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CallEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CallEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CallEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CallEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CallEvent).
+func (m *CallEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CallEventMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.campaign != nil {
+		fields = append(fields, callevent.FieldCampaignID)
+	}
+	if m.call != nil {
+		fields = append(fields, callevent.FieldCallID)
+	}
+	if m.event != nil {
+		fields = append(fields, callevent.FieldEvent)
+	}
+	if m.data != nil {
+		fields = append(fields, callevent.FieldData)
+	}
+	if m.received_at != nil {
+		fields = append(fields, callevent.FieldReceivedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CallEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case callevent.FieldCampaignID:
+		return m.CampaignID()
+	case callevent.FieldCallID:
+		return m.CallID()
+	case callevent.FieldEvent:
+		return m.Event()
+	case callevent.FieldData:
+		return m.Data()
+	case callevent.FieldReceivedAt:
+		return m.ReceivedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CallEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case callevent.FieldCampaignID:
+		return m.OldCampaignID(ctx)
+	case callevent.FieldCallID:
+		return m.OldCallID(ctx)
+	case callevent.FieldEvent:
+		return m.OldEvent(ctx)
+	case callevent.FieldData:
+		return m.OldData(ctx)
+	case callevent.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CallEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CallEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case callevent.FieldCampaignID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCampaignID(v)
+		return nil
+	case callevent.FieldCallID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCallID(v)
+		return nil
+	case callevent.FieldEvent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEvent(v)
+		return nil
+	case callevent.FieldData:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetData(v)
+		return nil
+	case callevent.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CallEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CallEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CallEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CallEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CallEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CallEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CallEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CallEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CallEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CallEventMutation) ResetField(name string) error {
+	switch name {
+	case callevent.FieldCampaignID:
+		m.ResetCampaignID()
+		return nil
+	case callevent.FieldCallID:
+		m.ResetCallID()
+		return nil
+	case callevent.FieldEvent:
+		m.ResetEvent()
+		return nil
+	case callevent.FieldData:
+		m.ResetData()
+		return nil
+	case callevent.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CallEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CallEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.campaign != nil {
+		edges = append(edges, callevent.EdgeCampaign)
+	}
+	if m.call != nil {
+		edges = append(edges, callevent.EdgeCall)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CallEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case callevent.EdgeCampaign:
+		if id := m.campaign; id != nil {
+			return []ent.Value{*id}
+		}
+	case callevent.EdgeCall:
+		if id := m.call; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CallEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CallEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CallEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedcampaign {
+		edges = append(edges, callevent.EdgeCampaign)
+	}
+	if m.clearedcall {
+		edges = append(edges, callevent.EdgeCall)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CallEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case callevent.EdgeCampaign:
+		return m.clearedcampaign
+	case callevent.EdgeCall:
+		return m.clearedcall
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CallEventMutation) ClearEdge(name string) error {
+	switch name {
+	case callevent.EdgeCampaign:
+		m.ClearCampaign()
+		return nil
+	case callevent.EdgeCall:
+		m.ClearCall()
+		return nil
+	}
+	return fmt.Errorf("unknown CallEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CallEventMutation) ResetEdge(name string) error {
+	switch name {
+	case callevent.EdgeCampaign:
+		m.ResetCampaign()
+		return nil
+	case callevent.EdgeCall:
+		m.ResetCall()
+		return nil
+	}
+	return fmt.Errorf("unknown CallEvent edge %s", name)
 }
 
 // CampaignMutation represents an operation that mutates the Campaign nodes in the graph.
@@ -1678,6 +2596,12 @@ type CampaignMutation struct {
 	webhook_events        map[pulid.ID]struct{}
 	removedwebhook_events map[pulid.ID]struct{}
 	clearedwebhook_events bool
+	call_events           map[pulid.ID]struct{}
+	removedcall_events    map[pulid.ID]struct{}
+	clearedcall_events    bool
+	widget_stats          map[pulid.ID]struct{}
+	removedwidget_stats   map[pulid.ID]struct{}
+	clearedwidget_stats   bool
 	done                  bool
 	oldValue              func(context.Context) (*Campaign, error)
 	predicates            []predicate.Campaign
@@ -2412,6 +3336,114 @@ func (m *CampaignMutation) ResetWebhookEvents() {
 	m.removedwebhook_events = nil
 }
 
+// AddCallEventIDs adds the "call_events" edge to the CallEvent entity by ids.
+func (m *CampaignMutation) AddCallEventIDs(ids ...pulid.ID) {
+	if m.call_events == nil {
+		m.call_events = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.call_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCallEvents clears the "call_events" edge to the CallEvent entity.
+func (m *CampaignMutation) ClearCallEvents() {
+	m.clearedcall_events = true
+}
+
+// CallEventsCleared reports if the "call_events" edge to the CallEvent entity was cleared.
+func (m *CampaignMutation) CallEventsCleared() bool {
+	return m.clearedcall_events
+}
+
+// RemoveCallEventIDs removes the "call_events" edge to the CallEvent entity by IDs.
+func (m *CampaignMutation) RemoveCallEventIDs(ids ...pulid.ID) {
+	if m.removedcall_events == nil {
+		m.removedcall_events = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.call_events, ids[i])
+		m.removedcall_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCallEvents returns the removed IDs of the "call_events" edge to the CallEvent entity.
+func (m *CampaignMutation) RemovedCallEventsIDs() (ids []pulid.ID) {
+	for id := range m.removedcall_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CallEventsIDs returns the "call_events" edge IDs in the mutation.
+func (m *CampaignMutation) CallEventsIDs() (ids []pulid.ID) {
+	for id := range m.call_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCallEvents resets all changes to the "call_events" edge.
+func (m *CampaignMutation) ResetCallEvents() {
+	m.call_events = nil
+	m.clearedcall_events = false
+	m.removedcall_events = nil
+}
+
+// AddWidgetStatIDs adds the "widget_stats" edge to the WidgetStat entity by ids.
+func (m *CampaignMutation) AddWidgetStatIDs(ids ...pulid.ID) {
+	if m.widget_stats == nil {
+		m.widget_stats = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.widget_stats[ids[i]] = struct{}{}
+	}
+}
+
+// ClearWidgetStats clears the "widget_stats" edge to the WidgetStat entity.
+func (m *CampaignMutation) ClearWidgetStats() {
+	m.clearedwidget_stats = true
+}
+
+// WidgetStatsCleared reports if the "widget_stats" edge to the WidgetStat entity was cleared.
+func (m *CampaignMutation) WidgetStatsCleared() bool {
+	return m.clearedwidget_stats
+}
+
+// RemoveWidgetStatIDs removes the "widget_stats" edge to the WidgetStat entity by IDs.
+func (m *CampaignMutation) RemoveWidgetStatIDs(ids ...pulid.ID) {
+	if m.removedwidget_stats == nil {
+		m.removedwidget_stats = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.widget_stats, ids[i])
+		m.removedwidget_stats[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedWidgetStats returns the removed IDs of the "widget_stats" edge to the WidgetStat entity.
+func (m *CampaignMutation) RemovedWidgetStatsIDs() (ids []pulid.ID) {
+	for id := range m.removedwidget_stats {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// WidgetStatsIDs returns the "widget_stats" edge IDs in the mutation.
+func (m *CampaignMutation) WidgetStatsIDs() (ids []pulid.ID) {
+	for id := range m.widget_stats {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetWidgetStats resets all changes to the "widget_stats" edge.
+func (m *CampaignMutation) ResetWidgetStats() {
+	m.widget_stats = nil
+	m.clearedwidget_stats = false
+	m.removedwidget_stats = nil
+}
+
 // Where appends a list predicates to the CampaignMutation builder.
 func (m *CampaignMutation) Where(ps ...predicate.Campaign) {
 	m.predicates = append(m.predicates, ps...)
@@ -2622,7 +3654,7 @@ func (m *CampaignMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *CampaignMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 10)
 	if m.members != nil {
 		edges = append(edges, campaign.EdgeMembers)
 	}
@@ -2646,6 +3678,12 @@ func (m *CampaignMutation) AddedEdges() []string {
 	}
 	if m.webhook_events != nil {
 		edges = append(edges, campaign.EdgeWebhookEvents)
+	}
+	if m.call_events != nil {
+		edges = append(edges, campaign.EdgeCallEvents)
+	}
+	if m.widget_stats != nil {
+		edges = append(edges, campaign.EdgeWidgetStats)
 	}
 	return edges
 }
@@ -2702,13 +3740,25 @@ func (m *CampaignMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case campaign.EdgeCallEvents:
+		ids := make([]ent.Value, 0, len(m.call_events))
+		for id := range m.call_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case campaign.EdgeWidgetStats:
+		ids := make([]ent.Value, 0, len(m.widget_stats))
+		for id := range m.widget_stats {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *CampaignMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 10)
 	if m.removedmembers != nil {
 		edges = append(edges, campaign.EdgeMembers)
 	}
@@ -2732,6 +3782,12 @@ func (m *CampaignMutation) RemovedEdges() []string {
 	}
 	if m.removedwebhook_events != nil {
 		edges = append(edges, campaign.EdgeWebhookEvents)
+	}
+	if m.removedcall_events != nil {
+		edges = append(edges, campaign.EdgeCallEvents)
+	}
+	if m.removedwidget_stats != nil {
+		edges = append(edges, campaign.EdgeWidgetStats)
 	}
 	return edges
 }
@@ -2788,13 +3844,25 @@ func (m *CampaignMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case campaign.EdgeCallEvents:
+		ids := make([]ent.Value, 0, len(m.removedcall_events))
+		for id := range m.removedcall_events {
+			ids = append(ids, id)
+		}
+		return ids
+	case campaign.EdgeWidgetStats:
+		ids := make([]ent.Value, 0, len(m.removedwidget_stats))
+		for id := range m.removedwidget_stats {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *CampaignMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 10)
 	if m.clearedmembers {
 		edges = append(edges, campaign.EdgeMembers)
 	}
@@ -2819,6 +3887,12 @@ func (m *CampaignMutation) ClearedEdges() []string {
 	if m.clearedwebhook_events {
 		edges = append(edges, campaign.EdgeWebhookEvents)
 	}
+	if m.clearedcall_events {
+		edges = append(edges, campaign.EdgeCallEvents)
+	}
+	if m.clearedwidget_stats {
+		edges = append(edges, campaign.EdgeWidgetStats)
+	}
 	return edges
 }
 
@@ -2842,6 +3916,10 @@ func (m *CampaignMutation) EdgeCleared(name string) bool {
 		return m.clearedtags
 	case campaign.EdgeWebhookEvents:
 		return m.clearedwebhook_events
+	case campaign.EdgeCallEvents:
+		return m.clearedcall_events
+	case campaign.EdgeWidgetStats:
+		return m.clearedwidget_stats
 	}
 	return false
 }
@@ -2881,6 +3959,12 @@ func (m *CampaignMutation) ResetEdge(name string) error {
 		return nil
 	case campaign.EdgeWebhookEvents:
 		m.ResetWebhookEvents()
+		return nil
+	case campaign.EdgeCallEvents:
+		m.ResetCallEvents()
+		return nil
+	case campaign.EdgeWidgetStats:
+		m.ResetWidgetStats()
 		return nil
 	}
 	return fmt.Errorf("unknown Campaign edge %s", name)
@@ -3542,6 +4626,7 @@ type ConnectionMutation struct {
 	id                        *pulid.ID
 	created_at                *time.Time
 	updated_at                *time.Time
+	widget                    *schematype.ZaloWidget
 	platform                  *schematype.Platform
 	external_id               *string
 	name                      *string
@@ -3787,6 +4872,55 @@ func (m *ConnectionMutation) OldCampaignID(ctx context.Context) (v pulid.ID, err
 // ResetCampaignID resets all changes to the "campaign_id" field.
 func (m *ConnectionMutation) ResetCampaignID() {
 	m.campaign = nil
+}
+
+// SetWidget sets the "widget" field.
+func (m *ConnectionMutation) SetWidget(sw schematype.ZaloWidget) {
+	m.widget = &sw
+}
+
+// Widget returns the value of the "widget" field in the mutation.
+func (m *ConnectionMutation) Widget() (r schematype.ZaloWidget, exists bool) {
+	v := m.widget
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWidget returns the old "widget" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldWidget(ctx context.Context) (v schematype.ZaloWidget, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWidget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWidget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWidget: %w", err)
+	}
+	return oldValue.Widget, nil
+}
+
+// ClearWidget clears the value of the "widget" field.
+func (m *ConnectionMutation) ClearWidget() {
+	m.widget = nil
+	m.clearedFields[connection.FieldWidget] = struct{}{}
+}
+
+// WidgetCleared returns if the "widget" field was cleared in this mutation.
+func (m *ConnectionMutation) WidgetCleared() bool {
+	_, ok := m.clearedFields[connection.FieldWidget]
+	return ok
+}
+
+// ResetWidget resets all changes to the "widget" field.
+func (m *ConnectionMutation) ResetWidget() {
+	m.widget = nil
+	delete(m.clearedFields, connection.FieldWidget)
 }
 
 // SetPlatform sets the "platform" field.
@@ -4732,7 +5866,7 @@ func (m *ConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, connection.FieldCreatedAt)
 	}
@@ -4741,6 +5875,9 @@ func (m *ConnectionMutation) Fields() []string {
 	}
 	if m.campaign != nil {
 		fields = append(fields, connection.FieldCampaignID)
+	}
+	if m.widget != nil {
+		fields = append(fields, connection.FieldWidget)
 	}
 	if m.platform != nil {
 		fields = append(fields, connection.FieldPlatform)
@@ -4804,6 +5941,8 @@ func (m *ConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case connection.FieldCampaignID:
 		return m.CampaignID()
+	case connection.FieldWidget:
+		return m.Widget()
 	case connection.FieldPlatform:
 		return m.Platform()
 	case connection.FieldExternalID:
@@ -4851,6 +5990,8 @@ func (m *ConnectionMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldUpdatedAt(ctx)
 	case connection.FieldCampaignID:
 		return m.OldCampaignID(ctx)
+	case connection.FieldWidget:
+		return m.OldWidget(ctx)
 	case connection.FieldPlatform:
 		return m.OldPlatform(ctx)
 	case connection.FieldExternalID:
@@ -4912,6 +6053,13 @@ func (m *ConnectionMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCampaignID(v)
+		return nil
+	case connection.FieldWidget:
+		v, ok := value.(schematype.ZaloWidget)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWidget(v)
 		return nil
 	case connection.FieldPlatform:
 		v, ok := value.(schematype.Platform)
@@ -5082,6 +6230,9 @@ func (m *ConnectionMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *ConnectionMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(connection.FieldWidget) {
+		fields = append(fields, connection.FieldWidget)
+	}
 	if m.FieldCleared(connection.FieldUsername) {
 		fields = append(fields, connection.FieldUsername)
 	}
@@ -5120,6 +6271,9 @@ func (m *ConnectionMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *ConnectionMutation) ClearField(name string) error {
 	switch name {
+	case connection.FieldWidget:
+		m.ClearWidget()
+		return nil
 	case connection.FieldUsername:
 		m.ClearUsername()
 		return nil
@@ -5160,6 +6314,9 @@ func (m *ConnectionMutation) ResetField(name string) error {
 		return nil
 	case connection.FieldCampaignID:
 		m.ResetCampaignID()
+		return nil
+	case connection.FieldWidget:
+		m.ResetWidget()
 		return nil
 	case connection.FieldPlatform:
 		m.ResetPlatform()
@@ -5370,29 +6527,34 @@ func (m *ConnectionMutation) ResetEdge(name string) error {
 // ContactMutation represents an operation that mutates the Contact nodes in the graph.
 type ContactMutation struct {
 	config
-	op                   Op
-	typ                  string
-	id                   *pulid.ID
-	created_at           *time.Time
-	updated_at           *time.Time
-	platform             *schematype.Platform
-	external_id          *string
-	name                 *string
-	avatar_url           *string
-	phone                *string
-	customer_id          *string
-	clearedFields        map[string]struct{}
-	campaign             *pulid.ID
-	clearedcampaign      bool
-	conversations        map[pulid.ID]struct{}
-	removedconversations map[pulid.ID]struct{}
-	clearedconversations bool
-	calls                map[pulid.ID]struct{}
-	removedcalls         map[pulid.ID]struct{}
-	clearedcalls         bool
-	done                 bool
-	oldValue             func(context.Context) (*Contact, error)
-	predicates           []predicate.Contact
+	op                     Op
+	typ                    string
+	id                     *pulid.ID
+	created_at             *time.Time
+	updated_at             *time.Time
+	channel                *contact.Channel
+	platform               *schematype.Platform
+	external_id            *string
+	name                   *string
+	avatar_url             *string
+	phone                  *string
+	customer_id            *string
+	consent_granted_at     *time.Time
+	customer_id_sync_error *string
+	following              *bool
+	following_changed_at   *time.Time
+	clearedFields          map[string]struct{}
+	campaign               *pulid.ID
+	clearedcampaign        bool
+	conversations          map[pulid.ID]struct{}
+	removedconversations   map[pulid.ID]struct{}
+	clearedconversations   bool
+	calls                  map[pulid.ID]struct{}
+	removedcalls           map[pulid.ID]struct{}
+	clearedcalls           bool
+	done                   bool
+	oldValue               func(context.Context) (*Contact, error)
+	predicates             []predicate.Contact
 }
 
 var _ ent.Mutation = (*ContactMutation)(nil)
@@ -5607,6 +6769,42 @@ func (m *ContactMutation) ResetCampaignID() {
 	m.campaign = nil
 }
 
+// SetChannel sets the "channel" field.
+func (m *ContactMutation) SetChannel(c contact.Channel) {
+	m.channel = &c
+}
+
+// Channel returns the value of the "channel" field in the mutation.
+func (m *ContactMutation) Channel() (r contact.Channel, exists bool) {
+	v := m.channel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChannel returns the old "channel" field's value of the Contact entity.
+// If the Contact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ContactMutation) OldChannel(ctx context.Context) (v contact.Channel, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChannel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChannel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChannel: %w", err)
+	}
+	return oldValue.Channel, nil
+}
+
+// ResetChannel resets all changes to the "channel" field.
+func (m *ContactMutation) ResetChannel() {
+	m.channel = nil
+}
+
 // SetPlatform sets the "platform" field.
 func (m *ContactMutation) SetPlatform(s schematype.Platform) {
 	m.platform = &s
@@ -5624,7 +6822,7 @@ func (m *ContactMutation) Platform() (r schematype.Platform, exists bool) {
 // OldPlatform returns the old "platform" field's value of the Contact entity.
 // If the Contact object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ContactMutation) OldPlatform(ctx context.Context) (v schematype.Platform, err error) {
+func (m *ContactMutation) OldPlatform(ctx context.Context) (v *schematype.Platform, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPlatform is only allowed on UpdateOne operations")
 	}
@@ -5638,9 +6836,22 @@ func (m *ContactMutation) OldPlatform(ctx context.Context) (v schematype.Platfor
 	return oldValue.Platform, nil
 }
 
+// ClearPlatform clears the value of the "platform" field.
+func (m *ContactMutation) ClearPlatform() {
+	m.platform = nil
+	m.clearedFields[contact.FieldPlatform] = struct{}{}
+}
+
+// PlatformCleared returns if the "platform" field was cleared in this mutation.
+func (m *ContactMutation) PlatformCleared() bool {
+	_, ok := m.clearedFields[contact.FieldPlatform]
+	return ok
+}
+
 // ResetPlatform resets all changes to the "platform" field.
 func (m *ContactMutation) ResetPlatform() {
 	m.platform = nil
+	delete(m.clearedFields, contact.FieldPlatform)
 }
 
 // SetExternalID sets the "external_id" field.
@@ -5862,6 +7073,202 @@ func (m *ContactMutation) ResetCustomerID() {
 	delete(m.clearedFields, contact.FieldCustomerID)
 }
 
+// SetConsentGrantedAt sets the "consent_granted_at" field.
+func (m *ContactMutation) SetConsentGrantedAt(t time.Time) {
+	m.consent_granted_at = &t
+}
+
+// ConsentGrantedAt returns the value of the "consent_granted_at" field in the mutation.
+func (m *ContactMutation) ConsentGrantedAt() (r time.Time, exists bool) {
+	v := m.consent_granted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsentGrantedAt returns the old "consent_granted_at" field's value of the Contact entity.
+// If the Contact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ContactMutation) OldConsentGrantedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsentGrantedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsentGrantedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsentGrantedAt: %w", err)
+	}
+	return oldValue.ConsentGrantedAt, nil
+}
+
+// ClearConsentGrantedAt clears the value of the "consent_granted_at" field.
+func (m *ContactMutation) ClearConsentGrantedAt() {
+	m.consent_granted_at = nil
+	m.clearedFields[contact.FieldConsentGrantedAt] = struct{}{}
+}
+
+// ConsentGrantedAtCleared returns if the "consent_granted_at" field was cleared in this mutation.
+func (m *ContactMutation) ConsentGrantedAtCleared() bool {
+	_, ok := m.clearedFields[contact.FieldConsentGrantedAt]
+	return ok
+}
+
+// ResetConsentGrantedAt resets all changes to the "consent_granted_at" field.
+func (m *ContactMutation) ResetConsentGrantedAt() {
+	m.consent_granted_at = nil
+	delete(m.clearedFields, contact.FieldConsentGrantedAt)
+}
+
+// SetCustomerIDSyncError sets the "customer_id_sync_error" field.
+func (m *ContactMutation) SetCustomerIDSyncError(s string) {
+	m.customer_id_sync_error = &s
+}
+
+// CustomerIDSyncError returns the value of the "customer_id_sync_error" field in the mutation.
+func (m *ContactMutation) CustomerIDSyncError() (r string, exists bool) {
+	v := m.customer_id_sync_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerIDSyncError returns the old "customer_id_sync_error" field's value of the Contact entity.
+// If the Contact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ContactMutation) OldCustomerIDSyncError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerIDSyncError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerIDSyncError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerIDSyncError: %w", err)
+	}
+	return oldValue.CustomerIDSyncError, nil
+}
+
+// ClearCustomerIDSyncError clears the value of the "customer_id_sync_error" field.
+func (m *ContactMutation) ClearCustomerIDSyncError() {
+	m.customer_id_sync_error = nil
+	m.clearedFields[contact.FieldCustomerIDSyncError] = struct{}{}
+}
+
+// CustomerIDSyncErrorCleared returns if the "customer_id_sync_error" field was cleared in this mutation.
+func (m *ContactMutation) CustomerIDSyncErrorCleared() bool {
+	_, ok := m.clearedFields[contact.FieldCustomerIDSyncError]
+	return ok
+}
+
+// ResetCustomerIDSyncError resets all changes to the "customer_id_sync_error" field.
+func (m *ContactMutation) ResetCustomerIDSyncError() {
+	m.customer_id_sync_error = nil
+	delete(m.clearedFields, contact.FieldCustomerIDSyncError)
+}
+
+// SetFollowing sets the "following" field.
+func (m *ContactMutation) SetFollowing(b bool) {
+	m.following = &b
+}
+
+// Following returns the value of the "following" field in the mutation.
+func (m *ContactMutation) Following() (r bool, exists bool) {
+	v := m.following
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFollowing returns the old "following" field's value of the Contact entity.
+// If the Contact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ContactMutation) OldFollowing(ctx context.Context) (v *bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFollowing is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFollowing requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFollowing: %w", err)
+	}
+	return oldValue.Following, nil
+}
+
+// ClearFollowing clears the value of the "following" field.
+func (m *ContactMutation) ClearFollowing() {
+	m.following = nil
+	m.clearedFields[contact.FieldFollowing] = struct{}{}
+}
+
+// FollowingCleared returns if the "following" field was cleared in this mutation.
+func (m *ContactMutation) FollowingCleared() bool {
+	_, ok := m.clearedFields[contact.FieldFollowing]
+	return ok
+}
+
+// ResetFollowing resets all changes to the "following" field.
+func (m *ContactMutation) ResetFollowing() {
+	m.following = nil
+	delete(m.clearedFields, contact.FieldFollowing)
+}
+
+// SetFollowingChangedAt sets the "following_changed_at" field.
+func (m *ContactMutation) SetFollowingChangedAt(t time.Time) {
+	m.following_changed_at = &t
+}
+
+// FollowingChangedAt returns the value of the "following_changed_at" field in the mutation.
+func (m *ContactMutation) FollowingChangedAt() (r time.Time, exists bool) {
+	v := m.following_changed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFollowingChangedAt returns the old "following_changed_at" field's value of the Contact entity.
+// If the Contact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ContactMutation) OldFollowingChangedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFollowingChangedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFollowingChangedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFollowingChangedAt: %w", err)
+	}
+	return oldValue.FollowingChangedAt, nil
+}
+
+// ClearFollowingChangedAt clears the value of the "following_changed_at" field.
+func (m *ContactMutation) ClearFollowingChangedAt() {
+	m.following_changed_at = nil
+	m.clearedFields[contact.FieldFollowingChangedAt] = struct{}{}
+}
+
+// FollowingChangedAtCleared returns if the "following_changed_at" field was cleared in this mutation.
+func (m *ContactMutation) FollowingChangedAtCleared() bool {
+	_, ok := m.clearedFields[contact.FieldFollowingChangedAt]
+	return ok
+}
+
+// ResetFollowingChangedAt resets all changes to the "following_changed_at" field.
+func (m *ContactMutation) ResetFollowingChangedAt() {
+	m.following_changed_at = nil
+	delete(m.clearedFields, contact.FieldFollowingChangedAt)
+}
+
 // ClearCampaign clears the "campaign" edge to the Campaign entity.
 func (m *ContactMutation) ClearCampaign() {
 	m.clearedcampaign = true
@@ -6031,7 +7438,7 @@ func (m *ContactMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ContactMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, contact.FieldCreatedAt)
 	}
@@ -6040,6 +7447,9 @@ func (m *ContactMutation) Fields() []string {
 	}
 	if m.campaign != nil {
 		fields = append(fields, contact.FieldCampaignID)
+	}
+	if m.channel != nil {
+		fields = append(fields, contact.FieldChannel)
 	}
 	if m.platform != nil {
 		fields = append(fields, contact.FieldPlatform)
@@ -6059,6 +7469,18 @@ func (m *ContactMutation) Fields() []string {
 	if m.customer_id != nil {
 		fields = append(fields, contact.FieldCustomerID)
 	}
+	if m.consent_granted_at != nil {
+		fields = append(fields, contact.FieldConsentGrantedAt)
+	}
+	if m.customer_id_sync_error != nil {
+		fields = append(fields, contact.FieldCustomerIDSyncError)
+	}
+	if m.following != nil {
+		fields = append(fields, contact.FieldFollowing)
+	}
+	if m.following_changed_at != nil {
+		fields = append(fields, contact.FieldFollowingChangedAt)
+	}
 	return fields
 }
 
@@ -6073,6 +7495,8 @@ func (m *ContactMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case contact.FieldCampaignID:
 		return m.CampaignID()
+	case contact.FieldChannel:
+		return m.Channel()
 	case contact.FieldPlatform:
 		return m.Platform()
 	case contact.FieldExternalID:
@@ -6085,6 +7509,14 @@ func (m *ContactMutation) Field(name string) (ent.Value, bool) {
 		return m.Phone()
 	case contact.FieldCustomerID:
 		return m.CustomerID()
+	case contact.FieldConsentGrantedAt:
+		return m.ConsentGrantedAt()
+	case contact.FieldCustomerIDSyncError:
+		return m.CustomerIDSyncError()
+	case contact.FieldFollowing:
+		return m.Following()
+	case contact.FieldFollowingChangedAt:
+		return m.FollowingChangedAt()
 	}
 	return nil, false
 }
@@ -6100,6 +7532,8 @@ func (m *ContactMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldUpdatedAt(ctx)
 	case contact.FieldCampaignID:
 		return m.OldCampaignID(ctx)
+	case contact.FieldChannel:
+		return m.OldChannel(ctx)
 	case contact.FieldPlatform:
 		return m.OldPlatform(ctx)
 	case contact.FieldExternalID:
@@ -6112,6 +7546,14 @@ func (m *ContactMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldPhone(ctx)
 	case contact.FieldCustomerID:
 		return m.OldCustomerID(ctx)
+	case contact.FieldConsentGrantedAt:
+		return m.OldConsentGrantedAt(ctx)
+	case contact.FieldCustomerIDSyncError:
+		return m.OldCustomerIDSyncError(ctx)
+	case contact.FieldFollowing:
+		return m.OldFollowing(ctx)
+	case contact.FieldFollowingChangedAt:
+		return m.OldFollowingChangedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Contact field %s", name)
 }
@@ -6141,6 +7583,13 @@ func (m *ContactMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCampaignID(v)
+		return nil
+	case contact.FieldChannel:
+		v, ok := value.(contact.Channel)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChannel(v)
 		return nil
 	case contact.FieldPlatform:
 		v, ok := value.(schematype.Platform)
@@ -6184,6 +7633,34 @@ func (m *ContactMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCustomerID(v)
 		return nil
+	case contact.FieldConsentGrantedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsentGrantedAt(v)
+		return nil
+	case contact.FieldCustomerIDSyncError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerIDSyncError(v)
+		return nil
+	case contact.FieldFollowing:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFollowing(v)
+		return nil
+	case contact.FieldFollowingChangedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFollowingChangedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Contact field %s", name)
 }
@@ -6214,6 +7691,9 @@ func (m *ContactMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *ContactMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(contact.FieldPlatform) {
+		fields = append(fields, contact.FieldPlatform)
+	}
 	if m.FieldCleared(contact.FieldAvatarURL) {
 		fields = append(fields, contact.FieldAvatarURL)
 	}
@@ -6222,6 +7702,18 @@ func (m *ContactMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(contact.FieldCustomerID) {
 		fields = append(fields, contact.FieldCustomerID)
+	}
+	if m.FieldCleared(contact.FieldConsentGrantedAt) {
+		fields = append(fields, contact.FieldConsentGrantedAt)
+	}
+	if m.FieldCleared(contact.FieldCustomerIDSyncError) {
+		fields = append(fields, contact.FieldCustomerIDSyncError)
+	}
+	if m.FieldCleared(contact.FieldFollowing) {
+		fields = append(fields, contact.FieldFollowing)
+	}
+	if m.FieldCleared(contact.FieldFollowingChangedAt) {
+		fields = append(fields, contact.FieldFollowingChangedAt)
 	}
 	return fields
 }
@@ -6237,6 +7729,9 @@ func (m *ContactMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *ContactMutation) ClearField(name string) error {
 	switch name {
+	case contact.FieldPlatform:
+		m.ClearPlatform()
+		return nil
 	case contact.FieldAvatarURL:
 		m.ClearAvatarURL()
 		return nil
@@ -6245,6 +7740,18 @@ func (m *ContactMutation) ClearField(name string) error {
 		return nil
 	case contact.FieldCustomerID:
 		m.ClearCustomerID()
+		return nil
+	case contact.FieldConsentGrantedAt:
+		m.ClearConsentGrantedAt()
+		return nil
+	case contact.FieldCustomerIDSyncError:
+		m.ClearCustomerIDSyncError()
+		return nil
+	case contact.FieldFollowing:
+		m.ClearFollowing()
+		return nil
+	case contact.FieldFollowingChangedAt:
+		m.ClearFollowingChangedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Contact nullable field %s", name)
@@ -6263,6 +7770,9 @@ func (m *ContactMutation) ResetField(name string) error {
 	case contact.FieldCampaignID:
 		m.ResetCampaignID()
 		return nil
+	case contact.FieldChannel:
+		m.ResetChannel()
+		return nil
 	case contact.FieldPlatform:
 		m.ResetPlatform()
 		return nil
@@ -6280,6 +7790,18 @@ func (m *ContactMutation) ResetField(name string) error {
 		return nil
 	case contact.FieldCustomerID:
 		m.ResetCustomerID()
+		return nil
+	case contact.FieldConsentGrantedAt:
+		m.ResetConsentGrantedAt()
+		return nil
+	case contact.FieldCustomerIDSyncError:
+		m.ResetCustomerIDSyncError()
+		return nil
+	case contact.FieldFollowing:
+		m.ResetFollowing()
+		return nil
+	case contact.FieldFollowingChangedAt:
+		m.ResetFollowingChangedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Contact field %s", name)
@@ -11147,6 +12669,9 @@ type UserMutation struct {
 	session_epoch      *int
 	addsession_epoch   *int
 	kept_session       *string
+	softphone_domain   *string
+	softphone_username *string
+	softphone_secret   *[]byte
 	access_version     *int
 	addaccess_version  *int
 	clearedFields      map[string]struct{}
@@ -11632,6 +13157,153 @@ func (m *UserMutation) ResetKeptSession() {
 	delete(m.clearedFields, user.FieldKeptSession)
 }
 
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (m *UserMutation) SetSoftphoneDomain(s string) {
+	m.softphone_domain = &s
+}
+
+// SoftphoneDomain returns the value of the "softphone_domain" field in the mutation.
+func (m *UserMutation) SoftphoneDomain() (r string, exists bool) {
+	v := m.softphone_domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSoftphoneDomain returns the old "softphone_domain" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldSoftphoneDomain(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSoftphoneDomain is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSoftphoneDomain requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSoftphoneDomain: %w", err)
+	}
+	return oldValue.SoftphoneDomain, nil
+}
+
+// ClearSoftphoneDomain clears the value of the "softphone_domain" field.
+func (m *UserMutation) ClearSoftphoneDomain() {
+	m.softphone_domain = nil
+	m.clearedFields[user.FieldSoftphoneDomain] = struct{}{}
+}
+
+// SoftphoneDomainCleared returns if the "softphone_domain" field was cleared in this mutation.
+func (m *UserMutation) SoftphoneDomainCleared() bool {
+	_, ok := m.clearedFields[user.FieldSoftphoneDomain]
+	return ok
+}
+
+// ResetSoftphoneDomain resets all changes to the "softphone_domain" field.
+func (m *UserMutation) ResetSoftphoneDomain() {
+	m.softphone_domain = nil
+	delete(m.clearedFields, user.FieldSoftphoneDomain)
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (m *UserMutation) SetSoftphoneUsername(s string) {
+	m.softphone_username = &s
+}
+
+// SoftphoneUsername returns the value of the "softphone_username" field in the mutation.
+func (m *UserMutation) SoftphoneUsername() (r string, exists bool) {
+	v := m.softphone_username
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSoftphoneUsername returns the old "softphone_username" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldSoftphoneUsername(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSoftphoneUsername is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSoftphoneUsername requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSoftphoneUsername: %w", err)
+	}
+	return oldValue.SoftphoneUsername, nil
+}
+
+// ClearSoftphoneUsername clears the value of the "softphone_username" field.
+func (m *UserMutation) ClearSoftphoneUsername() {
+	m.softphone_username = nil
+	m.clearedFields[user.FieldSoftphoneUsername] = struct{}{}
+}
+
+// SoftphoneUsernameCleared returns if the "softphone_username" field was cleared in this mutation.
+func (m *UserMutation) SoftphoneUsernameCleared() bool {
+	_, ok := m.clearedFields[user.FieldSoftphoneUsername]
+	return ok
+}
+
+// ResetSoftphoneUsername resets all changes to the "softphone_username" field.
+func (m *UserMutation) ResetSoftphoneUsername() {
+	m.softphone_username = nil
+	delete(m.clearedFields, user.FieldSoftphoneUsername)
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (m *UserMutation) SetSoftphoneSecret(b []byte) {
+	m.softphone_secret = &b
+}
+
+// SoftphoneSecret returns the value of the "softphone_secret" field in the mutation.
+func (m *UserMutation) SoftphoneSecret() (r []byte, exists bool) {
+	v := m.softphone_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSoftphoneSecret returns the old "softphone_secret" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldSoftphoneSecret(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSoftphoneSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSoftphoneSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSoftphoneSecret: %w", err)
+	}
+	return oldValue.SoftphoneSecret, nil
+}
+
+// ClearSoftphoneSecret clears the value of the "softphone_secret" field.
+func (m *UserMutation) ClearSoftphoneSecret() {
+	m.softphone_secret = nil
+	m.clearedFields[user.FieldSoftphoneSecret] = struct{}{}
+}
+
+// SoftphoneSecretCleared returns if the "softphone_secret" field was cleared in this mutation.
+func (m *UserMutation) SoftphoneSecretCleared() bool {
+	_, ok := m.clearedFields[user.FieldSoftphoneSecret]
+	return ok
+}
+
+// ResetSoftphoneSecret resets all changes to the "softphone_secret" field.
+func (m *UserMutation) ResetSoftphoneSecret() {
+	m.softphone_secret = nil
+	delete(m.clearedFields, user.FieldSoftphoneSecret)
+}
+
 // SetAccessVersion sets the "access_version" field.
 func (m *UserMutation) SetAccessVersion(i int) {
 	m.access_version = &i
@@ -11776,7 +13448,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -11803,6 +13475,15 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.kept_session != nil {
 		fields = append(fields, user.FieldKeptSession)
+	}
+	if m.softphone_domain != nil {
+		fields = append(fields, user.FieldSoftphoneDomain)
+	}
+	if m.softphone_username != nil {
+		fields = append(fields, user.FieldSoftphoneUsername)
+	}
+	if m.softphone_secret != nil {
+		fields = append(fields, user.FieldSoftphoneSecret)
 	}
 	if m.access_version != nil {
 		fields = append(fields, user.FieldAccessVersion)
@@ -11833,6 +13514,12 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.SessionEpoch()
 	case user.FieldKeptSession:
 		return m.KeptSession()
+	case user.FieldSoftphoneDomain:
+		return m.SoftphoneDomain()
+	case user.FieldSoftphoneUsername:
+		return m.SoftphoneUsername()
+	case user.FieldSoftphoneSecret:
+		return m.SoftphoneSecret()
 	case user.FieldAccessVersion:
 		return m.AccessVersion()
 	}
@@ -11862,6 +13549,12 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldSessionEpoch(ctx)
 	case user.FieldKeptSession:
 		return m.OldKeptSession(ctx)
+	case user.FieldSoftphoneDomain:
+		return m.OldSoftphoneDomain(ctx)
+	case user.FieldSoftphoneUsername:
+		return m.OldSoftphoneUsername(ctx)
+	case user.FieldSoftphoneSecret:
+		return m.OldSoftphoneSecret(ctx)
 	case user.FieldAccessVersion:
 		return m.OldAccessVersion(ctx)
 	}
@@ -11936,6 +13629,27 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetKeptSession(v)
 		return nil
+	case user.FieldSoftphoneDomain:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSoftphoneDomain(v)
+		return nil
+	case user.FieldSoftphoneUsername:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSoftphoneUsername(v)
+		return nil
+	case user.FieldSoftphoneSecret:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSoftphoneSecret(v)
+		return nil
 	case user.FieldAccessVersion:
 		v, ok := value.(int)
 		if !ok {
@@ -12006,6 +13720,15 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldKeptSession) {
 		fields = append(fields, user.FieldKeptSession)
 	}
+	if m.FieldCleared(user.FieldSoftphoneDomain) {
+		fields = append(fields, user.FieldSoftphoneDomain)
+	}
+	if m.FieldCleared(user.FieldSoftphoneUsername) {
+		fields = append(fields, user.FieldSoftphoneUsername)
+	}
+	if m.FieldCleared(user.FieldSoftphoneSecret) {
+		fields = append(fields, user.FieldSoftphoneSecret)
+	}
 	return fields
 }
 
@@ -12025,6 +13748,15 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldKeptSession:
 		m.ClearKeptSession()
+		return nil
+	case user.FieldSoftphoneDomain:
+		m.ClearSoftphoneDomain()
+		return nil
+	case user.FieldSoftphoneUsername:
+		m.ClearSoftphoneUsername()
+		return nil
+	case user.FieldSoftphoneSecret:
+		m.ClearSoftphoneSecret()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -12060,6 +13792,15 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldKeptSession:
 		m.ResetKeptSession()
+		return nil
+	case user.FieldSoftphoneDomain:
+		m.ResetSoftphoneDomain()
+		return nil
+	case user.FieldSoftphoneUsername:
+		m.ResetSoftphoneUsername()
+		return nil
+	case user.FieldSoftphoneSecret:
+		m.ResetSoftphoneSecret()
 		return nil
 	case user.FieldAccessVersion:
 		m.ResetAccessVersion()
@@ -13489,4 +15230,642 @@ func (m *WebhookEventMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEvent edge %s", name)
+}
+
+// WidgetStatMutation represents an operation that mutates the WidgetStat nodes in the graph.
+type WidgetStatMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *pulid.ID
+	connection_id   *pulid.ID
+	action          *string
+	count           *int64
+	addcount        *int64
+	last_at         *time.Time
+	clearedFields   map[string]struct{}
+	campaign        *pulid.ID
+	clearedcampaign bool
+	done            bool
+	oldValue        func(context.Context) (*WidgetStat, error)
+	predicates      []predicate.WidgetStat
+}
+
+var _ ent.Mutation = (*WidgetStatMutation)(nil)
+
+// widgetstatOption allows management of the mutation configuration using functional options.
+type widgetstatOption func(*WidgetStatMutation)
+
+// newWidgetStatMutation creates new mutation for the WidgetStat entity.
+func newWidgetStatMutation(c config, op Op, opts ...widgetstatOption) *WidgetStatMutation {
+	m := &WidgetStatMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeWidgetStat,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withWidgetStatID sets the ID field of the mutation.
+func withWidgetStatID(id pulid.ID) widgetstatOption {
+	return func(m *WidgetStatMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *WidgetStat
+		)
+		m.oldValue = func(ctx context.Context) (*WidgetStat, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().WidgetStat.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withWidgetStat sets the old WidgetStat of the mutation.
+func withWidgetStat(node *WidgetStat) widgetstatOption {
+	return func(m *WidgetStatMutation) {
+		m.oldValue = func(context.Context) (*WidgetStat, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m WidgetStatMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m WidgetStatMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of WidgetStat entities.
+func (m *WidgetStatMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *WidgetStatMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *WidgetStatMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().WidgetStat.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCampaignID sets the "campaign_id" field.
+func (m *WidgetStatMutation) SetCampaignID(pu pulid.ID) {
+	m.campaign = &pu
+}
+
+// CampaignID returns the value of the "campaign_id" field in the mutation.
+func (m *WidgetStatMutation) CampaignID() (r pulid.ID, exists bool) {
+	v := m.campaign
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCampaignID returns the old "campaign_id" field's value of the WidgetStat entity.
+// If the WidgetStat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WidgetStatMutation) OldCampaignID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCampaignID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCampaignID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCampaignID: %w", err)
+	}
+	return oldValue.CampaignID, nil
+}
+
+// ResetCampaignID resets all changes to the "campaign_id" field.
+func (m *WidgetStatMutation) ResetCampaignID() {
+	m.campaign = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *WidgetStatMutation) SetConnectionID(pu pulid.ID) {
+	m.connection_id = &pu
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *WidgetStatMutation) ConnectionID() (r pulid.ID, exists bool) {
+	v := m.connection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the WidgetStat entity.
+// If the WidgetStat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WidgetStatMutation) OldConnectionID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *WidgetStatMutation) ResetConnectionID() {
+	m.connection_id = nil
+}
+
+// SetAction sets the "action" field.
+func (m *WidgetStatMutation) SetAction(s string) {
+	m.action = &s
+}
+
+// Action returns the value of the "action" field in the mutation.
+func (m *WidgetStatMutation) Action() (r string, exists bool) {
+	v := m.action
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAction returns the old "action" field's value of the WidgetStat entity.
+// If the WidgetStat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WidgetStatMutation) OldAction(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAction: %w", err)
+	}
+	return oldValue.Action, nil
+}
+
+// ResetAction resets all changes to the "action" field.
+func (m *WidgetStatMutation) ResetAction() {
+	m.action = nil
+}
+
+// SetCount sets the "count" field.
+func (m *WidgetStatMutation) SetCount(i int64) {
+	m.count = &i
+	m.addcount = nil
+}
+
+// Count returns the value of the "count" field in the mutation.
+func (m *WidgetStatMutation) Count() (r int64, exists bool) {
+	v := m.count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCount returns the old "count" field's value of the WidgetStat entity.
+// If the WidgetStat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WidgetStatMutation) OldCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCount: %w", err)
+	}
+	return oldValue.Count, nil
+}
+
+// AddCount adds i to the "count" field.
+func (m *WidgetStatMutation) AddCount(i int64) {
+	if m.addcount != nil {
+		*m.addcount += i
+	} else {
+		m.addcount = &i
+	}
+}
+
+// AddedCount returns the value that was added to the "count" field in this mutation.
+func (m *WidgetStatMutation) AddedCount() (r int64, exists bool) {
+	v := m.addcount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCount resets all changes to the "count" field.
+func (m *WidgetStatMutation) ResetCount() {
+	m.count = nil
+	m.addcount = nil
+}
+
+// SetLastAt sets the "last_at" field.
+func (m *WidgetStatMutation) SetLastAt(t time.Time) {
+	m.last_at = &t
+}
+
+// LastAt returns the value of the "last_at" field in the mutation.
+func (m *WidgetStatMutation) LastAt() (r time.Time, exists bool) {
+	v := m.last_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastAt returns the old "last_at" field's value of the WidgetStat entity.
+// If the WidgetStat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WidgetStatMutation) OldLastAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastAt: %w", err)
+	}
+	return oldValue.LastAt, nil
+}
+
+// ResetLastAt resets all changes to the "last_at" field.
+func (m *WidgetStatMutation) ResetLastAt() {
+	m.last_at = nil
+}
+
+// ClearCampaign clears the "campaign" edge to the Campaign entity.
+func (m *WidgetStatMutation) ClearCampaign() {
+	m.clearedcampaign = true
+	m.clearedFields[widgetstat.FieldCampaignID] = struct{}{}
+}
+
+// CampaignCleared reports if the "campaign" edge to the Campaign entity was cleared.
+func (m *WidgetStatMutation) CampaignCleared() bool {
+	return m.clearedcampaign
+}
+
+// CampaignIDs returns the "campaign" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CampaignID instead. It exists only for internal usage by the builders.
+func (m *WidgetStatMutation) CampaignIDs() (ids []pulid.ID) {
+	if id := m.campaign; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCampaign resets all changes to the "campaign" edge.
+func (m *WidgetStatMutation) ResetCampaign() {
+	m.campaign = nil
+	m.clearedcampaign = false
+}
+
+// Where appends a list predicates to the WidgetStatMutation builder.
+func (m *WidgetStatMutation) Where(ps ...predicate.WidgetStat) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the WidgetStatMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *WidgetStatMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.WidgetStat, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *WidgetStatMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *WidgetStatMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (WidgetStat).
+func (m *WidgetStatMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *WidgetStatMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.campaign != nil {
+		fields = append(fields, widgetstat.FieldCampaignID)
+	}
+	if m.connection_id != nil {
+		fields = append(fields, widgetstat.FieldConnectionID)
+	}
+	if m.action != nil {
+		fields = append(fields, widgetstat.FieldAction)
+	}
+	if m.count != nil {
+		fields = append(fields, widgetstat.FieldCount)
+	}
+	if m.last_at != nil {
+		fields = append(fields, widgetstat.FieldLastAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *WidgetStatMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case widgetstat.FieldCampaignID:
+		return m.CampaignID()
+	case widgetstat.FieldConnectionID:
+		return m.ConnectionID()
+	case widgetstat.FieldAction:
+		return m.Action()
+	case widgetstat.FieldCount:
+		return m.Count()
+	case widgetstat.FieldLastAt:
+		return m.LastAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *WidgetStatMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case widgetstat.FieldCampaignID:
+		return m.OldCampaignID(ctx)
+	case widgetstat.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case widgetstat.FieldAction:
+		return m.OldAction(ctx)
+	case widgetstat.FieldCount:
+		return m.OldCount(ctx)
+	case widgetstat.FieldLastAt:
+		return m.OldLastAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown WidgetStat field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WidgetStatMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case widgetstat.FieldCampaignID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCampaignID(v)
+		return nil
+	case widgetstat.FieldConnectionID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case widgetstat.FieldAction:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAction(v)
+		return nil
+	case widgetstat.FieldCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCount(v)
+		return nil
+	case widgetstat.FieldLastAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WidgetStat field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *WidgetStatMutation) AddedFields() []string {
+	var fields []string
+	if m.addcount != nil {
+		fields = append(fields, widgetstat.FieldCount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *WidgetStatMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case widgetstat.FieldCount:
+		return m.AddedCount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WidgetStatMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case widgetstat.FieldCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown WidgetStat numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *WidgetStatMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *WidgetStatMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *WidgetStatMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown WidgetStat nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *WidgetStatMutation) ResetField(name string) error {
+	switch name {
+	case widgetstat.FieldCampaignID:
+		m.ResetCampaignID()
+		return nil
+	case widgetstat.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case widgetstat.FieldAction:
+		m.ResetAction()
+		return nil
+	case widgetstat.FieldCount:
+		m.ResetCount()
+		return nil
+	case widgetstat.FieldLastAt:
+		m.ResetLastAt()
+		return nil
+	}
+	return fmt.Errorf("unknown WidgetStat field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *WidgetStatMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.campaign != nil {
+		edges = append(edges, widgetstat.EdgeCampaign)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *WidgetStatMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case widgetstat.EdgeCampaign:
+		if id := m.campaign; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *WidgetStatMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *WidgetStatMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *WidgetStatMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedcampaign {
+		edges = append(edges, widgetstat.EdgeCampaign)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *WidgetStatMutation) EdgeCleared(name string) bool {
+	switch name {
+	case widgetstat.EdgeCampaign:
+		return m.clearedcampaign
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *WidgetStatMutation) ClearEdge(name string) error {
+	switch name {
+	case widgetstat.EdgeCampaign:
+		m.ClearCampaign()
+		return nil
+	}
+	return fmt.Errorf("unknown WidgetStat unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *WidgetStatMutation) ResetEdge(name string) error {
+	switch name {
+	case widgetstat.EdgeCampaign:
+		m.ResetCampaign()
+		return nil
+	}
+	return fmt.Errorf("unknown WidgetStat edge %s", name)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -16,11 +17,13 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 // tableByPrefix maps each id prefix to the table holding that entity.
 var tableByPrefix = map[string]string{
 	"cal": call.Table,
+	"cev": callevent.Table,
 	"cmp": campaign.Table,
 	"cmm": campaignmember.Table,
 	"con": connection.Table,
@@ -30,6 +33,7 @@ var tableByPrefix = map[string]string{
 	"tag": tag.Table,
 	"usr": user.Table,
 	"whe": webhookevent.Table,
+	"wst": widgetstat.Table,
 }
 
 // IDToType resolves the table of an id from its prefix, for Noder and Noders.

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// Call is the client for interacting with the Call builders.
 	Call *CallClient
+	// CallEvent is the client for interacting with the CallEvent builders.
+	CallEvent *CallEventClient
 	// Campaign is the client for interacting with the Campaign builders.
 	Campaign *CampaignClient
 	// CampaignMember is the client for interacting with the CampaignMember builders.
@@ -36,6 +38,8 @@ type Tx struct {
 	User *UserClient
 	// WebhookEvent is the client for interacting with the WebhookEvent builders.
 	WebhookEvent *WebhookEventClient
+	// WidgetStat is the client for interacting with the WidgetStat builders.
+	WidgetStat *WidgetStatClient
 
 	// lazily loaded.
 	client     *Client
@@ -168,6 +172,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Call = NewCallClient(tx.config)
+	tx.CallEvent = NewCallEventClient(tx.config)
 	tx.Campaign = NewCampaignClient(tx.config)
 	tx.CampaignMember = NewCampaignMemberClient(tx.config)
 	tx.Connection = NewConnectionClient(tx.config)
@@ -178,6 +183,7 @@ func (tx *Tx) init() {
 	tx.Tag = NewTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.WebhookEvent = NewWebhookEventClient(tx.config)
+	tx.WidgetStat = NewWidgetStatClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

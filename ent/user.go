@@ -37,6 +37,12 @@ type User struct {
 	SessionEpoch int `json:"session_epoch,omitempty"`
 	// The token id that a password change left signed in: the session that changed it.
 	KeptSession string `json:"-"`
+	// The OmiCall domain the user's softphone registers with.
+	SoftphoneDomain string `json:"softphone_domain,omitempty"`
+	// The OmiCall SIP username of the user's softphone.
+	SoftphoneUsername string `json:"softphone_username,omitempty"`
+	// The softphone password, sealed like channel credentials; only its user ever reads it back.
+	SoftphoneSecret []byte `json:"-"`
 	// Bumped whenever what the user may see changes (role, memberships, deactivation), so long-lived subscriptions re-check access cheaply.
 	AccessVersion int `json:"access_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -72,11 +78,13 @@ func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case user.FieldSoftphoneSecret:
+			values[i] = new([]byte)
 		case user.FieldID:
 			values[i] = new(pulid.ID)
 		case user.FieldSessionEpoch, user.FieldAccessVersion:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldRole, user.FieldKeptSession:
+		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldRole, user.FieldKeptSession, user.FieldSoftphoneDomain, user.FieldSoftphoneUsername:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldDeactivatedAt:
 			values[i] = new(sql.NullTime)
@@ -156,6 +164,24 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.KeptSession = value.String
 			}
+		case user.FieldSoftphoneDomain:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field softphone_domain", values[i])
+			} else if value.Valid {
+				_m.SoftphoneDomain = value.String
+			}
+		case user.FieldSoftphoneUsername:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field softphone_username", values[i])
+			} else if value.Valid {
+				_m.SoftphoneUsername = value.String
+			}
+		case user.FieldSoftphoneSecret:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field softphone_secret", values[i])
+			} else if value != nil {
+				_m.SoftphoneSecret = *value
+			}
 		case user.FieldAccessVersion:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field access_version", values[i])
@@ -229,6 +255,14 @@ func (_m *User) String() string {
 	builder.WriteString(fmt.Sprintf("%v", _m.SessionEpoch))
 	builder.WriteString(", ")
 	builder.WriteString("kept_session=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("softphone_domain=")
+	builder.WriteString(_m.SoftphoneDomain)
+	builder.WriteString(", ")
+	builder.WriteString("softphone_username=")
+	builder.WriteString(_m.SoftphoneUsername)
+	builder.WriteString(", ")
+	builder.WriteString("softphone_secret=<sensitive>")
 	builder.WriteString(", ")
 	builder.WriteString("access_version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AccessVersion))

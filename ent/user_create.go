@@ -127,6 +127,40 @@ func (_c *UserCreate) SetNillableKeptSession(v *string) *UserCreate {
 	return _c
 }
 
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (_c *UserCreate) SetSoftphoneDomain(v string) *UserCreate {
+	_c.mutation.SetSoftphoneDomain(v)
+	return _c
+}
+
+// SetNillableSoftphoneDomain sets the "softphone_domain" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSoftphoneDomain(v *string) *UserCreate {
+	if v != nil {
+		_c.SetSoftphoneDomain(*v)
+	}
+	return _c
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (_c *UserCreate) SetSoftphoneUsername(v string) *UserCreate {
+	_c.mutation.SetSoftphoneUsername(v)
+	return _c
+}
+
+// SetNillableSoftphoneUsername sets the "softphone_username" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSoftphoneUsername(v *string) *UserCreate {
+	if v != nil {
+		_c.SetSoftphoneUsername(*v)
+	}
+	return _c
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (_c *UserCreate) SetSoftphoneSecret(v []byte) *UserCreate {
+	_c.mutation.SetSoftphoneSecret(v)
+	return _c
+}
+
 // SetAccessVersion sets the "access_version" field.
 func (_c *UserCreate) SetAccessVersion(v int) *UserCreate {
 	_c.mutation.SetAccessVersion(v)
@@ -361,6 +395,18 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldKeptSession, field.TypeString, value)
 		_node.KeptSession = value
 	}
+	if value, ok := _c.mutation.SoftphoneDomain(); ok {
+		_spec.SetField(user.FieldSoftphoneDomain, field.TypeString, value)
+		_node.SoftphoneDomain = value
+	}
+	if value, ok := _c.mutation.SoftphoneUsername(); ok {
+		_spec.SetField(user.FieldSoftphoneUsername, field.TypeString, value)
+		_node.SoftphoneUsername = value
+	}
+	if value, ok := _c.mutation.SoftphoneSecret(); ok {
+		_spec.SetField(user.FieldSoftphoneSecret, field.TypeBytes, value)
+		_node.SoftphoneSecret = value
+	}
 	if value, ok := _c.mutation.AccessVersion(); ok {
 		_spec.SetField(user.FieldAccessVersion, field.TypeInt, value)
 		_node.AccessVersion = value
@@ -544,6 +590,60 @@ func (u *UserUpsert) UpdateKeptSession() *UserUpsert {
 // ClearKeptSession clears the value of the "kept_session" field.
 func (u *UserUpsert) ClearKeptSession() *UserUpsert {
 	u.SetNull(user.FieldKeptSession)
+	return u
+}
+
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (u *UserUpsert) SetSoftphoneDomain(v string) *UserUpsert {
+	u.Set(user.FieldSoftphoneDomain, v)
+	return u
+}
+
+// UpdateSoftphoneDomain sets the "softphone_domain" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSoftphoneDomain() *UserUpsert {
+	u.SetExcluded(user.FieldSoftphoneDomain)
+	return u
+}
+
+// ClearSoftphoneDomain clears the value of the "softphone_domain" field.
+func (u *UserUpsert) ClearSoftphoneDomain() *UserUpsert {
+	u.SetNull(user.FieldSoftphoneDomain)
+	return u
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (u *UserUpsert) SetSoftphoneUsername(v string) *UserUpsert {
+	u.Set(user.FieldSoftphoneUsername, v)
+	return u
+}
+
+// UpdateSoftphoneUsername sets the "softphone_username" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSoftphoneUsername() *UserUpsert {
+	u.SetExcluded(user.FieldSoftphoneUsername)
+	return u
+}
+
+// ClearSoftphoneUsername clears the value of the "softphone_username" field.
+func (u *UserUpsert) ClearSoftphoneUsername() *UserUpsert {
+	u.SetNull(user.FieldSoftphoneUsername)
+	return u
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (u *UserUpsert) SetSoftphoneSecret(v []byte) *UserUpsert {
+	u.Set(user.FieldSoftphoneSecret, v)
+	return u
+}
+
+// UpdateSoftphoneSecret sets the "softphone_secret" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSoftphoneSecret() *UserUpsert {
+	u.SetExcluded(user.FieldSoftphoneSecret)
+	return u
+}
+
+// ClearSoftphoneSecret clears the value of the "softphone_secret" field.
+func (u *UserUpsert) ClearSoftphoneSecret() *UserUpsert {
+	u.SetNull(user.FieldSoftphoneSecret)
 	return u
 }
 
@@ -746,6 +846,69 @@ func (u *UserUpsertOne) UpdateKeptSession() *UserUpsertOne {
 func (u *UserUpsertOne) ClearKeptSession() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearKeptSession()
+	})
+}
+
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (u *UserUpsertOne) SetSoftphoneDomain(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSoftphoneDomain(v)
+	})
+}
+
+// UpdateSoftphoneDomain sets the "softphone_domain" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSoftphoneDomain() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSoftphoneDomain()
+	})
+}
+
+// ClearSoftphoneDomain clears the value of the "softphone_domain" field.
+func (u *UserUpsertOne) ClearSoftphoneDomain() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSoftphoneDomain()
+	})
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (u *UserUpsertOne) SetSoftphoneUsername(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSoftphoneUsername(v)
+	})
+}
+
+// UpdateSoftphoneUsername sets the "softphone_username" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSoftphoneUsername() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSoftphoneUsername()
+	})
+}
+
+// ClearSoftphoneUsername clears the value of the "softphone_username" field.
+func (u *UserUpsertOne) ClearSoftphoneUsername() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSoftphoneUsername()
+	})
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (u *UserUpsertOne) SetSoftphoneSecret(v []byte) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSoftphoneSecret(v)
+	})
+}
+
+// UpdateSoftphoneSecret sets the "softphone_secret" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSoftphoneSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSoftphoneSecret()
+	})
+}
+
+// ClearSoftphoneSecret clears the value of the "softphone_secret" field.
+func (u *UserUpsertOne) ClearSoftphoneSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSoftphoneSecret()
 	})
 }
 
@@ -1118,6 +1281,69 @@ func (u *UserUpsertBulk) UpdateKeptSession() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearKeptSession() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearKeptSession()
+	})
+}
+
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (u *UserUpsertBulk) SetSoftphoneDomain(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSoftphoneDomain(v)
+	})
+}
+
+// UpdateSoftphoneDomain sets the "softphone_domain" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSoftphoneDomain() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSoftphoneDomain()
+	})
+}
+
+// ClearSoftphoneDomain clears the value of the "softphone_domain" field.
+func (u *UserUpsertBulk) ClearSoftphoneDomain() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSoftphoneDomain()
+	})
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (u *UserUpsertBulk) SetSoftphoneUsername(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSoftphoneUsername(v)
+	})
+}
+
+// UpdateSoftphoneUsername sets the "softphone_username" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSoftphoneUsername() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSoftphoneUsername()
+	})
+}
+
+// ClearSoftphoneUsername clears the value of the "softphone_username" field.
+func (u *UserUpsertBulk) ClearSoftphoneUsername() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSoftphoneUsername()
+	})
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (u *UserUpsertBulk) SetSoftphoneSecret(v []byte) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSoftphoneSecret(v)
+	})
+}
+
+// UpdateSoftphoneSecret sets the "softphone_secret" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSoftphoneSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSoftphoneSecret()
+	})
+}
+
+// ClearSoftphoneSecret clears the value of the "softphone_secret" field.
+func (u *UserUpsertBulk) ClearSoftphoneSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearSoftphoneSecret()
 	})
 }
 

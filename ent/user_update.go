@@ -154,6 +154,58 @@ func (_u *UserUpdate) ClearKeptSession() *UserUpdate {
 	return _u
 }
 
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (_u *UserUpdate) SetSoftphoneDomain(v string) *UserUpdate {
+	_u.mutation.SetSoftphoneDomain(v)
+	return _u
+}
+
+// SetNillableSoftphoneDomain sets the "softphone_domain" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSoftphoneDomain(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetSoftphoneDomain(*v)
+	}
+	return _u
+}
+
+// ClearSoftphoneDomain clears the value of the "softphone_domain" field.
+func (_u *UserUpdate) ClearSoftphoneDomain() *UserUpdate {
+	_u.mutation.ClearSoftphoneDomain()
+	return _u
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (_u *UserUpdate) SetSoftphoneUsername(v string) *UserUpdate {
+	_u.mutation.SetSoftphoneUsername(v)
+	return _u
+}
+
+// SetNillableSoftphoneUsername sets the "softphone_username" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSoftphoneUsername(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetSoftphoneUsername(*v)
+	}
+	return _u
+}
+
+// ClearSoftphoneUsername clears the value of the "softphone_username" field.
+func (_u *UserUpdate) ClearSoftphoneUsername() *UserUpdate {
+	_u.mutation.ClearSoftphoneUsername()
+	return _u
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (_u *UserUpdate) SetSoftphoneSecret(v []byte) *UserUpdate {
+	_u.mutation.SetSoftphoneSecret(v)
+	return _u
+}
+
+// ClearSoftphoneSecret clears the value of the "softphone_secret" field.
+func (_u *UserUpdate) ClearSoftphoneSecret() *UserUpdate {
+	_u.mutation.ClearSoftphoneSecret()
+	return _u
+}
+
 // SetAccessVersion sets the "access_version" field.
 func (_u *UserUpdate) SetAccessVersion(v int) *UserUpdate {
 	_u.mutation.ResetAccessVersion()
@@ -333,6 +385,24 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.KeptSessionCleared() {
 		_spec.ClearField(user.FieldKeptSession, field.TypeString)
+	}
+	if value, ok := _u.mutation.SoftphoneDomain(); ok {
+		_spec.SetField(user.FieldSoftphoneDomain, field.TypeString, value)
+	}
+	if _u.mutation.SoftphoneDomainCleared() {
+		_spec.ClearField(user.FieldSoftphoneDomain, field.TypeString)
+	}
+	if value, ok := _u.mutation.SoftphoneUsername(); ok {
+		_spec.SetField(user.FieldSoftphoneUsername, field.TypeString, value)
+	}
+	if _u.mutation.SoftphoneUsernameCleared() {
+		_spec.ClearField(user.FieldSoftphoneUsername, field.TypeString)
+	}
+	if value, ok := _u.mutation.SoftphoneSecret(); ok {
+		_spec.SetField(user.FieldSoftphoneSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.SoftphoneSecretCleared() {
+		_spec.ClearField(user.FieldSoftphoneSecret, field.TypeBytes)
 	}
 	if value, ok := _u.mutation.AccessVersion(); ok {
 		_spec.SetField(user.FieldAccessVersion, field.TypeInt, value)
@@ -527,6 +597,58 @@ func (_u *UserUpdateOne) SetNillableKeptSession(v *string) *UserUpdateOne {
 // ClearKeptSession clears the value of the "kept_session" field.
 func (_u *UserUpdateOne) ClearKeptSession() *UserUpdateOne {
 	_u.mutation.ClearKeptSession()
+	return _u
+}
+
+// SetSoftphoneDomain sets the "softphone_domain" field.
+func (_u *UserUpdateOne) SetSoftphoneDomain(v string) *UserUpdateOne {
+	_u.mutation.SetSoftphoneDomain(v)
+	return _u
+}
+
+// SetNillableSoftphoneDomain sets the "softphone_domain" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSoftphoneDomain(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetSoftphoneDomain(*v)
+	}
+	return _u
+}
+
+// ClearSoftphoneDomain clears the value of the "softphone_domain" field.
+func (_u *UserUpdateOne) ClearSoftphoneDomain() *UserUpdateOne {
+	_u.mutation.ClearSoftphoneDomain()
+	return _u
+}
+
+// SetSoftphoneUsername sets the "softphone_username" field.
+func (_u *UserUpdateOne) SetSoftphoneUsername(v string) *UserUpdateOne {
+	_u.mutation.SetSoftphoneUsername(v)
+	return _u
+}
+
+// SetNillableSoftphoneUsername sets the "softphone_username" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSoftphoneUsername(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetSoftphoneUsername(*v)
+	}
+	return _u
+}
+
+// ClearSoftphoneUsername clears the value of the "softphone_username" field.
+func (_u *UserUpdateOne) ClearSoftphoneUsername() *UserUpdateOne {
+	_u.mutation.ClearSoftphoneUsername()
+	return _u
+}
+
+// SetSoftphoneSecret sets the "softphone_secret" field.
+func (_u *UserUpdateOne) SetSoftphoneSecret(v []byte) *UserUpdateOne {
+	_u.mutation.SetSoftphoneSecret(v)
+	return _u
+}
+
+// ClearSoftphoneSecret clears the value of the "softphone_secret" field.
+func (_u *UserUpdateOne) ClearSoftphoneSecret() *UserUpdateOne {
+	_u.mutation.ClearSoftphoneSecret()
 	return _u
 }
 
@@ -739,6 +861,24 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.KeptSessionCleared() {
 		_spec.ClearField(user.FieldKeptSession, field.TypeString)
+	}
+	if value, ok := _u.mutation.SoftphoneDomain(); ok {
+		_spec.SetField(user.FieldSoftphoneDomain, field.TypeString, value)
+	}
+	if _u.mutation.SoftphoneDomainCleared() {
+		_spec.ClearField(user.FieldSoftphoneDomain, field.TypeString)
+	}
+	if value, ok := _u.mutation.SoftphoneUsername(); ok {
+		_spec.SetField(user.FieldSoftphoneUsername, field.TypeString, value)
+	}
+	if _u.mutation.SoftphoneUsernameCleared() {
+		_spec.ClearField(user.FieldSoftphoneUsername, field.TypeString)
+	}
+	if value, ok := _u.mutation.SoftphoneSecret(); ok {
+		_spec.SetField(user.FieldSoftphoneSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.SoftphoneSecretCleared() {
+		_spec.ClearField(user.FieldSoftphoneSecret, field.TypeBytes)
 	}
 	if value, ok := _u.mutation.AccessVersion(); ok {
 		_spec.SetField(user.FieldAccessVersion, field.TypeInt, value)

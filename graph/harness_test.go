@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-chat/switchboard/connections"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
+	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/user"
@@ -141,7 +142,7 @@ func (e *env) connection(c *ent.Campaign, platform schematype.Platform) *ent.Con
 }
 
 func (e *env) contact(c *ent.Campaign, name string) *ent.Contact {
-	return e.db.Contact.Create().SetCampaign(c).SetPlatform(schematype.PlatformTelegram).
+	return e.db.Contact.Create().SetCampaign(c).SetChannel(contact.ChannelTELEGRAM).SetPlatform(schematype.PlatformTelegram).
 		SetExternalID(unique("chat")).SetName(name).SaveX(sys())
 }
 

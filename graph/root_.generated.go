@@ -68,28 +68,31 @@ type ComplexityRoot struct {
 	}
 
 	Call struct {
-		Agent          func(childComplexity int) int
-		AgentID        func(childComplexity int) int
-		AnsweredAt     func(childComplexity int) int
-		Campaign       func(childComplexity int) int
-		CampaignID     func(childComplexity int) int
-		Contact        func(childComplexity int) int
-		ContactID      func(childComplexity int) int
-		Conversation   func(childComplexity int) int
-		ConversationID func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Direction      func(childComplexity int) int
-		Duration       func(childComplexity int) int
-		EndCause       func(childComplexity int) int
-		EndedAt        func(childComplexity int) int
-		ID             func(childComplexity int) int
-		RemoteNumber   func(childComplexity int) int
-		SipNumber      func(childComplexity int) int
-		StartedAt      func(childComplexity int) int
-		Status         func(childComplexity int) int
-		TotalDuration  func(childComplexity int) int
-		UUID           func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
+		Agent             func(childComplexity int) int
+		AgentID           func(childComplexity int) int
+		AnsweredAt        func(childComplexity int) int
+		AnsweredElsewhere func(childComplexity int) int
+		Campaign          func(childComplexity int) int
+		CampaignID        func(childComplexity int) int
+		Contact           func(childComplexity int) int
+		ContactID         func(childComplexity int) int
+		Conversation      func(childComplexity int) int
+		ConversationID    func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Direction         func(childComplexity int) int
+		Duration          func(childComplexity int) int
+		EndCause          func(childComplexity int) int
+		EndedAt           func(childComplexity int) int
+		Events            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CallEventOrder, where *ent.CallEventWhereInput) int
+		ID                func(childComplexity int) int
+		Missed            func(childComplexity int) int
+		RemoteNumber      func(childComplexity int) int
+		SipNumber         func(childComplexity int) int
+		StartedAt         func(childComplexity int) int
+		Status            func(childComplexity int) int
+		TotalDuration     func(childComplexity int) int
+		UUID              func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	CallConnection struct {
@@ -99,6 +102,27 @@ type ComplexityRoot struct {
 	}
 
 	CallEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CallEvent struct {
+		Call       func(childComplexity int) int
+		CallID     func(childComplexity int) int
+		CampaignID func(childComplexity int) int
+		Data       func(childComplexity int) int
+		Event      func(childComplexity int) int
+		ID         func(childComplexity int) int
+		ReceivedAt func(childComplexity int) int
+	}
+
+	CallEventConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	CallEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -205,19 +229,22 @@ type ComplexityRoot struct {
 	}
 
 	Contact struct {
-		AvatarURL     func(childComplexity int) int
-		Calls         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CallOrder, where *ent.CallWhereInput) int
-		Campaign      func(childComplexity int) int
-		CampaignID    func(childComplexity int) int
-		Conversations func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) int
-		CreatedAt     func(childComplexity int) int
-		CustomerID    func(childComplexity int) int
-		ExternalID    func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Name          func(childComplexity int) int
-		Phone         func(childComplexity int) int
-		Platform      func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
+		AvatarURL          func(childComplexity int) int
+		Calls              func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CallOrder, where *ent.CallWhereInput) int
+		Campaign           func(childComplexity int) int
+		CampaignID         func(childComplexity int) int
+		Channel            func(childComplexity int) int
+		Conversations      func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) int
+		CreatedAt          func(childComplexity int) int
+		CustomerID         func(childComplexity int) int
+		ExternalID         func(childComplexity int) int
+		Following          func(childComplexity int) int
+		FollowingChangedAt func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Phone              func(childComplexity int) int
+		Platform           func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
 	}
 
 	ContactConnection struct {
@@ -540,6 +567,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Call.AnsweredAt(childComplexity), true
+	case "Call.answeredElsewhere":
+		if e.ComplexityRoot.Call.AnsweredElsewhere == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Call.AnsweredElsewhere(childComplexity), true
 	case "Call.campaign":
 		if e.ComplexityRoot.Call.Campaign == nil {
 			break
@@ -606,12 +639,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Call.EndedAt(childComplexity), true
+	case "Call.events":
+		if e.ComplexityRoot.Call.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Call_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Call.Events(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.CallEventOrder), args["where"].(*ent.CallEventWhereInput)), true
 	case "Call.id":
 		if e.ComplexityRoot.Call.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Call.ID(childComplexity), true
+	case "Call.missed":
+		if e.ComplexityRoot.Call.Missed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Call.Missed(childComplexity), true
 	case "Call.remoteNumber":
 		if e.ComplexityRoot.Call.RemoteNumber == nil {
 			break
@@ -686,6 +736,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CallEdge.Node(childComplexity), true
+
+	case "CallEvent.call":
+		if e.ComplexityRoot.CallEvent.Call == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.Call(childComplexity), true
+	case "CallEvent.callID":
+		if e.ComplexityRoot.CallEvent.CallID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.CallID(childComplexity), true
+	case "CallEvent.campaignID":
+		if e.ComplexityRoot.CallEvent.CampaignID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.CampaignID(childComplexity), true
+	case "CallEvent.data":
+		if e.ComplexityRoot.CallEvent.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.Data(childComplexity), true
+	case "CallEvent.event":
+		if e.ComplexityRoot.CallEvent.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.Event(childComplexity), true
+	case "CallEvent.id":
+		if e.ComplexityRoot.CallEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.ID(childComplexity), true
+	case "CallEvent.receivedAt":
+		if e.ComplexityRoot.CallEvent.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.ReceivedAt(childComplexity), true
+
+	case "CallEventConnection.edges":
+		if e.ComplexityRoot.CallEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEventConnection.Edges(childComplexity), true
+	case "CallEventConnection.pageInfo":
+		if e.ComplexityRoot.CallEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEventConnection.PageInfo(childComplexity), true
+	case "CallEventConnection.totalCount":
+		if e.ComplexityRoot.CallEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEventConnection.TotalCount(childComplexity), true
+
+	case "CallEventEdge.cursor":
+		if e.ComplexityRoot.CallEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEventEdge.Cursor(childComplexity), true
+	case "CallEventEdge.node":
+		if e.ComplexityRoot.CallEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEventEdge.Node(childComplexity), true
 
 	case "Campaign.archivedAt":
 		if e.ComplexityRoot.Campaign.ArchivedAt == nil {
@@ -1165,6 +1290,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contact.CampaignID(childComplexity), true
+	case "Contact.channel":
+		if e.ComplexityRoot.Contact.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Channel(childComplexity), true
 	case "Contact.conversations":
 		if e.ComplexityRoot.Contact.Conversations == nil {
 			break
@@ -1194,6 +1325,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contact.ExternalID(childComplexity), true
+	case "Contact.following":
+		if e.ComplexityRoot.Contact.Following == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Following(childComplexity), true
+	case "Contact.followingChangedAt":
+		if e.ComplexityRoot.Contact.FollowingChangedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.FollowingChangedAt(childComplexity), true
 	case "Contact.id":
 		if e.ComplexityRoot.Contact.ID == nil {
 			break
@@ -2482,6 +2625,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputCallEventOrder,
+		ec.unmarshalInputCallEventWhereInput,
 		ec.unmarshalInputCallOrder,
 		ec.unmarshalInputCallWhereInput,
 		ec.unmarshalInputCampaignMemberOrder,
@@ -2605,7 +2750,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "accounts.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls" "realtime.graphqls"
+//go:embed "accounts.graphqls" "calls.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls" "realtime.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2618,6 +2763,7 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "accounts.graphqls", Input: sourceData("accounts.graphqls"), BuiltIn: false},
+	{Name: "calls.graphqls", Input: sourceData("calls.graphqls"), BuiltIn: false},
 	{Name: "campaigns.graphqls", Input: sourceData("campaigns.graphqls"), BuiltIn: false},
 	{Name: "connections.graphqls", Input: sourceData("connections.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
@@ -2700,6 +2846,10 @@ func (ec *executionContext) childFields_Call(ctx context.Context, field graphql.
 		return ec.fieldContext_Call_totalDuration(ctx, field)
 	case "endCause":
 		return ec.fieldContext_Call_endCause(ctx, field)
+	case "answeredElsewhere":
+		return ec.fieldContext_Call_answeredElsewhere(ctx, field)
+	case "missed":
+		return ec.fieldContext_Call_missed(ctx, field)
 	case "campaign":
 		return ec.fieldContext_Call_campaign(ctx, field)
 	case "contact":
@@ -2708,6 +2858,8 @@ func (ec *executionContext) childFields_Call(ctx context.Context, field graphql.
 		return ec.fieldContext_Call_conversation(ctx, field)
 	case "agent":
 		return ec.fieldContext_Call_agent(ctx, field)
+	case "events":
+		return ec.fieldContext_Call_events(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Call", field.Name)
 }
@@ -2732,6 +2884,48 @@ func (ec *executionContext) childFields_CallEdge(ctx context.Context, field grap
 		return ec.fieldContext_CallEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CallEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CallEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CallEvent_id(ctx, field)
+	case "campaignID":
+		return ec.fieldContext_CallEvent_campaignID(ctx, field)
+	case "callID":
+		return ec.fieldContext_CallEvent_callID(ctx, field)
+	case "event":
+		return ec.fieldContext_CallEvent_event(ctx, field)
+	case "data":
+		return ec.fieldContext_CallEvent_data(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_CallEvent_receivedAt(ctx, field)
+	case "call":
+		return ec.fieldContext_CallEvent_call(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_CallEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CallEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CallEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CallEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CallEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_CallEventEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_CallEventEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallEventEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Campaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2946,6 +3140,8 @@ func (ec *executionContext) childFields_Contact(ctx context.Context, field graph
 		return ec.fieldContext_Contact_updatedAt(ctx, field)
 	case "campaignID":
 		return ec.fieldContext_Contact_campaignID(ctx, field)
+	case "channel":
+		return ec.fieldContext_Contact_channel(ctx, field)
 	case "platform":
 		return ec.fieldContext_Contact_platform(ctx, field)
 	case "externalID":
@@ -2958,6 +3154,10 @@ func (ec *executionContext) childFields_Contact(ctx context.Context, field graph
 		return ec.fieldContext_Contact_phone(ctx, field)
 	case "customerID":
 		return ec.fieldContext_Contact_customerID(ctx, field)
+	case "following":
+		return ec.fieldContext_Contact_following(ctx, field)
+	case "followingChangedAt":
+		return ec.fieldContext_Contact_followingChangedAt(ctx, field)
 	case "campaign":
 		return ec.fieldContext_Contact_campaign(ctx, field)
 	case "conversations":

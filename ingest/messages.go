@@ -28,11 +28,11 @@ type incoming struct {
 // that, not the data, bounds how fast the journal drains.
 const (
 	upsertContactsSQL = `
-INSERT INTO contacts AS c (id, created_at, updated_at, campaign_id, platform, external_id, name, avatar_url, phone, customer_id)
-SELECT u.id, now(), now(), u.campaign_id, u.platform, u.external_id, u.name, NULLIF(u.avatar, ''), NULLIF(u.phone, ''), NULLIF(u.customer, '')
+INSERT INTO contacts AS c (id, created_at, updated_at, campaign_id, channel, platform, external_id, name, avatar_url, phone, customer_id)
+SELECT u.id, now(), now(), u.campaign_id, u.platform, u.platform, u.external_id, u.name, NULLIF(u.avatar, ''), NULLIF(u.phone, ''), NULLIF(u.customer, '')
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
 	AS u(id, campaign_id, platform, external_id, name, avatar, phone, customer)
-ON CONFLICT (campaign_id, platform, external_id) DO UPDATE SET
+ON CONFLICT (campaign_id, channel, external_id) DO UPDATE SET
 	updated_at = now(),
 	name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE c.name END,
 	avatar_url = COALESCE(EXCLUDED.avatar_url, c.avatar_url),

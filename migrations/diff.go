@@ -24,7 +24,23 @@ import (
 
 func main() {
 	check := flag.Bool("check", false, "fail if the schema needs a migration, write nothing")
+	rehash := flag.Bool("rehash", false, "rewrite atlas.sum after a generated migration was completed by hand (a data step)")
 	flag.Parse()
+	if *rehash {
+		dir, err := atlas.NewLocalDir("migrations/sql")
+		if err != nil {
+			log.Fatal(err)
+		}
+		sum, err := dir.Checksum()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := atlas.WriteSumFile(dir, sum); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("atlas.sum rewritten")
+		return
+	}
 	name := flag.Arg(0)
 	if name == "" && !*check {
 		log.Fatal("usage: go run ./migrations/diff.go [-check] NAME")

@@ -53,6 +53,12 @@ const (
 	FieldTotalDuration = "total_duration"
 	// FieldEndCause holds the string denoting the end_cause field in the database.
 	FieldEndCause = "end_cause"
+	// FieldAnsweredElsewhere holds the string denoting the answered_elsewhere field in the database.
+	FieldAnsweredElsewhere = "answered_elsewhere"
+	// FieldMissed holds the string denoting the missed field in the database.
+	FieldMissed = "missed"
+	// FieldAnnouncedAt holds the string denoting the announced_at field in the database.
+	FieldAnnouncedAt = "announced_at"
 	// EdgeCampaign holds the string denoting the campaign edge name in mutations.
 	EdgeCampaign = "campaign"
 	// EdgeContact holds the string denoting the contact edge name in mutations.
@@ -61,6 +67,8 @@ const (
 	EdgeConversation = "conversation"
 	// EdgeAgent holds the string denoting the agent edge name in mutations.
 	EdgeAgent = "agent"
+	// EdgeEvents holds the string denoting the events edge name in mutations.
+	EdgeEvents = "events"
 	// Table holds the table name of the call in the database.
 	Table = "calls"
 	// CampaignTable is the table that holds the campaign relation/edge.
@@ -91,6 +99,13 @@ const (
 	AgentInverseTable = "users"
 	// AgentColumn is the table column denoting the agent relation/edge.
 	AgentColumn = "agent_id"
+	// EventsTable is the table that holds the events relation/edge.
+	EventsTable = "call_events"
+	// EventsInverseTable is the table name for the CallEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "callevent" package.
+	EventsInverseTable = "call_events"
+	// EventsColumn is the table column denoting the events relation/edge.
+	EventsColumn = "call_id"
 )
 
 // Columns holds all SQL columns for call fields.
@@ -113,6 +128,9 @@ var Columns = []string{
 	FieldDuration,
 	FieldTotalDuration,
 	FieldEndCause,
+	FieldAnsweredElsewhere,
+	FieldMissed,
+	FieldAnnouncedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -153,6 +171,10 @@ var (
 	DefaultTotalDuration int
 	// TotalDurationValidator is a validator for the "total_duration" field. It is called by the builders before save.
 	TotalDurationValidator func(int) error
+	// DefaultAnsweredElsewhere holds the default value on creation for the "answered_elsewhere" field.
+	DefaultAnsweredElsewhere bool
+	// DefaultMissed holds the default value on creation for the "missed" field.
+	DefaultMissed bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -302,6 +324,21 @@ func ByEndCause(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEndCause, opts...).ToFunc()
 }
 
+// ByAnsweredElsewhere orders the results by the answered_elsewhere field.
+func ByAnsweredElsewhere(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAnsweredElsewhere, opts...).ToFunc()
+}
+
+// ByMissed orders the results by the missed field.
+func ByMissed(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMissed, opts...).ToFunc()
+}
+
+// ByAnnouncedAt orders the results by the announced_at field.
+func ByAnnouncedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAnnouncedAt, opts...).ToFunc()
+}
+
 // ByCampaignField orders the results by campaign field.
 func ByCampaignField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -327,6 +364,20 @@ func ByConversationField(field string, opts ...sql.OrderTermOption) OrderOption 
 func ByAgentField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newAgentStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByEventsCount orders the results by events count.
+func ByEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newEventsStep(), opts...)
+	}
+}
+
+// ByEvents orders the results by events terms.
+func ByEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 func newCampaignStep() *sqlgraph.Step {
@@ -355,6 +406,13 @@ func newAgentStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AgentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, AgentTable, AgentColumn),
+	)
+}
+func newEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, EventsTable, EventsColumn),
 	)
 }
 

@@ -131,6 +131,21 @@ func EndCause(v string) predicate.Call {
 	return predicate.Call(sql.FieldEQ(FieldEndCause, v))
 }
 
+// AnsweredElsewhere applies equality check predicate on the "answered_elsewhere" field. It's identical to AnsweredElsewhereEQ.
+func AnsweredElsewhere(v bool) predicate.Call {
+	return predicate.Call(sql.FieldEQ(FieldAnsweredElsewhere, v))
+}
+
+// Missed applies equality check predicate on the "missed" field. It's identical to MissedEQ.
+func Missed(v bool) predicate.Call {
+	return predicate.Call(sql.FieldEQ(FieldMissed, v))
+}
+
+// AnnouncedAt applies equality check predicate on the "announced_at" field. It's identical to AnnouncedAtEQ.
+func AnnouncedAt(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldEQ(FieldAnnouncedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Call {
 	return predicate.Call(sql.FieldEQ(FieldCreatedAt, v))
@@ -1061,6 +1076,76 @@ func EndCauseContainsFold(v string) predicate.Call {
 	return predicate.Call(sql.FieldContainsFold(FieldEndCause, v))
 }
 
+// AnsweredElsewhereEQ applies the EQ predicate on the "answered_elsewhere" field.
+func AnsweredElsewhereEQ(v bool) predicate.Call {
+	return predicate.Call(sql.FieldEQ(FieldAnsweredElsewhere, v))
+}
+
+// AnsweredElsewhereNEQ applies the NEQ predicate on the "answered_elsewhere" field.
+func AnsweredElsewhereNEQ(v bool) predicate.Call {
+	return predicate.Call(sql.FieldNEQ(FieldAnsweredElsewhere, v))
+}
+
+// MissedEQ applies the EQ predicate on the "missed" field.
+func MissedEQ(v bool) predicate.Call {
+	return predicate.Call(sql.FieldEQ(FieldMissed, v))
+}
+
+// MissedNEQ applies the NEQ predicate on the "missed" field.
+func MissedNEQ(v bool) predicate.Call {
+	return predicate.Call(sql.FieldNEQ(FieldMissed, v))
+}
+
+// AnnouncedAtEQ applies the EQ predicate on the "announced_at" field.
+func AnnouncedAtEQ(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldEQ(FieldAnnouncedAt, v))
+}
+
+// AnnouncedAtNEQ applies the NEQ predicate on the "announced_at" field.
+func AnnouncedAtNEQ(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldNEQ(FieldAnnouncedAt, v))
+}
+
+// AnnouncedAtIn applies the In predicate on the "announced_at" field.
+func AnnouncedAtIn(vs ...time.Time) predicate.Call {
+	return predicate.Call(sql.FieldIn(FieldAnnouncedAt, vs...))
+}
+
+// AnnouncedAtNotIn applies the NotIn predicate on the "announced_at" field.
+func AnnouncedAtNotIn(vs ...time.Time) predicate.Call {
+	return predicate.Call(sql.FieldNotIn(FieldAnnouncedAt, vs...))
+}
+
+// AnnouncedAtGT applies the GT predicate on the "announced_at" field.
+func AnnouncedAtGT(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldGT(FieldAnnouncedAt, v))
+}
+
+// AnnouncedAtGTE applies the GTE predicate on the "announced_at" field.
+func AnnouncedAtGTE(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldGTE(FieldAnnouncedAt, v))
+}
+
+// AnnouncedAtLT applies the LT predicate on the "announced_at" field.
+func AnnouncedAtLT(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldLT(FieldAnnouncedAt, v))
+}
+
+// AnnouncedAtLTE applies the LTE predicate on the "announced_at" field.
+func AnnouncedAtLTE(v time.Time) predicate.Call {
+	return predicate.Call(sql.FieldLTE(FieldAnnouncedAt, v))
+}
+
+// AnnouncedAtIsNil applies the IsNil predicate on the "announced_at" field.
+func AnnouncedAtIsNil() predicate.Call {
+	return predicate.Call(sql.FieldIsNull(FieldAnnouncedAt))
+}
+
+// AnnouncedAtNotNil applies the NotNil predicate on the "announced_at" field.
+func AnnouncedAtNotNil() predicate.Call {
+	return predicate.Call(sql.FieldNotNull(FieldAnnouncedAt))
+}
+
 // HasCampaign applies the HasEdge predicate on the "campaign" edge.
 func HasCampaign() predicate.Call {
 	return predicate.Call(func(s *sql.Selector) {
@@ -1145,6 +1230,29 @@ func HasAgent() predicate.Call {
 func HasAgentWith(preds ...predicate.User) predicate.Call {
 	return predicate.Call(func(s *sql.Selector) {
 		step := newAgentStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasEvents applies the HasEdge predicate on the "events" edge.
+func HasEvents() predicate.Call {
+	return predicate.Call(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, EventsTable, EventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasEventsWith applies the HasEdge predicate on the "events" edge with a given conditions (other predicates).
+func HasEventsWith(preds ...predicate.CallEvent) predicate.Call {
+	return predicate.Call(func(s *sql.Selector) {
+		step := newEventsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

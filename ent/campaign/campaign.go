@@ -42,6 +42,10 @@ const (
 	EdgeTags = "tags"
 	// EdgeWebhookEvents holds the string denoting the webhook_events edge name in mutations.
 	EdgeWebhookEvents = "webhook_events"
+	// EdgeCallEvents holds the string denoting the call_events edge name in mutations.
+	EdgeCallEvents = "call_events"
+	// EdgeWidgetStats holds the string denoting the widget_stats edge name in mutations.
+	EdgeWidgetStats = "widget_stats"
 	// Table holds the table name of the campaign in the database.
 	Table = "campaigns"
 	// MembersTable is the table that holds the members relation/edge.
@@ -100,6 +104,20 @@ const (
 	WebhookEventsInverseTable = "webhook_events"
 	// WebhookEventsColumn is the table column denoting the webhook_events relation/edge.
 	WebhookEventsColumn = "campaign_id"
+	// CallEventsTable is the table that holds the call_events relation/edge.
+	CallEventsTable = "call_events"
+	// CallEventsInverseTable is the table name for the CallEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "callevent" package.
+	CallEventsInverseTable = "call_events"
+	// CallEventsColumn is the table column denoting the call_events relation/edge.
+	CallEventsColumn = "campaign_id"
+	// WidgetStatsTable is the table that holds the widget_stats relation/edge.
+	WidgetStatsTable = "widget_stats"
+	// WidgetStatsInverseTable is the table name for the WidgetStat entity.
+	// It exists in this package in order to avoid circular dependency with the "widgetstat" package.
+	WidgetStatsInverseTable = "widget_stats"
+	// WidgetStatsColumn is the table column denoting the widget_stats relation/edge.
+	WidgetStatsColumn = "campaign_id"
 )
 
 // Columns holds all SQL columns for campaign fields.
@@ -290,6 +308,34 @@ func ByWebhookEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newWebhookEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByCallEventsCount orders the results by call_events count.
+func ByCallEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCallEventsStep(), opts...)
+	}
+}
+
+// ByCallEvents orders the results by call_events terms.
+func ByCallEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCallEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByWidgetStatsCount orders the results by widget_stats count.
+func ByWidgetStatsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newWidgetStatsStep(), opts...)
+	}
+}
+
+// ByWidgetStats orders the results by widget_stats terms.
+func ByWidgetStats(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newWidgetStatsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newMembersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -344,5 +390,19 @@ func newWebhookEventsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(WebhookEventsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, WebhookEventsTable, WebhookEventsColumn),
+	)
+}
+func newCallEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CallEventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CallEventsTable, CallEventsColumn),
+	)
+}
+func newWidgetStatsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(WidgetStatsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, WidgetStatsTable, WidgetStatsColumn),
 	)
 }

@@ -525,6 +525,52 @@ func HasWebhookEventsWith(preds ...predicate.WebhookEvent) predicate.Campaign {
 	})
 }
 
+// HasCallEvents applies the HasEdge predicate on the "call_events" edge.
+func HasCallEvents() predicate.Campaign {
+	return predicate.Campaign(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CallEventsTable, CallEventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCallEventsWith applies the HasEdge predicate on the "call_events" edge with a given conditions (other predicates).
+func HasCallEventsWith(preds ...predicate.CallEvent) predicate.Campaign {
+	return predicate.Campaign(func(s *sql.Selector) {
+		step := newCallEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasWidgetStats applies the HasEdge predicate on the "widget_stats" edge.
+func HasWidgetStats() predicate.Campaign {
+	return predicate.Campaign(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, WidgetStatsTable, WidgetStatsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasWidgetStatsWith applies the HasEdge predicate on the "widget_stats" edge with a given conditions (other predicates).
+func HasWidgetStatsWith(preds ...predicate.WidgetStat) predicate.Campaign {
+	return predicate.Campaign(func(s *sql.Selector) {
+		step := newWidgetStatsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Campaign) predicate.Campaign {
 	return predicate.Campaign(sql.AndPredicates(predicates...))

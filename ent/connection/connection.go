@@ -27,6 +27,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldCampaignID holds the string denoting the campaign_id field in the database.
 	FieldCampaignID = "campaign_id"
+	// FieldWidget holds the string denoting the widget field in the database.
+	FieldWidget = "widget"
 	// FieldPlatform holds the string denoting the platform field in the database.
 	FieldPlatform = "platform"
 	// FieldExternalID holds the string denoting the external_id field in the database.
@@ -105,6 +107,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldCampaignID,
+	FieldWidget,
 	FieldPlatform,
 	FieldExternalID,
 	FieldName,

@@ -292,6 +292,16 @@ func CampaignIDContainsFold(v pulid.ID) predicate.Connection {
 	return predicate.Connection(sql.FieldContainsFold(FieldCampaignID, vc))
 }
 
+// WidgetIsNil applies the IsNil predicate on the "widget" field.
+func WidgetIsNil() predicate.Connection {
+	return predicate.Connection(sql.FieldIsNull(FieldWidget))
+}
+
+// WidgetNotNil applies the NotNil predicate on the "widget" field.
+func WidgetNotNil() predicate.Connection {
+	return predicate.Connection(sql.FieldNotNull(FieldWidget))
+}
+
 // PlatformEQ applies the EQ predicate on the "platform" field.
 func PlatformEQ(v schematype.Platform) predicate.Connection {
 	vc := v

@@ -4,6 +4,8 @@ package contact
 
 import (
 	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -25,6 +27,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldCampaignID holds the string denoting the campaign_id field in the database.
 	FieldCampaignID = "campaign_id"
+	// FieldChannel holds the string denoting the channel field in the database.
+	FieldChannel = "channel"
 	// FieldPlatform holds the string denoting the platform field in the database.
 	FieldPlatform = "platform"
 	// FieldExternalID holds the string denoting the external_id field in the database.
@@ -37,6 +41,14 @@ const (
 	FieldPhone = "phone"
 	// FieldCustomerID holds the string denoting the customer_id field in the database.
 	FieldCustomerID = "customer_id"
+	// FieldConsentGrantedAt holds the string denoting the consent_granted_at field in the database.
+	FieldConsentGrantedAt = "consent_granted_at"
+	// FieldCustomerIDSyncError holds the string denoting the customer_id_sync_error field in the database.
+	FieldCustomerIDSyncError = "customer_id_sync_error"
+	// FieldFollowing holds the string denoting the following field in the database.
+	FieldFollowing = "following"
+	// FieldFollowingChangedAt holds the string denoting the following_changed_at field in the database.
+	FieldFollowingChangedAt = "following_changed_at"
 	// EdgeCampaign holds the string denoting the campaign edge name in mutations.
 	EdgeCampaign = "campaign"
 	// EdgeConversations holds the string denoting the conversations edge name in mutations.
@@ -74,12 +86,17 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldCampaignID,
+	FieldChannel,
 	FieldPlatform,
 	FieldExternalID,
 	FieldName,
 	FieldAvatarURL,
 	FieldPhone,
 	FieldCustomerID,
+	FieldConsentGrantedAt,
+	FieldCustomerIDSyncError,
+	FieldFollowing,
+	FieldFollowingChangedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -114,6 +131,32 @@ var (
 	DefaultID func() pulid.ID
 )
 
+// Channel defines the type for the "channel" enum field.
+type Channel string
+
+// Channel values.
+const (
+	ChannelTELEGRAM Channel = "TELEGRAM"
+	ChannelFACEBOOK Channel = "FACEBOOK"
+	ChannelZALO     Channel = "ZALO"
+	ChannelWHATSAPP Channel = "WHATSAPP"
+	ChannelPHONE    Channel = "PHONE"
+)
+
+func (c Channel) String() string {
+	return string(c)
+}
+
+// ChannelValidator is a validator for the "channel" field enum values. It is called by the builders before save.
+func ChannelValidator(c Channel) error {
+	switch c {
+	case ChannelTELEGRAM, ChannelFACEBOOK, ChannelZALO, ChannelWHATSAPP, ChannelPHONE:
+		return nil
+	default:
+		return fmt.Errorf("contact: invalid enum value for channel field: %q", c)
+	}
+}
+
 // PlatformValidator is a validator for the "platform" field enum values. It is called by the builders before save.
 func PlatformValidator(pl schematype.Platform) error {
 	switch pl {
@@ -147,6 +190,11 @@ func ByCampaignID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCampaignID, opts...).ToFunc()
 }
 
+// ByChannel orders the results by the channel field.
+func ByChannel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChannel, opts...).ToFunc()
+}
+
 // ByPlatform orders the results by the platform field.
 func ByPlatform(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPlatform, opts...).ToFunc()
@@ -175,6 +223,26 @@ func ByPhone(opts ...sql.OrderTermOption) OrderOption {
 // ByCustomerID orders the results by the customer_id field.
 func ByCustomerID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCustomerID, opts...).ToFunc()
+}
+
+// ByConsentGrantedAt orders the results by the consent_granted_at field.
+func ByConsentGrantedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentGrantedAt, opts...).ToFunc()
+}
+
+// ByCustomerIDSyncError orders the results by the customer_id_sync_error field.
+func ByCustomerIDSyncError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCustomerIDSyncError, opts...).ToFunc()
+}
+
+// ByFollowing orders the results by the following field.
+func ByFollowing(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFollowing, opts...).ToFunc()
+}
+
+// ByFollowingChangedAt orders the results by the following_changed_at field.
+func ByFollowingChangedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFollowingChangedAt, opts...).ToFunc()
 }
 
 // ByCampaignField orders the results by campaign field.
@@ -231,6 +299,24 @@ func newCallsStep() *sqlgraph.Step {
 		sqlgraph.To(CallsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, CallsTable, CallsColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Channel) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Channel) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Channel(str)
+	if err := ChannelValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Channel", str)
+	}
+	return nil
 }
 
 var (

@@ -97,6 +97,26 @@ func CustomerID(v string) predicate.Contact {
 	return predicate.Contact(sql.FieldEQ(FieldCustomerID, v))
 }
 
+// ConsentGrantedAt applies equality check predicate on the "consent_granted_at" field. It's identical to ConsentGrantedAtEQ.
+func ConsentGrantedAt(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldConsentGrantedAt, v))
+}
+
+// CustomerIDSyncError applies equality check predicate on the "customer_id_sync_error" field. It's identical to CustomerIDSyncErrorEQ.
+func CustomerIDSyncError(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldCustomerIDSyncError, v))
+}
+
+// Following applies equality check predicate on the "following" field. It's identical to FollowingEQ.
+func Following(v bool) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldFollowing, v))
+}
+
+// FollowingChangedAt applies equality check predicate on the "following_changed_at" field. It's identical to FollowingChangedAtEQ.
+func FollowingChangedAt(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldFollowingChangedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Contact {
 	return predicate.Contact(sql.FieldEQ(FieldCreatedAt, v))
@@ -247,6 +267,26 @@ func CampaignIDContainsFold(v pulid.ID) predicate.Contact {
 	return predicate.Contact(sql.FieldContainsFold(FieldCampaignID, vc))
 }
 
+// ChannelEQ applies the EQ predicate on the "channel" field.
+func ChannelEQ(v Channel) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldChannel, v))
+}
+
+// ChannelNEQ applies the NEQ predicate on the "channel" field.
+func ChannelNEQ(v Channel) predicate.Contact {
+	return predicate.Contact(sql.FieldNEQ(FieldChannel, v))
+}
+
+// ChannelIn applies the In predicate on the "channel" field.
+func ChannelIn(vs ...Channel) predicate.Contact {
+	return predicate.Contact(sql.FieldIn(FieldChannel, vs...))
+}
+
+// ChannelNotIn applies the NotIn predicate on the "channel" field.
+func ChannelNotIn(vs ...Channel) predicate.Contact {
+	return predicate.Contact(sql.FieldNotIn(FieldChannel, vs...))
+}
+
 // PlatformEQ applies the EQ predicate on the "platform" field.
 func PlatformEQ(v schematype.Platform) predicate.Contact {
 	vc := v
@@ -275,6 +315,16 @@ func PlatformNotIn(vs ...schematype.Platform) predicate.Contact {
 		v[i] = vs[i]
 	}
 	return predicate.Contact(sql.FieldNotIn(FieldPlatform, v...))
+}
+
+// PlatformIsNil applies the IsNil predicate on the "platform" field.
+func PlatformIsNil() predicate.Contact {
+	return predicate.Contact(sql.FieldIsNull(FieldPlatform))
+}
+
+// PlatformNotNil applies the NotNil predicate on the "platform" field.
+func PlatformNotNil() predicate.Contact {
+	return predicate.Contact(sql.FieldNotNull(FieldPlatform))
 }
 
 // ExternalIDEQ applies the EQ predicate on the "external_id" field.
@@ -630,6 +680,201 @@ func CustomerIDEqualFold(v string) predicate.Contact {
 // CustomerIDContainsFold applies the ContainsFold predicate on the "customer_id" field.
 func CustomerIDContainsFold(v string) predicate.Contact {
 	return predicate.Contact(sql.FieldContainsFold(FieldCustomerID, v))
+}
+
+// ConsentGrantedAtEQ applies the EQ predicate on the "consent_granted_at" field.
+func ConsentGrantedAtEQ(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldConsentGrantedAt, v))
+}
+
+// ConsentGrantedAtNEQ applies the NEQ predicate on the "consent_granted_at" field.
+func ConsentGrantedAtNEQ(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldNEQ(FieldConsentGrantedAt, v))
+}
+
+// ConsentGrantedAtIn applies the In predicate on the "consent_granted_at" field.
+func ConsentGrantedAtIn(vs ...time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldIn(FieldConsentGrantedAt, vs...))
+}
+
+// ConsentGrantedAtNotIn applies the NotIn predicate on the "consent_granted_at" field.
+func ConsentGrantedAtNotIn(vs ...time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldNotIn(FieldConsentGrantedAt, vs...))
+}
+
+// ConsentGrantedAtGT applies the GT predicate on the "consent_granted_at" field.
+func ConsentGrantedAtGT(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldGT(FieldConsentGrantedAt, v))
+}
+
+// ConsentGrantedAtGTE applies the GTE predicate on the "consent_granted_at" field.
+func ConsentGrantedAtGTE(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldGTE(FieldConsentGrantedAt, v))
+}
+
+// ConsentGrantedAtLT applies the LT predicate on the "consent_granted_at" field.
+func ConsentGrantedAtLT(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldLT(FieldConsentGrantedAt, v))
+}
+
+// ConsentGrantedAtLTE applies the LTE predicate on the "consent_granted_at" field.
+func ConsentGrantedAtLTE(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldLTE(FieldConsentGrantedAt, v))
+}
+
+// ConsentGrantedAtIsNil applies the IsNil predicate on the "consent_granted_at" field.
+func ConsentGrantedAtIsNil() predicate.Contact {
+	return predicate.Contact(sql.FieldIsNull(FieldConsentGrantedAt))
+}
+
+// ConsentGrantedAtNotNil applies the NotNil predicate on the "consent_granted_at" field.
+func ConsentGrantedAtNotNil() predicate.Contact {
+	return predicate.Contact(sql.FieldNotNull(FieldConsentGrantedAt))
+}
+
+// CustomerIDSyncErrorEQ applies the EQ predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorEQ(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorNEQ applies the NEQ predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorNEQ(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldNEQ(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorIn applies the In predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorIn(vs ...string) predicate.Contact {
+	return predicate.Contact(sql.FieldIn(FieldCustomerIDSyncError, vs...))
+}
+
+// CustomerIDSyncErrorNotIn applies the NotIn predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorNotIn(vs ...string) predicate.Contact {
+	return predicate.Contact(sql.FieldNotIn(FieldCustomerIDSyncError, vs...))
+}
+
+// CustomerIDSyncErrorGT applies the GT predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorGT(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldGT(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorGTE applies the GTE predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorGTE(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldGTE(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorLT applies the LT predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorLT(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldLT(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorLTE applies the LTE predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorLTE(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldLTE(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorContains applies the Contains predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorContains(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldContains(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorHasPrefix applies the HasPrefix predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorHasPrefix(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldHasPrefix(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorHasSuffix applies the HasSuffix predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorHasSuffix(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldHasSuffix(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorIsNil applies the IsNil predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorIsNil() predicate.Contact {
+	return predicate.Contact(sql.FieldIsNull(FieldCustomerIDSyncError))
+}
+
+// CustomerIDSyncErrorNotNil applies the NotNil predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorNotNil() predicate.Contact {
+	return predicate.Contact(sql.FieldNotNull(FieldCustomerIDSyncError))
+}
+
+// CustomerIDSyncErrorEqualFold applies the EqualFold predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorEqualFold(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldEqualFold(FieldCustomerIDSyncError, v))
+}
+
+// CustomerIDSyncErrorContainsFold applies the ContainsFold predicate on the "customer_id_sync_error" field.
+func CustomerIDSyncErrorContainsFold(v string) predicate.Contact {
+	return predicate.Contact(sql.FieldContainsFold(FieldCustomerIDSyncError, v))
+}
+
+// FollowingEQ applies the EQ predicate on the "following" field.
+func FollowingEQ(v bool) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldFollowing, v))
+}
+
+// FollowingNEQ applies the NEQ predicate on the "following" field.
+func FollowingNEQ(v bool) predicate.Contact {
+	return predicate.Contact(sql.FieldNEQ(FieldFollowing, v))
+}
+
+// FollowingIsNil applies the IsNil predicate on the "following" field.
+func FollowingIsNil() predicate.Contact {
+	return predicate.Contact(sql.FieldIsNull(FieldFollowing))
+}
+
+// FollowingNotNil applies the NotNil predicate on the "following" field.
+func FollowingNotNil() predicate.Contact {
+	return predicate.Contact(sql.FieldNotNull(FieldFollowing))
+}
+
+// FollowingChangedAtEQ applies the EQ predicate on the "following_changed_at" field.
+func FollowingChangedAtEQ(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldEQ(FieldFollowingChangedAt, v))
+}
+
+// FollowingChangedAtNEQ applies the NEQ predicate on the "following_changed_at" field.
+func FollowingChangedAtNEQ(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldNEQ(FieldFollowingChangedAt, v))
+}
+
+// FollowingChangedAtIn applies the In predicate on the "following_changed_at" field.
+func FollowingChangedAtIn(vs ...time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldIn(FieldFollowingChangedAt, vs...))
+}
+
+// FollowingChangedAtNotIn applies the NotIn predicate on the "following_changed_at" field.
+func FollowingChangedAtNotIn(vs ...time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldNotIn(FieldFollowingChangedAt, vs...))
+}
+
+// FollowingChangedAtGT applies the GT predicate on the "following_changed_at" field.
+func FollowingChangedAtGT(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldGT(FieldFollowingChangedAt, v))
+}
+
+// FollowingChangedAtGTE applies the GTE predicate on the "following_changed_at" field.
+func FollowingChangedAtGTE(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldGTE(FieldFollowingChangedAt, v))
+}
+
+// FollowingChangedAtLT applies the LT predicate on the "following_changed_at" field.
+func FollowingChangedAtLT(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldLT(FieldFollowingChangedAt, v))
+}
+
+// FollowingChangedAtLTE applies the LTE predicate on the "following_changed_at" field.
+func FollowingChangedAtLTE(v time.Time) predicate.Contact {
+	return predicate.Contact(sql.FieldLTE(FieldFollowingChangedAt, v))
+}
+
+// FollowingChangedAtIsNil applies the IsNil predicate on the "following_changed_at" field.
+func FollowingChangedAtIsNil() predicate.Contact {
+	return predicate.Contact(sql.FieldIsNull(FieldFollowingChangedAt))
+}
+
+// FollowingChangedAtNotNil applies the NotNil predicate on the "following_changed_at" field.
+func FollowingChangedAtNotNil() predicate.Contact {
+	return predicate.Contact(sql.FieldNotNull(FieldFollowingChangedAt))
 }
 
 // HasCampaign applies the HasEdge predicate on the "campaign" edge.

@@ -21,6 +21,18 @@ func (f CallFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CallMutation", m)
 }
 
+// The CallEventFunc type is an adapter to allow the use of ordinary
+// function as CallEvent mutator.
+type CallEventFunc func(context.Context, *ent.CallEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CallEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CallEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CallEventMutation", m)
+}
+
 // The CampaignFunc type is an adapter to allow the use of ordinary
 // function as Campaign mutator.
 type CampaignFunc func(context.Context, *ent.CampaignMutation) (ent.Value, error)
@@ -139,6 +151,18 @@ func (f WebhookEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WebhookEventMutation", m)
+}
+
+// The WidgetStatFunc type is an adapter to allow the use of ordinary
+// function as WidgetStat mutator.
+type WidgetStatFunc func(context.Context, *ent.WidgetStatMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f WidgetStatFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.WidgetStatMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WidgetStatMutation", m)
 }
 
 // Condition is a hook condition function.

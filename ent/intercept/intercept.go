@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -20,6 +21,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 )
 
 // The Query interface represents an operation that queries a graph.
@@ -103,6 +105,33 @@ func (f TraverseCall) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.CallQuery", q)
+}
+
+// The CallEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CallEventFunc func(context.Context, *ent.CallEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CallEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CallEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CallEventQuery", q)
+}
+
+// The TraverseCallEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCallEvent func(context.Context, *ent.CallEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCallEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCallEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CallEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CallEventQuery", q)
 }
 
 // The CampaignFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -375,11 +404,40 @@ func (f TraverseWebhookEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.WebhookEventQuery", q)
 }
 
+// The WidgetStatFunc type is an adapter to allow the use of ordinary function as a Querier.
+type WidgetStatFunc func(context.Context, *ent.WidgetStatQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f WidgetStatFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.WidgetStatQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.WidgetStatQuery", q)
+}
+
+// The TraverseWidgetStat type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseWidgetStat func(context.Context, *ent.WidgetStatQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseWidgetStat) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseWidgetStat) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WidgetStatQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.WidgetStatQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
 	case *ent.CallQuery:
 		return &query[*ent.CallQuery, predicate.Call, call.OrderOption]{typ: ent.TypeCall, tq: q}, nil
+	case *ent.CallEventQuery:
+		return &query[*ent.CallEventQuery, predicate.CallEvent, callevent.OrderOption]{typ: ent.TypeCallEvent, tq: q}, nil
 	case *ent.CampaignQuery:
 		return &query[*ent.CampaignQuery, predicate.Campaign, campaign.OrderOption]{typ: ent.TypeCampaign, tq: q}, nil
 	case *ent.CampaignMemberQuery:
@@ -400,6 +458,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.WebhookEventQuery:
 		return &query[*ent.WebhookEventQuery, predicate.WebhookEvent, webhookevent.OrderOption]{typ: ent.TypeWebhookEvent, tq: q}, nil
+	case *ent.WidgetStatQuery:
+		return &query[*ent.WidgetStatQuery, predicate.WidgetStat, widgetstat.OrderOption]{typ: ent.TypeWidgetStat, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

@@ -14,7 +14,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "uuid", Type: field.TypeString, Unique: true},
+		{Name: "uuid", Type: field.TypeString},
 		{Name: "direction", Type: field.TypeEnum, Enums: []string{"INBOUND", "OUTBOUND"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"CONNECTING", "RINGING", "CONNECTED", "HOLD", "ENDED"}, Default: "CONNECTING"},
 		{Name: "remote_number", Type: field.TypeString, Default: ""},
@@ -25,6 +25,9 @@ var (
 		{Name: "duration", Type: field.TypeInt, Default: 0},
 		{Name: "total_duration", Type: field.TypeInt, Default: 0},
 		{Name: "end_cause", Type: field.TypeString, Nullable: true},
+		{Name: "answered_elsewhere", Type: field.TypeBool, Default: false},
+		{Name: "missed", Type: field.TypeBool, Default: false},
+		{Name: "announced_at", Type: field.TypeTime, Nullable: true},
 		{Name: "agent_id", Type: field.TypeString, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString},
 		{Name: "contact_id", Type: field.TypeString, Nullable: true},
@@ -38,25 +41,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "calls_users_agent",
-				Columns:    []*schema.Column{CallsColumns[14]},
+				Columns:    []*schema.Column{CallsColumns[17]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "calls_campaigns_calls",
-				Columns:    []*schema.Column{CallsColumns[15]},
+				Columns:    []*schema.Column{CallsColumns[18]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "calls_contacts_calls",
-				Columns:    []*schema.Column{CallsColumns[16]},
+				Columns:    []*schema.Column{CallsColumns[19]},
 				RefColumns: []*schema.Column{ContactsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "calls_conversations_calls",
-				Columns:    []*schema.Column{CallsColumns[17]},
+				Columns:    []*schema.Column{CallsColumns[20]},
 				RefColumns: []*schema.Column{ConversationsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -65,7 +68,48 @@ var (
 			{
 				Name:    "call_campaign_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{CallsColumns[15], CallsColumns[1]},
+				Columns: []*schema.Column{CallsColumns[18], CallsColumns[1]},
+			},
+			{
+				Name:    "call_campaign_id_uuid",
+				Unique:  true,
+				Columns: []*schema.Column{CallsColumns[18], CallsColumns[3]},
+			},
+		},
+	}
+	// CallEventsColumns holds the columns for the "call_events" table.
+	CallEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "event", Type: field.TypeString},
+		{Name: "data", Type: field.TypeJSON},
+		{Name: "received_at", Type: field.TypeTime},
+		{Name: "call_id", Type: field.TypeString},
+		{Name: "campaign_id", Type: field.TypeString},
+	}
+	// CallEventsTable holds the schema information for the "call_events" table.
+	CallEventsTable = &schema.Table{
+		Name:       "call_events",
+		Columns:    CallEventsColumns,
+		PrimaryKey: []*schema.Column{CallEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "call_events_calls_events",
+				Columns:    []*schema.Column{CallEventsColumns[4]},
+				RefColumns: []*schema.Column{CallsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "call_events_campaigns_call_events",
+				Columns:    []*schema.Column{CallEventsColumns[5]},
+				RefColumns: []*schema.Column{CampaignsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "callevent_call_id_received_at",
+				Unique:  false,
+				Columns: []*schema.Column{CallEventsColumns[4], CallEventsColumns[3]},
 			},
 		},
 	}
@@ -130,6 +174,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "widget", Type: field.TypeJSON, Nullable: true},
 		{Name: "platform", Type: field.TypeEnum, Enums: []string{"FACEBOOK", "TELEGRAM", "ZALO", "WHATSAPP"}},
 		{Name: "external_id", Type: field.TypeString},
 		{Name: "name", Type: field.TypeString, Default: ""},
@@ -156,7 +201,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "connections_campaigns_connections",
-				Columns:    []*schema.Column{ConnectionsColumns[19]},
+				Columns:    []*schema.Column{ConnectionsColumns[20]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -165,7 +210,7 @@ var (
 			{
 				Name:    "connection_platform_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{ConnectionsColumns[3], ConnectionsColumns[4]},
+				Columns: []*schema.Column{ConnectionsColumns[4], ConnectionsColumns[5]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "disconnected_at IS NULL",
 				},
@@ -173,7 +218,7 @@ var (
 			{
 				Name:    "connection_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{ConnectionsColumns[19]},
+				Columns: []*schema.Column{ConnectionsColumns[20]},
 			},
 		},
 	}
@@ -182,12 +227,17 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "platform", Type: field.TypeEnum, Enums: []string{"FACEBOOK", "TELEGRAM", "ZALO", "WHATSAPP"}},
+		{Name: "channel", Type: field.TypeEnum, Enums: []string{"TELEGRAM", "FACEBOOK", "ZALO", "WHATSAPP", "PHONE"}},
+		{Name: "platform", Type: field.TypeEnum, Nullable: true, Enums: []string{"FACEBOOK", "TELEGRAM", "ZALO", "WHATSAPP"}},
 		{Name: "external_id", Type: field.TypeString},
 		{Name: "name", Type: field.TypeString, Default: ""},
 		{Name: "avatar_url", Type: field.TypeString, Nullable: true},
 		{Name: "phone", Type: field.TypeString, Nullable: true},
 		{Name: "customer_id", Type: field.TypeString, Nullable: true},
+		{Name: "consent_granted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "customer_id_sync_error", Type: field.TypeString, Nullable: true},
+		{Name: "following", Type: field.TypeBool, Nullable: true},
+		{Name: "following_changed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString},
 	}
 	// ContactsTable holds the schema information for the "contacts" table.
@@ -198,16 +248,21 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "contacts_campaigns_contacts",
-				Columns:    []*schema.Column{ContactsColumns[9]},
+				Columns:    []*schema.Column{ContactsColumns[14]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "contact_campaign_id_platform_external_id",
+				Name:    "contact_campaign_id_channel_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{ContactsColumns[9], ContactsColumns[3], ContactsColumns[4]},
+				Columns: []*schema.Column{ContactsColumns[14], ContactsColumns[3], ContactsColumns[5]},
+			},
+			{
+				Name:    "contact_campaign_id_phone",
+				Unique:  false,
+				Columns: []*schema.Column{ContactsColumns[14], ContactsColumns[8]},
 			},
 		},
 	}
@@ -452,6 +507,9 @@ var (
 		{Name: "deactivated_at", Type: field.TypeTime, Nullable: true},
 		{Name: "session_epoch", Type: field.TypeInt, Default: 0},
 		{Name: "kept_session", Type: field.TypeString, Nullable: true},
+		{Name: "softphone_domain", Type: field.TypeString, Nullable: true},
+		{Name: "softphone_username", Type: field.TypeString, Nullable: true},
+		{Name: "softphone_secret", Type: field.TypeBytes, Nullable: true},
 		{Name: "access_version", Type: field.TypeInt, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
@@ -528,6 +586,36 @@ var (
 			},
 		},
 	}
+	// WidgetStatsColumns holds the columns for the "widget_stats" table.
+	WidgetStatsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "connection_id", Type: field.TypeString},
+		{Name: "action", Type: field.TypeString},
+		{Name: "count", Type: field.TypeInt64, Default: 0},
+		{Name: "last_at", Type: field.TypeTime},
+		{Name: "campaign_id", Type: field.TypeString},
+	}
+	// WidgetStatsTable holds the schema information for the "widget_stats" table.
+	WidgetStatsTable = &schema.Table{
+		Name:       "widget_stats",
+		Columns:    WidgetStatsColumns,
+		PrimaryKey: []*schema.Column{WidgetStatsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "widget_stats_campaigns_widget_stats",
+				Columns:    []*schema.Column{WidgetStatsColumns[5]},
+				RefColumns: []*schema.Column{CampaignsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "widgetstat_connection_id_action",
+				Unique:  true,
+				Columns: []*schema.Column{WidgetStatsColumns[1], WidgetStatsColumns[2]},
+			},
+		},
+	}
 	// ConversationTagsColumns holds the columns for the "conversation_tags" table.
 	ConversationTagsColumns = []*schema.Column{
 		{Name: "conversation_id", Type: field.TypeString},
@@ -556,6 +644,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		CallsTable,
+		CallEventsTable,
 		CampaignsTable,
 		CampaignMembersTable,
 		ConnectionsTable,
@@ -566,6 +655,7 @@ var (
 		TagsTable,
 		UsersTable,
 		WebhookEventsTable,
+		WidgetStatsTable,
 		ConversationTagsTable,
 	}
 )
@@ -575,6 +665,8 @@ func init() {
 	CallsTable.ForeignKeys[1].RefTable = CampaignsTable
 	CallsTable.ForeignKeys[2].RefTable = ContactsTable
 	CallsTable.ForeignKeys[3].RefTable = ConversationsTable
+	CallEventsTable.ForeignKeys[0].RefTable = CallsTable
+	CallEventsTable.ForeignKeys[1].RefTable = CampaignsTable
 	CampaignMembersTable.ForeignKeys[0].RefTable = CampaignsTable
 	CampaignMembersTable.ForeignKeys[1].RefTable = UsersTable
 	ConnectionsTable.ForeignKeys[0].RefTable = CampaignsTable
@@ -592,6 +684,7 @@ func init() {
 	TagsTable.ForeignKeys[0].RefTable = CampaignsTable
 	WebhookEventsTable.ForeignKeys[0].RefTable = CampaignsTable
 	WebhookEventsTable.ForeignKeys[1].RefTable = ConnectionsTable
+	WidgetStatsTable.ForeignKeys[0].RefTable = CampaignsTable
 	ConversationTagsTable.ForeignKeys[0].RefTable = ConversationsTable
 	ConversationTagsTable.ForeignKeys[1].RefTable = TagsTable
 }

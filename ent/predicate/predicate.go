@@ -9,6 +9,9 @@ import (
 // Call is the predicate function for call builders.
 type Call func(*sql.Selector)
 
+// CallEvent is the predicate function for callevent builders.
+type CallEvent func(*sql.Selector)
+
 // Campaign is the predicate function for campaign builders.
 type Campaign func(*sql.Selector)
 
@@ -38,3 +41,6 @@ type User func(*sql.Selector)
 
 // WebhookEvent is the predicate function for webhookevent builders.
 type WebhookEvent func(*sql.Selector)
+
+// WidgetStat is the predicate function for widgetstat builders.
+type WidgetStat func(*sql.Selector)

@@ -135,6 +135,30 @@ func (f CallMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CallMutation", m)
 }
 
+// The CallEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CallEventQueryRuleFunc func(context.Context, *ent.CallEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CallEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CallEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CallEventQuery", q)
+}
+
+// The CallEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CallEventMutationRuleFunc func(context.Context, *ent.CallEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CallEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CallEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CallEventMutation", m)
+}
+
 // The CampaignQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type CampaignQueryRuleFunc func(context.Context, *ent.CampaignQuery) error
@@ -375,6 +399,30 @@ func (f WebhookEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mu
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.WebhookEventMutation", m)
 }
 
+// The WidgetStatQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type WidgetStatQueryRuleFunc func(context.Context, *ent.WidgetStatQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f WidgetStatQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WidgetStatQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.WidgetStatQuery", q)
+}
+
+// The WidgetStatMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type WidgetStatMutationRuleFunc func(context.Context, *ent.WidgetStatMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f WidgetStatMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.WidgetStatMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.WidgetStatMutation", m)
+}
+
 type (
 	// Filter is the interface that wraps the Where function
 	// for filtering nodes in queries and mutations.
@@ -412,6 +460,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
 	case *ent.CallQuery:
 		return q.Filter(), nil
+	case *ent.CallEventQuery:
+		return q.Filter(), nil
 	case *ent.CampaignQuery:
 		return q.Filter(), nil
 	case *ent.CampaignMemberQuery:
@@ -432,6 +482,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.WebhookEventQuery:
 		return q.Filter(), nil
+	case *ent.WidgetStatQuery:
+		return q.Filter(), nil
 	default:
 		return nil, Denyf("ent/privacy: unexpected query type %T for query filter", q)
 	}
@@ -440,6 +492,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
 	case *ent.CallMutation:
+		return m.Filter(), nil
+	case *ent.CallEventMutation:
 		return m.Filter(), nil
 	case *ent.CampaignMutation:
 		return m.Filter(), nil
@@ -460,6 +514,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.UserMutation:
 		return m.Filter(), nil
 	case *ent.WebhookEventMutation:
+		return m.Filter(), nil
+	case *ent.WidgetStatMutation:
 		return m.Filter(), nil
 	default:
 		return nil, Denyf("ent/privacy: unexpected mutation type %T for mutation filter", m)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent/call"
+	"github.com/switchboard-chat/switchboard/ent/callevent"
 	"github.com/switchboard-chat/switchboard/ent/campaign"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
 	"github.com/switchboard-chat/switchboard/ent/connection"
@@ -19,6 +20,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/tag"
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ent/widgetstat"
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
@@ -78,10 +80,40 @@ func init() {
 	call.DefaultTotalDuration = callDescTotalDuration.Default.(int)
 	// call.TotalDurationValidator is a validator for the "total_duration" field. It is called by the builders before save.
 	call.TotalDurationValidator = callDescTotalDuration.Validators[0].(func(int) error)
+	// callDescAnsweredElsewhere is the schema descriptor for answered_elsewhere field.
+	callDescAnsweredElsewhere := callFields[14].Descriptor()
+	// call.DefaultAnsweredElsewhere holds the default value on creation for the answered_elsewhere field.
+	call.DefaultAnsweredElsewhere = callDescAnsweredElsewhere.Default.(bool)
+	// callDescMissed is the schema descriptor for missed field.
+	callDescMissed := callFields[15].Descriptor()
+	// call.DefaultMissed holds the default value on creation for the missed field.
+	call.DefaultMissed = callDescMissed.Default.(bool)
 	// callDescID is the schema descriptor for id field.
 	callDescID := callMixinFields0[0].Descriptor()
 	// call.DefaultID holds the default value on creation for the id field.
 	call.DefaultID = callDescID.Default.(func() pulid.ID)
+	calleventMixin := schema.CallEvent{}.Mixin()
+	callevent.Policy = privacy.NewPolicies(calleventMixin[1], schema.CallEvent{})
+	callevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := callevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	calleventMixinFields0 := calleventMixin[0].Fields()
+	_ = calleventMixinFields0
+	calleventFields := schema.CallEvent{}.Fields()
+	_ = calleventFields
+	// calleventDescReceivedAt is the schema descriptor for received_at field.
+	calleventDescReceivedAt := calleventFields[3].Descriptor()
+	// callevent.DefaultReceivedAt holds the default value on creation for the received_at field.
+	callevent.DefaultReceivedAt = calleventDescReceivedAt.Default.(func() time.Time)
+	// calleventDescID is the schema descriptor for id field.
+	calleventDescID := calleventMixinFields0[0].Descriptor()
+	// callevent.DefaultID holds the default value on creation for the id field.
+	callevent.DefaultID = calleventDescID.Default.(func() pulid.ID)
 	campaignMixin := schema.Campaign{}.Mixin()
 	campaign.Policy = privacy.NewPolicies(schema.Campaign{})
 	campaign.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -193,23 +225,23 @@ func init() {
 	// connection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	connection.UpdateDefaultUpdatedAt = connectionDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// connectionDescExternalID is the schema descriptor for external_id field.
-	connectionDescExternalID := connectionFields[1].Descriptor()
+	connectionDescExternalID := connectionFields[2].Descriptor()
 	// connection.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	connection.ExternalIDValidator = connectionDescExternalID.Validators[0].(func(string) error)
 	// connectionDescName is the schema descriptor for name field.
-	connectionDescName := connectionFields[2].Descriptor()
+	connectionDescName := connectionFields[3].Descriptor()
 	// connection.DefaultName holds the default value on creation for the name field.
 	connection.DefaultName = connectionDescName.Default.(string)
 	// connectionDescTokenHint is the schema descriptor for token_hint field.
-	connectionDescTokenHint := connectionFields[10].Descriptor()
+	connectionDescTokenHint := connectionFields[11].Descriptor()
 	// connection.DefaultTokenHint holds the default value on creation for the token_hint field.
 	connection.DefaultTokenHint = connectionDescTokenHint.Default.(string)
 	// connectionDescWebhookTotalReceived is the schema descriptor for webhook_total_received field.
-	connectionDescWebhookTotalReceived := connectionFields[12].Descriptor()
+	connectionDescWebhookTotalReceived := connectionFields[13].Descriptor()
 	// connection.DefaultWebhookTotalReceived holds the default value on creation for the webhook_total_received field.
 	connection.DefaultWebhookTotalReceived = connectionDescWebhookTotalReceived.Default.(int64)
 	// connectionDescWebhookErrorCount is the schema descriptor for webhook_error_count field.
-	connectionDescWebhookErrorCount := connectionFields[13].Descriptor()
+	connectionDescWebhookErrorCount := connectionFields[14].Descriptor()
 	// connection.DefaultWebhookErrorCount holds the default value on creation for the webhook_error_count field.
 	connection.DefaultWebhookErrorCount = connectionDescWebhookErrorCount.Default.(int64)
 	// connectionDescID is the schema descriptor for id field.
@@ -243,11 +275,11 @@ func init() {
 	// contact.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	contact.UpdateDefaultUpdatedAt = contactDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// contactDescExternalID is the schema descriptor for external_id field.
-	contactDescExternalID := contactFields[1].Descriptor()
+	contactDescExternalID := contactFields[2].Descriptor()
 	// contact.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	contact.ExternalIDValidator = contactDescExternalID.Validators[0].(func(string) error)
 	// contactDescName is the schema descriptor for name field.
-	contactDescName := contactFields[2].Descriptor()
+	contactDescName := contactFields[3].Descriptor()
 	// contact.DefaultName holds the default value on creation for the name field.
 	contact.DefaultName = contactDescName.Default.(string)
 	// contactDescID is the schema descriptor for id field.
@@ -480,7 +512,7 @@ func init() {
 	// user.DefaultSessionEpoch holds the default value on creation for the session_epoch field.
 	user.DefaultSessionEpoch = userDescSessionEpoch.Default.(int)
 	// userDescAccessVersion is the schema descriptor for access_version field.
-	userDescAccessVersion := userFields[7].Descriptor()
+	userDescAccessVersion := userFields[10].Descriptor()
 	// user.DefaultAccessVersion holds the default value on creation for the access_version field.
 	user.DefaultAccessVersion = userDescAccessVersion.Default.(int)
 	// userDescID is the schema descriptor for id field.
@@ -517,6 +549,32 @@ func init() {
 	webhookeventDescID := webhookeventMixinFields0[0].Descriptor()
 	// webhookevent.DefaultID holds the default value on creation for the id field.
 	webhookevent.DefaultID = webhookeventDescID.Default.(func() pulid.ID)
+	widgetstatMixin := schema.WidgetStat{}.Mixin()
+	widgetstat.Policy = privacy.NewPolicies(widgetstatMixin[1], schema.WidgetStat{})
+	widgetstat.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := widgetstat.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	widgetstatMixinFields0 := widgetstatMixin[0].Fields()
+	_ = widgetstatMixinFields0
+	widgetstatFields := schema.WidgetStat{}.Fields()
+	_ = widgetstatFields
+	// widgetstatDescCount is the schema descriptor for count field.
+	widgetstatDescCount := widgetstatFields[2].Descriptor()
+	// widgetstat.DefaultCount holds the default value on creation for the count field.
+	widgetstat.DefaultCount = widgetstatDescCount.Default.(int64)
+	// widgetstatDescLastAt is the schema descriptor for last_at field.
+	widgetstatDescLastAt := widgetstatFields[3].Descriptor()
+	// widgetstat.DefaultLastAt holds the default value on creation for the last_at field.
+	widgetstat.DefaultLastAt = widgetstatDescLastAt.Default.(func() time.Time)
+	// widgetstatDescID is the schema descriptor for id field.
+	widgetstatDescID := widgetstatMixinFields0[0].Descriptor()
+	// widgetstat.DefaultID holds the default value on creation for the id field.
+	widgetstat.DefaultID = widgetstatDescID.Default.(func() pulid.ID)
 }
 
 const (

@@ -30,7 +30,6 @@ func (Call) Fields() []ent.Field {
 		field.String("conversation_id").GoType(pulid.ID("")).Optional().Nillable().Comment("The conversation the call belongs to, if any."),
 		field.String("agent_id").GoType(pulid.ID("")).Optional().Nillable().Comment("The agent on the call."),
 		field.String("uuid").
-			Unique().
 			NotEmpty().
 			Immutable().
 			Comment("OmiCall's transaction id of the call."),
@@ -72,6 +71,17 @@ func (Call) Fields() []ent.Field {
 		field.String("end_cause").
 			Optional().
 			Comment("OmiCall endCause: BUSY, NO_ANSWER, TRIAL_REJECTION, LIMITATION_DECLINE, ALLOTTED_TIMEOUT, ..."),
+		field.Bool("answered_elsewhere").
+			Default(false).
+			Comment("Answered on another device or by a colleague (acceptedByOther)."),
+		field.Bool("missed").
+			Default(false).
+			Comment("Nobody answered: rejected, or ended without an answer."),
+		field.Time("announced_at").
+			Optional().
+			Nillable().
+			Comment("When the call last went to the event log; incall ticks go at most every few seconds.").
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -84,6 +94,9 @@ func (Call) Edges() []ent.Edge {
 			Comment("The conversation."),
 		edge.To("agent", User.Type).Field("agent_id").Unique().
 			Comment("The agent on the call."),
+		edge.To("events", CallEvent.Type).
+			Comment("The softphone's callbacks for this call, as received.").
+			Annotations(entgql.RelayConnection()),
 	}
 }
 
@@ -91,6 +104,8 @@ func (Call) Edges() []ent.Edge {
 func (Call) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("campaign_id", "created_at"),
+		// One call per OmiCall uuid in a campaign: events repeat and race.
+		index.Fields("campaign_id", "uuid").Unique(),
 	}
 }
 

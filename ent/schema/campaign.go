@@ -69,6 +69,12 @@ func (Campaign) Edges() []ent.Edge {
 		edge.To("webhook_events", WebhookEvent.Type).
 			Comment("Inbound webhook journal of this campaign's connections.").
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("call_events", CallEvent.Type).
+			Comment("The softphone events of the campaign's calls; read them through calls.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("widget_stats", WidgetStat.Type).
+			Comment("Counts of the Zalo widget's browser actions; read them through zaloWidget.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

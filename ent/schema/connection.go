@@ -28,6 +28,10 @@ func (Connection) Mixin() []ent.Mixin {
 // Fields returns the connection's fields.
 func (Connection) Fields() []ent.Field {
 	return []ent.Field{
+		field.JSON("widget", schematype.ZaloWidget{}).
+			Optional().
+			Comment("The Zalo interaction widget's settings (Zalo connections).").
+			Annotations(entgql.Skip()),
 		field.Enum("platform").
 			GoType(schematype.Platform("")).
 			Annotations(entgql.Type("Platform")).

@@ -26,15 +26,21 @@ func (Contact) Mixin() []ent.Mixin {
 // Fields returns the contact's fields.
 func (Contact) Fields() []ent.Field {
 	return []ent.Field{
+		field.Enum("channel").
+			Values("TELEGRAM", "FACEBOOK", "ZALO", "WHATSAPP", "PHONE").
+			Immutable().
+			Comment("How the customer is reached: a chat platform, or PHONE for a customer known only by a call."),
 		field.Enum("platform").
 			GoType(schematype.Platform("")).
 			Annotations(entgql.Type("Platform")).
+			Optional().
+			Nillable().
 			Immutable().
-			Comment("The platform the customer is on."),
+			Comment("The chat platform the customer is on; null for a PHONE contact."),
 		field.String("external_id").
 			NotEmpty().
 			Immutable().
-			Comment("The id used to reply: Telegram chat id, Facebook PSID, Zalo sender.id, WhatsApp wa_id."),
+			Comment("The id used to reply: Telegram chat id, Facebook PSID, Zalo sender.id, WhatsApp wa_id; the phone number in E.164 for a PHONE contact."),
 		field.String("name").
 			Default("").
 			Comment("The customer's name as the platform gives it.").
@@ -48,6 +54,23 @@ func (Contact) Fields() []ent.Field {
 		field.String("customer_id").
 			Optional().
 			Comment("The business's own id for this customer (Zalo user_external_id); set once, never overwritten."),
+		field.Time("consent_granted_at").
+			Optional().
+			Nillable().
+			Comment("When the customer let the OA contact them (Zalo's interaction widget).").
+			Annotations(entgql.Skip(entgql.SkipType)),
+		field.String("customer_id_sync_error").
+			Optional().
+			Comment("Why Zalo could not sync the business's customer id, when it could not.").
+			Annotations(entgql.Skip(entgql.SkipType)),
+		field.Bool("following").
+			Optional().
+			Nillable().
+			Comment("Whether the customer follows the account (Zalo follow / unfollow); null when unknown."),
+		field.Time("following_changed_at").
+			Optional().
+			Nillable().
+			Comment("When the customer last followed or unfollowed."),
 	}
 }
 
@@ -63,10 +86,12 @@ func (Contact) Edges() []ent.Edge {
 	}
 }
 
-// Indexes keeps one contact per platform identity and campaign.
+// Indexes keep one contact per identity and campaign.
 func (Contact) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("campaign_id", "platform", "external_id").Unique(),
+		index.Fields("campaign_id", "channel", "external_id").Unique(),
+		// Calls find their customer by phone number.
+		index.Fields("campaign_id", "phone"),
 	}
 }
 

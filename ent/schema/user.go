@@ -58,6 +58,19 @@ func (User) Fields() []ent.Field {
 			Sensitive().
 			Comment("The token id that a password change left signed in: the session that changed it.").
 			Annotations(entgql.Skip()),
+		field.String("softphone_domain").
+			Optional().
+			Comment("The OmiCall domain the user's softphone registers with.").
+			Annotations(entgql.Skip()),
+		field.String("softphone_username").
+			Optional().
+			Comment("The OmiCall SIP username of the user's softphone.").
+			Annotations(entgql.Skip()),
+		field.Bytes("softphone_secret").
+			Optional().
+			Sensitive().
+			Comment("The softphone password, sealed like channel credentials; only its user ever reads it back.").
+			Annotations(entgql.Skip()),
 		field.Int("access_version").
 			Default(0).
 			Comment("Bumped whenever what the user may see changes (role, memberships, deactivation), so long-lived subscriptions re-check access cheaply.").

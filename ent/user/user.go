@@ -37,6 +37,12 @@ const (
 	FieldSessionEpoch = "session_epoch"
 	// FieldKeptSession holds the string denoting the kept_session field in the database.
 	FieldKeptSession = "kept_session"
+	// FieldSoftphoneDomain holds the string denoting the softphone_domain field in the database.
+	FieldSoftphoneDomain = "softphone_domain"
+	// FieldSoftphoneUsername holds the string denoting the softphone_username field in the database.
+	FieldSoftphoneUsername = "softphone_username"
+	// FieldSoftphoneSecret holds the string denoting the softphone_secret field in the database.
+	FieldSoftphoneSecret = "softphone_secret"
 	// FieldAccessVersion holds the string denoting the access_version field in the database.
 	FieldAccessVersion = "access_version"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -64,6 +70,9 @@ var Columns = []string{
 	FieldDeactivatedAt,
 	FieldSessionEpoch,
 	FieldKeptSession,
+	FieldSoftphoneDomain,
+	FieldSoftphoneUsername,
+	FieldSoftphoneSecret,
 	FieldAccessVersion,
 }
 
@@ -182,6 +191,16 @@ func BySessionEpoch(opts ...sql.OrderTermOption) OrderOption {
 // ByKeptSession orders the results by the kept_session field.
 func ByKeptSession(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldKeptSession, opts...).ToFunc()
+}
+
+// BySoftphoneDomain orders the results by the softphone_domain field.
+func BySoftphoneDomain(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSoftphoneDomain, opts...).ToFunc()
+}
+
+// BySoftphoneUsername orders the results by the softphone_username field.
+func BySoftphoneUsername(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSoftphoneUsername, opts...).ToFunc()
 }
 
 // ByAccessVersion orders the results by the access_version field.

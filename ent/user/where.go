@@ -96,6 +96,21 @@ func KeptSession(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldKeptSession, v))
 }
 
+// SoftphoneDomain applies equality check predicate on the "softphone_domain" field. It's identical to SoftphoneDomainEQ.
+func SoftphoneDomain(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneUsername applies equality check predicate on the "softphone_username" field. It's identical to SoftphoneUsernameEQ.
+func SoftphoneUsername(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneSecret applies equality check predicate on the "softphone_secret" field. It's identical to SoftphoneSecretEQ.
+func SoftphoneSecret(v []byte) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSoftphoneSecret, v))
+}
+
 // AccessVersion applies equality check predicate on the "access_version" field. It's identical to AccessVersionEQ.
 func AccessVersion(v int) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldAccessVersion, v))
@@ -559,6 +574,206 @@ func KeptSessionEqualFold(v string) predicate.User {
 // KeptSessionContainsFold applies the ContainsFold predicate on the "kept_session" field.
 func KeptSessionContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldKeptSession, v))
+}
+
+// SoftphoneDomainEQ applies the EQ predicate on the "softphone_domain" field.
+func SoftphoneDomainEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainNEQ applies the NEQ predicate on the "softphone_domain" field.
+func SoftphoneDomainNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainIn applies the In predicate on the "softphone_domain" field.
+func SoftphoneDomainIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSoftphoneDomain, vs...))
+}
+
+// SoftphoneDomainNotIn applies the NotIn predicate on the "softphone_domain" field.
+func SoftphoneDomainNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSoftphoneDomain, vs...))
+}
+
+// SoftphoneDomainGT applies the GT predicate on the "softphone_domain" field.
+func SoftphoneDomainGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainGTE applies the GTE predicate on the "softphone_domain" field.
+func SoftphoneDomainGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainLT applies the LT predicate on the "softphone_domain" field.
+func SoftphoneDomainLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainLTE applies the LTE predicate on the "softphone_domain" field.
+func SoftphoneDomainLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainContains applies the Contains predicate on the "softphone_domain" field.
+func SoftphoneDomainContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainHasPrefix applies the HasPrefix predicate on the "softphone_domain" field.
+func SoftphoneDomainHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainHasSuffix applies the HasSuffix predicate on the "softphone_domain" field.
+func SoftphoneDomainHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainIsNil applies the IsNil predicate on the "softphone_domain" field.
+func SoftphoneDomainIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSoftphoneDomain))
+}
+
+// SoftphoneDomainNotNil applies the NotNil predicate on the "softphone_domain" field.
+func SoftphoneDomainNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSoftphoneDomain))
+}
+
+// SoftphoneDomainEqualFold applies the EqualFold predicate on the "softphone_domain" field.
+func SoftphoneDomainEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneDomainContainsFold applies the ContainsFold predicate on the "softphone_domain" field.
+func SoftphoneDomainContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldSoftphoneDomain, v))
+}
+
+// SoftphoneUsernameEQ applies the EQ predicate on the "softphone_username" field.
+func SoftphoneUsernameEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameNEQ applies the NEQ predicate on the "softphone_username" field.
+func SoftphoneUsernameNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameIn applies the In predicate on the "softphone_username" field.
+func SoftphoneUsernameIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSoftphoneUsername, vs...))
+}
+
+// SoftphoneUsernameNotIn applies the NotIn predicate on the "softphone_username" field.
+func SoftphoneUsernameNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSoftphoneUsername, vs...))
+}
+
+// SoftphoneUsernameGT applies the GT predicate on the "softphone_username" field.
+func SoftphoneUsernameGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameGTE applies the GTE predicate on the "softphone_username" field.
+func SoftphoneUsernameGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameLT applies the LT predicate on the "softphone_username" field.
+func SoftphoneUsernameLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameLTE applies the LTE predicate on the "softphone_username" field.
+func SoftphoneUsernameLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameContains applies the Contains predicate on the "softphone_username" field.
+func SoftphoneUsernameContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameHasPrefix applies the HasPrefix predicate on the "softphone_username" field.
+func SoftphoneUsernameHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameHasSuffix applies the HasSuffix predicate on the "softphone_username" field.
+func SoftphoneUsernameHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameIsNil applies the IsNil predicate on the "softphone_username" field.
+func SoftphoneUsernameIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSoftphoneUsername))
+}
+
+// SoftphoneUsernameNotNil applies the NotNil predicate on the "softphone_username" field.
+func SoftphoneUsernameNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSoftphoneUsername))
+}
+
+// SoftphoneUsernameEqualFold applies the EqualFold predicate on the "softphone_username" field.
+func SoftphoneUsernameEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneUsernameContainsFold applies the ContainsFold predicate on the "softphone_username" field.
+func SoftphoneUsernameContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldSoftphoneUsername, v))
+}
+
+// SoftphoneSecretEQ applies the EQ predicate on the "softphone_secret" field.
+func SoftphoneSecretEQ(v []byte) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSoftphoneSecret, v))
+}
+
+// SoftphoneSecretNEQ applies the NEQ predicate on the "softphone_secret" field.
+func SoftphoneSecretNEQ(v []byte) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSoftphoneSecret, v))
+}
+
+// SoftphoneSecretIn applies the In predicate on the "softphone_secret" field.
+func SoftphoneSecretIn(vs ...[]byte) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSoftphoneSecret, vs...))
+}
+
+// SoftphoneSecretNotIn applies the NotIn predicate on the "softphone_secret" field.
+func SoftphoneSecretNotIn(vs ...[]byte) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSoftphoneSecret, vs...))
+}
+
+// SoftphoneSecretGT applies the GT predicate on the "softphone_secret" field.
+func SoftphoneSecretGT(v []byte) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSoftphoneSecret, v))
+}
+
+// SoftphoneSecretGTE applies the GTE predicate on the "softphone_secret" field.
+func SoftphoneSecretGTE(v []byte) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSoftphoneSecret, v))
+}
+
+// SoftphoneSecretLT applies the LT predicate on the "softphone_secret" field.
+func SoftphoneSecretLT(v []byte) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSoftphoneSecret, v))
+}
+
+// SoftphoneSecretLTE applies the LTE predicate on the "softphone_secret" field.
+func SoftphoneSecretLTE(v []byte) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSoftphoneSecret, v))
+}
+
+// SoftphoneSecretIsNil applies the IsNil predicate on the "softphone_secret" field.
+func SoftphoneSecretIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldSoftphoneSecret))
+}
+
+// SoftphoneSecretNotNil applies the NotNil predicate on the "softphone_secret" field.
+func SoftphoneSecretNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldSoftphoneSecret))
 }
 
 // AccessVersionEQ applies the EQ predicate on the "access_version" field.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
@@ -101,7 +102,7 @@ func (s *Stack) ConnectZaloOA(oa zalo.OA, oaSecret string) *ent.Connection {
 // at: a contact, the conversation and the customer's message.
 func (s *Stack) Customer(conn *ent.Connection, externalID string, at time.Time) *ent.Conversation {
 	ctx := testkit.Sys()
-	ct := s.Client.Contact.Create().SetCampaignID(conn.CampaignID).SetPlatform(conn.Platform).
+	ct := s.Client.Contact.Create().SetCampaignID(conn.CampaignID).SetChannel(contact.Channel(conn.Platform)).SetPlatform(conn.Platform).
 		SetExternalID(externalID).SetName("Customer " + externalID).SaveX(ctx)
 	cv := s.Client.Conversation.Create().SetCampaignID(conn.CampaignID).SetConnectionID(conn.ID).SetContactID(ct.ID).
 		SetLastMessageAt(at).SaveX(ctx)
