@@ -21,8 +21,10 @@ import (
 
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/calls"
 	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/contacts"
 	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	_ "github.com/switchboard-chat/switchboard/ent/runtime" // privacy policies and hooks
@@ -42,6 +44,7 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 	"github.com/switchboard-chat/switchboard/vault"
 	"github.com/switchboard-chat/switchboard/webhooks"
+	"github.com/switchboard-chat/switchboard/widgets"
 )
 
 // Channels builds the channel of every platform Switchboard speaks, from
@@ -90,10 +93,13 @@ type App struct {
 	Ingest        *ingest.Processor
 	Outbox        *outbox.Service
 	Conversations *conversations.Service
+	Calls         *calls.Service
+	Contacts      *contacts.Service
 	Events        *events.Writer
 	Hub           *events.Hub
 	Health        *health.Recorder
 	Webhooks      *webhooks.Handler
+	Widgets       *widgets.Service
 	Sockets       *graph.Sockets
 
 	db     *sql.DB
@@ -142,12 +148,15 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	a.Outbox = outbox.New(outbox.Options{Client: client, Connections: a.Connections, Events: a.Events, Logger: logger,
 		MaxAttempts: cfg.Platforms.OutboxMaxAttempts})
 	a.Conversations = conversations.New(client, a.Events, a.Connections, logger)
+	a.Calls = calls.New(calls.Options{Client: client, Events: a.Events, Keys: keys})
+	a.Contacts = contacts.New(client, a.Events)
 	a.Ingest.FetchProfiles(a.Connections)
 	jdb := db
 	if opt.JournalDB != nil {
 		jdb = opt.JournalDB
 	}
 	a.Journal = journal.New(jdb, logger, journal.Options{OnCommit: a.Ingest.Wake, Received: a.Health.Received, MaxWait: opt.JournalWait})
+	a.Widgets = widgets.New(client, a.Connections, a.Events, cfg.PublicURL)
 	a.Webhooks = webhooks.New(webhooks.Options{Client: client, Journal: a.Journal, Connections: a.Connections,
 		Platforms: a.Platforms, Health: a.Health, Logger: logger, Hub: a.Hub, RouteCacheTTL: opt.RouteCacheTTL})
 	return a, nil
@@ -187,8 +196,9 @@ func (a *App) RunWork(ctx context.Context) {
 	wg.Wait()
 }
 
-// Handler serves every route: the platforms' webhooks, GraphQL, health and
-// readiness, statistics, and the playground when introspection is on.
+// Handler serves every route: the platforms' webhooks, GraphQL, the Zalo
+// widget's browser events, health and readiness, statistics, and the
+// playground when introspection is on.
 func (a *App) Handler() http.Handler {
 	cfg := a.Config
 	mux := http.NewServeMux()
@@ -200,8 +210,11 @@ func (a *App) Handler() http.Handler {
 		Ingest:          a.Ingest,
 		Outbox:          a.Outbox,
 		Conversations:   a.Conversations,
+		Calls:           a.Calls,
+		Contacts:        a.Contacts,
 		Hub:             a.Hub,
 		Platforms:       a.Platforms,
+		Widgets:         a.Widgets,
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
 		Limits:          cfg.Limits,
@@ -219,7 +232,12 @@ func (a *App) Handler() http.Handler {
 	if cfg.Introspection {
 		mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql"))
 	}
-	return httpx.Logging(a.logger, httpx.CORS(cfg.AllowedOrigins, mux))
+	// The widget's browser events come from the business's website: their
+	// CORS is the widget's own, so they stay outside the SPA's.
+	root := http.NewServeMux()
+	root.Handle("/", httpx.CORS(cfg.AllowedOrigins, mux))
+	widgets.NewBrowser(a.Widgets, cfg.Limits.WidgetRate, cfg.Limits.WidgetBurst, cfg.Limits.TrustedProxies, a.logger).Register(root)
+	return httpx.Logging(a.logger, root)
 }
 
 // AdminHandler serves the operator's endpoints, on ADMIN_ADDR only: they

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -49,6 +50,8 @@ type Limits struct {
 	MaxNodes           int           // GRAPHQL_MAX_NODES: ids in one nodes(ids:) (default 100)
 	AnonRate           float64       // ANON_RATE_LIMIT: unauthenticated GraphQL requests per second per IP (default 5)
 	AnonBurst          int           // ANON_RATE_BURST: and their burst (default 20)
+	WidgetRate         float64       // WIDGET_RATE_LIMIT: Zalo widget browser events per second per IP (default 1)
+	WidgetBurst        int           // WIDGET_RATE_BURST: and their burst (default 60)
 	LoginEmailFailures int           // LOGIN_MAX_FAILURES_PER_EMAIL within the window before logins wait (default 5)
 	LoginIPFailures    int           // LOGIN_MAX_FAILURES_PER_IP within the window (default 20)
 	LoginWindow        time.Duration // LOGIN_FAILURE_WINDOW (default 15m)
@@ -285,15 +288,23 @@ func Load(getenv func(string) string) (*Config, error) {
 	number("GRAPHQL_MAX_QUERY_BYTES", &l.MaxQueryBytes, 64<<10, 1024, 1<<20)
 	number("GRAPHQL_MAX_PAGE", &l.MaxPage, 500, 1, 100000)
 	number("GRAPHQL_MAX_NODES", &l.MaxNodes, 100, 1, 10000)
-	l.AnonRate = 5
-	if s := getenv("ANON_RATE_LIMIT"); s != "" {
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v <= 0 {
-			bad("ANON_RATE_LIMIT", "must be a positive number of requests per second, got %q", s)
+	perSecond := func(name string, dst *float64, def float64) {
+		*dst = def
+		if s := getenv(name); s != "" {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
+				bad(name, "must be a positive number of requests per second, got %q", s)
+			}
+			*dst = v
 		}
-		l.AnonRate = v
 	}
+	perSecond("ANON_RATE_LIMIT", &l.AnonRate, 5)
 	number("ANON_RATE_BURST", &l.AnonBurst, 20, 1, 100000)
+	// The widget's callback runs on every page view of the business's site,
+	// and visitors behind one NAT share an address: a burst for a busy
+	// office, a steady rate far below what could hurt the database.
+	perSecond("WIDGET_RATE_LIMIT", &l.WidgetRate, 1)
+	number("WIDGET_RATE_BURST", &l.WidgetBurst, 60, 1, 100000)
 	number("LOGIN_MAX_FAILURES_PER_EMAIL", &l.LoginEmailFailures, 5, 1, 1000)
 	number("LOGIN_MAX_FAILURES_PER_IP", &l.LoginIPFailures, 20, 1, 100000)
 	duration("LOGIN_FAILURE_WINDOW", &l.LoginWindow, 15*time.Minute, time.Second)

@@ -31,7 +31,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.PublicURL.String() != "http://localhost:8080" || c.LogLevel != slog.LevelInfo ||
-		!c.Introspection || !c.AutoMigrate || c.TokenTTL != 12*time.Hour || len(c.EncryptionKey) != 32 {
+		!c.Introspection || !c.AutoMigrate || c.TokenTTL != 12*time.Hour || len(c.EncryptionKey) != 32 ||
+		c.Limits.WidgetRate != 1 || c.Limits.WidgetBurst != 60 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -49,6 +50,9 @@ func TestSettings(t *testing.T) {
 		{"introspection off", map[string]string{"INTROSPECTION": "false"}, func(c *config.Config) bool { return !c.Introspection }},
 		{"no auto migrate", map[string]string{"AUTO_MIGRATE": "false"}, func(c *config.Config) bool { return !c.AutoMigrate }},
 		{"debug logs", map[string]string{"LOG_LEVEL": "DEBUG"}, func(c *config.Config) bool { return c.LogLevel == slog.LevelDebug }},
+		{"widget rate limit", map[string]string{"WIDGET_RATE_LIMIT": "0.5", "WIDGET_RATE_BURST": "7"}, func(c *config.Config) bool {
+			return c.Limits.WidgetRate == 0.5 && c.Limits.WidgetBurst == 7
+		}},
 		{"origins", map[string]string{"ALLOWED_ORIGINS": "https://a.example, https://b.example/"}, func(c *config.Config) bool {
 			return len(c.AllowedOrigins) == 2 && c.AllowedOrigins[1] == "https://b.example"
 		}},
@@ -75,6 +79,8 @@ func TestInvalidSettingsNameTheVariable(t *testing.T) {
 		"LOG_LEVEL":             {"LOG_LEVEL": "loud"},
 		"INTROSPECTION":         {"INTROSPECTION": "maybe"},
 		"BOOTSTRAP_ADMIN_EMAIL": {"BOOTSTRAP_ADMIN_EMAIL": "a@example.com"},
+		"WIDGET_RATE_LIMIT":     {"WIDGET_RATE_LIMIT": "0"},
+		"WIDGET_RATE_BURST":     {"WIDGET_RATE_BURST": "0"},
 	}
 	for variable, overrides := range cases {
 		t.Run(variable, func(t *testing.T) {

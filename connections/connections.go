@@ -70,7 +70,7 @@ func New(opt Options) *Service {
 	}
 	return &Service{client: opt.Client, keys: opt.Keys, publicURL: opt.PublicURL, reg: opt.Platforms, w: opt.Events,
 		logger: opt.Logger, now: time.Now, hc: hc,
-		prof: profiles{queue: make(chan pulid.ID, 1024), tried: map[pulid.ID]time.Time{}}, later: make(chan rerouteJob, 256)}
+		prof: profiles{queue: make(chan profileWant, 1024), tried: map[pulid.ID]time.Time{}}, later: make(chan rerouteJob, 256)}
 }
 
 // OnChange has f told of every change to a connection this service makes,

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-chat/switchboard/contacts"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/connection"
-	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/platform"
@@ -17,15 +17,16 @@ import (
 // do not carry, from the platforms' profile APIs, off the processing path:
 // ingest asks, a background worker calls the platform.
 type profiles struct {
-	queue chan pulid.ID
+	queue chan profileWant
 	mu    sync.Mutex
 	tried map[pulid.ID]time.Time
 }
 
-// WantProfile asks for a contact's profile to be fetched. It never blocks:
-// when the queue is full the request is dropped, and the next message of
-// that contact asks again.
-func (s *Service) WantProfile(contactID pulid.ID) {
+// WantProfile asks for a contact's profile to be fetched through the
+// connection it was heard from. It never blocks: when the queue is full the
+// request is dropped, and the next event of that contact asks again.
+func (s *Service) WantProfile(contactID, connectionID pulid.ID) {
+	w := profileWant{Contact: contactID, Connection: connectionID}
 	s.prof.mu.Lock()
 	if t, ok := s.prof.tried[contactID]; ok && time.Since(t) < 10*time.Minute {
 		s.prof.mu.Unlock()
@@ -37,7 +38,7 @@ func (s *Service) WantProfile(contactID pulid.ID) {
 	}
 	s.prof.mu.Unlock()
 	select {
-	case s.prof.queue <- contactID:
+	case s.prof.queue <- w:
 	default:
 	}
 }
@@ -48,25 +49,30 @@ func (s *Service) RunProfiles(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case id := <-s.prof.queue:
-			if err := s.fillProfile(ctx, id); err != nil && ctx.Err() == nil {
-				s.logger.WarnContext(ctx, "fetching a contact's profile", "contact", id, "err", err)
+		case w := <-s.prof.queue:
+			if err := s.fillProfile(ctx, w); err != nil && ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "fetching a contact's profile", "contact", w.Contact, "err", err)
 			}
 		}
 	}
 }
 
-func (s *Service) fillProfile(ctx context.Context, id pulid.ID) error {
+// profileWant is a contact whose profile to fetch, and the connection to ask.
+type profileWant struct{ Contact, Connection pulid.ID }
+
+func (s *Service) fillProfile(ctx context.Context, w profileWant) error {
 	ctx = system(ctx)
+	id := w.Contact
 	ct, err := s.client.Contact.Get(ctx, id)
 	if err != nil || ct.Name != "" {
 		return err
 	}
-	conv, err := s.client.Conversation.Query().Where(conversation.ContactID(id)).WithConnection().First(ctx)
+	// The connection the customer was heard from: a customer who only
+	// followed or consented has no conversation yet.
+	conn, err := s.client.Connection.Get(ctx, w.Connection)
 	if err != nil {
 		return err
 	}
-	conn := conv.Edges.Connection
 	if conn.Status != connection.StatusACTIVE {
 		return nil
 	}
@@ -97,15 +103,6 @@ func (s *Service) fillProfile(ctx context.Context, id pulid.ID) error {
 		if err := upd.Exec(ctx); err != nil {
 			return nil, err
 		}
-		// Lists show the contact through its conversations: tell their watchers.
-		convs, err := tx.Conversation.Query().Where(conversation.ContactID(id)).All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var evs []events.Event
-		for _, c := range convs {
-			evs = append(evs, events.Event{Type: events.ConversationUpdated, CampaignID: c.CampaignID, ConversationID: c.ID, EntityID: c.ID})
-		}
-		return evs, nil
+		return contacts.Changed(ctx, tx, ct.CampaignID, id)
 	})
 }

@@ -58,14 +58,23 @@ func (r *Resolver) Campaign() CampaignResolver { return &campaignResolver{r} }
 
 func (r *Resolver) Connection() ConnectionResolver { return &connectionResolver{r} }
 
+func (r *Resolver) Contact() ContactResolver { return &contactResolver{r} }
+
+func (r *Resolver) Conversation() ConversationResolver { return &conversationResolver{r} }
+
 func (r *Resolver) Message() MessageResolver { return &messageResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+
+func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 func (r *Resolver) WebhookEvent() WebhookEventResolver { return &webhookEventResolver{r} }
 
 type campaignResolver struct{ *Resolver }
 type connectionResolver struct{ *Resolver }
+type contactResolver struct{ *Resolver }
+type conversationResolver struct{ *Resolver }
 type messageResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
+type userResolver struct{ *Resolver }
 type webhookEventResolver struct{ *Resolver }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/switchboard-chat/switchboard/apperr"
@@ -48,6 +49,16 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 			// gqlgen's own errors (argument coercion, unknown enum values) are input errors.
 			out.Extensions = map[string]any{"code": CodeBadUserInput}
 			return out
+		}
+		if gqlErr != nil && len(gqlErr.Path) > 0 {
+			// An argument's value that did not decode (a malformed cursor, a
+			// time that does not parse): gqlgen puts it on the argument's
+			// path. Resolvers' errors never come wrapped like this.
+			if name, ok := gqlErr.Path[len(gqlErr.Path)-1].(ast.PathName); ok {
+				out.Message = string(name) + ": " + gqlErr.Message
+				out.Extensions = map[string]any{"code": CodeBadUserInput, "field": string(name)}
+				return out
+			}
 		}
 		slog.ErrorContext(ctx, "graphql internal error", "err", err, "path", out.Path.String())
 		code, msg = CodeInternal, "internal server error"

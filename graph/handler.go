@@ -21,9 +21,11 @@ import (
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
+	"github.com/switchboard-chat/switchboard/calls"
 	"github.com/switchboard-chat/switchboard/campaigns"
 	"github.com/switchboard-chat/switchboard/config"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/contacts"
 	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/events"
@@ -31,6 +33,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/widgets"
 )
 
 // Options configures the GraphQL handler.
@@ -41,8 +44,11 @@ type Options struct {
 	Ingest        *ingest.Processor
 	Outbox        *outbox.Service
 	Conversations *conversations.Service
+	Calls         *calls.Service
+	Contacts      *contacts.Service
 	Hub           *events.Hub
 	Platforms     *platform.Registry
+	Widgets       *widgets.Service
 	// Introspection enables __schema/__type queries.
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation (0: a default).
@@ -83,8 +89,8 @@ func NewHandler(o Options) http.Handler {
 		o.Accounts.OnAccessChanged(access.Forget)
 	}
 	resolver := &Resolver{Client: o.Client, Accounts: o.Accounts, Campaigns: camps, Channels: o.Connections, Ingest: o.Ingest, Hub: o.Hub, Platforms: o.Platforms,
-		Outbox: o.Outbox, Workflow: o.Conversations,
-		Access: access, ReplayMax: o.Limits.EventReplayMax}
+		Outbox: o.Outbox, Workflow: o.Conversations, CallLog: o.Calls, Contacts: o.Contacts,
+		Widgets: o.Widgets, Access: access, ReplayMax: o.Limits.EventReplayMax}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))
@@ -122,7 +128,7 @@ func NewHandler(o Options) http.Handler {
 	// Transaction boundaries: entgql runs each mutation in its own transaction
 	// when the resolver asks for ent.TxFromContext; our domain services manage
 	// their own, so nothing more here.
-	anon := newAnonLimiter(o.Limits.AnonRate, o.Limits.AnonBurst)
+	anon := httpx.NewClientLimiter(o.Limits.AnonRate, o.Limits.AnonBurst)
 	return withSocket(httpx.ClientIPs(o.Limits.TrustedProxies,
 		withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, limitAnonymous(anon, specStatus(srv))))))
 }

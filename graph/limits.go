@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
-	"golang.org/x/time/rate"
 
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
@@ -48,50 +44,13 @@ func limitsWithDefaults(l config.Limits) config.Limits {
 
 // Anonymous requests.
 
-// anonClients bounds the client networks whose request rates are remembered
-// (about 200 bytes each). A network evicted under a flood of others starts
-// again with a full burst, which is all an attacker with that many addresses
-// gains.
-const anonClients = 65536
-
-// anonLimiter limits the requests without a valid token per client network:
+// limitAnonymous answers 429 to GraphQL requests without a valid token (none,
+// or a bad one) beyond the client's budget, before the body is read:
 // parsing and validating a document costs CPU before any field can check a
 // token, so whoever has no token gets a small budget of it.
-type anonLimiter struct {
-	rate  rate.Limit
-	burst int
-
-	mu      sync.Mutex
-	clients *simplelru.LRU[netip.Prefix, *rate.Limiter]
-}
-
-func newAnonLimiter(perSecond float64, burst int) *anonLimiter {
-	clients, _ := simplelru.NewLRU[netip.Prefix, *rate.Limiter](anonClients, nil)
-	return &anonLimiter{rate: rate.Limit(perSecond), burst: burst, clients: clients}
-}
-
-// wait takes one request from the client's budget and returns 0, or, when
-// the budget is spent, how long until it holds a request again.
-func (l *anonLimiter) wait(client netip.Addr, now time.Time) time.Duration {
-	key := httpx.ClientNet(client) // the zero Prefix for a peer that is no IP: one shared budget
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.clients.Get(key)
-	if !ok {
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.clients.Add(key, lim)
-	}
-	if lim.AllowN(now, 1) {
-		return 0
-	}
-	return time.Duration((1 - lim.TokensAt(now)) / float64(l.rate) * float64(time.Second))
-}
-
-// limitAnonymous answers 429 to GraphQL requests without a valid token (none,
-// or a bad one) beyond the client's budget, before the body is read.
 // Websocket upgrades are not counted: a socket runs nothing until its
 // connection_init carries a valid token, and the websocket limits bound them.
-func limitAnonymous(l *anonLimiter, next http.Handler) http.Handler {
+func limitAnonymous(l *httpx.ClientLimiter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if auth.FromContext(ctx) != nil || r.Header.Get("Upgrade") != "" ||
@@ -99,7 +58,7 @@ func limitAnonymous(l *anonLimiter, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if wait := l.wait(httpx.ClientIP(ctx), time.Now()); wait > 0 {
+		if wait := l.Wait(httpx.ClientIP(ctx), time.Now()); wait > 0 {
 			slow := &apperr.ErrTooManyRequests{RetryAfter: wait, Msg: "too many requests without a valid token from your address: slow down, or sign in"}
 			w.Header().Set("Retry-After", strconv.Itoa(slow.RetryAfterSeconds()))
 			writeError(ctx, w, http.StatusTooManyRequests, slow)

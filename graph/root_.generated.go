@@ -8,11 +8,14 @@ import (
 	"embed"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/switchboard-chat/switchboard/accounts"
+	"github.com/switchboard-chat/switchboard/calls"
 	"github.com/switchboard-chat/switchboard/connections"
+	"github.com/switchboard-chat/switchboard/contacts"
 	"github.com/switchboard-chat/switchboard/conversations"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
@@ -24,6 +27,7 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/widgets"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -36,15 +40,20 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	CallStats() CallStatsResolver
 	Campaign() CampaignResolver
 	Connection() ConnectionResolver
 	ConnectionWebhook() ConnectionWebhookResolver
+	Contact() ContactResolver
+	Conversation() ConversationResolver
 	FacebookPage() FacebookPageResolver
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	User() UserResolver
 	WebhookEvent() WebhookEventResolver
+	ZaloWidget() ZaloWidgetResolver
 }
 
 type DirectiveRoot struct {
@@ -125,6 +134,16 @@ type ComplexityRoot struct {
 	CallEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CallStats struct {
+		Agent              func(childComplexity int) int
+		Answered           func(childComplexity int) int
+		AverageTalkSeconds func(childComplexity int) int
+		Day                func(childComplexity int) int
+		Key                func(childComplexity int) int
+		Missed             func(childComplexity int) int
+		Total              func(childComplexity int) int
 	}
 
 	Campaign struct {
@@ -234,6 +253,7 @@ type ComplexityRoot struct {
 		Campaign           func(childComplexity int) int
 		CampaignID         func(childComplexity int) int
 		Channel            func(childComplexity int) int
+		Consent            func(childComplexity int) int
 		Conversations      func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) int
 		CreatedAt          func(childComplexity int) int
 		CustomerID         func(childComplexity int) int
@@ -251,6 +271,11 @@ type ComplexityRoot struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	ContactConsent struct {
+		CustomerIDSyncError func(childComplexity int) int
+		GrantedAt           func(childComplexity int) int
 	}
 
 	ContactEdge struct {
@@ -279,6 +304,7 @@ type ComplexityRoot struct {
 		ReadByID      func(childComplexity int) int
 		Status        func(childComplexity int) int
 		Tags          func(childComplexity int) int
+		Timeline      func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int) int
 		UnreadCount   func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
 	}
@@ -338,39 +364,43 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddCampaignMember      func(childComplexity int, campaignID pulid.ID, userID pulid.ID, role campaignmember.Role) int
-		AddConversationTags    func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
-		ArchiveCampaign        func(childComplexity int, id pulid.ID) int
-		AssignConversation     func(childComplexity int, id pulid.ID, assigneeID *pulid.ID) int
-		CancelMessage          func(childComplexity int, id pulid.ID) int
-		ChangePassword         func(childComplexity int, currentPassword string, newPassword string) int
-		ConnectFacebook        func(childComplexity int, input facebook.ConnectInput) int
-		ConnectTelegram        func(childComplexity int, input telegram.ConnectInput) int
-		ConnectWhatsApp        func(childComplexity int, input whatsapp.ConnectInput) int
-		ConnectZalo            func(childComplexity int, input zalo.ConnectInput) int
-		CreateCampaign         func(childComplexity int, input ent.CreateCampaignInput) int
-		CreateTag              func(childComplexity int, input conversations.TagInput) int
-		CreateUser             func(childComplexity int, input model.CreateUserInput) int
-		DeactivateUser         func(childComplexity int, id pulid.ID) int
-		DeleteTag              func(childComplexity int, id pulid.ID) int
-		DisconnectConnection   func(childComplexity int, id pulid.ID) int
-		Login                  func(childComplexity int, email string, password string) int
-		MarkConversationRead   func(childComplexity int, id pulid.ID) int
-		ReactivateUser         func(childComplexity int, id pulid.ID) int
-		ReconnectConnection    func(childComplexity int, id pulid.ID) int
-		RemoveCampaignMember   func(childComplexity int, campaignID pulid.ID, userID pulid.ID) int
-		RemoveConversationTags func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
-		ReplayWebhookEvent     func(childComplexity int, id pulid.ID) int
-		RetryMessage           func(childComplexity int, id pulid.ID) int
-		SendMessage            func(childComplexity int, input outbox.SendInput) int
-		SetConversationStatus  func(childComplexity int, id pulid.ID, status conversation.Status) int
-		TestConnection         func(childComplexity int, id pulid.ID, sendTo *pulid.ID) int
-		TestWebhook            func(childComplexity int, connectionID pulid.ID) int
-		UnarchiveCampaign      func(childComplexity int, id pulid.ID) int
-		UpdateCampaign         func(childComplexity int, id pulid.ID, input ent.UpdateCampaignInput) int
-		UpdateConnection       func(childComplexity int, id pulid.ID, input connections.UpdateInput) int
-		UpdateTag              func(childComplexity int, id pulid.ID, input conversations.TagUpdate) int
-		UpdateUser             func(childComplexity int, id pulid.ID, input accounts.UserUpdate) int
+		AddCampaignMember       func(childComplexity int, campaignID pulid.ID, userID pulid.ID, role campaignmember.Role) int
+		AddConversationTags     func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
+		ArchiveCampaign         func(childComplexity int, id pulid.ID) int
+		AssignConversation      func(childComplexity int, id pulid.ID, assigneeID *pulid.ID) int
+		CancelMessage           func(childComplexity int, id pulid.ID) int
+		ChangePassword          func(childComplexity int, currentPassword string, newPassword string) int
+		ConnectFacebook         func(childComplexity int, input facebook.ConnectInput) int
+		ConnectTelegram         func(childComplexity int, input telegram.ConnectInput) int
+		ConnectWhatsApp         func(childComplexity int, input whatsapp.ConnectInput) int
+		ConnectZalo             func(childComplexity int, input zalo.ConnectInput) int
+		CreateCampaign          func(childComplexity int, input ent.CreateCampaignInput) int
+		CreateTag               func(childComplexity int, input conversations.TagInput) int
+		CreateUser              func(childComplexity int, input model.CreateUserInput) int
+		DeactivateUser          func(childComplexity int, id pulid.ID) int
+		DeleteTag               func(childComplexity int, id pulid.ID) int
+		DisconnectConnection    func(childComplexity int, id pulid.ID) int
+		LogCall                 func(childComplexity int, input calls.LogInput) int
+		Login                   func(childComplexity int, email string, password string) int
+		MarkConversationRead    func(childComplexity int, id pulid.ID) int
+		ReactivateUser          func(childComplexity int, id pulid.ID) int
+		ReconnectConnection     func(childComplexity int, id pulid.ID) int
+		RemoveCampaignMember    func(childComplexity int, campaignID pulid.ID, userID pulid.ID) int
+		RemoveConversationTags  func(childComplexity int, id pulid.ID, tagIDs []pulid.ID) int
+		ReplayWebhookEvent      func(childComplexity int, id pulid.ID) int
+		RetryMessage            func(childComplexity int, id pulid.ID) int
+		SendMessage             func(childComplexity int, input outbox.SendInput) int
+		SetConversationStatus   func(childComplexity int, id pulid.ID, status conversation.Status) int
+		SetSoftphoneCredentials func(childComplexity int, userID pulid.ID, input calls.SoftphoneInput) int
+		TestConnection          func(childComplexity int, id pulid.ID, sendTo *pulid.ID) int
+		TestWebhook             func(childComplexity int, connectionID pulid.ID) int
+		UnarchiveCampaign       func(childComplexity int, id pulid.ID) int
+		UpdateCampaign          func(childComplexity int, id pulid.ID, input ent.UpdateCampaignInput) int
+		UpdateConnection        func(childComplexity int, id pulid.ID, input connections.UpdateInput) int
+		UpdateContact           func(childComplexity int, id pulid.ID, input contacts.Update) int
+		UpdateTag               func(childComplexity int, id pulid.ID, input conversations.TagUpdate) int
+		UpdateUser              func(childComplexity int, id pulid.ID, input accounts.UserUpdate) int
+		UpdateZaloWidget        func(childComplexity int, connectionID pulid.ID, input widgets.UpdateInput) int
 	}
 
 	PageInfo struct {
@@ -381,17 +411,32 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Calls         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CallOrder, where *ent.CallWhereInput) int
-		Campaigns     func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CampaignOrder, where *ent.CampaignWhereInput) int
-		Connections   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
-		Contacts      func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ContactOrder, where *ent.ContactWhereInput) int
-		Conversations func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) int
-		FacebookPages func(childComplexity int, userAccessToken string) int
-		Me            func(childComplexity int) int
-		Node          func(childComplexity int, id pulid.ID) int
-		Nodes         func(childComplexity int, ids []pulid.ID) int
-		Users         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		WebhookEvents func(childComplexity int, connectionID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEventOrder, where *ent.WebhookEventWhereInput) int
+		CallStats       func(childComplexity int, campaignID pulid.ID, from time.Time, to time.Time, groupBy model.CallStatsGroup, timeZone *string) int
+		Calls           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CallOrder, where *ent.CallWhereInput) int
+		Campaigns       func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.CampaignOrder, where *ent.CampaignWhereInput) int
+		Connections     func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
+		Contacts        func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ContactOrder, where *ent.ContactWhereInput) int
+		Conversations   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.ConversationOrder, where *ent.ConversationWhereInput) int
+		FacebookPages   func(childComplexity int, userAccessToken string) int
+		Me              func(childComplexity int) int
+		Node            func(childComplexity int, id pulid.ID) int
+		Nodes           func(childComplexity int, ids []pulid.ID) int
+		SoftphoneConfig func(childComplexity int) int
+		Users           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		WebhookEvents   func(childComplexity int, connectionID *pulid.ID, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEventOrder, where *ent.WebhookEventWhereInput) int
+		ZaloWidget      func(childComplexity int, connectionID pulid.ID) int
+	}
+
+	SoftphoneConfig struct {
+		Domain   func(childComplexity int) int
+		Password func(childComplexity int) int
+		Username func(childComplexity int) int
+	}
+
+	SoftphoneInfo struct {
+		Configured func(childComplexity int) int
+		Domain     func(childComplexity int) int
+		Username   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -414,6 +459,17 @@ type ComplexityRoot struct {
 		UpdatedAt     func(childComplexity int) int
 	}
 
+	TimelineConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	TimelineEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	User struct {
 		CreatedAt     func(childComplexity int) int
 		DeactivatedAt func(childComplexity int) int
@@ -422,6 +478,7 @@ type ComplexityRoot struct {
 		Memberships   func(childComplexity int) int
 		Name          func(childComplexity int) int
 		Role          func(childComplexity int) int
+		Softphone     func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
 	}
 
@@ -470,6 +527,24 @@ type ComplexityRoot struct {
 		LatencyMs func(childComplexity int) int
 		OK        func(childComplexity int) int
 		Status    func(childComplexity int) int
+	}
+
+	ZaloWidget struct {
+		AllowedOrigins func(childComplexity int) int
+		AppID          func(childComplexity int) int
+		CallbackName   func(childComplexity int) int
+		EventsURL      func(childComplexity int) int
+		OAID           func(childComplexity int) int
+		ReasonMessage  func(childComplexity int) int
+		Snippet        func(childComplexity int) int
+		Stats          func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	ZaloWidgetActionCount struct {
+		Action func(childComplexity int) int
+		Count  func(childComplexity int) int
+		LastAt func(childComplexity int) int
 	}
 }
 
@@ -811,6 +886,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CallEventEdge.Node(childComplexity), true
+
+	case "CallStats.agent":
+		if e.ComplexityRoot.CallStats.Agent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.Agent(childComplexity), true
+	case "CallStats.answered":
+		if e.ComplexityRoot.CallStats.Answered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.Answered(childComplexity), true
+	case "CallStats.averageTalkSeconds":
+		if e.ComplexityRoot.CallStats.AverageTalkSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.AverageTalkSeconds(childComplexity), true
+	case "CallStats.day":
+		if e.ComplexityRoot.CallStats.Day == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.Day(childComplexity), true
+	case "CallStats.key":
+		if e.ComplexityRoot.CallStats.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.Key(childComplexity), true
+	case "CallStats.missed":
+		if e.ComplexityRoot.CallStats.Missed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.Missed(childComplexity), true
+	case "CallStats.total":
+		if e.ComplexityRoot.CallStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallStats.Total(childComplexity), true
 
 	case "Campaign.archivedAt":
 		if e.ComplexityRoot.Campaign.ArchivedAt == nil {
@@ -1296,6 +1414,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contact.Channel(childComplexity), true
+	case "Contact.consent":
+		if e.ComplexityRoot.Contact.Consent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Consent(childComplexity), true
 	case "Contact.conversations":
 		if e.ComplexityRoot.Contact.Conversations == nil {
 			break
@@ -1386,6 +1510,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ContactConnection.TotalCount(childComplexity), true
+
+	case "ContactConsent.customerIDSyncError":
+		if e.ComplexityRoot.ContactConsent.CustomerIDSyncError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactConsent.CustomerIDSyncError(childComplexity), true
+	case "ContactConsent.grantedAt":
+		if e.ComplexityRoot.ContactConsent.GrantedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactConsent.GrantedAt(childComplexity), true
 
 	case "ContactEdge.cursor":
 		if e.ComplexityRoot.ContactEdge.Cursor == nil {
@@ -1530,6 +1667,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.Tags(childComplexity), true
+	case "Conversation.timeline":
+		if e.ComplexityRoot.Conversation.Timeline == nil {
+			break
+		}
+
+		args, err := ec.field_Conversation_timeline_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Conversation.Timeline(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int)), true
 	case "Conversation.unreadCount":
 		if e.ComplexityRoot.Conversation.UnreadCount == nil {
 			break
@@ -1941,6 +2089,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisconnectConnection(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.logCall":
+		if e.ComplexityRoot.Mutation.LogCall == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_logCall_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LogCall(childComplexity, args["input"].(calls.LogInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -2051,6 +2210,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetConversationStatus(childComplexity, args["id"].(pulid.ID), args["status"].(conversation.Status)), true
+	case "Mutation.setSoftphoneCredentials":
+		if e.ComplexityRoot.Mutation.SetSoftphoneCredentials == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setSoftphoneCredentials_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetSoftphoneCredentials(childComplexity, args["userID"].(pulid.ID), args["input"].(calls.SoftphoneInput)), true
 	case "Mutation.testConnection":
 		if e.ComplexityRoot.Mutation.TestConnection == nil {
 			break
@@ -2106,6 +2276,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateConnection(childComplexity, args["id"].(pulid.ID), args["input"].(connections.UpdateInput)), true
+	case "Mutation.updateContact":
+		if e.ComplexityRoot.Mutation.UpdateContact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateContact(childComplexity, args["id"].(pulid.ID), args["input"].(contacts.Update)), true
 	case "Mutation.updateTag":
 		if e.ComplexityRoot.Mutation.UpdateTag == nil {
 			break
@@ -2128,6 +2309,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(pulid.ID), args["input"].(accounts.UserUpdate)), true
+	case "Mutation.updateZaloWidget":
+		if e.ComplexityRoot.Mutation.UpdateZaloWidget == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateZaloWidget_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateZaloWidget(childComplexity, args["connectionID"].(pulid.ID), args["input"].(widgets.UpdateInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2154,6 +2346,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.callStats":
+		if e.ComplexityRoot.Query.CallStats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_callStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CallStats(childComplexity, args["campaignID"].(pulid.ID), args["from"].(time.Time), args["to"].(time.Time), args["groupBy"].(model.CallStatsGroup), args["timeZone"].(*string)), true
 	case "Query.calls":
 		if e.ComplexityRoot.Query.Calls == nil {
 			break
@@ -2249,6 +2452,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]pulid.ID)), true
+	case "Query.softphoneConfig":
+		if e.ComplexityRoot.Query.SoftphoneConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SoftphoneConfig(childComplexity), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2271,6 +2480,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookEvents(childComplexity, args["connectionID"].(*pulid.ID), args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.WebhookEventOrder), args["where"].(*ent.WebhookEventWhereInput)), true
+	case "Query.zaloWidget":
+		if e.ComplexityRoot.Query.ZaloWidget == nil {
+			break
+		}
+
+		args, err := ec.field_Query_zaloWidget_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ZaloWidget(childComplexity, args["connectionID"].(pulid.ID)), true
+
+	case "SoftphoneConfig.domain":
+		if e.ComplexityRoot.SoftphoneConfig.Domain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SoftphoneConfig.Domain(childComplexity), true
+	case "SoftphoneConfig.password":
+		if e.ComplexityRoot.SoftphoneConfig.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SoftphoneConfig.Password(childComplexity), true
+	case "SoftphoneConfig.username":
+		if e.ComplexityRoot.SoftphoneConfig.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SoftphoneConfig.Username(childComplexity), true
+
+	case "SoftphoneInfo.configured":
+		if e.ComplexityRoot.SoftphoneInfo.Configured == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SoftphoneInfo.Configured(childComplexity), true
+	case "SoftphoneInfo.domain":
+		if e.ComplexityRoot.SoftphoneInfo.Domain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SoftphoneInfo.Domain(childComplexity), true
+	case "SoftphoneInfo.username":
+		if e.ComplexityRoot.SoftphoneInfo.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SoftphoneInfo.Username(childComplexity), true
 
 	case "Subscription.callUpdated":
 		if e.ComplexityRoot.Subscription.CallUpdated == nil {
@@ -2388,6 +2646,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Tag.UpdatedAt(childComplexity), true
 
+	case "TimelineConnection.edges":
+		if e.ComplexityRoot.TimelineConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineConnection.Edges(childComplexity), true
+	case "TimelineConnection.pageInfo":
+		if e.ComplexityRoot.TimelineConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineConnection.PageInfo(childComplexity), true
+	case "TimelineConnection.totalCount":
+		if e.ComplexityRoot.TimelineConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineConnection.TotalCount(childComplexity), true
+
+	case "TimelineEdge.cursor":
+		if e.ComplexityRoot.TimelineEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineEdge.Cursor(childComplexity), true
+	case "TimelineEdge.node":
+		if e.ComplexityRoot.TimelineEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineEdge.Node(childComplexity), true
+
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -2430,6 +2720,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
+	case "User.softphone":
+		if e.ComplexityRoot.User.Softphone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Softphone(childComplexity), true
 	case "User.updatedAt":
 		if e.ComplexityRoot.User.UpdatedAt == nil {
 			break
@@ -2617,6 +2913,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WebhookTest.Status(childComplexity), true
 
+	case "ZaloWidget.allowedOrigins":
+		if e.ComplexityRoot.ZaloWidget.AllowedOrigins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.AllowedOrigins(childComplexity), true
+	case "ZaloWidget.appID":
+		if e.ComplexityRoot.ZaloWidget.AppID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.AppID(childComplexity), true
+	case "ZaloWidget.callbackName":
+		if e.ComplexityRoot.ZaloWidget.CallbackName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.CallbackName(childComplexity), true
+	case "ZaloWidget.eventsURL":
+		if e.ComplexityRoot.ZaloWidget.EventsURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.EventsURL(childComplexity), true
+	case "ZaloWidget.oaID":
+		if e.ComplexityRoot.ZaloWidget.OAID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.OAID(childComplexity), true
+	case "ZaloWidget.reasonMessage":
+		if e.ComplexityRoot.ZaloWidget.ReasonMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.ReasonMessage(childComplexity), true
+	case "ZaloWidget.snippet":
+		if e.ComplexityRoot.ZaloWidget.Snippet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.Snippet(childComplexity), true
+	case "ZaloWidget.stats":
+		if e.ComplexityRoot.ZaloWidget.Stats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.Stats(childComplexity), true
+	case "ZaloWidget.status":
+		if e.ComplexityRoot.ZaloWidget.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidget.Status(childComplexity), true
+
+	case "ZaloWidgetActionCount.action":
+		if e.ComplexityRoot.ZaloWidgetActionCount.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidgetActionCount.Action(childComplexity), true
+	case "ZaloWidgetActionCount.count":
+		if e.ComplexityRoot.ZaloWidgetActionCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidgetActionCount.Count(childComplexity), true
+	case "ZaloWidgetActionCount.lastAt":
+		if e.ComplexityRoot.ZaloWidgetActionCount.LastAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ZaloWidgetActionCount.LastAt(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2645,16 +3015,20 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateCampaignInput,
 		ec.unmarshalInputCreateTagInput,
 		ec.unmarshalInputCreateUserInput,
+		ec.unmarshalInputLogCallInput,
 		ec.unmarshalInputMessageOrder,
 		ec.unmarshalInputMessageWhereInput,
 		ec.unmarshalInputOutboundAttachmentInput,
 		ec.unmarshalInputSendMessageInput,
+		ec.unmarshalInputSoftphoneCredentialsInput,
 		ec.unmarshalInputTagOrder,
 		ec.unmarshalInputTagWhereInput,
 		ec.unmarshalInputUpdateCampaignInput,
 		ec.unmarshalInputUpdateConnectionInput,
+		ec.unmarshalInputUpdateContactInput,
 		ec.unmarshalInputUpdateTagInput,
 		ec.unmarshalInputUpdateUserInput,
+		ec.unmarshalInputUpdateZaloWidgetInput,
 		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
 		ec.unmarshalInputWebhookEventOrder,
@@ -2750,7 +3124,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "accounts.graphqls" "calls.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls" "realtime.graphqls"
+//go:embed "accounts.graphqls" "calls.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls" "realtime.graphqls" "zalo.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2769,6 +3143,7 @@ var sources = []*ast.Source{
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 	{Name: "messaging.graphqls", Input: sourceData("messaging.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
+	{Name: "zalo.graphqls", Input: sourceData("zalo.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -2926,6 +3301,26 @@ func (ec *executionContext) childFields_CallEventEdge(ctx context.Context, field
 		return ec.fieldContext_CallEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CallEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CallStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_CallStats_key(ctx, field)
+	case "agent":
+		return ec.fieldContext_CallStats_agent(ctx, field)
+	case "day":
+		return ec.fieldContext_CallStats_day(ctx, field)
+	case "total":
+		return ec.fieldContext_CallStats_total(ctx, field)
+	case "answered":
+		return ec.fieldContext_CallStats_answered(ctx, field)
+	case "missed":
+		return ec.fieldContext_CallStats_missed(ctx, field)
+	case "averageTalkSeconds":
+		return ec.fieldContext_CallStats_averageTalkSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CallStats", field.Name)
 }
 
 func (ec *executionContext) childFields_Campaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3164,6 +3559,8 @@ func (ec *executionContext) childFields_Contact(ctx context.Context, field graph
 		return ec.fieldContext_Contact_conversations(ctx, field)
 	case "calls":
 		return ec.fieldContext_Contact_calls(ctx, field)
+	case "consent":
+		return ec.fieldContext_Contact_consent(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Contact", field.Name)
 }
@@ -3178,6 +3575,16 @@ func (ec *executionContext) childFields_ContactConnection(ctx context.Context, f
 		return ec.fieldContext_ContactConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ContactConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ContactConsent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "grantedAt":
+		return ec.fieldContext_ContactConsent_grantedAt(ctx, field)
+	case "customerIDSyncError":
+		return ec.fieldContext_ContactConsent_customerIDSyncError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContactConsent", field.Name)
 }
 
 func (ec *executionContext) childFields_ContactEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3236,6 +3643,8 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_calls(ctx, field)
 	case "tags":
 		return ec.fieldContext_Conversation_tags(ctx, field)
+	case "timeline":
+		return ec.fieldContext_Conversation_timeline(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
 }
@@ -3362,6 +3771,30 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_SoftphoneConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "domain":
+		return ec.fieldContext_SoftphoneConfig_domain(ctx, field)
+	case "username":
+		return ec.fieldContext_SoftphoneConfig_username(ctx, field)
+	case "password":
+		return ec.fieldContext_SoftphoneConfig_password(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SoftphoneConfig", field.Name)
+}
+
+func (ec *executionContext) childFields_SoftphoneInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "domain":
+		return ec.fieldContext_SoftphoneInfo_domain(ctx, field)
+	case "username":
+		return ec.fieldContext_SoftphoneInfo_username(ctx, field)
+	case "configured":
+		return ec.fieldContext_SoftphoneInfo_configured(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SoftphoneInfo", field.Name)
+}
+
 func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3384,6 +3817,28 @@ func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.C
 	return nil, fmt.Errorf("no field named %q was found under type Tag", field.Name)
 }
 
+func (ec *executionContext) childFields_TimelineConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_TimelineConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_TimelineConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_TimelineConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TimelineConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_TimelineEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_TimelineEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_TimelineEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TimelineEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3402,6 +3857,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_deactivatedAt(ctx, field)
 	case "memberships":
 		return ec.fieldContext_User_memberships(ctx, field)
+	case "softphone":
+		return ec.fieldContext_User_softphone(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -3498,6 +3955,42 @@ func (ec *executionContext) childFields_WebhookTest(ctx context.Context, field g
 		return ec.fieldContext_WebhookTest_error(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WebhookTest", field.Name)
+}
+
+func (ec *executionContext) childFields_ZaloWidget(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "oaID":
+		return ec.fieldContext_ZaloWidget_oaID(ctx, field)
+	case "appID":
+		return ec.fieldContext_ZaloWidget_appID(ctx, field)
+	case "status":
+		return ec.fieldContext_ZaloWidget_status(ctx, field)
+	case "reasonMessage":
+		return ec.fieldContext_ZaloWidget_reasonMessage(ctx, field)
+	case "callbackName":
+		return ec.fieldContext_ZaloWidget_callbackName(ctx, field)
+	case "allowedOrigins":
+		return ec.fieldContext_ZaloWidget_allowedOrigins(ctx, field)
+	case "snippet":
+		return ec.fieldContext_ZaloWidget_snippet(ctx, field)
+	case "eventsURL":
+		return ec.fieldContext_ZaloWidget_eventsURL(ctx, field)
+	case "stats":
+		return ec.fieldContext_ZaloWidget_stats(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ZaloWidget", field.Name)
+}
+
+func (ec *executionContext) childFields_ZaloWidgetActionCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "action":
+		return ec.fieldContext_ZaloWidgetActionCount_action(ctx, field)
+	case "count":
+		return ec.fieldContext_ZaloWidgetActionCount_count(ctx, field)
+	case "lastAt":
+		return ec.fieldContext_ZaloWidgetActionCount_lastAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ZaloWidgetActionCount", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

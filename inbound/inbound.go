@@ -57,6 +57,12 @@ const (
 	// Follow and Unfollow: the customer followed or unfollowed the account.
 	Follow
 	Unfollow
+	// Consent: the customer let the account message them (Zalo's interaction
+	// widget); Contact.CustomerID is the business's id for them, when linked.
+	Consent
+	// CustomerIDRefused: the platform would not link the business's id to the
+	// customer (Zalo keeps the first one linked); Reason says why.
+	CustomerIDRefused
 )
 
 // Direction of a message, as stored.
@@ -79,6 +85,8 @@ type Event struct {
 	Message *Message
 	// Receipt is set for Receipt.
 	Receipt *ReceiptInfo
+	// Reason is the platform's explanation of a CustomerIDRefused.
+	Reason string
 	// At is the platform's timestamp of the event.
 	At time.Time
 }

@@ -18,8 +18,8 @@ import (
 
 // apply makes the changes of an event other than a new message (those are
 // stored together by storeMessages) and returns the events to append.
-func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming) ([]events.Event, error) {
-	ids, err := p.upsertContacts(ctx, tx, []customer{{x.conn, x.e.Contact}}, &batch{})
+func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming, b *batch) ([]events.Event, error) {
+	ids, err := p.upsertContacts(ctx, tx, []customer{{x.conn, x.e.Contact}}, b)
 	if err != nil {
 		return nil, err
 	}
@@ -29,8 +29,14 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming) ([]events
 		return editMessage(ctx, tx, x.conn, x.e)
 	case inbound.Receipt:
 		return receipt(ctx, tx, x.conn, ct, x.e.Receipt)
+	case inbound.Follow, inbound.Unfollow:
+		return follow(ctx, tx, x.conn, ct, x.e.Kind == inbound.Follow, eventAt(x))
+	case inbound.Consent:
+		return consent(ctx, tx, x.conn, ct, eventAt(x))
+	case inbound.CustomerIDRefused:
+		return refuseCustomerID(ctx, tx, x.conn, ct, x.e.Reason)
 	}
-	// ContactInfo, Follow and Unfollow only touch the contact.
+	// ContactInfo only fills in the contact, which upsertContacts did.
 	return nil, nil
 }
 

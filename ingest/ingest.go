@@ -62,7 +62,9 @@ func New(client *ent.Client, reg *platform.Registry, w *events.Writer, health He
 }
 
 // ProfileWanter fetches customers' names the webhook did not carry, later.
-type ProfileWanter interface{ WantProfile(contactID pulid.ID) }
+type ProfileWanter interface {
+	WantProfile(contactID, connectionID pulid.ID)
+}
 
 // FetchProfiles has contacts that arrive without a name looked up.
 func (p *Processor) FetchProfiles(w ProfileWanter) { p.profiles = w }
@@ -71,8 +73,11 @@ func (p *Processor) FetchProfiles(w ProfileWanter) { p.profiles = w }
 // loaded, and contacts whose profile to fetch once it commits.
 type batch struct {
 	conns map[pulid.ID]*ent.Connection
-	wants []pulid.ID
+	wants []profileWant
 }
+
+// profileWant is a contact to look up, through the connection it came by.
+type profileWant struct{ contact, connection pulid.ID }
 
 func newBatch() *batch { return &batch{conns: map[pulid.ID]*ent.Connection{}} }
 
@@ -89,8 +94,8 @@ func (p *Processor) fetchesProfiles(name string) bool {
 
 func (p *Processor) committed(b *batch) {
 	if p.profiles != nil {
-		for _, id := range b.wants {
-			p.profiles.WantProfile(id)
+		for _, w := range b.wants {
+			p.profiles.WantProfile(w.contact, w.connection)
 		}
 	}
 }
@@ -559,7 +564,7 @@ func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.Webhook
 		}
 	}
 	for _, x := range others {
-		if err := apply([]*ent.WebhookEvent{x.ev}, func() ([]events.Event, error) { return p.apply(ctx, tx, x) }); err != nil {
+		if err := apply([]*ent.WebhookEvent{x.ev}, func() ([]events.Event, error) { return p.apply(ctx, tx, x, b) }); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/switchboard-chat/switchboard/contacts"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -106,6 +107,7 @@ type customer struct {
 func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []customer, b *batch) (map[contactKey]pulid.ID, error) {
 	// One row per customer: a statement may not upsert a row twice.
 	merged := map[contactKey]*inbound.Contact{}
+	via := map[contactKey]pulid.ID{} // the connection to look a profile up through
 	var order []contactKey
 	for _, x := range in {
 		k := contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.c.ExternalID}
@@ -113,6 +115,7 @@ func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []custome
 		if !ok {
 			c = &inbound.Contact{ExternalID: k.external}
 			merged[k] = c
+			via[k] = x.conn.ID
 			order = append(order, k)
 		}
 		for dst, src := range map[*string]string{&c.Name: x.c.Name, &c.AvatarURL: x.c.AvatarURL, &c.Phone: x.c.Phone, &c.CustomerID: x.c.CustomerID} {
@@ -124,7 +127,13 @@ func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []custome
 	cols := make([][]string, 8)
 	for _, k := range order {
 		c := merged[k]
-		for i, v := range []string{string(pulid.New("ctc")), k.campaign, k.platform, k.external, c.Name, c.AvatarURL, c.Phone, c.CustomerID} {
+		// Phones are kept in E.164 where they are phone numbers, so calls
+		// find the customer whatever form the platform wrote it in.
+		phone := c.Phone
+		if e164, ok := contacts.NormalizePhone(phone); ok {
+			phone = e164
+		}
+		for i, v := range []string{string(pulid.New("ctc")), k.campaign, k.platform, k.external, c.Name, c.AvatarURL, phone, c.CustomerID} {
 			cols[i] = append(cols[i], v)
 		}
 	}
@@ -138,9 +147,10 @@ func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []custome
 		if err := scan(&id, &external, &campaign, &platform, &name); err != nil {
 			return err
 		}
-		ids[contactKey{campaign, platform, external}] = pulid.ID(id)
+		k := contactKey{campaign, platform, external}
+		ids[k] = pulid.ID(id)
 		if name == "" && p.fetchesProfiles(platform) {
-			b.wants = append(b.wants, pulid.ID(id))
+			b.wants = append(b.wants, profileWant{contact: pulid.ID(id), connection: via[k]})
 		}
 		return nil
 	}, args...)

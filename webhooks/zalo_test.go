@@ -115,7 +115,8 @@ func TestZaloWebhook(t *testing.T) {
 			t.Fatalf("echo = %q %s, want the OA's reply, READ", echo.Text, echo.Status)
 		}
 		ct := s.db.Contact.Query().Where(contact.ExternalID(user), contact.CampaignID(conn.CampaignID)).OnlyX(sys())
-		if ct.Name != "Nguyễn Văn An" || ct.Phone != "84912345678" {
+		// Stored in E.164, so calls from the number find the customer.
+		if ct.Name != "Nguyễn Văn An" || ct.Phone != "+84912345678" {
 			t.Fatalf("contact = %+v", ct)
 		}
 	})

@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"entgo.io/contrib/entgql"
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/user"
 )
 
@@ -48,6 +50,74 @@ type CreateUserInput struct {
 }
 
 type Subscription struct {
+}
+
+// A conversation's messages and calls, oldest first.
+type TimelineConnection struct {
+	Edges      []*TimelineEdge            `json:"edges"`
+	PageInfo   *entgql.PageInfo[pulid.ID] `json:"pageInfo"`
+	TotalCount int                        `json:"totalCount"`
+}
+
+type TimelineEdge struct {
+	Cursor entgql.Cursor[pulid.ID] `json:"cursor"`
+	Node   ent.Noder               `json:"node"`
+}
+
+// How callStats groups calls.
+type CallStatsGroup string
+
+const (
+	CallStatsGroupAgent CallStatsGroup = "AGENT"
+	CallStatsGroupDay   CallStatsGroup = "DAY"
+)
+
+var AllCallStatsGroup = []CallStatsGroup{
+	CallStatsGroupAgent,
+	CallStatsGroupDay,
+}
+
+func (e CallStatsGroup) IsValid() bool {
+	switch e {
+	case CallStatsGroupAgent, CallStatsGroupDay:
+		return true
+	}
+	return false
+}
+
+func (e CallStatsGroup) String() string {
+	return string(e)
+}
+
+func (e *CallStatsGroup) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CallStatsGroup(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CallStatsGroup", str)
+	}
+	return nil
+}
+
+func (e CallStatsGroup) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CallStatsGroup) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CallStatsGroup) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type CampaignEventType string

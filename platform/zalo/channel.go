@@ -135,11 +135,7 @@ func (ch *Channel) VerifyApp(body []byte, c platform.Credentials) error {
 	if err != nil {
 		return err
 	}
-	want := c.(*Credentials).AppID
-	if want == "" {
-		want = ch.appID
-	}
-	if env.AppID != want {
+	if env.AppID != ch.AppID(c) {
 		return ErrOtherApp
 	}
 	return nil
@@ -183,10 +179,7 @@ func (*Channel) Ack() string { return "" }
 // TestEvent is a synthetic user_send_text signed with the OA's key.
 func (ch *Channel) TestEvent(acct platform.Account, nonce string) ([]byte, http.Header) {
 	c := creds(acct)
-	appID := c.AppID
-	if appID == "" {
-		appID = ch.appID
-	}
+	appID := ch.AppID(c)
 	body, ts := TestEvent(appID, acct.ExternalID, nonce)
 	h := http.Header{"Content-Type": {"application/json"}}
 	h.Set(SignatureHeader, Sign(appID, body, ts, c.OASecretKey))

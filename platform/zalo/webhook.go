@@ -266,6 +266,18 @@ func widgetUserID(o object) (string, error) {
 	return o.text("user_id")
 }
 
+// requiredWidgetUser reads the user a widget event is about, which it cannot do without.
+func requiredWidgetUser(o object, event string) (string, error) {
+	user, err := widgetUserID(o)
+	if err != nil {
+		return "", err
+	}
+	if user == "" {
+		return "", malformed("%s: missing data.user_id", event)
+	}
+	return user, nil
+}
+
 // messageType is what an event's name says about the message it carries.
 type messageType struct {
 	kind string
@@ -389,22 +401,33 @@ func Decode(raw []byte) (*inbound.Event, error) {
 		ev.Kind = inbound.ContactInfo
 		ev.Contact = inbound.Contact{ExternalID: user, Name: strings.TrimSpace(info.Name), Phone: strings.TrimSpace(string(info.Phone))}
 	case evWidgetOK:
-		user, err := widgetUserID(o)
+		user, err := requiredWidgetUser(o, name)
 		if err != nil {
 			return nil, err
-		}
-		if user == "" {
-			return nil, malformed("%s: missing data.user_id", name)
 		}
 		ext, err := o.text("data", "user_external_id")
 		if err != nil {
 			return nil, err
 		}
-		ev.Kind = inbound.ContactInfo
-		ev.Contact = inbound.Contact{ExternalID: user, CustomerID: ext}
+		ev.Kind = inbound.Consent
+		ev.Contact = inbound.Contact{ExternalID: user, CustomerID: strings.TrimSpace(ext)}
+	case evWidgetFailed:
+		user, err := requiredWidgetUser(o, name)
+		if err != nil {
+			return nil, err
+		}
+		// The user_external_id it carries is the one Zalo refused: it is
+		// deliberately not taken as the customer's id.
+		reason, err := o.text("data", "message")
+		if err != nil {
+			return nil, err
+		}
+		if reason = strings.TrimSpace(reason); reason == "" {
+			reason = "Zalo did not sync user_external_id and gave no reason"
+		}
+		ev.Kind, ev.Contact.ExternalID, ev.Reason = inbound.CustomerIDRefused, user, reason
 	default:
-		// Everything else, widget_failed_to_sync_user_external_id included
-		// (the edge logs that one), changes no conversation.
+		// Everything else changes no conversation and no contact.
 		ev.Kind = inbound.Ignore
 	}
 	return ev, nil

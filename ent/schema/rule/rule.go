@@ -88,6 +88,10 @@ func restrict(f privacy.Filter, in predicate.Campaign, uid pulid.ID) error {
 		f.WhereHasCampaignWith(in)
 	case *ent.CallFilter:
 		f.WhereHasCampaignWith(in)
+	case *ent.CallEventFilter:
+		f.WhereHasCampaignWith(in)
+	case *ent.WidgetStatFilter:
+		f.WhereHasCampaignWith(in)
 	case *ent.TagFilter:
 		f.WhereHasCampaignWith(in)
 	case *ent.WebhookEventFilter:

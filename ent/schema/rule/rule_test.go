@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/campaignmember"
+	"github.com/switchboard-chat/switchboard/ent/contact"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
@@ -39,7 +40,7 @@ func TestRulesInTheDataLayer(t *testing.T) {
 			SetExternalID(time.Now().Format("150405.000000000")).SetConnectedAt(time.Now()).SaveX(sys)
 	}
 	conv := func(c *ent.Campaign, cn *ent.Connection) *ent.Conversation {
-		ct := client.Contact.Create().SetCampaign(c).SetPlatform(schematype.PlatformTelegram).SetExternalID(time.Now().Format("150405.000000000")).SaveX(sys)
+		ct := client.Contact.Create().SetCampaign(c).SetChannel(contact.ChannelTELEGRAM).SetPlatform(schematype.PlatformTelegram).SetExternalID(time.Now().Format("150405.000000000")).SaveX(sys)
 		return client.Conversation.Create().SetCampaign(c).SetConnection(cn).SetContact(ct).SaveX(sys)
 	}
 	connA, connB := conn(a), conn(b)
