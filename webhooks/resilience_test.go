@@ -316,26 +316,35 @@ func TestZaloKeysPostgreSQLRefusesAreStored(t *testing.T) {
 // be storable, so the platform should not retry it); the requests committed
 // with it are stored and answered 200.
 func TestUnstorableRequestFailsAlone(t *testing.T) {
-	s := newStack(t, stackOptions{journalWait: 300 * time.Millisecond, routeTTL: time.Hour})
+	s := newStack(t, stackOptions{journalWait: 300 * time.Millisecond})
 	good, goodSecret := s.telegramBot()
-	gone, goneSecret := s.telegramBot()
-	// The edge learns the connection, which an operator then deletes: its
-	// events refer to a row that no longer exists.
-	if r := s.post("/webhooks/telegram/"+string(gone.ID), map[string]string{telegram.SecretHeader: "wrong"}, update(1, "42", 1700000000, "x")); r.status != 401 {
-		t.Fatalf("priming: %d", r.status)
+	// The database refuses one event of the batch (a trigger stands in for
+	// data it cannot take, such as a row of a connection deleted meanwhile).
+	chat := uniqueDigits("43")
+	for _, stmt := range []string{
+		fmt.Sprintf(`CREATE FUNCTION refuse_insert_%[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.connection_id = '%[2]s' AND NEW.dedup_key = 'update:6' THEN
+		RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = 'check_violation';
+	END IF;
+	RETURN NEW;
+END $$`, chat, good.ID),
+		fmt.Sprintf(`CREATE TRIGGER refuse_insert_%[1]s BEFORE INSERT ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse_insert_%[1]s()`, chat),
+	} {
+		if _, err := s.sqlDB.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
-	s.db.Connection.DeleteOneID(gone.ID).ExecX(sys())
+	t.Cleanup(func() {
+		_, _ = s.sqlDB.Exec(fmt.Sprintf(`DROP TRIGGER refuse_insert_%[1]s ON webhook_events; DROP FUNCTION refuse_insert_%[1]s()`, chat))
+	})
 
 	statuses := make([]int, 11)
 	var wg sync.WaitGroup
 	for i := range statuses {
 		wg.Go(func() {
-			conn, secret := good, goodSecret
-			if i == 5 {
-				conn, secret = gone, goneSecret
-			}
-			statuses[i] = s.postURL(s.url+"/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret},
-				update(int64(i+1), "4343", 1700000000+int64(i), fmt.Sprint("batched ", i)))
+			statuses[i] = s.postURL(s.url+"/webhooks/telegram/"+string(good.ID), map[string]string{telegram.SecretHeader: goodSecret},
+				update(int64(i+1), chat, 1700000000+int64(i), fmt.Sprint("batched ", i)))
 		})
 	}
 	wg.Wait()
