@@ -321,23 +321,7 @@ func TestUnstorableRequestFailsAlone(t *testing.T) {
 	// The database refuses one event of the batch (a trigger stands in for
 	// data it cannot take, such as a row of a connection deleted meanwhile).
 	chat := uniqueDigits("43")
-	for _, stmt := range []string{
-		fmt.Sprintf(`CREATE FUNCTION refuse_insert_%[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF NEW.connection_id = '%[2]s' AND NEW.dedup_key = 'update:6' THEN
-		RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = 'check_violation';
-	END IF;
-	RETURN NEW;
-END $$`, chat, good.ID),
-		fmt.Sprintf(`CREATE TRIGGER refuse_insert_%[1]s BEFORE INSERT ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse_insert_%[1]s()`, chat),
-	} {
-		if _, err := s.sqlDB.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		_, _ = s.sqlDB.Exec(fmt.Sprintf(`DROP TRIGGER refuse_insert_%[1]s ON webhook_events; DROP FUNCTION refuse_insert_%[1]s()`, chat))
-	})
+	s.refuse("BEFORE INSERT", fmt.Sprintf("NEW.connection_id = '%s' AND NEW.dedup_key = 'update:6'", good.ID), "check_violation")
 
 	statuses := make([]int, 11)
 	var wg sync.WaitGroup
@@ -364,23 +348,7 @@ func TestBatchFailingAsAWholeIsTakenApart(t *testing.T) {
 	s := newStack(t, stackOptions{noProcessing: true})
 	conn, secret := s.telegramBot()
 	post, chat := s.telegramPoster(conn, secret), uniqueDigits("9")
-	for _, stmt := range []string{
-		fmt.Sprintf(`CREATE FUNCTION refuse_%[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF NEW.connection_id = '%[2]s' AND NEW.dedup_key = 'update:2' AND NEW.processed_at IS NOT NULL THEN
-		RAISE EXCEPTION 'refused by a trigger';
-	END IF;
-	RETURN NEW;
-END $$`, chat, conn.ID),
-		fmt.Sprintf(`CREATE TRIGGER refuse_%[1]s BEFORE UPDATE ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse_%[1]s()`, chat),
-	} {
-		if _, err := s.sqlDB.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		_, _ = s.sqlDB.Exec(fmt.Sprintf(`DROP TRIGGER refuse_%[1]s ON webhook_events; DROP FUNCTION refuse_%[1]s()`, chat))
-	})
+	s.refuse("BEFORE UPDATE", fmt.Sprintf("NEW.connection_id = '%s' AND NEW.dedup_key = 'update:2' AND NEW.processed_at IS NOT NULL", conn.ID), "raise_exception")
 	for i := range int64(4) {
 		post(update(i+1, chat, 1700000000+i, fmt.Sprint("message ", i+1)))
 	}
@@ -396,4 +364,29 @@ END $$`, chat, conn.ID),
 	if err != nil || ev.FailedAt == nil || ev.ProcessedAt != nil || !strings.Contains(ev.Error, "refused by a trigger") {
 		t.Fatalf("replayed = %+v, %v", ev, err)
 	}
+}
+
+// refuse makes the database refuse writes to webhook_events (at timing, as
+// a trigger) for which condition holds, with the SQLSTATE named errcode,
+// until the test ends.
+func (s *stack) refuse(timing, condition, errcode string) {
+	s.t.Helper()
+	name := "refuse_" + uniqueDigits("7")
+	for _, stmt := range []string{
+		fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF %s THEN
+		RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = '%s';
+	END IF;
+	RETURN NEW;
+END $$`, name, condition, errcode),
+		fmt.Sprintf(`CREATE TRIGGER %[1]s %[2]s ON webhook_events FOR EACH ROW EXECUTE FUNCTION %[1]s()`, name, timing),
+	} {
+		if _, err := s.sqlDB.Exec(stmt); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.t.Cleanup(func() {
+		_, _ = s.sqlDB.Exec(fmt.Sprintf(`DROP TRIGGER %[1]s ON webhook_events; DROP FUNCTION %[1]s()`, name))
+	})
 }
