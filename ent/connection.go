@@ -28,6 +28,12 @@ type Connection struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The campaign the row belongs to.
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
+	// What the platform said at the last check; null until the first.
+	Health schematype.ConnectionHealth `json:"health,omitempty"`
+	// When the platform was last checked successfully.
+	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
+	// When the health checker looks at the connection next; it is claimed by moving this on.
+	NextCheckAt *time.Time `json:"next_check_at,omitempty"`
 	// The Zalo interaction widget's settings (Zalo connections).
 	Widget schematype.ZaloWidget `json:"widget,omitempty"`
 	// The messaging platform.
@@ -132,7 +138,7 @@ func (*Connection) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case connection.FieldWidget, connection.FieldCredentials:
+		case connection.FieldHealth, connection.FieldWidget, connection.FieldCredentials:
 			values[i] = new([]byte)
 		case connection.FieldID, connection.FieldCampaignID:
 			values[i] = new(pulid.ID)
@@ -140,7 +146,7 @@ func (*Connection) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case connection.FieldPlatform, connection.FieldExternalID, connection.FieldName, connection.FieldUsername, connection.FieldStatus, connection.FieldStatusReason, connection.FieldTokenHint, connection.FieldWebhookLastError:
 			values[i] = new(sql.NullString)
-		case connection.FieldCreatedAt, connection.FieldUpdatedAt, connection.FieldConnectedAt, connection.FieldDisconnectedAt, connection.FieldTokenExpiresAt, connection.FieldWebhookLastReceivedAt, connection.FieldWebhookLastErrorAt:
+		case connection.FieldCreatedAt, connection.FieldUpdatedAt, connection.FieldLastSyncAt, connection.FieldNextCheckAt, connection.FieldConnectedAt, connection.FieldDisconnectedAt, connection.FieldTokenExpiresAt, connection.FieldWebhookLastReceivedAt, connection.FieldWebhookLastErrorAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -180,6 +186,28 @@ func (_m *Connection) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field campaign_id", values[i])
 			} else if value != nil {
 				_m.CampaignID = *value
+			}
+		case connection.FieldHealth:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field health", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Health); err != nil {
+					return fmt.Errorf("unmarshal field health: %w", err)
+				}
+			}
+		case connection.FieldLastSyncAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_sync_at", values[i])
+			} else if value.Valid {
+				_m.LastSyncAt = new(time.Time)
+				*_m.LastSyncAt = value.Time
+			}
+		case connection.FieldNextCheckAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_check_at", values[i])
+			} else if value.Valid {
+				_m.NextCheckAt = new(time.Time)
+				*_m.NextCheckAt = value.Time
 			}
 		case connection.FieldWidget:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -353,6 +381,19 @@ func (_m *Connection) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("campaign_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CampaignID))
+	builder.WriteString(", ")
+	builder.WriteString("health=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Health))
+	builder.WriteString(", ")
+	if v := _m.LastSyncAt; v != nil {
+		builder.WriteString("last_sync_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.NextCheckAt; v != nil {
+		builder.WriteString("next_check_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("widget=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Widget))

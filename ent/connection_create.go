@@ -63,6 +63,48 @@ func (_c *ConnectionCreate) SetCampaignID(v pulid.ID) *ConnectionCreate {
 	return _c
 }
 
+// SetHealth sets the "health" field.
+func (_c *ConnectionCreate) SetHealth(v schematype.ConnectionHealth) *ConnectionCreate {
+	_c.mutation.SetHealth(v)
+	return _c
+}
+
+// SetNillableHealth sets the "health" field if the given value is not nil.
+func (_c *ConnectionCreate) SetNillableHealth(v *schematype.ConnectionHealth) *ConnectionCreate {
+	if v != nil {
+		_c.SetHealth(*v)
+	}
+	return _c
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (_c *ConnectionCreate) SetLastSyncAt(v time.Time) *ConnectionCreate {
+	_c.mutation.SetLastSyncAt(v)
+	return _c
+}
+
+// SetNillableLastSyncAt sets the "last_sync_at" field if the given value is not nil.
+func (_c *ConnectionCreate) SetNillableLastSyncAt(v *time.Time) *ConnectionCreate {
+	if v != nil {
+		_c.SetLastSyncAt(*v)
+	}
+	return _c
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (_c *ConnectionCreate) SetNextCheckAt(v time.Time) *ConnectionCreate {
+	_c.mutation.SetNextCheckAt(v)
+	return _c
+}
+
+// SetNillableNextCheckAt sets the "next_check_at" field if the given value is not nil.
+func (_c *ConnectionCreate) SetNillableNextCheckAt(v *time.Time) *ConnectionCreate {
+	if v != nil {
+		_c.SetNextCheckAt(*v)
+	}
+	return _c
+}
+
 // SetWidget sets the "widget" field.
 func (_c *ConnectionCreate) SetWidget(v schematype.ZaloWidget) *ConnectionCreate {
 	_c.mutation.SetWidget(v)
@@ -511,6 +553,18 @@ func (_c *ConnectionCreate) createSpec() (*Connection, *sqlgraph.CreateSpec) {
 		_spec.SetField(connection.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.Health(); ok {
+		_spec.SetField(connection.FieldHealth, field.TypeJSON, value)
+		_node.Health = value
+	}
+	if value, ok := _c.mutation.LastSyncAt(); ok {
+		_spec.SetField(connection.FieldLastSyncAt, field.TypeTime, value)
+		_node.LastSyncAt = &value
+	}
+	if value, ok := _c.mutation.NextCheckAt(); ok {
+		_spec.SetField(connection.FieldNextCheckAt, field.TypeTime, value)
+		_node.NextCheckAt = &value
+	}
 	if value, ok := _c.mutation.Widget(); ok {
 		_spec.SetField(connection.FieldWidget, field.TypeJSON, value)
 		_node.Widget = value
@@ -708,6 +762,60 @@ func (u *ConnectionUpsert) UpdateUpdatedAt() *ConnectionUpsert {
 	return u
 }
 
+// SetHealth sets the "health" field.
+func (u *ConnectionUpsert) SetHealth(v schematype.ConnectionHealth) *ConnectionUpsert {
+	u.Set(connection.FieldHealth, v)
+	return u
+}
+
+// UpdateHealth sets the "health" field to the value that was provided on create.
+func (u *ConnectionUpsert) UpdateHealth() *ConnectionUpsert {
+	u.SetExcluded(connection.FieldHealth)
+	return u
+}
+
+// ClearHealth clears the value of the "health" field.
+func (u *ConnectionUpsert) ClearHealth() *ConnectionUpsert {
+	u.SetNull(connection.FieldHealth)
+	return u
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (u *ConnectionUpsert) SetLastSyncAt(v time.Time) *ConnectionUpsert {
+	u.Set(connection.FieldLastSyncAt, v)
+	return u
+}
+
+// UpdateLastSyncAt sets the "last_sync_at" field to the value that was provided on create.
+func (u *ConnectionUpsert) UpdateLastSyncAt() *ConnectionUpsert {
+	u.SetExcluded(connection.FieldLastSyncAt)
+	return u
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (u *ConnectionUpsert) ClearLastSyncAt() *ConnectionUpsert {
+	u.SetNull(connection.FieldLastSyncAt)
+	return u
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (u *ConnectionUpsert) SetNextCheckAt(v time.Time) *ConnectionUpsert {
+	u.Set(connection.FieldNextCheckAt, v)
+	return u
+}
+
+// UpdateNextCheckAt sets the "next_check_at" field to the value that was provided on create.
+func (u *ConnectionUpsert) UpdateNextCheckAt() *ConnectionUpsert {
+	u.SetExcluded(connection.FieldNextCheckAt)
+	return u
+}
+
+// ClearNextCheckAt clears the value of the "next_check_at" field.
+func (u *ConnectionUpsert) ClearNextCheckAt() *ConnectionUpsert {
+	u.SetNull(connection.FieldNextCheckAt)
+	return u
+}
+
 // SetWidget sets the "widget" field.
 func (u *ConnectionUpsert) SetWidget(v schematype.ZaloWidget) *ConnectionUpsert {
 	u.Set(connection.FieldWidget, v)
@@ -723,6 +831,18 @@ func (u *ConnectionUpsert) UpdateWidget() *ConnectionUpsert {
 // ClearWidget clears the value of the "widget" field.
 func (u *ConnectionUpsert) ClearWidget() *ConnectionUpsert {
 	u.SetNull(connection.FieldWidget)
+	return u
+}
+
+// SetExternalID sets the "external_id" field.
+func (u *ConnectionUpsert) SetExternalID(v string) *ConnectionUpsert {
+	u.Set(connection.FieldExternalID, v)
+	return u
+}
+
+// UpdateExternalID sets the "external_id" field to the value that was provided on create.
+func (u *ConnectionUpsert) UpdateExternalID() *ConnectionUpsert {
+	u.SetExcluded(connection.FieldExternalID)
 	return u
 }
 
@@ -980,9 +1100,6 @@ func (u *ConnectionUpsertOne) UpdateNewValues() *ConnectionUpsertOne {
 		if _, exists := u.create.mutation.Platform(); exists {
 			s.SetIgnore(connection.FieldPlatform)
 		}
-		if _, exists := u.create.mutation.ExternalID(); exists {
-			s.SetIgnore(connection.FieldExternalID)
-		}
 	}))
 	return u
 }
@@ -1028,6 +1145,69 @@ func (u *ConnectionUpsertOne) UpdateUpdatedAt() *ConnectionUpsertOne {
 	})
 }
 
+// SetHealth sets the "health" field.
+func (u *ConnectionUpsertOne) SetHealth(v schematype.ConnectionHealth) *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetHealth(v)
+	})
+}
+
+// UpdateHealth sets the "health" field to the value that was provided on create.
+func (u *ConnectionUpsertOne) UpdateHealth() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateHealth()
+	})
+}
+
+// ClearHealth clears the value of the "health" field.
+func (u *ConnectionUpsertOne) ClearHealth() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearHealth()
+	})
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (u *ConnectionUpsertOne) SetLastSyncAt(v time.Time) *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetLastSyncAt(v)
+	})
+}
+
+// UpdateLastSyncAt sets the "last_sync_at" field to the value that was provided on create.
+func (u *ConnectionUpsertOne) UpdateLastSyncAt() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateLastSyncAt()
+	})
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (u *ConnectionUpsertOne) ClearLastSyncAt() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearLastSyncAt()
+	})
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (u *ConnectionUpsertOne) SetNextCheckAt(v time.Time) *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetNextCheckAt(v)
+	})
+}
+
+// UpdateNextCheckAt sets the "next_check_at" field to the value that was provided on create.
+func (u *ConnectionUpsertOne) UpdateNextCheckAt() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateNextCheckAt()
+	})
+}
+
+// ClearNextCheckAt clears the value of the "next_check_at" field.
+func (u *ConnectionUpsertOne) ClearNextCheckAt() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearNextCheckAt()
+	})
+}
+
 // SetWidget sets the "widget" field.
 func (u *ConnectionUpsertOne) SetWidget(v schematype.ZaloWidget) *ConnectionUpsertOne {
 	return u.Update(func(s *ConnectionUpsert) {
@@ -1046,6 +1226,20 @@ func (u *ConnectionUpsertOne) UpdateWidget() *ConnectionUpsertOne {
 func (u *ConnectionUpsertOne) ClearWidget() *ConnectionUpsertOne {
 	return u.Update(func(s *ConnectionUpsert) {
 		s.ClearWidget()
+	})
+}
+
+// SetExternalID sets the "external_id" field.
+func (u *ConnectionUpsertOne) SetExternalID(v string) *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetExternalID(v)
+	})
+}
+
+// UpdateExternalID sets the "external_id" field to the value that was provided on create.
+func (u *ConnectionUpsertOne) UpdateExternalID() *ConnectionUpsertOne {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateExternalID()
 	})
 }
 
@@ -1507,9 +1701,6 @@ func (u *ConnectionUpsertBulk) UpdateNewValues() *ConnectionUpsertBulk {
 			if _, exists := b.mutation.Platform(); exists {
 				s.SetIgnore(connection.FieldPlatform)
 			}
-			if _, exists := b.mutation.ExternalID(); exists {
-				s.SetIgnore(connection.FieldExternalID)
-			}
 		}
 	}))
 	return u
@@ -1556,6 +1747,69 @@ func (u *ConnectionUpsertBulk) UpdateUpdatedAt() *ConnectionUpsertBulk {
 	})
 }
 
+// SetHealth sets the "health" field.
+func (u *ConnectionUpsertBulk) SetHealth(v schematype.ConnectionHealth) *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetHealth(v)
+	})
+}
+
+// UpdateHealth sets the "health" field to the value that was provided on create.
+func (u *ConnectionUpsertBulk) UpdateHealth() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateHealth()
+	})
+}
+
+// ClearHealth clears the value of the "health" field.
+func (u *ConnectionUpsertBulk) ClearHealth() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearHealth()
+	})
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (u *ConnectionUpsertBulk) SetLastSyncAt(v time.Time) *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetLastSyncAt(v)
+	})
+}
+
+// UpdateLastSyncAt sets the "last_sync_at" field to the value that was provided on create.
+func (u *ConnectionUpsertBulk) UpdateLastSyncAt() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateLastSyncAt()
+	})
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (u *ConnectionUpsertBulk) ClearLastSyncAt() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearLastSyncAt()
+	})
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (u *ConnectionUpsertBulk) SetNextCheckAt(v time.Time) *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetNextCheckAt(v)
+	})
+}
+
+// UpdateNextCheckAt sets the "next_check_at" field to the value that was provided on create.
+func (u *ConnectionUpsertBulk) UpdateNextCheckAt() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateNextCheckAt()
+	})
+}
+
+// ClearNextCheckAt clears the value of the "next_check_at" field.
+func (u *ConnectionUpsertBulk) ClearNextCheckAt() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.ClearNextCheckAt()
+	})
+}
+
 // SetWidget sets the "widget" field.
 func (u *ConnectionUpsertBulk) SetWidget(v schematype.ZaloWidget) *ConnectionUpsertBulk {
 	return u.Update(func(s *ConnectionUpsert) {
@@ -1574,6 +1828,20 @@ func (u *ConnectionUpsertBulk) UpdateWidget() *ConnectionUpsertBulk {
 func (u *ConnectionUpsertBulk) ClearWidget() *ConnectionUpsertBulk {
 	return u.Update(func(s *ConnectionUpsert) {
 		s.ClearWidget()
+	})
+}
+
+// SetExternalID sets the "external_id" field.
+func (u *ConnectionUpsertBulk) SetExternalID(v string) *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.SetExternalID(v)
+	})
+}
+
+// UpdateExternalID sets the "external_id" field to the value that was provided on create.
+func (u *ConnectionUpsertBulk) UpdateExternalID() *ConnectionUpsertBulk {
+	return u.Update(func(s *ConnectionUpsert) {
+		s.UpdateExternalID()
 	})
 }
 

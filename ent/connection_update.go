@@ -40,6 +40,66 @@ func (_u *ConnectionUpdate) SetUpdatedAt(v time.Time) *ConnectionUpdate {
 	return _u
 }
 
+// SetHealth sets the "health" field.
+func (_u *ConnectionUpdate) SetHealth(v schematype.ConnectionHealth) *ConnectionUpdate {
+	_u.mutation.SetHealth(v)
+	return _u
+}
+
+// SetNillableHealth sets the "health" field if the given value is not nil.
+func (_u *ConnectionUpdate) SetNillableHealth(v *schematype.ConnectionHealth) *ConnectionUpdate {
+	if v != nil {
+		_u.SetHealth(*v)
+	}
+	return _u
+}
+
+// ClearHealth clears the value of the "health" field.
+func (_u *ConnectionUpdate) ClearHealth() *ConnectionUpdate {
+	_u.mutation.ClearHealth()
+	return _u
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (_u *ConnectionUpdate) SetLastSyncAt(v time.Time) *ConnectionUpdate {
+	_u.mutation.SetLastSyncAt(v)
+	return _u
+}
+
+// SetNillableLastSyncAt sets the "last_sync_at" field if the given value is not nil.
+func (_u *ConnectionUpdate) SetNillableLastSyncAt(v *time.Time) *ConnectionUpdate {
+	if v != nil {
+		_u.SetLastSyncAt(*v)
+	}
+	return _u
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (_u *ConnectionUpdate) ClearLastSyncAt() *ConnectionUpdate {
+	_u.mutation.ClearLastSyncAt()
+	return _u
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (_u *ConnectionUpdate) SetNextCheckAt(v time.Time) *ConnectionUpdate {
+	_u.mutation.SetNextCheckAt(v)
+	return _u
+}
+
+// SetNillableNextCheckAt sets the "next_check_at" field if the given value is not nil.
+func (_u *ConnectionUpdate) SetNillableNextCheckAt(v *time.Time) *ConnectionUpdate {
+	if v != nil {
+		_u.SetNextCheckAt(*v)
+	}
+	return _u
+}
+
+// ClearNextCheckAt clears the value of the "next_check_at" field.
+func (_u *ConnectionUpdate) ClearNextCheckAt() *ConnectionUpdate {
+	_u.mutation.ClearNextCheckAt()
+	return _u
+}
+
 // SetWidget sets the "widget" field.
 func (_u *ConnectionUpdate) SetWidget(v schematype.ZaloWidget) *ConnectionUpdate {
 	_u.mutation.SetWidget(v)
@@ -57,6 +117,20 @@ func (_u *ConnectionUpdate) SetNillableWidget(v *schematype.ZaloWidget) *Connect
 // ClearWidget clears the value of the "widget" field.
 func (_u *ConnectionUpdate) ClearWidget() *ConnectionUpdate {
 	_u.mutation.ClearWidget()
+	return _u
+}
+
+// SetExternalID sets the "external_id" field.
+func (_u *ConnectionUpdate) SetExternalID(v string) *ConnectionUpdate {
+	_u.mutation.SetExternalID(v)
+	return _u
+}
+
+// SetNillableExternalID sets the "external_id" field if the given value is not nil.
+func (_u *ConnectionUpdate) SetNillableExternalID(v *string) *ConnectionUpdate {
+	if v != nil {
+		_u.SetExternalID(*v)
+	}
 	return _u
 }
 
@@ -467,6 +541,11 @@ func (_u *ConnectionUpdate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *ConnectionUpdate) check() error {
+	if v, ok := _u.mutation.ExternalID(); ok {
+		if err := connection.ExternalIDValidator(v); err != nil {
+			return &ValidationError{Name: "external_id", err: fmt.Errorf(`ent: validator failed for field "Connection.external_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := connection.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Connection.status": %w`, err)}
@@ -499,11 +578,32 @@ func (_u *ConnectionUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(connection.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.Health(); ok {
+		_spec.SetField(connection.FieldHealth, field.TypeJSON, value)
+	}
+	if _u.mutation.HealthCleared() {
+		_spec.ClearField(connection.FieldHealth, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.LastSyncAt(); ok {
+		_spec.SetField(connection.FieldLastSyncAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastSyncAtCleared() {
+		_spec.ClearField(connection.FieldLastSyncAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextCheckAt(); ok {
+		_spec.SetField(connection.FieldNextCheckAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextCheckAtCleared() {
+		_spec.ClearField(connection.FieldNextCheckAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.Widget(); ok {
 		_spec.SetField(connection.FieldWidget, field.TypeJSON, value)
 	}
 	if _u.mutation.WidgetCleared() {
 		_spec.ClearField(connection.FieldWidget, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ExternalID(); ok {
+		_spec.SetField(connection.FieldExternalID, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(connection.FieldName, field.TypeString, value)
@@ -740,6 +840,66 @@ func (_u *ConnectionUpdateOne) SetUpdatedAt(v time.Time) *ConnectionUpdateOne {
 	return _u
 }
 
+// SetHealth sets the "health" field.
+func (_u *ConnectionUpdateOne) SetHealth(v schematype.ConnectionHealth) *ConnectionUpdateOne {
+	_u.mutation.SetHealth(v)
+	return _u
+}
+
+// SetNillableHealth sets the "health" field if the given value is not nil.
+func (_u *ConnectionUpdateOne) SetNillableHealth(v *schematype.ConnectionHealth) *ConnectionUpdateOne {
+	if v != nil {
+		_u.SetHealth(*v)
+	}
+	return _u
+}
+
+// ClearHealth clears the value of the "health" field.
+func (_u *ConnectionUpdateOne) ClearHealth() *ConnectionUpdateOne {
+	_u.mutation.ClearHealth()
+	return _u
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (_u *ConnectionUpdateOne) SetLastSyncAt(v time.Time) *ConnectionUpdateOne {
+	_u.mutation.SetLastSyncAt(v)
+	return _u
+}
+
+// SetNillableLastSyncAt sets the "last_sync_at" field if the given value is not nil.
+func (_u *ConnectionUpdateOne) SetNillableLastSyncAt(v *time.Time) *ConnectionUpdateOne {
+	if v != nil {
+		_u.SetLastSyncAt(*v)
+	}
+	return _u
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (_u *ConnectionUpdateOne) ClearLastSyncAt() *ConnectionUpdateOne {
+	_u.mutation.ClearLastSyncAt()
+	return _u
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (_u *ConnectionUpdateOne) SetNextCheckAt(v time.Time) *ConnectionUpdateOne {
+	_u.mutation.SetNextCheckAt(v)
+	return _u
+}
+
+// SetNillableNextCheckAt sets the "next_check_at" field if the given value is not nil.
+func (_u *ConnectionUpdateOne) SetNillableNextCheckAt(v *time.Time) *ConnectionUpdateOne {
+	if v != nil {
+		_u.SetNextCheckAt(*v)
+	}
+	return _u
+}
+
+// ClearNextCheckAt clears the value of the "next_check_at" field.
+func (_u *ConnectionUpdateOne) ClearNextCheckAt() *ConnectionUpdateOne {
+	_u.mutation.ClearNextCheckAt()
+	return _u
+}
+
 // SetWidget sets the "widget" field.
 func (_u *ConnectionUpdateOne) SetWidget(v schematype.ZaloWidget) *ConnectionUpdateOne {
 	_u.mutation.SetWidget(v)
@@ -757,6 +917,20 @@ func (_u *ConnectionUpdateOne) SetNillableWidget(v *schematype.ZaloWidget) *Conn
 // ClearWidget clears the value of the "widget" field.
 func (_u *ConnectionUpdateOne) ClearWidget() *ConnectionUpdateOne {
 	_u.mutation.ClearWidget()
+	return _u
+}
+
+// SetExternalID sets the "external_id" field.
+func (_u *ConnectionUpdateOne) SetExternalID(v string) *ConnectionUpdateOne {
+	_u.mutation.SetExternalID(v)
+	return _u
+}
+
+// SetNillableExternalID sets the "external_id" field if the given value is not nil.
+func (_u *ConnectionUpdateOne) SetNillableExternalID(v *string) *ConnectionUpdateOne {
+	if v != nil {
+		_u.SetExternalID(*v)
+	}
 	return _u
 }
 
@@ -1180,6 +1354,11 @@ func (_u *ConnectionUpdateOne) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *ConnectionUpdateOne) check() error {
+	if v, ok := _u.mutation.ExternalID(); ok {
+		if err := connection.ExternalIDValidator(v); err != nil {
+			return &ValidationError{Name: "external_id", err: fmt.Errorf(`ent: validator failed for field "Connection.external_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := connection.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Connection.status": %w`, err)}
@@ -1229,11 +1408,32 @@ func (_u *ConnectionUpdateOne) sqlSave(ctx context.Context) (_node *Connection, 
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(connection.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.Health(); ok {
+		_spec.SetField(connection.FieldHealth, field.TypeJSON, value)
+	}
+	if _u.mutation.HealthCleared() {
+		_spec.ClearField(connection.FieldHealth, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.LastSyncAt(); ok {
+		_spec.SetField(connection.FieldLastSyncAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastSyncAtCleared() {
+		_spec.ClearField(connection.FieldLastSyncAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextCheckAt(); ok {
+		_spec.SetField(connection.FieldNextCheckAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextCheckAtCleared() {
+		_spec.ClearField(connection.FieldNextCheckAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.Widget(); ok {
 		_spec.SetField(connection.FieldWidget, field.TypeJSON, value)
 	}
 	if _u.mutation.WidgetCleared() {
 		_spec.ClearField(connection.FieldWidget, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ExternalID(); ok {
+		_spec.SetField(connection.FieldExternalID, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(connection.FieldName, field.TypeString, value)

@@ -128,6 +128,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			connection.FieldCreatedAt:             {Type: field.TypeTime, Column: connection.FieldCreatedAt},
 			connection.FieldUpdatedAt:             {Type: field.TypeTime, Column: connection.FieldUpdatedAt},
 			connection.FieldCampaignID:            {Type: field.TypeString, Column: connection.FieldCampaignID},
+			connection.FieldHealth:                {Type: field.TypeJSON, Column: connection.FieldHealth},
+			connection.FieldLastSyncAt:            {Type: field.TypeTime, Column: connection.FieldLastSyncAt},
+			connection.FieldNextCheckAt:           {Type: field.TypeTime, Column: connection.FieldNextCheckAt},
 			connection.FieldWidget:                {Type: field.TypeJSON, Column: connection.FieldWidget},
 			connection.FieldPlatform:              {Type: field.TypeEnum, Column: connection.FieldPlatform},
 			connection.FieldExternalID:            {Type: field.TypeString, Column: connection.FieldExternalID},
@@ -238,6 +241,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldDirection:       {Type: field.TypeEnum, Column: message.FieldDirection},
 			message.FieldKind:            {Type: field.TypeEnum, Column: message.FieldKind},
 			message.FieldText:            {Type: field.TypeString, Column: message.FieldText},
+			message.FieldAuthor:          {Type: field.TypeJSON, Column: message.FieldAuthor},
+			message.FieldEditedAt:        {Type: field.TypeTime, Column: message.FieldEditedAt},
 			message.FieldAttachments:     {Type: field.TypeJSON, Column: message.FieldAttachments},
 			message.FieldExternalID:      {Type: field.TypeString, Column: message.FieldExternalID},
 			message.FieldExternalIds:     {Type: field.TypeJSON, Column: message.FieldExternalIds},
@@ -319,6 +324,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookevent.FieldResponseStatus: {Type: field.TypeInt, Column: webhookevent.FieldResponseStatus},
 			webhookevent.FieldError:          {Type: field.TypeString, Column: webhookevent.FieldError},
 			webhookevent.FieldAttempts:       {Type: field.TypeInt, Column: webhookevent.FieldAttempts},
+			webhookevent.FieldRepeats:        {Type: field.TypeInt, Column: webhookevent.FieldRepeats},
+			webhookevent.FieldSkippedAt:      {Type: field.TypeTime, Column: webhookevent.FieldSkippedAt},
 			webhookevent.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookevent.FieldNextAttemptAt},
 		},
 	}
@@ -1545,6 +1552,21 @@ func (f *ConnectionFilter) WhereCampaignID(p entql.StringP) {
 	f.Where(p.Field(connection.FieldCampaignID))
 }
 
+// WhereHealth applies the entql json.RawMessage predicate on the health field.
+func (f *ConnectionFilter) WhereHealth(p entql.BytesP) {
+	f.Where(p.Field(connection.FieldHealth))
+}
+
+// WhereLastSyncAt applies the entql time.Time predicate on the last_sync_at field.
+func (f *ConnectionFilter) WhereLastSyncAt(p entql.TimeP) {
+	f.Where(p.Field(connection.FieldLastSyncAt))
+}
+
+// WhereNextCheckAt applies the entql time.Time predicate on the next_check_at field.
+func (f *ConnectionFilter) WhereNextCheckAt(p entql.TimeP) {
+	f.Where(p.Field(connection.FieldNextCheckAt))
+}
+
 // WhereWidget applies the entql json.RawMessage predicate on the widget field.
 func (f *ConnectionFilter) WhereWidget(p entql.BytesP) {
 	f.Where(p.Field(connection.FieldWidget))
@@ -2219,6 +2241,16 @@ func (f *MessageFilter) WhereText(p entql.StringP) {
 	f.Where(p.Field(message.FieldText))
 }
 
+// WhereAuthor applies the entql json.RawMessage predicate on the author field.
+func (f *MessageFilter) WhereAuthor(p entql.BytesP) {
+	f.Where(p.Field(message.FieldAuthor))
+}
+
+// WhereEditedAt applies the entql time.Time predicate on the edited_at field.
+func (f *MessageFilter) WhereEditedAt(p entql.TimeP) {
+	f.Where(p.Field(message.FieldEditedAt))
+}
+
 // WhereAttachments applies the entql json.RawMessage predicate on the attachments field.
 func (f *MessageFilter) WhereAttachments(p entql.BytesP) {
 	f.Where(p.Field(message.FieldAttachments))
@@ -2645,6 +2677,16 @@ func (f *WebhookEventFilter) WhereError(p entql.StringP) {
 // WhereAttempts applies the entql int predicate on the attempts field.
 func (f *WebhookEventFilter) WhereAttempts(p entql.IntP) {
 	f.Where(p.Field(webhookevent.FieldAttempts))
+}
+
+// WhereRepeats applies the entql int predicate on the repeats field.
+func (f *WebhookEventFilter) WhereRepeats(p entql.IntP) {
+	f.Where(p.Field(webhookevent.FieldRepeats))
+}
+
+// WhereSkippedAt applies the entql time.Time predicate on the skipped_at field.
+func (f *WebhookEventFilter) WhereSkippedAt(p entql.TimeP) {
+	f.Where(p.Field(webhookevent.FieldSkippedAt))
 }
 
 // WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.

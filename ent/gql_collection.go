@@ -1332,6 +1332,11 @@ func (_q *ConnectionQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, connection.FieldCampaignID)
 				fieldSeen[connection.FieldCampaignID] = struct{}{}
 			}
+		case "lastSyncAt":
+			if _, ok := fieldSeen[connection.FieldLastSyncAt]; !ok {
+				selectedFields = append(selectedFields, connection.FieldLastSyncAt)
+				fieldSeen[connection.FieldLastSyncAt] = struct{}{}
+			}
 		case "platform":
 			if _, ok := fieldSeen[connection.FieldPlatform]; !ok {
 				selectedFields = append(selectedFields, connection.FieldPlatform)
@@ -2303,6 +2308,16 @@ func (_q *MessageQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, message.FieldText)
 				fieldSeen[message.FieldText] = struct{}{}
 			}
+		case "author":
+			if _, ok := fieldSeen[message.FieldAuthor]; !ok {
+				selectedFields = append(selectedFields, message.FieldAuthor)
+				fieldSeen[message.FieldAuthor] = struct{}{}
+			}
+		case "editedAt":
+			if _, ok := fieldSeen[message.FieldEditedAt]; !ok {
+				selectedFields = append(selectedFields, message.FieldEditedAt)
+				fieldSeen[message.FieldEditedAt] = struct{}{}
+			}
 		case "attachments":
 			if _, ok := fieldSeen[message.FieldAttachments]; !ok {
 				selectedFields = append(selectedFields, message.FieldAttachments)
@@ -2770,6 +2785,16 @@ func (_q *WebhookEventQuery) collectField(ctx context.Context, oneNode bool, opC
 			if _, ok := fieldSeen[webhookevent.FieldAttempts]; !ok {
 				selectedFields = append(selectedFields, webhookevent.FieldAttempts)
 				fieldSeen[webhookevent.FieldAttempts] = struct{}{}
+			}
+		case "repeats":
+			if _, ok := fieldSeen[webhookevent.FieldRepeats]; !ok {
+				selectedFields = append(selectedFields, webhookevent.FieldRepeats)
+				fieldSeen[webhookevent.FieldRepeats] = struct{}{}
+			}
+		case "skippedAt":
+			if _, ok := fieldSeen[webhookevent.FieldSkippedAt]; !ok {
+				selectedFields = append(selectedFields, webhookevent.FieldSkippedAt)
+				fieldSeen[webhookevent.FieldSkippedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":

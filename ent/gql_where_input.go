@@ -1884,6 +1884,18 @@ type ConnectionWhereInput struct {
 	CampaignIDEqualFold    *pulid.ID  `json:"campaignIDEqualFold,omitempty"`
 	CampaignIDContainsFold *pulid.ID  `json:"campaignIDContainsFold,omitempty"`
 
+	// "last_sync_at" field predicates.
+	LastSyncAt       *time.Time  `json:"lastSyncAt,omitempty"`
+	LastSyncAtNEQ    *time.Time  `json:"lastSyncAtNEQ,omitempty"`
+	LastSyncAtIn     []time.Time `json:"lastSyncAtIn,omitempty"`
+	LastSyncAtNotIn  []time.Time `json:"lastSyncAtNotIn,omitempty"`
+	LastSyncAtGT     *time.Time  `json:"lastSyncAtGT,omitempty"`
+	LastSyncAtGTE    *time.Time  `json:"lastSyncAtGTE,omitempty"`
+	LastSyncAtLT     *time.Time  `json:"lastSyncAtLT,omitempty"`
+	LastSyncAtLTE    *time.Time  `json:"lastSyncAtLTE,omitempty"`
+	LastSyncAtIsNil  bool        `json:"lastSyncAtIsNil,omitempty"`
+	LastSyncAtNotNil bool        `json:"lastSyncAtNotNil,omitempty"`
+
 	// "platform" field predicates.
 	Platform      *schematype.Platform  `json:"platform,omitempty"`
 	PlatformNEQ   *schematype.Platform  `json:"platformNEQ,omitempty"`
@@ -2203,6 +2215,36 @@ func (i *ConnectionWhereInput) P() (predicate.Connection, error) {
 	}
 	if i.CampaignIDContainsFold != nil {
 		predicates = append(predicates, connection.CampaignIDContainsFold(*i.CampaignIDContainsFold))
+	}
+	if i.LastSyncAt != nil {
+		predicates = append(predicates, connection.LastSyncAtEQ(*i.LastSyncAt))
+	}
+	if i.LastSyncAtNEQ != nil {
+		predicates = append(predicates, connection.LastSyncAtNEQ(*i.LastSyncAtNEQ))
+	}
+	if len(i.LastSyncAtIn) > 0 {
+		predicates = append(predicates, connection.LastSyncAtIn(i.LastSyncAtIn...))
+	}
+	if len(i.LastSyncAtNotIn) > 0 {
+		predicates = append(predicates, connection.LastSyncAtNotIn(i.LastSyncAtNotIn...))
+	}
+	if i.LastSyncAtGT != nil {
+		predicates = append(predicates, connection.LastSyncAtGT(*i.LastSyncAtGT))
+	}
+	if i.LastSyncAtGTE != nil {
+		predicates = append(predicates, connection.LastSyncAtGTE(*i.LastSyncAtGTE))
+	}
+	if i.LastSyncAtLT != nil {
+		predicates = append(predicates, connection.LastSyncAtLT(*i.LastSyncAtLT))
+	}
+	if i.LastSyncAtLTE != nil {
+		predicates = append(predicates, connection.LastSyncAtLTE(*i.LastSyncAtLTE))
+	}
+	if i.LastSyncAtIsNil {
+		predicates = append(predicates, connection.LastSyncAtIsNil())
+	}
+	if i.LastSyncAtNotNil {
+		predicates = append(predicates, connection.LastSyncAtNotNil())
 	}
 	if i.Platform != nil {
 		predicates = append(predicates, connection.PlatformEQ(*i.Platform))
@@ -4390,6 +4432,18 @@ type MessageWhereInput struct {
 	TextEqualFold    *string  `json:"textEqualFold,omitempty"`
 	TextContainsFold *string  `json:"textContainsFold,omitempty"`
 
+	// "edited_at" field predicates.
+	EditedAt       *time.Time  `json:"editedAt,omitempty"`
+	EditedAtNEQ    *time.Time  `json:"editedAtNEQ,omitempty"`
+	EditedAtIn     []time.Time `json:"editedAtIn,omitempty"`
+	EditedAtNotIn  []time.Time `json:"editedAtNotIn,omitempty"`
+	EditedAtGT     *time.Time  `json:"editedAtGT,omitempty"`
+	EditedAtGTE    *time.Time  `json:"editedAtGTE,omitempty"`
+	EditedAtLT     *time.Time  `json:"editedAtLT,omitempty"`
+	EditedAtLTE    *time.Time  `json:"editedAtLTE,omitempty"`
+	EditedAtIsNil  bool        `json:"editedAtIsNil,omitempty"`
+	EditedAtNotNil bool        `json:"editedAtNotNil,omitempty"`
+
 	// "external_id" field predicates.
 	ExternalID             *string  `json:"externalID,omitempty"`
 	ExternalIDNEQ          *string  `json:"externalIDNEQ,omitempty"`
@@ -4838,6 +4892,36 @@ func (i *MessageWhereInput) P() (predicate.Message, error) {
 	}
 	if i.TextContainsFold != nil {
 		predicates = append(predicates, message.TextContainsFold(*i.TextContainsFold))
+	}
+	if i.EditedAt != nil {
+		predicates = append(predicates, message.EditedAtEQ(*i.EditedAt))
+	}
+	if i.EditedAtNEQ != nil {
+		predicates = append(predicates, message.EditedAtNEQ(*i.EditedAtNEQ))
+	}
+	if len(i.EditedAtIn) > 0 {
+		predicates = append(predicates, message.EditedAtIn(i.EditedAtIn...))
+	}
+	if len(i.EditedAtNotIn) > 0 {
+		predicates = append(predicates, message.EditedAtNotIn(i.EditedAtNotIn...))
+	}
+	if i.EditedAtGT != nil {
+		predicates = append(predicates, message.EditedAtGT(*i.EditedAtGT))
+	}
+	if i.EditedAtGTE != nil {
+		predicates = append(predicates, message.EditedAtGTE(*i.EditedAtGTE))
+	}
+	if i.EditedAtLT != nil {
+		predicates = append(predicates, message.EditedAtLT(*i.EditedAtLT))
+	}
+	if i.EditedAtLTE != nil {
+		predicates = append(predicates, message.EditedAtLTE(*i.EditedAtLTE))
+	}
+	if i.EditedAtIsNil {
+		predicates = append(predicates, message.EditedAtIsNil())
+	}
+	if i.EditedAtNotNil {
+		predicates = append(predicates, message.EditedAtNotNil())
 	}
 	if i.ExternalID != nil {
 		predicates = append(predicates, message.ExternalIDEQ(*i.ExternalID))
@@ -5984,6 +6068,28 @@ type WebhookEventWhereInput struct {
 	AttemptsLT    *int  `json:"attemptsLT,omitempty"`
 	AttemptsLTE   *int  `json:"attemptsLTE,omitempty"`
 
+	// "repeats" field predicates.
+	Repeats      *int  `json:"repeats,omitempty"`
+	RepeatsNEQ   *int  `json:"repeatsNEQ,omitempty"`
+	RepeatsIn    []int `json:"repeatsIn,omitempty"`
+	RepeatsNotIn []int `json:"repeatsNotIn,omitempty"`
+	RepeatsGT    *int  `json:"repeatsGT,omitempty"`
+	RepeatsGTE   *int  `json:"repeatsGTE,omitempty"`
+	RepeatsLT    *int  `json:"repeatsLT,omitempty"`
+	RepeatsLTE   *int  `json:"repeatsLTE,omitempty"`
+
+	// "skipped_at" field predicates.
+	SkippedAt       *time.Time  `json:"skippedAt,omitempty"`
+	SkippedAtNEQ    *time.Time  `json:"skippedAtNEQ,omitempty"`
+	SkippedAtIn     []time.Time `json:"skippedAtIn,omitempty"`
+	SkippedAtNotIn  []time.Time `json:"skippedAtNotIn,omitempty"`
+	SkippedAtGT     *time.Time  `json:"skippedAtGT,omitempty"`
+	SkippedAtGTE    *time.Time  `json:"skippedAtGTE,omitempty"`
+	SkippedAtLT     *time.Time  `json:"skippedAtLT,omitempty"`
+	SkippedAtLTE    *time.Time  `json:"skippedAtLTE,omitempty"`
+	SkippedAtIsNil  bool        `json:"skippedAtIsNil,omitempty"`
+	SkippedAtNotNil bool        `json:"skippedAtNotNil,omitempty"`
+
 	// "connection" edge predicates.
 	HasConnection     *bool                   `json:"hasConnection,omitempty"`
 	HasConnectionWith []*ConnectionWhereInput `json:"hasConnectionWith,omitempty"`
@@ -6446,6 +6552,60 @@ func (i *WebhookEventWhereInput) P() (predicate.WebhookEvent, error) {
 	}
 	if i.AttemptsLTE != nil {
 		predicates = append(predicates, webhookevent.AttemptsLTE(*i.AttemptsLTE))
+	}
+	if i.Repeats != nil {
+		predicates = append(predicates, webhookevent.RepeatsEQ(*i.Repeats))
+	}
+	if i.RepeatsNEQ != nil {
+		predicates = append(predicates, webhookevent.RepeatsNEQ(*i.RepeatsNEQ))
+	}
+	if len(i.RepeatsIn) > 0 {
+		predicates = append(predicates, webhookevent.RepeatsIn(i.RepeatsIn...))
+	}
+	if len(i.RepeatsNotIn) > 0 {
+		predicates = append(predicates, webhookevent.RepeatsNotIn(i.RepeatsNotIn...))
+	}
+	if i.RepeatsGT != nil {
+		predicates = append(predicates, webhookevent.RepeatsGT(*i.RepeatsGT))
+	}
+	if i.RepeatsGTE != nil {
+		predicates = append(predicates, webhookevent.RepeatsGTE(*i.RepeatsGTE))
+	}
+	if i.RepeatsLT != nil {
+		predicates = append(predicates, webhookevent.RepeatsLT(*i.RepeatsLT))
+	}
+	if i.RepeatsLTE != nil {
+		predicates = append(predicates, webhookevent.RepeatsLTE(*i.RepeatsLTE))
+	}
+	if i.SkippedAt != nil {
+		predicates = append(predicates, webhookevent.SkippedAtEQ(*i.SkippedAt))
+	}
+	if i.SkippedAtNEQ != nil {
+		predicates = append(predicates, webhookevent.SkippedAtNEQ(*i.SkippedAtNEQ))
+	}
+	if len(i.SkippedAtIn) > 0 {
+		predicates = append(predicates, webhookevent.SkippedAtIn(i.SkippedAtIn...))
+	}
+	if len(i.SkippedAtNotIn) > 0 {
+		predicates = append(predicates, webhookevent.SkippedAtNotIn(i.SkippedAtNotIn...))
+	}
+	if i.SkippedAtGT != nil {
+		predicates = append(predicates, webhookevent.SkippedAtGT(*i.SkippedAtGT))
+	}
+	if i.SkippedAtGTE != nil {
+		predicates = append(predicates, webhookevent.SkippedAtGTE(*i.SkippedAtGTE))
+	}
+	if i.SkippedAtLT != nil {
+		predicates = append(predicates, webhookevent.SkippedAtLT(*i.SkippedAtLT))
+	}
+	if i.SkippedAtLTE != nil {
+		predicates = append(predicates, webhookevent.SkippedAtLTE(*i.SkippedAtLTE))
+	}
+	if i.SkippedAtIsNil {
+		predicates = append(predicates, webhookevent.SkippedAtIsNil())
+	}
+	if i.SkippedAtNotNil {
+		predicates = append(predicates, webhookevent.SkippedAtNotNil())
 	}
 
 	if i.HasConnection != nil {

@@ -43,6 +43,10 @@ type Message struct {
 	Kind message.Kind `json:"kind,omitempty"`
 	// The text, or the caption of media.
 	Text string `json:"text,omitempty"`
+	// Who wrote it, when that can differ from the conversation's contact (a member of a group).
+	Author *schematype.MessageAuthor `json:"author,omitempty"`
+	// When the customer last edited it.
+	EditedAt *time.Time `json:"edited_at,omitempty"`
 	// Media, files and locations carried by the message.
 	Attachments []schematype.Attachment `json:"attachments,omitempty"`
 	// The platform's message id; unique per connection. A send the platform took as several messages has the first one's.
@@ -139,7 +143,7 @@ func (*Message) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case message.FieldSenderID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
-		case message.FieldAttachments, message.FieldExternalIds:
+		case message.FieldAuthor, message.FieldAttachments, message.FieldExternalIds:
 			values[i] = new([]byte)
 		case message.FieldID, message.FieldCampaignID, message.FieldConversationID, message.FieldConnectionID:
 			values[i] = new(pulid.ID)
@@ -147,7 +151,7 @@ func (*Message) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldStatus, message.FieldError, message.FieldClientMessageID, message.FieldPosition:
 			values[i] = new(sql.NullString)
-		case message.FieldCreatedAt, message.FieldUpdatedAt, message.FieldNextAttemptAt, message.FieldClaimedAt, message.FieldSentAt:
+		case message.FieldCreatedAt, message.FieldUpdatedAt, message.FieldEditedAt, message.FieldNextAttemptAt, message.FieldClaimedAt, message.FieldSentAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -224,6 +228,21 @@ func (_m *Message) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field text", values[i])
 			} else if value.Valid {
 				_m.Text = value.String
+			}
+		case message.FieldAuthor:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field author", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Author); err != nil {
+					return fmt.Errorf("unmarshal field author: %w", err)
+				}
+			}
+		case message.FieldEditedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field edited_at", values[i])
+			} else if value.Valid {
+				_m.EditedAt = new(time.Time)
+				*_m.EditedAt = value.Time
 			}
 		case message.FieldAttachments:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -383,6 +402,14 @@ func (_m *Message) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("text=")
 	builder.WriteString(_m.Text)
+	builder.WriteString(", ")
+	builder.WriteString("author=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Author))
+	builder.WriteString(", ")
+	if v := _m.EditedAt; v != nil {
+		builder.WriteString("edited_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("attachments=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Attachments))

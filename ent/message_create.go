@@ -123,6 +123,26 @@ func (_c *MessageCreate) SetNillableText(v *string) *MessageCreate {
 	return _c
 }
 
+// SetAuthor sets the "author" field.
+func (_c *MessageCreate) SetAuthor(v *schematype.MessageAuthor) *MessageCreate {
+	_c.mutation.SetAuthor(v)
+	return _c
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (_c *MessageCreate) SetEditedAt(v time.Time) *MessageCreate {
+	_c.mutation.SetEditedAt(v)
+	return _c
+}
+
+// SetNillableEditedAt sets the "edited_at" field if the given value is not nil.
+func (_c *MessageCreate) SetNillableEditedAt(v *time.Time) *MessageCreate {
+	if v != nil {
+		_c.SetEditedAt(*v)
+	}
+	return _c
+}
+
 // SetAttachments sets the "attachments" field.
 func (_c *MessageCreate) SetAttachments(v []schematype.Attachment) *MessageCreate {
 	_c.mutation.SetAttachments(v)
@@ -494,6 +514,14 @@ func (_c *MessageCreate) createSpec() (*Message, *sqlgraph.CreateSpec) {
 		_spec.SetField(message.FieldText, field.TypeString, value)
 		_node.Text = value
 	}
+	if value, ok := _c.mutation.Author(); ok {
+		_spec.SetField(message.FieldAuthor, field.TypeJSON, value)
+		_node.Author = value
+	}
+	if value, ok := _c.mutation.EditedAt(); ok {
+		_spec.SetField(message.FieldEditedAt, field.TypeTime, value)
+		_node.EditedAt = &value
+	}
 	if value, ok := _c.mutation.Attachments(); ok {
 		_spec.SetField(message.FieldAttachments, field.TypeJSON, value)
 		_node.Attachments = value
@@ -691,6 +719,42 @@ func (u *MessageUpsert) SetText(v string) *MessageUpsert {
 // UpdateText sets the "text" field to the value that was provided on create.
 func (u *MessageUpsert) UpdateText() *MessageUpsert {
 	u.SetExcluded(message.FieldText)
+	return u
+}
+
+// SetAuthor sets the "author" field.
+func (u *MessageUpsert) SetAuthor(v *schematype.MessageAuthor) *MessageUpsert {
+	u.Set(message.FieldAuthor, v)
+	return u
+}
+
+// UpdateAuthor sets the "author" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateAuthor() *MessageUpsert {
+	u.SetExcluded(message.FieldAuthor)
+	return u
+}
+
+// ClearAuthor clears the value of the "author" field.
+func (u *MessageUpsert) ClearAuthor() *MessageUpsert {
+	u.SetNull(message.FieldAuthor)
+	return u
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (u *MessageUpsert) SetEditedAt(v time.Time) *MessageUpsert {
+	u.Set(message.FieldEditedAt, v)
+	return u
+}
+
+// UpdateEditedAt sets the "edited_at" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateEditedAt() *MessageUpsert {
+	u.SetExcluded(message.FieldEditedAt)
+	return u
+}
+
+// ClearEditedAt clears the value of the "edited_at" field.
+func (u *MessageUpsert) ClearEditedAt() *MessageUpsert {
+	u.SetNull(message.FieldEditedAt)
 	return u
 }
 
@@ -955,6 +1019,48 @@ func (u *MessageUpsertOne) SetText(v string) *MessageUpsertOne {
 func (u *MessageUpsertOne) UpdateText() *MessageUpsertOne {
 	return u.Update(func(s *MessageUpsert) {
 		s.UpdateText()
+	})
+}
+
+// SetAuthor sets the "author" field.
+func (u *MessageUpsertOne) SetAuthor(v *schematype.MessageAuthor) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetAuthor(v)
+	})
+}
+
+// UpdateAuthor sets the "author" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateAuthor() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateAuthor()
+	})
+}
+
+// ClearAuthor clears the value of the "author" field.
+func (u *MessageUpsertOne) ClearAuthor() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearAuthor()
+	})
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (u *MessageUpsertOne) SetEditedAt(v time.Time) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetEditedAt(v)
+	})
+}
+
+// UpdateEditedAt sets the "edited_at" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateEditedAt() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateEditedAt()
+	})
+}
+
+// ClearEditedAt clears the value of the "edited_at" field.
+func (u *MessageUpsertOne) ClearEditedAt() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearEditedAt()
 	})
 }
 
@@ -1411,6 +1517,48 @@ func (u *MessageUpsertBulk) SetText(v string) *MessageUpsertBulk {
 func (u *MessageUpsertBulk) UpdateText() *MessageUpsertBulk {
 	return u.Update(func(s *MessageUpsert) {
 		s.UpdateText()
+	})
+}
+
+// SetAuthor sets the "author" field.
+func (u *MessageUpsertBulk) SetAuthor(v *schematype.MessageAuthor) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetAuthor(v)
+	})
+}
+
+// UpdateAuthor sets the "author" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateAuthor() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateAuthor()
+	})
+}
+
+// ClearAuthor clears the value of the "author" field.
+func (u *MessageUpsertBulk) ClearAuthor() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearAuthor()
+	})
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (u *MessageUpsertBulk) SetEditedAt(v time.Time) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetEditedAt(v)
+	})
+}
+
+// UpdateEditedAt sets the "edited_at" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateEditedAt() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateEditedAt()
+	})
+}
+
+// ClearEditedAt clears the value of the "edited_at" field.
+func (u *MessageUpsertBulk) ClearEditedAt() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.ClearEditedAt()
 	})
 }
 

@@ -65,6 +65,38 @@ func (_u *MessageUpdate) SetNillableText(v *string) *MessageUpdate {
 	return _u
 }
 
+// SetAuthor sets the "author" field.
+func (_u *MessageUpdate) SetAuthor(v *schematype.MessageAuthor) *MessageUpdate {
+	_u.mutation.SetAuthor(v)
+	return _u
+}
+
+// ClearAuthor clears the value of the "author" field.
+func (_u *MessageUpdate) ClearAuthor() *MessageUpdate {
+	_u.mutation.ClearAuthor()
+	return _u
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (_u *MessageUpdate) SetEditedAt(v time.Time) *MessageUpdate {
+	_u.mutation.SetEditedAt(v)
+	return _u
+}
+
+// SetNillableEditedAt sets the "edited_at" field if the given value is not nil.
+func (_u *MessageUpdate) SetNillableEditedAt(v *time.Time) *MessageUpdate {
+	if v != nil {
+		_u.SetEditedAt(*v)
+	}
+	return _u
+}
+
+// ClearEditedAt clears the value of the "edited_at" field.
+func (_u *MessageUpdate) ClearEditedAt() *MessageUpdate {
+	_u.mutation.ClearEditedAt()
+	return _u
+}
+
 // SetAttachments sets the "attachments" field.
 func (_u *MessageUpdate) SetAttachments(v []schematype.Attachment) *MessageUpdate {
 	_u.mutation.SetAttachments(v)
@@ -328,6 +360,18 @@ func (_u *MessageUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Text(); ok {
 		_spec.SetField(message.FieldText, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Author(); ok {
+		_spec.SetField(message.FieldAuthor, field.TypeJSON, value)
+	}
+	if _u.mutation.AuthorCleared() {
+		_spec.ClearField(message.FieldAuthor, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.EditedAt(); ok {
+		_spec.SetField(message.FieldEditedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EditedAtCleared() {
+		_spec.ClearField(message.FieldEditedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.Attachments(); ok {
 		_spec.SetField(message.FieldAttachments, field.TypeJSON, value)
 	}
@@ -442,6 +486,38 @@ func (_u *MessageUpdateOne) SetNillableText(v *string) *MessageUpdateOne {
 	if v != nil {
 		_u.SetText(*v)
 	}
+	return _u
+}
+
+// SetAuthor sets the "author" field.
+func (_u *MessageUpdateOne) SetAuthor(v *schematype.MessageAuthor) *MessageUpdateOne {
+	_u.mutation.SetAuthor(v)
+	return _u
+}
+
+// ClearAuthor clears the value of the "author" field.
+func (_u *MessageUpdateOne) ClearAuthor() *MessageUpdateOne {
+	_u.mutation.ClearAuthor()
+	return _u
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (_u *MessageUpdateOne) SetEditedAt(v time.Time) *MessageUpdateOne {
+	_u.mutation.SetEditedAt(v)
+	return _u
+}
+
+// SetNillableEditedAt sets the "edited_at" field if the given value is not nil.
+func (_u *MessageUpdateOne) SetNillableEditedAt(v *time.Time) *MessageUpdateOne {
+	if v != nil {
+		_u.SetEditedAt(*v)
+	}
+	return _u
+}
+
+// ClearEditedAt clears the value of the "edited_at" field.
+func (_u *MessageUpdateOne) ClearEditedAt() *MessageUpdateOne {
+	_u.mutation.ClearEditedAt()
 	return _u
 }
 
@@ -737,6 +813,18 @@ func (_u *MessageUpdateOne) sqlSave(ctx context.Context) (_node *Message, err er
 	}
 	if value, ok := _u.mutation.Text(); ok {
 		_spec.SetField(message.FieldText, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Author(); ok {
+		_spec.SetField(message.FieldAuthor, field.TypeJSON, value)
+	}
+	if _u.mutation.AuthorCleared() {
+		_spec.ClearField(message.FieldAuthor, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.EditedAt(); ok {
+		_spec.SetField(message.FieldEditedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EditedAtCleared() {
+		_spec.ClearField(message.FieldEditedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Attachments(); ok {
 		_spec.SetField(message.FieldAttachments, field.TypeJSON, value)

@@ -4626,6 +4626,9 @@ type ConnectionMutation struct {
 	id                        *pulid.ID
 	created_at                *time.Time
 	updated_at                *time.Time
+	health                    *schematype.ConnectionHealth
+	last_sync_at              *time.Time
+	next_check_at             *time.Time
 	widget                    *schematype.ZaloWidget
 	platform                  *schematype.Platform
 	external_id               *string
@@ -4872,6 +4875,153 @@ func (m *ConnectionMutation) OldCampaignID(ctx context.Context) (v pulid.ID, err
 // ResetCampaignID resets all changes to the "campaign_id" field.
 func (m *ConnectionMutation) ResetCampaignID() {
 	m.campaign = nil
+}
+
+// SetHealth sets the "health" field.
+func (m *ConnectionMutation) SetHealth(sh schematype.ConnectionHealth) {
+	m.health = &sh
+}
+
+// Health returns the value of the "health" field in the mutation.
+func (m *ConnectionMutation) Health() (r schematype.ConnectionHealth, exists bool) {
+	v := m.health
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHealth returns the old "health" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldHealth(ctx context.Context) (v schematype.ConnectionHealth, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHealth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHealth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHealth: %w", err)
+	}
+	return oldValue.Health, nil
+}
+
+// ClearHealth clears the value of the "health" field.
+func (m *ConnectionMutation) ClearHealth() {
+	m.health = nil
+	m.clearedFields[connection.FieldHealth] = struct{}{}
+}
+
+// HealthCleared returns if the "health" field was cleared in this mutation.
+func (m *ConnectionMutation) HealthCleared() bool {
+	_, ok := m.clearedFields[connection.FieldHealth]
+	return ok
+}
+
+// ResetHealth resets all changes to the "health" field.
+func (m *ConnectionMutation) ResetHealth() {
+	m.health = nil
+	delete(m.clearedFields, connection.FieldHealth)
+}
+
+// SetLastSyncAt sets the "last_sync_at" field.
+func (m *ConnectionMutation) SetLastSyncAt(t time.Time) {
+	m.last_sync_at = &t
+}
+
+// LastSyncAt returns the value of the "last_sync_at" field in the mutation.
+func (m *ConnectionMutation) LastSyncAt() (r time.Time, exists bool) {
+	v := m.last_sync_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSyncAt returns the old "last_sync_at" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldLastSyncAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSyncAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSyncAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSyncAt: %w", err)
+	}
+	return oldValue.LastSyncAt, nil
+}
+
+// ClearLastSyncAt clears the value of the "last_sync_at" field.
+func (m *ConnectionMutation) ClearLastSyncAt() {
+	m.last_sync_at = nil
+	m.clearedFields[connection.FieldLastSyncAt] = struct{}{}
+}
+
+// LastSyncAtCleared returns if the "last_sync_at" field was cleared in this mutation.
+func (m *ConnectionMutation) LastSyncAtCleared() bool {
+	_, ok := m.clearedFields[connection.FieldLastSyncAt]
+	return ok
+}
+
+// ResetLastSyncAt resets all changes to the "last_sync_at" field.
+func (m *ConnectionMutation) ResetLastSyncAt() {
+	m.last_sync_at = nil
+	delete(m.clearedFields, connection.FieldLastSyncAt)
+}
+
+// SetNextCheckAt sets the "next_check_at" field.
+func (m *ConnectionMutation) SetNextCheckAt(t time.Time) {
+	m.next_check_at = &t
+}
+
+// NextCheckAt returns the value of the "next_check_at" field in the mutation.
+func (m *ConnectionMutation) NextCheckAt() (r time.Time, exists bool) {
+	v := m.next_check_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextCheckAt returns the old "next_check_at" field's value of the Connection entity.
+// If the Connection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectionMutation) OldNextCheckAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextCheckAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextCheckAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextCheckAt: %w", err)
+	}
+	return oldValue.NextCheckAt, nil
+}
+
+// ClearNextCheckAt clears the value of the "next_check_at" field.
+func (m *ConnectionMutation) ClearNextCheckAt() {
+	m.next_check_at = nil
+	m.clearedFields[connection.FieldNextCheckAt] = struct{}{}
+}
+
+// NextCheckAtCleared returns if the "next_check_at" field was cleared in this mutation.
+func (m *ConnectionMutation) NextCheckAtCleared() bool {
+	_, ok := m.clearedFields[connection.FieldNextCheckAt]
+	return ok
+}
+
+// ResetNextCheckAt resets all changes to the "next_check_at" field.
+func (m *ConnectionMutation) ResetNextCheckAt() {
+	m.next_check_at = nil
+	delete(m.clearedFields, connection.FieldNextCheckAt)
 }
 
 // SetWidget sets the "widget" field.
@@ -5866,7 +6016,7 @@ func (m *ConnectionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ConnectionMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, connection.FieldCreatedAt)
 	}
@@ -5875,6 +6025,15 @@ func (m *ConnectionMutation) Fields() []string {
 	}
 	if m.campaign != nil {
 		fields = append(fields, connection.FieldCampaignID)
+	}
+	if m.health != nil {
+		fields = append(fields, connection.FieldHealth)
+	}
+	if m.last_sync_at != nil {
+		fields = append(fields, connection.FieldLastSyncAt)
+	}
+	if m.next_check_at != nil {
+		fields = append(fields, connection.FieldNextCheckAt)
 	}
 	if m.widget != nil {
 		fields = append(fields, connection.FieldWidget)
@@ -5941,6 +6100,12 @@ func (m *ConnectionMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case connection.FieldCampaignID:
 		return m.CampaignID()
+	case connection.FieldHealth:
+		return m.Health()
+	case connection.FieldLastSyncAt:
+		return m.LastSyncAt()
+	case connection.FieldNextCheckAt:
+		return m.NextCheckAt()
 	case connection.FieldWidget:
 		return m.Widget()
 	case connection.FieldPlatform:
@@ -5990,6 +6155,12 @@ func (m *ConnectionMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldUpdatedAt(ctx)
 	case connection.FieldCampaignID:
 		return m.OldCampaignID(ctx)
+	case connection.FieldHealth:
+		return m.OldHealth(ctx)
+	case connection.FieldLastSyncAt:
+		return m.OldLastSyncAt(ctx)
+	case connection.FieldNextCheckAt:
+		return m.OldNextCheckAt(ctx)
 	case connection.FieldWidget:
 		return m.OldWidget(ctx)
 	case connection.FieldPlatform:
@@ -6053,6 +6224,27 @@ func (m *ConnectionMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCampaignID(v)
+		return nil
+	case connection.FieldHealth:
+		v, ok := value.(schematype.ConnectionHealth)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHealth(v)
+		return nil
+	case connection.FieldLastSyncAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSyncAt(v)
+		return nil
+	case connection.FieldNextCheckAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextCheckAt(v)
 		return nil
 	case connection.FieldWidget:
 		v, ok := value.(schematype.ZaloWidget)
@@ -6230,6 +6422,15 @@ func (m *ConnectionMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *ConnectionMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(connection.FieldHealth) {
+		fields = append(fields, connection.FieldHealth)
+	}
+	if m.FieldCleared(connection.FieldLastSyncAt) {
+		fields = append(fields, connection.FieldLastSyncAt)
+	}
+	if m.FieldCleared(connection.FieldNextCheckAt) {
+		fields = append(fields, connection.FieldNextCheckAt)
+	}
 	if m.FieldCleared(connection.FieldWidget) {
 		fields = append(fields, connection.FieldWidget)
 	}
@@ -6271,6 +6472,15 @@ func (m *ConnectionMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *ConnectionMutation) ClearField(name string) error {
 	switch name {
+	case connection.FieldHealth:
+		m.ClearHealth()
+		return nil
+	case connection.FieldLastSyncAt:
+		m.ClearLastSyncAt()
+		return nil
+	case connection.FieldNextCheckAt:
+		m.ClearNextCheckAt()
+		return nil
 	case connection.FieldWidget:
 		m.ClearWidget()
 		return nil
@@ -6314,6 +6524,15 @@ func (m *ConnectionMutation) ResetField(name string) error {
 		return nil
 	case connection.FieldCampaignID:
 		m.ResetCampaignID()
+		return nil
+	case connection.FieldHealth:
+		m.ResetHealth()
+		return nil
+	case connection.FieldLastSyncAt:
+		m.ResetLastSyncAt()
+		return nil
+	case connection.FieldNextCheckAt:
+		m.ResetNextCheckAt()
 		return nil
 	case connection.FieldWidget:
 		m.ResetWidget()
@@ -10202,6 +10421,8 @@ type MessageMutation struct {
 	direction           *message.Direction
 	kind                *message.Kind
 	text                *string
+	author              **schematype.MessageAuthor
+	edited_at           *time.Time
 	attachments         *[]schematype.Attachment
 	appendattachments   []schematype.Attachment
 	external_id         *string
@@ -10669,6 +10890,104 @@ func (m *MessageMutation) OldText(ctx context.Context) (v string, err error) {
 // ResetText resets all changes to the "text" field.
 func (m *MessageMutation) ResetText() {
 	m.text = nil
+}
+
+// SetAuthor sets the "author" field.
+func (m *MessageMutation) SetAuthor(sa *schematype.MessageAuthor) {
+	m.author = &sa
+}
+
+// Author returns the value of the "author" field in the mutation.
+func (m *MessageMutation) Author() (r *schematype.MessageAuthor, exists bool) {
+	v := m.author
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthor returns the old "author" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldAuthor(ctx context.Context) (v *schematype.MessageAuthor, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthor: %w", err)
+	}
+	return oldValue.Author, nil
+}
+
+// ClearAuthor clears the value of the "author" field.
+func (m *MessageMutation) ClearAuthor() {
+	m.author = nil
+	m.clearedFields[message.FieldAuthor] = struct{}{}
+}
+
+// AuthorCleared returns if the "author" field was cleared in this mutation.
+func (m *MessageMutation) AuthorCleared() bool {
+	_, ok := m.clearedFields[message.FieldAuthor]
+	return ok
+}
+
+// ResetAuthor resets all changes to the "author" field.
+func (m *MessageMutation) ResetAuthor() {
+	m.author = nil
+	delete(m.clearedFields, message.FieldAuthor)
+}
+
+// SetEditedAt sets the "edited_at" field.
+func (m *MessageMutation) SetEditedAt(t time.Time) {
+	m.edited_at = &t
+}
+
+// EditedAt returns the value of the "edited_at" field in the mutation.
+func (m *MessageMutation) EditedAt() (r time.Time, exists bool) {
+	v := m.edited_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEditedAt returns the old "edited_at" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldEditedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEditedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEditedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEditedAt: %w", err)
+	}
+	return oldValue.EditedAt, nil
+}
+
+// ClearEditedAt clears the value of the "edited_at" field.
+func (m *MessageMutation) ClearEditedAt() {
+	m.edited_at = nil
+	m.clearedFields[message.FieldEditedAt] = struct{}{}
+}
+
+// EditedAtCleared returns if the "edited_at" field was cleared in this mutation.
+func (m *MessageMutation) EditedAtCleared() bool {
+	_, ok := m.clearedFields[message.FieldEditedAt]
+	return ok
+}
+
+// ResetEditedAt resets all changes to the "edited_at" field.
+func (m *MessageMutation) ResetEditedAt() {
+	m.edited_at = nil
+	delete(m.clearedFields, message.FieldEditedAt)
 }
 
 // SetAttachments sets the "attachments" field.
@@ -11352,7 +11671,7 @@ func (m *MessageMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MessageMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 22)
 	if m.created_at != nil {
 		fields = append(fields, message.FieldCreatedAt)
 	}
@@ -11379,6 +11698,12 @@ func (m *MessageMutation) Fields() []string {
 	}
 	if m.text != nil {
 		fields = append(fields, message.FieldText)
+	}
+	if m.author != nil {
+		fields = append(fields, message.FieldAuthor)
+	}
+	if m.edited_at != nil {
+		fields = append(fields, message.FieldEditedAt)
 	}
 	if m.attachments != nil {
 		fields = append(fields, message.FieldAttachments)
@@ -11439,6 +11764,10 @@ func (m *MessageMutation) Field(name string) (ent.Value, bool) {
 		return m.Kind()
 	case message.FieldText:
 		return m.Text()
+	case message.FieldAuthor:
+		return m.Author()
+	case message.FieldEditedAt:
+		return m.EditedAt()
 	case message.FieldAttachments:
 		return m.Attachments()
 	case message.FieldExternalID:
@@ -11488,6 +11817,10 @@ func (m *MessageMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldKind(ctx)
 	case message.FieldText:
 		return m.OldText(ctx)
+	case message.FieldAuthor:
+		return m.OldAuthor(ctx)
+	case message.FieldEditedAt:
+		return m.OldEditedAt(ctx)
 	case message.FieldAttachments:
 		return m.OldAttachments(ctx)
 	case message.FieldExternalID:
@@ -11581,6 +11914,20 @@ func (m *MessageMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetText(v)
+		return nil
+	case message.FieldAuthor:
+		v, ok := value.(*schematype.MessageAuthor)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthor(v)
+		return nil
+	case message.FieldEditedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEditedAt(v)
 		return nil
 	case message.FieldAttachments:
 		v, ok := value.([]schematype.Attachment)
@@ -11707,6 +12054,12 @@ func (m *MessageMutation) ClearedFields() []string {
 	if m.FieldCleared(message.FieldSenderID) {
 		fields = append(fields, message.FieldSenderID)
 	}
+	if m.FieldCleared(message.FieldAuthor) {
+		fields = append(fields, message.FieldAuthor)
+	}
+	if m.FieldCleared(message.FieldEditedAt) {
+		fields = append(fields, message.FieldEditedAt)
+	}
 	if m.FieldCleared(message.FieldAttachments) {
 		fields = append(fields, message.FieldAttachments)
 	}
@@ -11744,6 +12097,12 @@ func (m *MessageMutation) ClearField(name string) error {
 	switch name {
 	case message.FieldSenderID:
 		m.ClearSenderID()
+		return nil
+	case message.FieldAuthor:
+		m.ClearAuthor()
+		return nil
+	case message.FieldEditedAt:
+		m.ClearEditedAt()
 		return nil
 	case message.FieldAttachments:
 		m.ClearAttachments()
@@ -11800,6 +12159,12 @@ func (m *MessageMutation) ResetField(name string) error {
 		return nil
 	case message.FieldText:
 		m.ResetText()
+		return nil
+	case message.FieldAuthor:
+		m.ResetAuthor()
+		return nil
+	case message.FieldEditedAt:
+		m.ResetEditedAt()
 		return nil
 	case message.FieldAttachments:
 		m.ResetAttachments()
@@ -13912,6 +14277,9 @@ type WebhookEventMutation struct {
 	error              *string
 	attempts           *int
 	addattempts        *int
+	repeats            *int
+	addrepeats         *int
+	skipped_at         *time.Time
 	next_attempt_at    *time.Time
 	clearedFields      map[string]struct{}
 	connection         *pulid.ID
@@ -14613,6 +14981,111 @@ func (m *WebhookEventMutation) ResetAttempts() {
 	m.addattempts = nil
 }
 
+// SetRepeats sets the "repeats" field.
+func (m *WebhookEventMutation) SetRepeats(i int) {
+	m.repeats = &i
+	m.addrepeats = nil
+}
+
+// Repeats returns the value of the "repeats" field in the mutation.
+func (m *WebhookEventMutation) Repeats() (r int, exists bool) {
+	v := m.repeats
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRepeats returns the old "repeats" field's value of the WebhookEvent entity.
+// If the WebhookEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEventMutation) OldRepeats(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRepeats is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRepeats requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRepeats: %w", err)
+	}
+	return oldValue.Repeats, nil
+}
+
+// AddRepeats adds i to the "repeats" field.
+func (m *WebhookEventMutation) AddRepeats(i int) {
+	if m.addrepeats != nil {
+		*m.addrepeats += i
+	} else {
+		m.addrepeats = &i
+	}
+}
+
+// AddedRepeats returns the value that was added to the "repeats" field in this mutation.
+func (m *WebhookEventMutation) AddedRepeats() (r int, exists bool) {
+	v := m.addrepeats
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRepeats resets all changes to the "repeats" field.
+func (m *WebhookEventMutation) ResetRepeats() {
+	m.repeats = nil
+	m.addrepeats = nil
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (m *WebhookEventMutation) SetSkippedAt(t time.Time) {
+	m.skipped_at = &t
+}
+
+// SkippedAt returns the value of the "skipped_at" field in the mutation.
+func (m *WebhookEventMutation) SkippedAt() (r time.Time, exists bool) {
+	v := m.skipped_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSkippedAt returns the old "skipped_at" field's value of the WebhookEvent entity.
+// If the WebhookEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEventMutation) OldSkippedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSkippedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSkippedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSkippedAt: %w", err)
+	}
+	return oldValue.SkippedAt, nil
+}
+
+// ClearSkippedAt clears the value of the "skipped_at" field.
+func (m *WebhookEventMutation) ClearSkippedAt() {
+	m.skipped_at = nil
+	m.clearedFields[webhookevent.FieldSkippedAt] = struct{}{}
+}
+
+// SkippedAtCleared returns if the "skipped_at" field was cleared in this mutation.
+func (m *WebhookEventMutation) SkippedAtCleared() bool {
+	_, ok := m.clearedFields[webhookevent.FieldSkippedAt]
+	return ok
+}
+
+// ResetSkippedAt resets all changes to the "skipped_at" field.
+func (m *WebhookEventMutation) ResetSkippedAt() {
+	m.skipped_at = nil
+	delete(m.clearedFields, webhookevent.FieldSkippedAt)
+}
+
 // SetNextAttemptAt sets the "next_attempt_at" field.
 func (m *WebhookEventMutation) SetNextAttemptAt(t time.Time) {
 	m.next_attempt_at = &t
@@ -14750,7 +15223,7 @@ func (m *WebhookEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WebhookEventMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 16)
 	if m.platform != nil {
 		fields = append(fields, webhookevent.FieldPlatform)
 	}
@@ -14790,6 +15263,12 @@ func (m *WebhookEventMutation) Fields() []string {
 	if m.attempts != nil {
 		fields = append(fields, webhookevent.FieldAttempts)
 	}
+	if m.repeats != nil {
+		fields = append(fields, webhookevent.FieldRepeats)
+	}
+	if m.skipped_at != nil {
+		fields = append(fields, webhookevent.FieldSkippedAt)
+	}
 	if m.next_attempt_at != nil {
 		fields = append(fields, webhookevent.FieldNextAttemptAt)
 	}
@@ -14827,6 +15306,10 @@ func (m *WebhookEventMutation) Field(name string) (ent.Value, bool) {
 		return m.Error()
 	case webhookevent.FieldAttempts:
 		return m.Attempts()
+	case webhookevent.FieldRepeats:
+		return m.Repeats()
+	case webhookevent.FieldSkippedAt:
+		return m.SkippedAt()
 	case webhookevent.FieldNextAttemptAt:
 		return m.NextAttemptAt()
 	}
@@ -14864,6 +15347,10 @@ func (m *WebhookEventMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldError(ctx)
 	case webhookevent.FieldAttempts:
 		return m.OldAttempts(ctx)
+	case webhookevent.FieldRepeats:
+		return m.OldRepeats(ctx)
+	case webhookevent.FieldSkippedAt:
+		return m.OldSkippedAt(ctx)
 	case webhookevent.FieldNextAttemptAt:
 		return m.OldNextAttemptAt(ctx)
 	}
@@ -14966,6 +15453,20 @@ func (m *WebhookEventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAttempts(v)
 		return nil
+	case webhookevent.FieldRepeats:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRepeats(v)
+		return nil
+	case webhookevent.FieldSkippedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSkippedAt(v)
+		return nil
 	case webhookevent.FieldNextAttemptAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -14987,6 +15488,9 @@ func (m *WebhookEventMutation) AddedFields() []string {
 	if m.addattempts != nil {
 		fields = append(fields, webhookevent.FieldAttempts)
 	}
+	if m.addrepeats != nil {
+		fields = append(fields, webhookevent.FieldRepeats)
+	}
 	return fields
 }
 
@@ -14999,6 +15503,8 @@ func (m *WebhookEventMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedResponseStatus()
 	case webhookevent.FieldAttempts:
 		return m.AddedAttempts()
+	case webhookevent.FieldRepeats:
+		return m.AddedRepeats()
 	}
 	return nil, false
 }
@@ -15021,6 +15527,13 @@ func (m *WebhookEventMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddAttempts(v)
+		return nil
+	case webhookevent.FieldRepeats:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRepeats(v)
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEvent numeric field %s", name)
@@ -15047,6 +15560,9 @@ func (m *WebhookEventMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(webhookevent.FieldError) {
 		fields = append(fields, webhookevent.FieldError)
+	}
+	if m.FieldCleared(webhookevent.FieldSkippedAt) {
+		fields = append(fields, webhookevent.FieldSkippedAt)
 	}
 	if m.FieldCleared(webhookevent.FieldNextAttemptAt) {
 		fields = append(fields, webhookevent.FieldNextAttemptAt)
@@ -15082,6 +15598,9 @@ func (m *WebhookEventMutation) ClearField(name string) error {
 		return nil
 	case webhookevent.FieldError:
 		m.ClearError()
+		return nil
+	case webhookevent.FieldSkippedAt:
+		m.ClearSkippedAt()
 		return nil
 	case webhookevent.FieldNextAttemptAt:
 		m.ClearNextAttemptAt()
@@ -15132,6 +15651,12 @@ func (m *WebhookEventMutation) ResetField(name string) error {
 		return nil
 	case webhookevent.FieldAttempts:
 		m.ResetAttempts()
+		return nil
+	case webhookevent.FieldRepeats:
+		m.ResetRepeats()
+		return nil
+	case webhookevent.FieldSkippedAt:
+		m.ResetSkippedAt()
 		return nil
 	case webhookevent.FieldNextAttemptAt:
 		m.ResetNextAttemptAt()

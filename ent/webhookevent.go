@@ -48,6 +48,10 @@ type WebhookEvent struct {
 	Error string `json:"error,omitempty"`
 	// How many times processing was tried.
 	Attempts int `json:"attempts,omitempty"`
+	// Rejected requests like this one (same connection, reason and minute) counted here rather than stored.
+	Repeats int `json:"repeats,omitempty"`
+	// When a manager cleared it from the queue (skipWebhookEvents): kept, not processed, replayable.
+	SkippedAt *time.Time `json:"skipped_at,omitempty"`
 	// When processing is tried again after a failure.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -102,11 +106,11 @@ func (*WebhookEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case webhookevent.FieldID:
 			values[i] = new(pulid.ID)
-		case webhookevent.FieldResponseStatus, webhookevent.FieldAttempts:
+		case webhookevent.FieldResponseStatus, webhookevent.FieldAttempts, webhookevent.FieldRepeats:
 			values[i] = new(sql.NullInt64)
 		case webhookevent.FieldPlatform, webhookevent.FieldAccount, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError:
 			values[i] = new(sql.NullString)
-		case webhookevent.FieldReceivedAt, webhookevent.FieldProcessedAt, webhookevent.FieldFailedAt, webhookevent.FieldNextAttemptAt:
+		case webhookevent.FieldReceivedAt, webhookevent.FieldProcessedAt, webhookevent.FieldFailedAt, webhookevent.FieldSkippedAt, webhookevent.FieldNextAttemptAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -212,6 +216,19 @@ func (_m *WebhookEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Attempts = int(value.Int64)
 			}
+		case webhookevent.FieldRepeats:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field repeats", values[i])
+			} else if value.Valid {
+				_m.Repeats = int(value.Int64)
+			}
+		case webhookevent.FieldSkippedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field skipped_at", values[i])
+			} else if value.Valid {
+				_m.SkippedAt = new(time.Time)
+				*_m.SkippedAt = value.Time
+			}
 		case webhookevent.FieldNextAttemptAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field next_attempt_at", values[i])
@@ -313,6 +330,14 @@ func (_m *WebhookEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("attempts=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Attempts))
+	builder.WriteString(", ")
+	builder.WriteString("repeats=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Repeats))
+	builder.WriteString(", ")
+	if v := _m.SkippedAt; v != nil {
+		builder.WriteString("skipped_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	if v := _m.NextAttemptAt; v != nil {
 		builder.WriteString("next_attempt_at=")

@@ -177,6 +177,34 @@ func (_c *WebhookEventCreate) SetNillableAttempts(v *int) *WebhookEventCreate {
 	return _c
 }
 
+// SetRepeats sets the "repeats" field.
+func (_c *WebhookEventCreate) SetRepeats(v int) *WebhookEventCreate {
+	_c.mutation.SetRepeats(v)
+	return _c
+}
+
+// SetNillableRepeats sets the "repeats" field if the given value is not nil.
+func (_c *WebhookEventCreate) SetNillableRepeats(v *int) *WebhookEventCreate {
+	if v != nil {
+		_c.SetRepeats(*v)
+	}
+	return _c
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (_c *WebhookEventCreate) SetSkippedAt(v time.Time) *WebhookEventCreate {
+	_c.mutation.SetSkippedAt(v)
+	return _c
+}
+
+// SetNillableSkippedAt sets the "skipped_at" field if the given value is not nil.
+func (_c *WebhookEventCreate) SetNillableSkippedAt(v *time.Time) *WebhookEventCreate {
+	if v != nil {
+		_c.SetSkippedAt(*v)
+	}
+	return _c
+}
+
 // SetNextAttemptAt sets the "next_attempt_at" field.
 func (_c *WebhookEventCreate) SetNextAttemptAt(v time.Time) *WebhookEventCreate {
 	_c.mutation.SetNextAttemptAt(v)
@@ -267,6 +295,10 @@ func (_c *WebhookEventCreate) defaults() error {
 		v := webhookevent.DefaultAttempts
 		_c.mutation.SetAttempts(v)
 	}
+	if _, ok := _c.mutation.Repeats(); !ok {
+		v := webhookevent.DefaultRepeats
+		_c.mutation.SetRepeats(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if webhookevent.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized webhookevent.DefaultID (forgotten import ent/runtime?)")
@@ -304,6 +336,9 @@ func (_c *WebhookEventCreate) check() error {
 	}
 	if _, ok := _c.mutation.Attempts(); !ok {
 		return &ValidationError{Name: "attempts", err: errors.New(`ent: missing required field "WebhookEvent.attempts"`)}
+	}
+	if _, ok := _c.mutation.Repeats(); !ok {
+		return &ValidationError{Name: "repeats", err: errors.New(`ent: missing required field "WebhookEvent.repeats"`)}
 	}
 	return nil
 }
@@ -384,6 +419,14 @@ func (_c *WebhookEventCreate) createSpec() (*WebhookEvent, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Attempts(); ok {
 		_spec.SetField(webhookevent.FieldAttempts, field.TypeInt, value)
 		_node.Attempts = value
+	}
+	if value, ok := _c.mutation.Repeats(); ok {
+		_spec.SetField(webhookevent.FieldRepeats, field.TypeInt, value)
+		_node.Repeats = value
+	}
+	if value, ok := _c.mutation.SkippedAt(); ok {
+		_spec.SetField(webhookevent.FieldSkippedAt, field.TypeTime, value)
+		_node.SkippedAt = &value
 	}
 	if value, ok := _c.mutation.NextAttemptAt(); ok {
 		_spec.SetField(webhookevent.FieldNextAttemptAt, field.TypeTime, value)
@@ -562,6 +605,42 @@ func (u *WebhookEventUpsert) UpdateAttempts() *WebhookEventUpsert {
 // AddAttempts adds v to the "attempts" field.
 func (u *WebhookEventUpsert) AddAttempts(v int) *WebhookEventUpsert {
 	u.Add(webhookevent.FieldAttempts, v)
+	return u
+}
+
+// SetRepeats sets the "repeats" field.
+func (u *WebhookEventUpsert) SetRepeats(v int) *WebhookEventUpsert {
+	u.Set(webhookevent.FieldRepeats, v)
+	return u
+}
+
+// UpdateRepeats sets the "repeats" field to the value that was provided on create.
+func (u *WebhookEventUpsert) UpdateRepeats() *WebhookEventUpsert {
+	u.SetExcluded(webhookevent.FieldRepeats)
+	return u
+}
+
+// AddRepeats adds v to the "repeats" field.
+func (u *WebhookEventUpsert) AddRepeats(v int) *WebhookEventUpsert {
+	u.Add(webhookevent.FieldRepeats, v)
+	return u
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (u *WebhookEventUpsert) SetSkippedAt(v time.Time) *WebhookEventUpsert {
+	u.Set(webhookevent.FieldSkippedAt, v)
+	return u
+}
+
+// UpdateSkippedAt sets the "skipped_at" field to the value that was provided on create.
+func (u *WebhookEventUpsert) UpdateSkippedAt() *WebhookEventUpsert {
+	u.SetExcluded(webhookevent.FieldSkippedAt)
+	return u
+}
+
+// ClearSkippedAt clears the value of the "skipped_at" field.
+func (u *WebhookEventUpsert) ClearSkippedAt() *WebhookEventUpsert {
+	u.SetNull(webhookevent.FieldSkippedAt)
 	return u
 }
 
@@ -757,6 +836,48 @@ func (u *WebhookEventUpsertOne) AddAttempts(v int) *WebhookEventUpsertOne {
 func (u *WebhookEventUpsertOne) UpdateAttempts() *WebhookEventUpsertOne {
 	return u.Update(func(s *WebhookEventUpsert) {
 		s.UpdateAttempts()
+	})
+}
+
+// SetRepeats sets the "repeats" field.
+func (u *WebhookEventUpsertOne) SetRepeats(v int) *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.SetRepeats(v)
+	})
+}
+
+// AddRepeats adds v to the "repeats" field.
+func (u *WebhookEventUpsertOne) AddRepeats(v int) *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.AddRepeats(v)
+	})
+}
+
+// UpdateRepeats sets the "repeats" field to the value that was provided on create.
+func (u *WebhookEventUpsertOne) UpdateRepeats() *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.UpdateRepeats()
+	})
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (u *WebhookEventUpsertOne) SetSkippedAt(v time.Time) *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.SetSkippedAt(v)
+	})
+}
+
+// UpdateSkippedAt sets the "skipped_at" field to the value that was provided on create.
+func (u *WebhookEventUpsertOne) UpdateSkippedAt() *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.UpdateSkippedAt()
+	})
+}
+
+// ClearSkippedAt clears the value of the "skipped_at" field.
+func (u *WebhookEventUpsertOne) ClearSkippedAt() *WebhookEventUpsertOne {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.ClearSkippedAt()
 	})
 }
 
@@ -1122,6 +1243,48 @@ func (u *WebhookEventUpsertBulk) AddAttempts(v int) *WebhookEventUpsertBulk {
 func (u *WebhookEventUpsertBulk) UpdateAttempts() *WebhookEventUpsertBulk {
 	return u.Update(func(s *WebhookEventUpsert) {
 		s.UpdateAttempts()
+	})
+}
+
+// SetRepeats sets the "repeats" field.
+func (u *WebhookEventUpsertBulk) SetRepeats(v int) *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.SetRepeats(v)
+	})
+}
+
+// AddRepeats adds v to the "repeats" field.
+func (u *WebhookEventUpsertBulk) AddRepeats(v int) *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.AddRepeats(v)
+	})
+}
+
+// UpdateRepeats sets the "repeats" field to the value that was provided on create.
+func (u *WebhookEventUpsertBulk) UpdateRepeats() *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.UpdateRepeats()
+	})
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (u *WebhookEventUpsertBulk) SetSkippedAt(v time.Time) *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.SetSkippedAt(v)
+	})
+}
+
+// UpdateSkippedAt sets the "skipped_at" field to the value that was provided on create.
+func (u *WebhookEventUpsertBulk) UpdateSkippedAt() *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.UpdateSkippedAt()
+	})
+}
+
+// ClearSkippedAt clears the value of the "skipped_at" field.
+func (u *WebhookEventUpsertBulk) ClearSkippedAt() *WebhookEventUpsertBulk {
+	return u.Update(func(s *WebhookEventUpsert) {
+		s.ClearSkippedAt()
 	})
 }
 

@@ -131,6 +131,47 @@ func (_u *WebhookEventUpdate) AddAttempts(v int) *WebhookEventUpdate {
 	return _u
 }
 
+// SetRepeats sets the "repeats" field.
+func (_u *WebhookEventUpdate) SetRepeats(v int) *WebhookEventUpdate {
+	_u.mutation.ResetRepeats()
+	_u.mutation.SetRepeats(v)
+	return _u
+}
+
+// SetNillableRepeats sets the "repeats" field if the given value is not nil.
+func (_u *WebhookEventUpdate) SetNillableRepeats(v *int) *WebhookEventUpdate {
+	if v != nil {
+		_u.SetRepeats(*v)
+	}
+	return _u
+}
+
+// AddRepeats adds value to the "repeats" field.
+func (_u *WebhookEventUpdate) AddRepeats(v int) *WebhookEventUpdate {
+	_u.mutation.AddRepeats(v)
+	return _u
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (_u *WebhookEventUpdate) SetSkippedAt(v time.Time) *WebhookEventUpdate {
+	_u.mutation.SetSkippedAt(v)
+	return _u
+}
+
+// SetNillableSkippedAt sets the "skipped_at" field if the given value is not nil.
+func (_u *WebhookEventUpdate) SetNillableSkippedAt(v *time.Time) *WebhookEventUpdate {
+	if v != nil {
+		_u.SetSkippedAt(*v)
+	}
+	return _u
+}
+
+// ClearSkippedAt clears the value of the "skipped_at" field.
+func (_u *WebhookEventUpdate) ClearSkippedAt() *WebhookEventUpdate {
+	_u.mutation.ClearSkippedAt()
+	return _u
+}
+
 // SetNextAttemptAt sets the "next_attempt_at" field.
 func (_u *WebhookEventUpdate) SetNextAttemptAt(v time.Time) *WebhookEventUpdate {
 	_u.mutation.SetNextAttemptAt(v)
@@ -230,6 +271,18 @@ func (_u *WebhookEventUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.AddedAttempts(); ok {
 		_spec.AddField(webhookevent.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Repeats(); ok {
+		_spec.SetField(webhookevent.FieldRepeats, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRepeats(); ok {
+		_spec.AddField(webhookevent.FieldRepeats, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SkippedAt(); ok {
+		_spec.SetField(webhookevent.FieldSkippedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SkippedAtCleared() {
+		_spec.ClearField(webhookevent.FieldSkippedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.NextAttemptAt(); ok {
 		_spec.SetField(webhookevent.FieldNextAttemptAt, field.TypeTime, value)
@@ -358,6 +411,47 @@ func (_u *WebhookEventUpdateOne) SetNillableAttempts(v *int) *WebhookEventUpdate
 // AddAttempts adds value to the "attempts" field.
 func (_u *WebhookEventUpdateOne) AddAttempts(v int) *WebhookEventUpdateOne {
 	_u.mutation.AddAttempts(v)
+	return _u
+}
+
+// SetRepeats sets the "repeats" field.
+func (_u *WebhookEventUpdateOne) SetRepeats(v int) *WebhookEventUpdateOne {
+	_u.mutation.ResetRepeats()
+	_u.mutation.SetRepeats(v)
+	return _u
+}
+
+// SetNillableRepeats sets the "repeats" field if the given value is not nil.
+func (_u *WebhookEventUpdateOne) SetNillableRepeats(v *int) *WebhookEventUpdateOne {
+	if v != nil {
+		_u.SetRepeats(*v)
+	}
+	return _u
+}
+
+// AddRepeats adds value to the "repeats" field.
+func (_u *WebhookEventUpdateOne) AddRepeats(v int) *WebhookEventUpdateOne {
+	_u.mutation.AddRepeats(v)
+	return _u
+}
+
+// SetSkippedAt sets the "skipped_at" field.
+func (_u *WebhookEventUpdateOne) SetSkippedAt(v time.Time) *WebhookEventUpdateOne {
+	_u.mutation.SetSkippedAt(v)
+	return _u
+}
+
+// SetNillableSkippedAt sets the "skipped_at" field if the given value is not nil.
+func (_u *WebhookEventUpdateOne) SetNillableSkippedAt(v *time.Time) *WebhookEventUpdateOne {
+	if v != nil {
+		_u.SetSkippedAt(*v)
+	}
+	return _u
+}
+
+// ClearSkippedAt clears the value of the "skipped_at" field.
+func (_u *WebhookEventUpdateOne) ClearSkippedAt() *WebhookEventUpdateOne {
+	_u.mutation.ClearSkippedAt()
 	return _u
 }
 
@@ -490,6 +584,18 @@ func (_u *WebhookEventUpdateOne) sqlSave(ctx context.Context) (_node *WebhookEve
 	}
 	if value, ok := _u.mutation.AddedAttempts(); ok {
 		_spec.AddField(webhookevent.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Repeats(); ok {
+		_spec.SetField(webhookevent.FieldRepeats, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRepeats(); ok {
+		_spec.AddField(webhookevent.FieldRepeats, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SkippedAt(); ok {
+		_spec.SetField(webhookevent.FieldSkippedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SkippedAtCleared() {
+		_spec.ClearField(webhookevent.FieldSkippedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.NextAttemptAt(); ok {
 		_spec.SetField(webhookevent.FieldNextAttemptAt, field.TypeTime, value)

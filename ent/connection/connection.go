@@ -27,6 +27,12 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldCampaignID holds the string denoting the campaign_id field in the database.
 	FieldCampaignID = "campaign_id"
+	// FieldHealth holds the string denoting the health field in the database.
+	FieldHealth = "health"
+	// FieldLastSyncAt holds the string denoting the last_sync_at field in the database.
+	FieldLastSyncAt = "last_sync_at"
+	// FieldNextCheckAt holds the string denoting the next_check_at field in the database.
+	FieldNextCheckAt = "next_check_at"
 	// FieldWidget holds the string denoting the widget field in the database.
 	FieldWidget = "widget"
 	// FieldPlatform holds the string denoting the platform field in the database.
@@ -107,6 +113,9 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldCampaignID,
+	FieldHealth,
+	FieldLastSyncAt,
+	FieldNextCheckAt,
 	FieldWidget,
 	FieldPlatform,
 	FieldExternalID,
@@ -222,6 +231,16 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCampaignID orders the results by the campaign_id field.
 func ByCampaignID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCampaignID, opts...).ToFunc()
+}
+
+// ByLastSyncAt orders the results by the last_sync_at field.
+func ByLastSyncAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastSyncAt, opts...).ToFunc()
+}
+
+// ByNextCheckAt orders the results by the next_check_at field.
+func ByNextCheckAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextCheckAt, opts...).ToFunc()
 }
 
 // ByPlatform orders the results by the platform field.

@@ -72,6 +72,16 @@ func CampaignID(v pulid.ID) predicate.Connection {
 	return predicate.Connection(sql.FieldEQ(FieldCampaignID, v))
 }
 
+// LastSyncAt applies equality check predicate on the "last_sync_at" field. It's identical to LastSyncAtEQ.
+func LastSyncAt(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldEQ(FieldLastSyncAt, v))
+}
+
+// NextCheckAt applies equality check predicate on the "next_check_at" field. It's identical to NextCheckAtEQ.
+func NextCheckAt(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldEQ(FieldNextCheckAt, v))
+}
+
 // ExternalID applies equality check predicate on the "external_id" field. It's identical to ExternalIDEQ.
 func ExternalID(v string) predicate.Connection {
 	return predicate.Connection(sql.FieldEQ(FieldExternalID, v))
@@ -290,6 +300,116 @@ func CampaignIDEqualFold(v pulid.ID) predicate.Connection {
 func CampaignIDContainsFold(v pulid.ID) predicate.Connection {
 	vc := string(v)
 	return predicate.Connection(sql.FieldContainsFold(FieldCampaignID, vc))
+}
+
+// HealthIsNil applies the IsNil predicate on the "health" field.
+func HealthIsNil() predicate.Connection {
+	return predicate.Connection(sql.FieldIsNull(FieldHealth))
+}
+
+// HealthNotNil applies the NotNil predicate on the "health" field.
+func HealthNotNil() predicate.Connection {
+	return predicate.Connection(sql.FieldNotNull(FieldHealth))
+}
+
+// LastSyncAtEQ applies the EQ predicate on the "last_sync_at" field.
+func LastSyncAtEQ(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldEQ(FieldLastSyncAt, v))
+}
+
+// LastSyncAtNEQ applies the NEQ predicate on the "last_sync_at" field.
+func LastSyncAtNEQ(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldNEQ(FieldLastSyncAt, v))
+}
+
+// LastSyncAtIn applies the In predicate on the "last_sync_at" field.
+func LastSyncAtIn(vs ...time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldIn(FieldLastSyncAt, vs...))
+}
+
+// LastSyncAtNotIn applies the NotIn predicate on the "last_sync_at" field.
+func LastSyncAtNotIn(vs ...time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldNotIn(FieldLastSyncAt, vs...))
+}
+
+// LastSyncAtGT applies the GT predicate on the "last_sync_at" field.
+func LastSyncAtGT(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldGT(FieldLastSyncAt, v))
+}
+
+// LastSyncAtGTE applies the GTE predicate on the "last_sync_at" field.
+func LastSyncAtGTE(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldGTE(FieldLastSyncAt, v))
+}
+
+// LastSyncAtLT applies the LT predicate on the "last_sync_at" field.
+func LastSyncAtLT(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldLT(FieldLastSyncAt, v))
+}
+
+// LastSyncAtLTE applies the LTE predicate on the "last_sync_at" field.
+func LastSyncAtLTE(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldLTE(FieldLastSyncAt, v))
+}
+
+// LastSyncAtIsNil applies the IsNil predicate on the "last_sync_at" field.
+func LastSyncAtIsNil() predicate.Connection {
+	return predicate.Connection(sql.FieldIsNull(FieldLastSyncAt))
+}
+
+// LastSyncAtNotNil applies the NotNil predicate on the "last_sync_at" field.
+func LastSyncAtNotNil() predicate.Connection {
+	return predicate.Connection(sql.FieldNotNull(FieldLastSyncAt))
+}
+
+// NextCheckAtEQ applies the EQ predicate on the "next_check_at" field.
+func NextCheckAtEQ(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldEQ(FieldNextCheckAt, v))
+}
+
+// NextCheckAtNEQ applies the NEQ predicate on the "next_check_at" field.
+func NextCheckAtNEQ(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldNEQ(FieldNextCheckAt, v))
+}
+
+// NextCheckAtIn applies the In predicate on the "next_check_at" field.
+func NextCheckAtIn(vs ...time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldIn(FieldNextCheckAt, vs...))
+}
+
+// NextCheckAtNotIn applies the NotIn predicate on the "next_check_at" field.
+func NextCheckAtNotIn(vs ...time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldNotIn(FieldNextCheckAt, vs...))
+}
+
+// NextCheckAtGT applies the GT predicate on the "next_check_at" field.
+func NextCheckAtGT(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldGT(FieldNextCheckAt, v))
+}
+
+// NextCheckAtGTE applies the GTE predicate on the "next_check_at" field.
+func NextCheckAtGTE(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldGTE(FieldNextCheckAt, v))
+}
+
+// NextCheckAtLT applies the LT predicate on the "next_check_at" field.
+func NextCheckAtLT(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldLT(FieldNextCheckAt, v))
+}
+
+// NextCheckAtLTE applies the LTE predicate on the "next_check_at" field.
+func NextCheckAtLTE(v time.Time) predicate.Connection {
+	return predicate.Connection(sql.FieldLTE(FieldNextCheckAt, v))
+}
+
+// NextCheckAtIsNil applies the IsNil predicate on the "next_check_at" field.
+func NextCheckAtIsNil() predicate.Connection {
+	return predicate.Connection(sql.FieldIsNull(FieldNextCheckAt))
+}
+
+// NextCheckAtNotNil applies the NotNil predicate on the "next_check_at" field.
+func NextCheckAtNotNil() predicate.Connection {
+	return predicate.Connection(sql.FieldNotNull(FieldNextCheckAt))
 }
 
 // WidgetIsNil applies the IsNil predicate on the "widget" field.

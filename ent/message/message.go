@@ -37,6 +37,10 @@ const (
 	FieldKind = "kind"
 	// FieldText holds the string denoting the text field in the database.
 	FieldText = "text"
+	// FieldAuthor holds the string denoting the author field in the database.
+	FieldAuthor = "author"
+	// FieldEditedAt holds the string denoting the edited_at field in the database.
+	FieldEditedAt = "edited_at"
 	// FieldAttachments holds the string denoting the attachments field in the database.
 	FieldAttachments = "attachments"
 	// FieldExternalID holds the string denoting the external_id field in the database.
@@ -111,6 +115,8 @@ var Columns = []string{
 	FieldDirection,
 	FieldKind,
 	FieldText,
+	FieldAuthor,
+	FieldEditedAt,
 	FieldAttachments,
 	FieldExternalID,
 	FieldExternalIds,
@@ -296,6 +302,11 @@ func ByKind(opts ...sql.OrderTermOption) OrderOption {
 // ByText orders the results by the text field.
 func ByText(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldText, opts...).ToFunc()
+}
+
+// ByEditedAt orders the results by the edited_at field.
+func ByEditedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEditedAt, opts...).ToFunc()
 }
 
 // ByExternalID orders the results by the external_id field.

@@ -91,6 +91,11 @@ func Text(v string) predicate.Message {
 	return predicate.Message(sql.FieldEQ(FieldText, v))
 }
 
+// EditedAt applies equality check predicate on the "edited_at" field. It's identical to EditedAtEQ.
+func EditedAt(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldEditedAt, v))
+}
+
 // ExternalID applies equality check predicate on the "external_id" field. It's identical to ExternalIDEQ.
 func ExternalID(v string) predicate.Message {
 	return predicate.Message(sql.FieldEQ(FieldExternalID, v))
@@ -604,6 +609,66 @@ func TextEqualFold(v string) predicate.Message {
 // TextContainsFold applies the ContainsFold predicate on the "text" field.
 func TextContainsFold(v string) predicate.Message {
 	return predicate.Message(sql.FieldContainsFold(FieldText, v))
+}
+
+// AuthorIsNil applies the IsNil predicate on the "author" field.
+func AuthorIsNil() predicate.Message {
+	return predicate.Message(sql.FieldIsNull(FieldAuthor))
+}
+
+// AuthorNotNil applies the NotNil predicate on the "author" field.
+func AuthorNotNil() predicate.Message {
+	return predicate.Message(sql.FieldNotNull(FieldAuthor))
+}
+
+// EditedAtEQ applies the EQ predicate on the "edited_at" field.
+func EditedAtEQ(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldEQ(FieldEditedAt, v))
+}
+
+// EditedAtNEQ applies the NEQ predicate on the "edited_at" field.
+func EditedAtNEQ(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldNEQ(FieldEditedAt, v))
+}
+
+// EditedAtIn applies the In predicate on the "edited_at" field.
+func EditedAtIn(vs ...time.Time) predicate.Message {
+	return predicate.Message(sql.FieldIn(FieldEditedAt, vs...))
+}
+
+// EditedAtNotIn applies the NotIn predicate on the "edited_at" field.
+func EditedAtNotIn(vs ...time.Time) predicate.Message {
+	return predicate.Message(sql.FieldNotIn(FieldEditedAt, vs...))
+}
+
+// EditedAtGT applies the GT predicate on the "edited_at" field.
+func EditedAtGT(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldGT(FieldEditedAt, v))
+}
+
+// EditedAtGTE applies the GTE predicate on the "edited_at" field.
+func EditedAtGTE(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldGTE(FieldEditedAt, v))
+}
+
+// EditedAtLT applies the LT predicate on the "edited_at" field.
+func EditedAtLT(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldLT(FieldEditedAt, v))
+}
+
+// EditedAtLTE applies the LTE predicate on the "edited_at" field.
+func EditedAtLTE(v time.Time) predicate.Message {
+	return predicate.Message(sql.FieldLTE(FieldEditedAt, v))
+}
+
+// EditedAtIsNil applies the IsNil predicate on the "edited_at" field.
+func EditedAtIsNil() predicate.Message {
+	return predicate.Message(sql.FieldIsNull(FieldEditedAt))
+}
+
+// EditedAtNotNil applies the NotNil predicate on the "edited_at" field.
+func EditedAtNotNil() predicate.Message {
+	return predicate.Message(sql.FieldNotNull(FieldEditedAt))
 }
 
 // AttachmentsIsNil applies the IsNil predicate on the "attachments" field.

@@ -174,6 +174,9 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "health", Type: field.TypeJSON, Nullable: true},
+		{Name: "last_sync_at", Type: field.TypeTime, Nullable: true},
+		{Name: "next_check_at", Type: field.TypeTime, Nullable: true},
 		{Name: "widget", Type: field.TypeJSON, Nullable: true},
 		{Name: "platform", Type: field.TypeEnum, Enums: []string{"FACEBOOK", "TELEGRAM", "ZALO", "WHATSAPP"}},
 		{Name: "external_id", Type: field.TypeString},
@@ -201,7 +204,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "connections_campaigns_connections",
-				Columns:    []*schema.Column{ConnectionsColumns[20]},
+				Columns:    []*schema.Column{ConnectionsColumns[23]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -210,7 +213,7 @@ var (
 			{
 				Name:    "connection_platform_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{ConnectionsColumns[4], ConnectionsColumns[5]},
+				Columns: []*schema.Column{ConnectionsColumns[7], ConnectionsColumns[8]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "disconnected_at IS NULL",
 				},
@@ -218,7 +221,7 @@ var (
 			{
 				Name:    "connection_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{ConnectionsColumns[20]},
+				Columns: []*schema.Column{ConnectionsColumns[23]},
 			},
 		},
 	}
@@ -379,6 +382,8 @@ var (
 		{Name: "direction", Type: field.TypeEnum, Enums: []string{"INBOUND", "OUTBOUND"}},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TEXT", "IMAGE", "FILE", "AUDIO", "VIDEO", "STICKER", "LOCATION", "OTHER"}, Default: "TEXT"},
 		{Name: "text", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "author", Type: field.TypeJSON, Nullable: true},
+		{Name: "edited_at", Type: field.TypeTime, Nullable: true},
 		{Name: "attachments", Type: field.TypeJSON, Nullable: true},
 		{Name: "external_id", Type: field.TypeString, Nullable: true},
 		{Name: "external_ids", Type: field.TypeJSON, Nullable: true},
@@ -403,25 +408,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "messages_campaigns_messages",
-				Columns:    []*schema.Column{MessagesColumns[17]},
+				Columns:    []*schema.Column{MessagesColumns[19]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_connections_messages",
-				Columns:    []*schema.Column{MessagesColumns[18]},
+				Columns:    []*schema.Column{MessagesColumns[20]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_conversations_messages",
-				Columns:    []*schema.Column{MessagesColumns[19]},
+				Columns:    []*schema.Column{MessagesColumns[21]},
 				RefColumns: []*schema.Column{ConversationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_users_sender",
-				Columns:    []*schema.Column{MessagesColumns[20]},
+				Columns:    []*schema.Column{MessagesColumns[22]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -430,27 +435,27 @@ var (
 			{
 				Name:    "message_connection_id_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{MessagesColumns[18], MessagesColumns[7]},
+				Columns: []*schema.Column{MessagesColumns[20], MessagesColumns[9]},
 			},
 			{
 				Name:    "message_conversation_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[19], MessagesColumns[16]},
+				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[18]},
 			},
 			{
 				Name:    "message_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[17]},
+				Columns: []*schema.Column{MessagesColumns[19]},
 			},
 			{
 				Name:    "message_conversation_id_client_message_id",
 				Unique:  true,
-				Columns: []*schema.Column{MessagesColumns[19], MessagesColumns[11]},
+				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[13]},
 			},
 			{
 				Name:    "message_outbox",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[19], MessagesColumns[16]},
+				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[18]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "direction = 'OUTBOUND' AND status = 'PENDING'",
 				},
@@ -458,7 +463,7 @@ var (
 			{
 				Name:    "message_external_ids",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[8]},
+				Columns: []*schema.Column{MessagesColumns[10]},
 				Annotation: &entsql.IndexAnnotation{
 					Type: "GIN",
 				},
@@ -532,6 +537,8 @@ var (
 		{Name: "response_status", Type: field.TypeInt, Default: 200},
 		{Name: "error", Type: field.TypeString, Nullable: true},
 		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "repeats", Type: field.TypeInt, Default: 0},
+		{Name: "skipped_at", Type: field.TypeTime, Nullable: true},
 		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString, Nullable: true},
 		{Name: "connection_id", Type: field.TypeString, Nullable: true},
@@ -544,13 +551,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "webhook_events_campaigns_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[13]},
+				Columns:    []*schema.Column{WebhookEventsColumns[15]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "webhook_events_connections_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[14]},
+				Columns:    []*schema.Column{WebhookEventsColumns[16]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -559,7 +566,7 @@ var (
 			{
 				Name:    "webhookevent_connection_id_dedup_key",
 				Unique:  true,
-				Columns: []*schema.Column{WebhookEventsColumns[14], WebhookEventsColumns[4]},
+				Columns: []*schema.Column{WebhookEventsColumns[16], WebhookEventsColumns[4]},
 			},
 			{
 				Name:    "webhookevent_platform_account_dedup_key",
@@ -576,13 +583,13 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{WebhookEventsColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "processed_at IS NULL AND failed_at IS NULL AND connection_id IS NOT NULL",
+					Where: "processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL",
 				},
 			},
 			{
 				Name:    "webhookevent_campaign_id_received_at",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEventsColumns[13], WebhookEventsColumns[6]},
+				Columns: []*schema.Column{WebhookEventsColumns[15], WebhookEventsColumns[6]},
 			},
 		},
 	}

@@ -225,23 +225,23 @@ func init() {
 	// connection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	connection.UpdateDefaultUpdatedAt = connectionDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// connectionDescExternalID is the schema descriptor for external_id field.
-	connectionDescExternalID := connectionFields[2].Descriptor()
+	connectionDescExternalID := connectionFields[5].Descriptor()
 	// connection.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
 	connection.ExternalIDValidator = connectionDescExternalID.Validators[0].(func(string) error)
 	// connectionDescName is the schema descriptor for name field.
-	connectionDescName := connectionFields[3].Descriptor()
+	connectionDescName := connectionFields[6].Descriptor()
 	// connection.DefaultName holds the default value on creation for the name field.
 	connection.DefaultName = connectionDescName.Default.(string)
 	// connectionDescTokenHint is the schema descriptor for token_hint field.
-	connectionDescTokenHint := connectionFields[11].Descriptor()
+	connectionDescTokenHint := connectionFields[14].Descriptor()
 	// connection.DefaultTokenHint holds the default value on creation for the token_hint field.
 	connection.DefaultTokenHint = connectionDescTokenHint.Default.(string)
 	// connectionDescWebhookTotalReceived is the schema descriptor for webhook_total_received field.
-	connectionDescWebhookTotalReceived := connectionFields[13].Descriptor()
+	connectionDescWebhookTotalReceived := connectionFields[16].Descriptor()
 	// connection.DefaultWebhookTotalReceived holds the default value on creation for the webhook_total_received field.
 	connection.DefaultWebhookTotalReceived = connectionDescWebhookTotalReceived.Default.(int64)
 	// connectionDescWebhookErrorCount is the schema descriptor for webhook_error_count field.
-	connectionDescWebhookErrorCount := connectionFields[14].Descriptor()
+	connectionDescWebhookErrorCount := connectionFields[17].Descriptor()
 	// connection.DefaultWebhookErrorCount holds the default value on creation for the webhook_error_count field.
 	connection.DefaultWebhookErrorCount = connectionDescWebhookErrorCount.Default.(int64)
 	// connectionDescID is the schema descriptor for id field.
@@ -372,15 +372,15 @@ func init() {
 	// message.DefaultText holds the default value on creation for the text field.
 	message.DefaultText = messageDescText.Default.(string)
 	// messageDescAttempts is the schema descriptor for attempts field.
-	messageDescAttempts := messageFields[12].Descriptor()
+	messageDescAttempts := messageFields[14].Descriptor()
 	// message.DefaultAttempts holds the default value on creation for the attempts field.
 	message.DefaultAttempts = messageDescAttempts.Default.(int)
 	// messageDescSentAt is the schema descriptor for sent_at field.
-	messageDescSentAt := messageFields[15].Descriptor()
+	messageDescSentAt := messageFields[17].Descriptor()
 	// message.DefaultSentAt holds the default value on creation for the sent_at field.
 	message.DefaultSentAt = messageDescSentAt.Default.(func() time.Time)
 	// messageDescPosition is the schema descriptor for position field.
-	messageDescPosition := messageFields[16].Descriptor()
+	messageDescPosition := messageFields[18].Descriptor()
 	// message.PositionValidator is a validator for the "position" field. It is called by the builders before save.
 	message.PositionValidator = messageDescPosition.Validators[0].(func(string) error)
 	// messageDescID is the schema descriptor for id field.
@@ -545,6 +545,10 @@ func init() {
 	webhookeventDescAttempts := webhookeventFields[12].Descriptor()
 	// webhookevent.DefaultAttempts holds the default value on creation for the attempts field.
 	webhookevent.DefaultAttempts = webhookeventDescAttempts.Default.(int)
+	// webhookeventDescRepeats is the schema descriptor for repeats field.
+	webhookeventDescRepeats := webhookeventFields[13].Descriptor()
+	// webhookevent.DefaultRepeats holds the default value on creation for the repeats field.
+	webhookevent.DefaultRepeats = webhookeventDescRepeats.Default.(int)
 	// webhookeventDescID is the schema descriptor for id field.
 	webhookeventDescID := webhookeventMixinFields0[0].Descriptor()
 	// webhookevent.DefaultID holds the default value on creation for the id field.

@@ -28,6 +28,19 @@ func (Connection) Mixin() []ent.Mixin {
 // Fields returns the connection's fields.
 func (Connection) Fields() []ent.Field {
 	return []ent.Field{
+		field.JSON("health", schematype.ConnectionHealth{}).
+			Optional().
+			Comment("What the platform said at the last check; null until the first.").
+			Annotations(entgql.Skip()),
+		field.Time("last_sync_at").
+			Optional().
+			Nillable().
+			Comment("When the platform was last checked successfully."),
+		field.Time("next_check_at").
+			Optional().
+			Nillable().
+			Comment("When the health checker looks at the connection next; it is claimed by moving this on.").
+			Annotations(entgql.Skip()),
 		field.JSON("widget", schematype.ZaloWidget{}).
 			Optional().
 			Comment("The Zalo interaction widget's settings (Zalo connections).").
@@ -38,9 +51,9 @@ func (Connection) Fields() []ent.Field {
 			Immutable().
 			Comment("The messaging platform.").
 			Annotations(entgql.OrderField("PLATFORM")),
+		// Mutable only by switchConnectionAccount, which moves the connection to another account.
 		field.String("external_id").
 			NotEmpty().
-			Immutable().
 			Comment("The platform's id of the account: bot id, page id, OA id or WhatsApp phone_number_id.").
 			Annotations(entgql.Skip(entgql.SkipOrderField)),
 		field.String("name").

@@ -45,6 +45,13 @@ func (Message) Fields() []ent.Field {
 		field.Text("text").
 			Default("").
 			Comment("The text, or the caption of media."),
+		field.JSON("author", &schematype.MessageAuthor{}).
+			Optional().
+			Comment("Who wrote it, when that can differ from the conversation's contact (a member of a group)."),
+		field.Time("edited_at").
+			Optional().
+			Nillable().
+			Comment("When the customer last edited it."),
 		field.JSON("attachments", []schematype.Attachment{}).
 			Optional().
 			Comment("Media, files and locations carried by the message."),

@@ -79,6 +79,13 @@ func (WebhookEvent) Fields() []ent.Field {
 		field.Int("attempts").
 			Default(0).
 			Comment("How many times processing was tried."),
+		field.Int("repeats").
+			Default(0).
+			Comment("Rejected requests like this one (same connection, reason and minute) counted here rather than stored."),
+		field.Time("skipped_at").
+			Optional().
+			Nillable().
+			Comment("When a manager cleared it from the queue (skipWebhookEvents): kept, not processed, replayable."),
 		field.Time("next_attempt_at").
 			Optional().
 			Nillable().
@@ -112,7 +119,7 @@ func (WebhookEvent) Indexes() []ent.Index {
 		// claim never scans or sorts the processed (or failed) history.
 		index.Fields("id").
 			StorageKey("webhookevent_pending").
-			Annotations(entsql.IndexWhere("processed_at IS NULL AND failed_at IS NULL AND connection_id IS NOT NULL")),
+			Annotations(entsql.IndexWhere("processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL")),
 		index.Fields("campaign_id", "received_at"),
 	}
 }

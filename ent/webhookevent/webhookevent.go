@@ -45,6 +45,10 @@ const (
 	FieldError = "error"
 	// FieldAttempts holds the string denoting the attempts field in the database.
 	FieldAttempts = "attempts"
+	// FieldRepeats holds the string denoting the repeats field in the database.
+	FieldRepeats = "repeats"
+	// FieldSkippedAt holds the string denoting the skipped_at field in the database.
+	FieldSkippedAt = "skipped_at"
 	// FieldNextAttemptAt holds the string denoting the next_attempt_at field in the database.
 	FieldNextAttemptAt = "next_attempt_at"
 	// EdgeConnection holds the string denoting the connection edge name in mutations.
@@ -85,6 +89,8 @@ var Columns = []string{
 	FieldResponseStatus,
 	FieldError,
 	FieldAttempts,
+	FieldRepeats,
+	FieldSkippedAt,
 	FieldNextAttemptAt,
 }
 
@@ -112,6 +118,8 @@ var (
 	DefaultResponseStatus int
 	// DefaultAttempts holds the default value on creation for the "attempts" field.
 	DefaultAttempts int
+	// DefaultRepeats holds the default value on creation for the "repeats" field.
+	DefaultRepeats int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -192,6 +200,16 @@ func ByError(opts ...sql.OrderTermOption) OrderOption {
 // ByAttempts orders the results by the attempts field.
 func ByAttempts(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAttempts, opts...).ToFunc()
+}
+
+// ByRepeats orders the results by the repeats field.
+func ByRepeats(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRepeats, opts...).ToFunc()
+}
+
+// BySkippedAt orders the results by the skipped_at field.
+func BySkippedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSkippedAt, opts...).ToFunc()
 }
 
 // ByNextAttemptAt orders the results by the next_attempt_at field.

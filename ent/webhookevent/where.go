@@ -117,6 +117,16 @@ func Attempts(v int) predicate.WebhookEvent {
 	return predicate.WebhookEvent(sql.FieldEQ(FieldAttempts, v))
 }
 
+// Repeats applies equality check predicate on the "repeats" field. It's identical to RepeatsEQ.
+func Repeats(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldEQ(FieldRepeats, v))
+}
+
+// SkippedAt applies equality check predicate on the "skipped_at" field. It's identical to SkippedAtEQ.
+func SkippedAt(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldEQ(FieldSkippedAt, v))
+}
+
 // NextAttemptAt applies equality check predicate on the "next_attempt_at" field. It's identical to NextAttemptAtEQ.
 func NextAttemptAt(v time.Time) predicate.WebhookEvent {
 	return predicate.WebhookEvent(sql.FieldEQ(FieldNextAttemptAt, v))
@@ -850,6 +860,96 @@ func AttemptsLT(v int) predicate.WebhookEvent {
 // AttemptsLTE applies the LTE predicate on the "attempts" field.
 func AttemptsLTE(v int) predicate.WebhookEvent {
 	return predicate.WebhookEvent(sql.FieldLTE(FieldAttempts, v))
+}
+
+// RepeatsEQ applies the EQ predicate on the "repeats" field.
+func RepeatsEQ(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldEQ(FieldRepeats, v))
+}
+
+// RepeatsNEQ applies the NEQ predicate on the "repeats" field.
+func RepeatsNEQ(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNEQ(FieldRepeats, v))
+}
+
+// RepeatsIn applies the In predicate on the "repeats" field.
+func RepeatsIn(vs ...int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldIn(FieldRepeats, vs...))
+}
+
+// RepeatsNotIn applies the NotIn predicate on the "repeats" field.
+func RepeatsNotIn(vs ...int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNotIn(FieldRepeats, vs...))
+}
+
+// RepeatsGT applies the GT predicate on the "repeats" field.
+func RepeatsGT(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldGT(FieldRepeats, v))
+}
+
+// RepeatsGTE applies the GTE predicate on the "repeats" field.
+func RepeatsGTE(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldGTE(FieldRepeats, v))
+}
+
+// RepeatsLT applies the LT predicate on the "repeats" field.
+func RepeatsLT(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldLT(FieldRepeats, v))
+}
+
+// RepeatsLTE applies the LTE predicate on the "repeats" field.
+func RepeatsLTE(v int) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldLTE(FieldRepeats, v))
+}
+
+// SkippedAtEQ applies the EQ predicate on the "skipped_at" field.
+func SkippedAtEQ(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldEQ(FieldSkippedAt, v))
+}
+
+// SkippedAtNEQ applies the NEQ predicate on the "skipped_at" field.
+func SkippedAtNEQ(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNEQ(FieldSkippedAt, v))
+}
+
+// SkippedAtIn applies the In predicate on the "skipped_at" field.
+func SkippedAtIn(vs ...time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldIn(FieldSkippedAt, vs...))
+}
+
+// SkippedAtNotIn applies the NotIn predicate on the "skipped_at" field.
+func SkippedAtNotIn(vs ...time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNotIn(FieldSkippedAt, vs...))
+}
+
+// SkippedAtGT applies the GT predicate on the "skipped_at" field.
+func SkippedAtGT(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldGT(FieldSkippedAt, v))
+}
+
+// SkippedAtGTE applies the GTE predicate on the "skipped_at" field.
+func SkippedAtGTE(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldGTE(FieldSkippedAt, v))
+}
+
+// SkippedAtLT applies the LT predicate on the "skipped_at" field.
+func SkippedAtLT(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldLT(FieldSkippedAt, v))
+}
+
+// SkippedAtLTE applies the LTE predicate on the "skipped_at" field.
+func SkippedAtLTE(v time.Time) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldLTE(FieldSkippedAt, v))
+}
+
+// SkippedAtIsNil applies the IsNil predicate on the "skipped_at" field.
+func SkippedAtIsNil() predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldIsNull(FieldSkippedAt))
+}
+
+// SkippedAtNotNil applies the NotNil predicate on the "skipped_at" field.
+func SkippedAtNotNil() predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNotNull(FieldSkippedAt))
 }
 
 // NextAttemptAtEQ applies the EQ predicate on the "next_attempt_at" field.
