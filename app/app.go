@@ -151,6 +151,7 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	a.Calls = calls.New(calls.Options{Client: client, Events: a.Events, Keys: keys})
 	a.Contacts = contacts.New(client, a.Events)
 	a.Ingest.FetchProfiles(a.Connections)
+	a.Ingest.AnswerThrough(a.Connections)
 	jdb := db
 	if opt.JournalDB != nil {
 		jdb = opt.JournalDB
@@ -180,15 +181,17 @@ func (a *App) RunHub(ctx context.Context) {
 }
 
 // RunWork runs the journal's batcher, the processing workers, the outbox's
-// senders, token renewal, profile lookups, the routing of events that came
-// before their connection, the webhook edge's following of connection
-// changes and the health writer until ctx ends.
+// senders, token renewal, the connections' health checks, profile lookups,
+// the routing of events that came before their connection, the webhook
+// edge's following of connection changes and the health writer until ctx
+// ends.
 func (a *App) RunWork(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Journal.Run(ctx) })
 	wg.Go(func() { a.Ingest.Run(ctx, a.Config.Platforms.IngestWorkers, a.opt.Poll) })
 	wg.Go(func() { a.Outbox.Run(ctx, a.Config.Platforms.OutboxWorkers, a.opt.Poll) })
 	wg.Go(func() { a.Connections.RunRefresher(ctx, time.Minute) })
+	wg.Go(func() { a.Connections.Checker(a.Config.Platforms.ConnectionCheckInterval).Run(ctx) })
 	wg.Go(func() { a.Connections.RunProfiles(ctx) })
 	wg.Go(func() { a.Connections.RunReroutes(ctx) })
 	wg.Go(func() { a.Webhooks.Run(ctx) })

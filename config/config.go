@@ -86,6 +86,9 @@ type Platforms struct {
 	OutboxWorkers        int    // OUTBOX_WORKERS: workers sending agents' messages (default 2; 0: this replica sends nothing)
 	OutboxMaxAttempts    int    // OUTBOX_MAX_ATTEMPTS: tries of a send that fails for a passing reason (default 8)
 	MediaAllowPrivate    bool   // MEDIA_FETCH_ALLOW_PRIVATE: let attachment URLs point at private addresses (default false)
+	// CONNECTION_CHECK_INTERVAL: how often each connection's platform is
+	// asked about its token and webhook (default 15m, at least 1s).
+	ConnectionCheckInterval time.Duration
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -204,6 +207,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	intVar("OUTBOX_WORKERS", &p.OutboxWorkers, 2, 0, 256, "0: this replica sends nothing")
 	intVar("OUTBOX_MAX_ATTEMPTS", &p.OutboxMaxAttempts, 8, 1, 100, "tries of a send that fails for a passing reason")
+	p.ConnectionCheckInterval = 15 * time.Minute
+	if s := getenv("CONNECTION_CHECK_INTERVAL"); s != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < time.Second {
+			bad("CONNECTION_CHECK_INTERVAL", "must be a Go duration of at least 1s (e.g. 15m or 1h), got %q", s)
+		}
+		p.ConnectionCheckInterval = d
+	}
 	if s := getenv("MEDIA_FETCH_ALLOW_PRIVATE"); s != "" {
 		v, err := strconv.ParseBool(s)
 		if err != nil {
@@ -410,6 +421,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("outbox_workers", c.Platforms.OutboxWorkers),
 		slog.Int("outbox_max_attempts", c.Platforms.OutboxMaxAttempts),
 		slog.Bool("media_fetch_allow_private", c.Platforms.MediaAllowPrivate),
+		slog.Duration("connection_check_interval", c.Platforms.ConnectionCheckInterval),
 	)
 }
 

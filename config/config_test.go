@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -95,6 +96,40 @@ func TestInvalidSettingsNameTheVariable(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// CONNECTION_CHECK_INTERVAL is a Go duration of at least a second; anything
+// else stops the server with a message naming the variable and the rule.
+func TestConnectionCheckInterval(t *testing.T) {
+	valid := []struct {
+		value string
+		want  time.Duration
+	}{
+		{"", 15 * time.Minute},
+		{"1s", time.Second},
+		{"90s", 90 * time.Second},
+		{" 1h ", time.Hour},
+	}
+	for _, tc := range valid {
+		t.Run("valid "+tc.value, func(t *testing.T) {
+			c, err := config.Load(env(map[string]string{"CONNECTION_CHECK_INTERVAL": tc.value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Platforms.ConnectionCheckInterval; got != tc.want {
+				t.Fatalf("interval = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	for _, value := range []string{"999ms", "0", "-5m", "15", "fifteen minutes"} {
+		t.Run("invalid "+value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{"CONNECTION_CHECK_INTERVAL": value}))
+			if err == nil || !strings.Contains(err.Error(), "CONNECTION_CHECK_INTERVAL: must be a Go duration of at least 1s") ||
+				!strings.Contains(err.Error(), fmt.Sprintf("%q", value)) {
+				t.Fatalf("err = %v, want one naming CONNECTION_CHECK_INTERVAL, the rule and %q", err, value)
+			}
+		})
+	}
 }
 
 func TestLogValueMasksSecrets(t *testing.T) {

@@ -241,8 +241,16 @@ func (s *Service) Connect(ctx context.Context, in platform.ConnectInput) ([]*ent
 		}
 	}
 	accts := make([]platform.Account, len(plan.Accounts))
+	revive := make([]bool, len(plan.Accounts))
 	for i, a := range plan.Accounts {
 		id := pulid.New("con")
+		old, err := s.previous(ctx, in.Campaign(), ch.Platform(), a.ExternalID)
+		if err != nil {
+			return nil, err
+		}
+		if old != nil {
+			id, revive[i] = old.ID, true
+		}
 		accts[i] = platform.Account{ConnectionID: id, ExternalID: a.ExternalID, Credentials: a.Credentials,
 			TokenExpiresAt: a.TokenExpiresAt, WebhookURL: s.WebhookURL(ch.Platform(), id)}
 	}
@@ -254,6 +262,15 @@ func (s *Service) Connect(ctx context.Context, in platform.ConnectInput) ([]*ent
 			sealed, err := s.seal(accts[i].ConnectionID, a.Credentials)
 			if err != nil {
 				return nil, err
+			}
+			if revive[i] {
+				c, err := s.revive(ctx, tx, accts[i].ConnectionID, a, sealed)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, c)
+				evs = append(evs, events.Connection(c))
+				continue
 			}
 			c, err := tx.Connection.Create().
 				SetID(accts[i].ConnectionID).
@@ -300,6 +317,60 @@ func (s *Service) Connect(ctx context.Context, in platform.ConnectInput) ([]*ent
 		s.rerouteNew(ctx, c)
 	}
 	return out, nil
+}
+
+// previous finds the connection the campaign had for the account before it
+// was disconnected (the latest, if several), so that connecting the account
+// again continues its contacts and conversations rather than splitting
+// each customer's history in two. Another campaign's connection of the
+// account is not looked at: there the account starts fresh.
+func (s *Service) previous(ctx context.Context, campaign pulid.ID, p schematype.Platform, externalID string) (*ent.Connection, error) {
+	c, err := s.client.Connection.Query().
+		Where(connection.CampaignID(campaign), connection.PlatformEQ(p), connection.ExternalID(externalID), connection.DisconnectedAtNotNil()).
+		Order(ent.Desc(connection.FieldDisconnectedAt), ent.Desc(connection.FieldID)).
+		First(system(ctx))
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return c, err
+}
+
+// revive makes a disconnected connection live again with new credentials.
+// What the platform said of the old credentials (health, errors) is theirs
+// and goes; the name people gave the connection stays. A revive that lost
+// a race with another is a conflict, as a second connect is.
+func (s *Service) revive(ctx context.Context, tx *ent.Tx, id pulid.ID, a platform.NewAccount, sealed []byte) (*ent.Connection, error) {
+	c, err := freshAccount(tx.Connection.UpdateOneID(id), a, sealed).
+		Where(connection.DisconnectedAtNotNil()).
+		SetConnectedAt(s.now()).
+		ClearDisconnectedAt().
+		ClearWebhookLastError().
+		ClearWebhookLastErrorAt().
+		Save(ctx)
+	if ent.IsNotFound(err) || ent.IsConstraintError(err) {
+		return nil, apperr.Conflictf("%s was connected again meanwhile", a.Title)
+	}
+	return c, err
+}
+
+// freshAccount sets what a connection holds of its account when new
+// credentials take it over (a revive, a switch): what the platform said of
+// the old ones goes with them.
+func freshAccount(u *ent.ConnectionUpdateOne, a platform.NewAccount, sealed []byte) *ent.ConnectionUpdateOne {
+	u.SetUsername(a.Username).
+		SetCredentials(sealed).
+		SetTokenHint(vault.Hint(a.Credentials.Token())).
+		SetStatus(connection.StatusACTIVE).
+		SetStatusReason("").
+		ClearHealth().
+		ClearLastSyncAt().
+		ClearNextCheckAt()
+	if a.TokenExpiresAt != nil {
+		u.SetTokenExpiresAt(*a.TokenExpiresAt)
+	} else {
+		u.ClearTokenExpiresAt()
+	}
+	return u
 }
 
 // get loads a connection the viewer may see and checks it may manage it.

@@ -23,52 +23,37 @@ type TestResult struct {
 }
 
 // Test checks a connection against its platform: token, webhook registration,
-// permissions. A token the platform rejects (and, where tokens are renewed,
+// permissions. It is the background health check, run now: the findings are
+// recorded the same way (health, lastSyncAt, a lost webhook registered
+// again), and a token the platform rejects (and, where tokens are renewed,
 // one that renewing does not bring back) puts the connection into ERROR.
 func (s *Service) Test(ctx context.Context, id pulid.ID) (*TestResult, error) {
 	c, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	if c.Status == connection.StatusINACTIVE {
+		return &TestResult{Checks: []platform.Check{statusCheck(c)}}, nil
+	}
+	done, err := s.check(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	status := statusCheck(done.conn)
+	res := &TestResult{OK: status.OK, Checks: append([]platform.Check{status}, done.checks...)}
+	for _, ch := range done.checks {
+		res.OK = res.OK && ch.OK
+	}
+	return res, nil
+}
+
+// statusCheck is the test's first line: the connection's status and why.
+func statusCheck(c *ent.Connection) platform.Check {
 	status := platform.Check{Name: "connection status", OK: c.Status == connection.StatusACTIVE, Detail: strings.ToLower(string(c.Status))}
 	if c.StatusReason != "" {
 		status.Detail += ": " + c.StatusReason
 	}
-	if c.Status == connection.StatusINACTIVE {
-		return &TestResult{Checks: []platform.Check{status}}, nil
-	}
-	ch, acct, err := s.Account(c)
-	if err != nil {
-		return nil, err
-	}
-	checks, err := ch.Check(ctx, acct)
-	if _, renews := ch.(platform.TokenRenewer); renews && platform.IsAuth(err) {
-		// An access token dies early when another one is minted; only a
-		// failed renewal means the account must be reconnected.
-		rc, rerr := s.Renew(ctx, c.ID, true)
-		switch {
-		case rerr != nil:
-			checks, err = []platform.Check{platform.Failed("token valid", rerr)}, rerr
-		case rc.Status == connection.StatusERROR:
-			checks, err = []platform.Check{{Name: "token valid", OK: false, Detail: rc.StatusReason}}, nil
-		default:
-			if _, acct, err = s.Account(rc); err != nil {
-				return nil, err
-			}
-			checks, err = ch.Check(ctx, acct)
-		}
-	}
-	if err != nil && platform.IsAuth(err) {
-		if c, err = s.markError(ctx, c.ID, s.authReason(err)); err != nil {
-			return nil, err
-		}
-		status = platform.Check{Name: "connection status", OK: false, Detail: "error: " + c.StatusReason}
-	}
-	res := &TestResult{OK: status.OK, Checks: append([]platform.Check{status}, checks...)}
-	for _, ch := range checks {
-		res.OK = res.OK && ch.OK
-	}
-	return res, nil
+	return status
 }
 
 // Reconnect renews tokens (where the platform has renewable ones) and
@@ -228,6 +213,11 @@ func (s *Service) WebhookEvent(ctx context.Context, id pulid.ID) (*ent.WebhookEv
 	}
 	if err != nil {
 		return nil, err
+	}
+	if ev.ResponseStatus != 200 {
+		// It was refused at the door (forged, oversize, malformed): kept for
+		// the log, never verified, so never applied.
+		return nil, apperr.Input("id", "webhook event %s was rejected on arrival (%d: %s); it is kept for the log and cannot be replayed", ev.ID, ev.ResponseStatus, ev.Error)
 	}
 	if ev.CampaignID == nil {
 		return s.routeForReplay(ctx, ev)

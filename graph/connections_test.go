@@ -632,3 +632,27 @@ func TestCredentialsSealedEarlierOpen(t *testing.T) {
 		})
 	}
 }
+
+// Edit → choose another bot, through GraphQL: fields the platform has not are
+// errors on that field, an agent may not, and the moved connection keeps its id.
+func TestSwitchConnectionAccountMutation(t *testing.T) {
+	e := newEnv(t)
+	c, tok := e.manager()
+	agent, agentTok := e.user(user.RoleMEMBER)
+	e.member(c, agent, campaignmember.RoleAGENT)
+	conn, id := e.telegramConnection(c, tok)
+	token, bot := newBot(e)
+	const q = `mutation($id: ID!, $in: SwitchConnectionAccountInput!) { switchConnectionAccount(id: $id, input: $in) { id externalID username status } }`
+	r := e.do("Bearer "+tok, q, map[string]any{"id": id, "in": map[string]any{"botToken": token, "pageID": "1"}})
+	if r.code() != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "input.pageID" {
+		t.Fatalf("a page id for a bot: %s", r.Raw)
+	}
+	if r := e.do("Bearer "+agentTok, q, map[string]any{"id": id, "in": map[string]any{"botToken": token}}); r.code() != "FORBIDDEN" {
+		t.Fatalf("an agent switching: %s", r.Raw)
+	}
+	d := e.as(tok, q, map[string]any{"id": id, "in": map[string]any{"botToken": token}})
+	if dig(d, "switchConnectionAccount.id") != id || dig(d, "switchConnectionAccount.externalID") != fmt.Sprint(bot.ID) ||
+		dig(d, "switchConnectionAccount.username") != bot.Username || conn.ExternalID == fmt.Sprint(bot.ID) {
+		t.Fatalf("switched = %v", d)
+	}
+}

@@ -70,6 +70,10 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 func (r *Resolver) WebhookEvent() WebhookEventResolver { return &webhookEventResolver{r} }
 
+func (r *Resolver) WebhookEventWhereInput() WebhookEventWhereInputResolver {
+	return &webhookEventWhereInputResolver{r}
+}
+
 type campaignResolver struct{ *Resolver }
 type connectionResolver struct{ *Resolver }
 type contactResolver struct{ *Resolver }
@@ -78,3 +82,4 @@ type messageResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
 type userResolver struct{ *Resolver }
 type webhookEventResolver struct{ *Resolver }
+type webhookEventWhereInputResolver struct{ *Resolver }

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/graph/model"
 	"github.com/switchboard-chat/switchboard/outbox"
+	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
@@ -54,6 +55,7 @@ type ResolverRoot interface {
 	User() UserResolver
 	WebhookEvent() WebhookEventResolver
 	ZaloWidget() ZaloWidgetResolver
+	WebhookEventWhereInput() WebhookEventWhereInputResolver
 }
 
 type DirectiveRoot struct {
@@ -201,7 +203,9 @@ type ComplexityRoot struct {
 		CreatedAt      func(childComplexity int) int
 		DisconnectedAt func(childComplexity int) int
 		ExternalID     func(childComplexity int) int
+		Health         func(childComplexity int) int
 		ID             func(childComplexity int) int
+		LastSyncAt     func(childComplexity int) int
 		Name           func(childComplexity int) int
 		Platform       func(childComplexity int) int
 		Status         func(childComplexity int) int
@@ -229,6 +233,22 @@ type ComplexityRoot struct {
 	ConnectionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ConnectionHealth struct {
+		CanReadAllGroupMessages func(childComplexity int) int
+		CheckedAt               func(childComplexity int) int
+		Commands                func(childComplexity int) int
+		MessagingLimitTier      func(childComplexity int) int
+		PendingUpdates          func(childComplexity int) int
+		Permissions             func(childComplexity int) int
+		PlatformError           func(childComplexity int) int
+		PlatformErrorAt         func(childComplexity int) int
+		QualityRating           func(childComplexity int) int
+		TokenExpiresAt          func(childComplexity int) int
+		TokenValid              func(childComplexity int) int
+		WebhookRegistered       func(childComplexity int) int
+		WebhookURL              func(childComplexity int) int
 	}
 
 	ConnectionTest struct {
@@ -330,6 +350,7 @@ type ComplexityRoot struct {
 	Message struct {
 		Attachments     func(childComplexity int) int
 		Attempts        func(childComplexity int) int
+		Author          func(childComplexity int) int
 		CampaignID      func(childComplexity int) int
 		ClientMessageID func(childComplexity int) int
 		ConnectionID    func(childComplexity int) int
@@ -337,6 +358,7 @@ type ComplexityRoot struct {
 		ConversationID  func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
 		Direction       func(childComplexity int) int
+		EditedAt        func(childComplexity int) int
 		Error           func(childComplexity int) int
 		ExternalID      func(childComplexity int) int
 		ExternalIDs     func(childComplexity int) int
@@ -350,6 +372,11 @@ type ComplexityRoot struct {
 		Status          func(childComplexity int) int
 		Text            func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
+	}
+
+	MessageAuthor struct {
+		ExternalID func(childComplexity int) int
+		Name       func(childComplexity int) int
 	}
 
 	MessageConnection struct {
@@ -392,6 +419,8 @@ type ComplexityRoot struct {
 		SendMessage             func(childComplexity int, input outbox.SendInput) int
 		SetConversationStatus   func(childComplexity int, id pulid.ID, status conversation.Status) int
 		SetSoftphoneCredentials func(childComplexity int, userID pulid.ID, input calls.SoftphoneInput) int
+		SkipWebhookEvents       func(childComplexity int, connectionID pulid.ID, before *time.Time) int
+		SwitchConnectionAccount func(childComplexity int, id pulid.ID, input platform.SwitchInput) int
 		TestConnection          func(childComplexity int, id pulid.ID, sendTo *pulid.ID) int
 		TestWebhook             func(childComplexity int, connectionID pulid.ID) int
 		UnarchiveCampaign       func(childComplexity int, id pulid.ID) int
@@ -508,7 +537,9 @@ type ComplexityRoot struct {
 		Platform       func(childComplexity int) int
 		ProcessedAt    func(childComplexity int) int
 		ReceivedAt     func(childComplexity int) int
+		Repeats        func(childComplexity int) int
 		ResponseStatus func(childComplexity int) int
+		SkippedAt      func(childComplexity int) int
 	}
 
 	WebhookEventConnection struct {
@@ -1194,12 +1225,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Connection.ExternalID(childComplexity), true
+	case "Connection.health":
+		if e.ComplexityRoot.Connection.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Connection.Health(childComplexity), true
 	case "Connection.id":
 		if e.ComplexityRoot.Connection.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Connection.ID(childComplexity), true
+	case "Connection.lastSyncAt":
+		if e.ComplexityRoot.Connection.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Connection.LastSyncAt(childComplexity), true
 	case "Connection.name":
 		if e.ComplexityRoot.Connection.Name == nil {
 			break
@@ -1316,6 +1359,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConnectionEdge.Node(childComplexity), true
+
+	case "ConnectionHealth.canReadAllGroupMessages":
+		if e.ComplexityRoot.ConnectionHealth.CanReadAllGroupMessages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.CanReadAllGroupMessages(childComplexity), true
+	case "ConnectionHealth.checkedAt":
+		if e.ComplexityRoot.ConnectionHealth.CheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.CheckedAt(childComplexity), true
+	case "ConnectionHealth.commands":
+		if e.ComplexityRoot.ConnectionHealth.Commands == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.Commands(childComplexity), true
+	case "ConnectionHealth.messagingLimitTier":
+		if e.ComplexityRoot.ConnectionHealth.MessagingLimitTier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.MessagingLimitTier(childComplexity), true
+	case "ConnectionHealth.pendingUpdates":
+		if e.ComplexityRoot.ConnectionHealth.PendingUpdates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.PendingUpdates(childComplexity), true
+	case "ConnectionHealth.permissions":
+		if e.ComplexityRoot.ConnectionHealth.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.Permissions(childComplexity), true
+	case "ConnectionHealth.platformError":
+		if e.ComplexityRoot.ConnectionHealth.PlatformError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.PlatformError(childComplexity), true
+	case "ConnectionHealth.platformErrorAt":
+		if e.ComplexityRoot.ConnectionHealth.PlatformErrorAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.PlatformErrorAt(childComplexity), true
+	case "ConnectionHealth.qualityRating":
+		if e.ComplexityRoot.ConnectionHealth.QualityRating == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.QualityRating(childComplexity), true
+	case "ConnectionHealth.tokenExpiresAt":
+		if e.ComplexityRoot.ConnectionHealth.TokenExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.TokenExpiresAt(childComplexity), true
+	case "ConnectionHealth.tokenValid":
+		if e.ComplexityRoot.ConnectionHealth.TokenValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.TokenValid(childComplexity), true
+	case "ConnectionHealth.webhookRegistered":
+		if e.ComplexityRoot.ConnectionHealth.WebhookRegistered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.WebhookRegistered(childComplexity), true
+	case "ConnectionHealth.webhookURL":
+		if e.ComplexityRoot.ConnectionHealth.WebhookURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionHealth.WebhookURL(childComplexity), true
 
 	case "ConnectionTest.checks":
 		if e.ComplexityRoot.ConnectionTest.Checks == nil {
@@ -1760,6 +1882,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Attempts(childComplexity), true
+	case "Message.author":
+		if e.ComplexityRoot.Message.Author == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Author(childComplexity), true
 	case "Message.campaignID":
 		if e.ComplexityRoot.Message.CampaignID == nil {
 			break
@@ -1802,6 +1930,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Direction(childComplexity), true
+	case "Message.editedAt":
+		if e.ComplexityRoot.Message.EditedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.EditedAt(childComplexity), true
 	case "Message.error":
 		if e.ComplexityRoot.Message.Error == nil {
 			break
@@ -1880,6 +2014,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.UpdatedAt(childComplexity), true
+
+	case "MessageAuthor.externalID":
+		if e.ComplexityRoot.MessageAuthor.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageAuthor.ExternalID(childComplexity), true
+	case "MessageAuthor.name":
+		if e.ComplexityRoot.MessageAuthor.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageAuthor.Name(childComplexity), true
 
 	case "MessageConnection.edges":
 		if e.ComplexityRoot.MessageConnection.Edges == nil {
@@ -2221,6 +2368,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetSoftphoneCredentials(childComplexity, args["userID"].(pulid.ID), args["input"].(calls.SoftphoneInput)), true
+	case "Mutation.skipWebhookEvents":
+		if e.ComplexityRoot.Mutation.SkipWebhookEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_skipWebhookEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SkipWebhookEvents(childComplexity, args["connectionID"].(pulid.ID), args["before"].(*time.Time)), true
+	case "Mutation.switchConnectionAccount":
+		if e.ComplexityRoot.Mutation.SwitchConnectionAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_switchConnectionAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SwitchConnectionAccount(childComplexity, args["id"].(pulid.ID), args["input"].(platform.SwitchInput)), true
 	case "Mutation.testConnection":
 		if e.ComplexityRoot.Mutation.TestConnection == nil {
 			break
@@ -2849,12 +3018,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookEvent.ReceivedAt(childComplexity), true
+	case "WebhookEvent.repeats":
+		if e.ComplexityRoot.WebhookEvent.Repeats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEvent.Repeats(childComplexity), true
 	case "WebhookEvent.responseStatus":
 		if e.ComplexityRoot.WebhookEvent.ResponseStatus == nil {
 			break
 		}
 
 		return e.ComplexityRoot.WebhookEvent.ResponseStatus(childComplexity), true
+	case "WebhookEvent.skippedAt":
+		if e.ComplexityRoot.WebhookEvent.SkippedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEvent.SkippedAt(childComplexity), true
 
 	case "WebhookEventConnection.edges":
 		if e.ComplexityRoot.WebhookEventConnection.Edges == nil {
@@ -3021,6 +3202,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputOutboundAttachmentInput,
 		ec.unmarshalInputSendMessageInput,
 		ec.unmarshalInputSoftphoneCredentialsInput,
+		ec.unmarshalInputSwitchConnectionAccountInput,
 		ec.unmarshalInputTagOrder,
 		ec.unmarshalInputTagWhereInput,
 		ec.unmarshalInputUpdateCampaignInput,
@@ -3124,7 +3306,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "accounts.graphqls" "calls.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "messaging.graphqls" "realtime.graphqls" "zalo.graphqls"
+//go:embed "accounts.graphqls" "calls.graphqls" "campaigns.graphqls" "connections.graphqls" "ent.graphqls" "health.graphqls" "messaging.graphqls" "realtime.graphqls" "zalo.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3141,6 +3323,7 @@ var sources = []*ast.Source{
 	{Name: "campaigns.graphqls", Input: sourceData("campaigns.graphqls"), BuiltIn: false},
 	{Name: "connections.graphqls", Input: sourceData("connections.graphqls"), BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
+	{Name: "health.graphqls", Input: sourceData("health.graphqls"), BuiltIn: false},
 	{Name: "messaging.graphqls", Input: sourceData("messaging.graphqls"), BuiltIn: false},
 	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
 	{Name: "zalo.graphqls", Input: sourceData("zalo.graphqls"), BuiltIn: false},
@@ -3427,6 +3610,8 @@ func (ec *executionContext) childFields_Connection(ctx context.Context, field gr
 		return ec.fieldContext_Connection_updatedAt(ctx, field)
 	case "campaignID":
 		return ec.fieldContext_Connection_campaignID(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_Connection_lastSyncAt(ctx, field)
 	case "platform":
 		return ec.fieldContext_Connection_platform(ctx, field)
 	case "externalID":
@@ -3455,6 +3640,8 @@ func (ec *executionContext) childFields_Connection(ctx context.Context, field gr
 		return ec.fieldContext_Connection_webhookEvents(ctx, field)
 	case "webhook":
 		return ec.fieldContext_Connection_webhook(ctx, field)
+	case "health":
+		return ec.fieldContext_Connection_health(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Connection", field.Name)
 }
@@ -3491,6 +3678,38 @@ func (ec *executionContext) childFields_ConnectionEdge(ctx context.Context, fiel
 		return ec.fieldContext_ConnectionEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConnectionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ConnectionHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "checkedAt":
+		return ec.fieldContext_ConnectionHealth_checkedAt(ctx, field)
+	case "tokenValid":
+		return ec.fieldContext_ConnectionHealth_tokenValid(ctx, field)
+	case "tokenExpiresAt":
+		return ec.fieldContext_ConnectionHealth_tokenExpiresAt(ctx, field)
+	case "webhookRegistered":
+		return ec.fieldContext_ConnectionHealth_webhookRegistered(ctx, field)
+	case "webhookURL":
+		return ec.fieldContext_ConnectionHealth_webhookURL(ctx, field)
+	case "pendingUpdates":
+		return ec.fieldContext_ConnectionHealth_pendingUpdates(ctx, field)
+	case "platformError":
+		return ec.fieldContext_ConnectionHealth_platformError(ctx, field)
+	case "platformErrorAt":
+		return ec.fieldContext_ConnectionHealth_platformErrorAt(ctx, field)
+	case "permissions":
+		return ec.fieldContext_ConnectionHealth_permissions(ctx, field)
+	case "canReadAllGroupMessages":
+		return ec.fieldContext_ConnectionHealth_canReadAllGroupMessages(ctx, field)
+	case "commands":
+		return ec.fieldContext_ConnectionHealth_commands(ctx, field)
+	case "qualityRating":
+		return ec.fieldContext_ConnectionHealth_qualityRating(ctx, field)
+	case "messagingLimitTier":
+		return ec.fieldContext_ConnectionHealth_messagingLimitTier(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectionHealth", field.Name)
 }
 
 func (ec *executionContext) childFields_ConnectionTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3707,6 +3926,10 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_kind(ctx, field)
 	case "text":
 		return ec.fieldContext_Message_text(ctx, field)
+	case "author":
+		return ec.fieldContext_Message_author(ctx, field)
+	case "editedAt":
+		return ec.fieldContext_Message_editedAt(ctx, field)
 	case "attachments":
 		return ec.fieldContext_Message_attachments(ctx, field)
 	case "externalID":
@@ -3733,6 +3956,16 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_externalIDs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
+}
+
+func (ec *executionContext) childFields_MessageAuthor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MessageAuthor_name(ctx, field)
+	case "externalID":
+		return ec.fieldContext_MessageAuthor_externalID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MessageAuthor", field.Name)
 }
 
 func (ec *executionContext) childFields_MessageConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3913,6 +4146,10 @@ func (ec *executionContext) childFields_WebhookEvent(ctx context.Context, field 
 		return ec.fieldContext_WebhookEvent_error(ctx, field)
 	case "attempts":
 		return ec.fieldContext_WebhookEvent_attempts(ctx, field)
+	case "repeats":
+		return ec.fieldContext_WebhookEvent_repeats(ctx, field)
+	case "skippedAt":
+		return ec.fieldContext_WebhookEvent_skippedAt(ctx, field)
 	case "connection":
 		return ec.fieldContext_WebhookEvent_connection(ctx, field)
 	case "payload":

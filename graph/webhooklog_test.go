@@ -123,3 +123,59 @@ func TestWebhookBacklog(t *testing.T) {
 		t.Fatalf("drained: pending %v since %v", n, oldest)
 	}
 }
+
+// The SPA's log shows "all", "errors only" and "pending"; a manager clears
+// the queue, an agent may not.
+func TestWebhookLogFiltersAndClearQueue(t *testing.T) {
+	e := newEnv(t)
+	c, managerTok := e.manager()
+	agent, agentTok := e.user(user.RoleMEMBER)
+	e.member(c, agent, campaignmember.RoleAGENT)
+	conn := e.connection(c, schematype.PlatformTelegram)
+	now := time.Now()
+	add := func(key string, status int, processed bool) string {
+		b := e.db.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).SetCampaignID(c.ID).
+			SetEventType("message").SetDedupKey(key).SetPayload([]byte(`{}`)).SetReceivedAt(now.Add(-time.Minute)).SetResponseStatus(status)
+		if processed {
+			b.SetProcessedAt(now)
+		}
+		if status != 200 {
+			b.SetEventType("rejected").SetError("missing or wrong secret token").SetRepeats(41)
+		}
+		return string(b.SaveX(sys()).ID)
+	}
+	add("update:1", 200, true)
+	pending := add("update:2", 200, false)
+	forged := add("rejected:401:1", 401, true)
+
+	const q = `query($c: ID!, $w: WebhookEventWhereInput) { webhookEvents(connectionID: $c, first: 10, where: $w) {
+		totalCount edges { node { id responseStatus repeats skippedAt } } } }`
+	ids := func(where map[string]any) []string {
+		d := e.as(agentTok, q, map[string]any{"c": string(conn.ID), "w": where})
+		var out []string
+		for _, edge := range dig(d, "webhookEvents.edges").([]any) {
+			out = append(out, dig(edge, "node.id").(string))
+		}
+		return out
+	}
+	if got := ids(map[string]any{"responseStatusNEQ": 200}); len(got) != 1 || got[0] != forged {
+		t.Errorf("errors only = %v, want [%s]", got, forged)
+	}
+	if got := ids(map[string]any{"processed": false}); len(got) != 1 || got[0] != pending {
+		t.Errorf("pending = %v, want [%s]", got, pending)
+	}
+	if got := ids(nil); len(got) != 3 {
+		t.Errorf("all = %v", got)
+	}
+
+	const clear = `mutation($c: ID!) { skipWebhookEvents(connectionID: $c) }`
+	if r := e.do("Bearer "+agentTok, clear, map[string]any{"c": string(conn.ID)}); r.code() != "FORBIDDEN" {
+		t.Fatalf("agent clearing the queue: %+v", r.Errors)
+	}
+	if d := e.as(managerTok, clear, map[string]any{"c": string(conn.ID)}); dig(d, "skipWebhookEvents") != 1.0 {
+		t.Fatalf("clearing = %v", d)
+	}
+	if got := ids(map[string]any{"skippedAtNotNil": true}); len(got) != 1 || got[0] != pending {
+		t.Errorf("skipped = %v, want [%s]", got, pending)
+	}
+}

@@ -48,7 +48,8 @@ const (
 	// NewMessage: a message from the customer (INBOUND) or an echo of one the
 	// business sent outside Switchboard (OUTBOUND).
 	NewMessage
-	// EditMessage: the customer edited an earlier message (Message.ExternalID names it).
+	// EditMessage: the customer edited an earlier message (Message.ExternalID
+	// names it). An edit of a message never stored is stored as the message.
 	EditMessage
 	// Receipt: delivery or read status of outbound messages.
 	Receipt
@@ -87,6 +88,11 @@ type Event struct {
 	Receipt *ReceiptInfo
 	// Reason is the platform's explanation of a CustomerIDRefused.
 	Reason string
+	// AnswerID, when set, names an interaction the customer's app keeps
+	// waiting on until the platform is told it was received (a Telegram
+	// callback_query id: the tapped button spins). The platform's
+	// platform.Answerer is called with it once the event is stored.
+	AnswerID string
 	// At is the platform's timestamp of the event.
 	At time.Time
 }
@@ -112,8 +118,15 @@ type Message struct {
 	Kind        string // TEXT, IMAGE, FILE, AUDIO, VIDEO, STICKER, LOCATION or OTHER
 	Text        string
 	Attachments []schematype.Attachment
-	// SentAt is the platform's timestamp of the message.
+	// Author is who wrote the message when that can differ from the contact
+	// (a member of a Telegram group, whose conversation is the group's); nil
+	// when the contact wrote it.
+	Author *schematype.MessageAuthor
+	// SentAt is the platform's timestamp of the message: when it was first
+	// sent, also in an EditMessage that knows it (zero: when it arrived).
 	SentAt time.Time
+	// EditedAt is set by EditMessage: when the customer made this edit.
+	EditedAt time.Time
 }
 
 // ReceiptInfo moves outbound messages' status forward.

@@ -26,7 +26,7 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming, b *batch)
 	ct := ids[contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}]
 	switch x.e.Kind {
 	case inbound.EditMessage:
-		return editMessage(ctx, tx, x.conn, x.e)
+		return p.editMessage(ctx, tx, x, b)
 	case inbound.Receipt:
 		return receipt(ctx, tx, x.conn, ct, x.e.Receipt)
 	case inbound.Follow, inbound.Unfollow:
@@ -40,21 +40,33 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming, b *batch)
 	return nil, nil
 }
 
-func editMessage(ctx context.Context, tx *ent.Tx, conn *ent.Connection, e *inbound.Event) ([]events.Event, error) {
-	if e.Message == nil {
-		return nil, fmt.Errorf("edit without a message")
+// editMessage applies an edit. A message never stored (sent before the
+// connection existed, or lost on the way) is stored from its edit at once:
+// waiting for it would only delay the edit and then drop it. Edits move a
+// message forward only, so an older edit applied late changes nothing.
+func (p *Processor) editMessage(ctx context.Context, tx *ent.Tx, x incoming, b *batch) ([]events.Event, error) {
+	e := x.e
+	if e.Message == nil || e.Message.ExternalID == "" {
+		return nil, fmt.Errorf("edit without a message id")
 	}
-	m, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), message.ExternalID(e.Message.ExternalID)).Only(ctx)
+	m, err := tx.Message.Query().Where(message.ConnectionID(x.conn.ID), message.ExternalID(e.Message.ExternalID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, fmt.Errorf("%w: the edited message %s is not stored yet", errLater, e.Message.ExternalID)
+		return p.storeMessages(ctx, tx, []incoming{x}, b)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if m.Text == e.Message.Text {
+	at := editedAt(x)
+	if m.EditedAt != nil && (at.Before(*m.EditedAt) || at.Equal(*m.EditedAt) && m.Text == e.Message.Text) {
 		return nil, nil
 	}
-	if err := tx.Message.UpdateOne(m).SetText(e.Message.Text).SetAttachments(e.Message.Attachments).Exec(ctx); err != nil {
+	upd := tx.Message.UpdateOne(m).SetText(e.Message.Text).SetEditedAt(at)
+	// An edit without attachments changed only the text (Messenger edits
+	// carry nothing else); Telegram's carry the media the caption is on.
+	if len(e.Message.Attachments) > 0 {
+		upd.SetAttachments(e.Message.Attachments)
+	}
+	if err := upd.Exec(ctx); err != nil {
 		return nil, err
 	}
 	return []events.Event{{Type: events.MessageUpdated, CampaignID: m.CampaignID, ConversationID: m.ConversationID, EntityID: m.ID}}, nil

@@ -45,6 +45,8 @@ type Processor struct {
 	w        *events.Writer
 	health   Health
 	profiles ProfileWanter
+	accounts Accounts
+	answers  chan answer // nil: no one answers (see AnswerThrough)
 	logger   *slog.Logger
 	wake     chan struct{}
 	now      func() time.Time
@@ -70,10 +72,12 @@ type ProfileWanter interface {
 func (p *Processor) FetchProfiles(w ProfileWanter) { p.profiles = w }
 
 // batch is what one transaction's events share: connections already
-// loaded, and contacts whose profile to fetch once it commits.
+// loaded, and contacts whose profile to fetch and interactions to answer
+// once it commits.
 type batch struct {
-	conns map[pulid.ID]*ent.Connection
-	wants []profileWant
+	conns   map[pulid.ID]*ent.Connection
+	wants   []profileWant
+	answers []answer
 }
 
 // profileWant is a contact to look up, through the connection it came by.
@@ -92,12 +96,13 @@ func (p *Processor) fetchesProfiles(name string) bool {
 	return ok
 }
 
-func (p *Processor) committed(b *batch) {
+func (p *Processor) committed(ctx context.Context, b *batch) {
 	if p.profiles != nil {
 		for _, w := range b.wants {
 			p.profiles.WantProfile(w.contact, w.connection)
 		}
 	}
+	p.queueAnswers(ctx, b)
 }
 
 // MaxAttempts is after how many failed attempts an event that can cure
@@ -127,9 +132,11 @@ func (p *Processor) Wake() {
 // woken by new entries, they poll, so retries come due and entries journaled
 // by other replicas or before a crash are picked up. When processing itself
 // fails (the database is unreachable), a worker backs off and logs the error
-// once, not once per try.
+// once, not once per try. Answers to what customers wait on are sent beside
+// them (see AnswerThrough).
 func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 	var wg sync.WaitGroup
+	wg.Go(func() { p.runAnswers(ctx) })
 	for range workers {
 		wg.Go(func() {
 			var failures int
@@ -180,9 +187,9 @@ func sleep(ctx context.Context, d time.Duration) {
 const BatchSize = 64
 
 // queued matches journal entries still to process: neither processed nor
-// failed (the webhookevent_pending index holds exactly these).
+// failed nor skipped (the webhookevent_pending index holds exactly these).
 func queued() []predicate.WebhookEvent {
-	return []predicate.WebhookEvent{webhookevent.ProcessedAtIsNil(), webhookevent.FailedAtIsNil(), webhookevent.ConnectionIDNotNil()}
+	return []predicate.WebhookEvent{webhookevent.ProcessedAtIsNil(), webhookevent.FailedAtIsNil(), webhookevent.SkippedAtIsNil(), webhookevent.ConnectionIDNotNil()}
 }
 
 // due matches queued entries whose (next) attempt is due now.
@@ -265,7 +272,7 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 	if err != nil {
 		return ids, err
 	}
-	p.committed(b)
+	p.committed(ctx, b)
 	p.report(ctx, failures)
 	return ids, nil
 }
@@ -289,13 +296,19 @@ func (p *Processor) Process(ctx context.Context, id pulid.ID) (*ent.WebhookEvent
 		if ev.ConnectionID == nil {
 			return nil, fmt.Errorf("event %s is %w", id, errUnroutable)
 		}
+		if ev.SkippedAt != nil {
+			// Replaying a skipped event puts it back in the queue, should it fail and need retries.
+			if ev, err = tx.WebhookEvent.UpdateOne(ev).ClearSkippedAt().Save(ctx); err != nil {
+				return nil, err
+			}
+		}
 		var out []events.Event
 		out, failures, err = p.settle(ctx, tx, []*ent.WebhookEvent{ev}, b)
 		return out, err
 	})
 	switch {
 	case err == nil:
-		p.committed(b)
+		p.committed(ctx, b)
 		p.report(ctx, failures)
 	case ev == nil || errors.Is(err, errUnroutable) || unavailable(ctx, err):
 		return nil, err
@@ -566,6 +579,13 @@ func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.Webhook
 	for _, x := range others {
 		if err := apply([]*ent.WebhookEvent{x.ev}, func() ([]events.Event, error) { return p.apply(ctx, tx, x, b) }); err != nil {
 			return nil, nil, err
+		}
+	}
+	for _, xs := range [][]incoming{msgs, others} {
+		for _, x := range xs {
+			if x.e.AnswerID != "" && failed[x.ev.ID] == nil {
+				b.answers = append(b.answers, answer{conn: x.conn, id: x.e.AnswerID})
+			}
 		}
 	}
 	return out, failed, nil

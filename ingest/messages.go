@@ -54,12 +54,14 @@ RETURNING v.id, v.connection_id, v.contact_id`
 	// platform took as several messages) adds nothing.
 	insertMessagesSQL = `
 INSERT INTO messages (id, created_at, updated_at, campaign_id, conversation_id, connection_id, direction, kind, text,
-	attachments, external_id, status, sent_at, position)
+	attachments, external_id, status, sent_at, position, author, edited_at)
 SELECT u.id, now(), now(), u.campaign_id, u.conversation_id, u.connection_id, u.direction, u.kind, u.text,
-	NULLIF(u.attachments, '')::jsonb, u.external_id, u.status, u.sent_at, u.position
+	NULLIF(u.attachments, '')::jsonb, u.external_id, u.status, u.sent_at, u.position,
+	NULLIF(u.author, '')::jsonb, NULLIF(u.edited_at, '')::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-	$11::timestamptz[], $12::text[])
-	AS u(id, campaign_id, conversation_id, connection_id, direction, kind, text, attachments, external_id, status, sent_at, position)
+	$11::timestamptz[], $12::text[], $13::text[], $14::text[])
+	AS u(id, campaign_id, conversation_id, connection_id, direction, kind, text, attachments, external_id, status, sent_at, position,
+		author, edited_at)
 WHERE u.direction = 'INBOUND' OR NOT EXISTS (SELECT 1 FROM messages x
 	WHERE x.connection_id = u.connection_id AND x.external_ids @> jsonb_build_array(u.external_id))
 ON CONFLICT (connection_id, external_id) DO NOTHING
@@ -161,6 +163,8 @@ func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []custome
 }
 
 // storeMessages applies the batch's new messages and returns their events.
+// An edit is stored here too when the message it edits never was: the
+// edit, with when it was made, is then all there is of the message.
 func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming, b *batch) ([]events.Event, error) {
 	if len(in) == 0 {
 		return nil, nil
@@ -215,7 +219,7 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 		at       time.Time
 	}
 	rows := make([]row, 0, len(in))
-	cols := make([][]string, 12)
+	cols := make([][]string, 14)
 	for _, x := range in {
 		m := x.e.Message
 		kind := message.Kind(m.Kind)
@@ -226,7 +230,7 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 		if m.Direction == inbound.Inbound {
 			status = message.StatusDELIVERED
 		}
-		var att string
+		var att, author, edited string
 		if m.Attachments != nil {
 			b, err := json.Marshal(m.Attachments)
 			if err != nil {
@@ -234,12 +238,22 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 			}
 			att = string(b)
 		}
+		if m.Author != nil {
+			b, err := json.Marshal(m.Author)
+			if err != nil {
+				return nil, err
+			}
+			author = string(b)
+		}
+		if x.e.Kind == inbound.EditMessage {
+			edited = editedAt(x).UTC().Format(time.RFC3339Nano)
+		}
 		k := convKey{x.conn.ID, contactID[contactKey{string(x.conn.CampaignID), string(x.conn.Platform), x.e.Contact.ExternalID}]}
 		r := row{id: pulid.New("msg"), conv: convID[k], x: x, at: sentAt(x)}
 		r.pos = Position(r.at, x.ev.ID)
 		rows = append(rows, r)
 		for i, v := range []string{string(r.id), string(x.conn.CampaignID), string(r.conv), string(x.conn.ID), string(m.Direction), string(kind),
-			m.Text, att, m.ExternalID, string(status), r.at.UTC().Format(time.RFC3339Nano), r.pos} {
+			m.Text, att, m.ExternalID, string(status), r.at.UTC().Format(time.RFC3339Nano), r.pos, author, edited} {
 			cols[i] = append(cols[i], v)
 		}
 	}
@@ -304,11 +318,26 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 	return out, nil
 }
 
+// sentAt is when a message was sent: the platform's time, else, for an
+// edit that does not say, when the edit was made (it was sent by then),
+// else when it arrived.
 func sentAt(x incoming) time.Time {
-	if x.e.Message.SentAt.IsZero() {
+	m := x.e.Message
+	switch {
+	case !m.SentAt.IsZero():
+		return m.SentAt
+	case !m.EditedAt.IsZero():
+		return m.EditedAt
+	}
+	return x.ev.ReceivedAt
+}
+
+// editedAt is when an edit was made: the platform's time, or when it arrived.
+func editedAt(x incoming) time.Time {
+	if x.e.Message.EditedAt.IsZero() {
 		return x.ev.ReceivedAt
 	}
-	return x.e.Message.SentAt
+	return x.e.Message.EditedAt
 }
 
 // query runs a statement in tx and hands each result row to each.

@@ -52,9 +52,12 @@ type Channel interface {
 	// Connect checks a connect mutation's input with the platform and says
 	// what to store and register. in is the platform's own input type.
 	Connect(ctx context.Context, in ConnectInput) (*Plan, error)
-	// Check tests an account: token, webhook registration, permissions. An
-	// Auth error says the token is dead.
-	Check(ctx context.Context, acct Account) ([]Check, error)
+	// Check asks the platform what it knows of an account: token, webhook
+	// registration, permissions. The report is never nil: with an error it
+	// holds what was learned before the error stopped the check. An Auth
+	// error says the token is dead; any error means the check did not
+	// complete.
+	Check(ctx context.Context, acct Account) (*Report, error)
 	// Reconnect registers the account's webhook again with its stored
 	// credentials (renewed first when the platform is a TokenRenewer).
 	Reconnect(ctx context.Context, acct Account) error
@@ -64,6 +67,10 @@ type Channel interface {
 	// Update validates replacement credentials with the platform and
 	// returns the account's new credentials (and token expiry, if known).
 	Update(ctx context.Context, acct Account, in CredentialsUpdate) (Credentials, *time.Time, error)
+	// SwitchInput reads switchConnectionAccount's input as a connect of the
+	// new account to campaign, refusing fields the platform has not. current
+	// are the connection's credentials now (an app of its own is kept).
+	SwitchInput(current Credentials, campaign pulid.ID, in SwitchInput) (ConnectInput, error)
 
 	// Sender sends agents' messages (see outbound.go).
 	Sender
@@ -178,11 +185,87 @@ func (u CredentialsUpdate) Only(p schematype.Platform, fields ...string) error {
 	return nil
 }
 
+// SwitchInput is switchConnectionAccount's input: what connecting the new
+// account needs, for whichever platform the connection is on.
+type SwitchInput struct {
+	BotToken          *string // Telegram
+	UserAccessToken   *string // Facebook, with PageID
+	PageID            *string // Facebook
+	AccessToken       *string // Zalo (with RefreshToken), WhatsApp (with PhoneNumberID)
+	RefreshToken      *string // Zalo
+	OASecretKey       *string // Zalo
+	AuthorizationCode *string // Zalo, with CodeVerifier
+	CodeVerifier      *string // Zalo
+	PhoneNumberID     *string // WhatsApp
+}
+
+// Only fails, naming the field, when the input sets a field the platform
+// does not use; fields are the GraphQL names it uses.
+func (in SwitchInput) Only(p schematype.Platform, fields ...string) error {
+	set := map[string]bool{"botToken": in.BotToken != nil, "userAccessToken": in.UserAccessToken != nil,
+		"pageID": in.PageID != nil, "accessToken": in.AccessToken != nil, "refreshToken": in.RefreshToken != nil,
+		"oaSecretKey": in.OASecretKey != nil, "authorizationCode": in.AuthorizationCode != nil,
+		"codeVerifier": in.CodeVerifier != nil, "phoneNumberID": in.PhoneNumberID != nil}
+	for _, f := range fields {
+		delete(set, f)
+	}
+	for _, f := range []string{"botToken", "userAccessToken", "pageID", "accessToken", "refreshToken", "oaSecretKey",
+		"authorizationCode", "codeVerifier", "phoneNumberID"} {
+		if set[f] {
+			return apperr.Input("input."+f, "a %s connection has no %s", Name(p), f)
+		}
+	}
+	return nil
+}
+
 // Check is one line of a connection test.
 type Check struct {
 	Name   string
 	OK     bool
 	Detail string
+}
+
+// Report is what a platform said of an account when asked: the lines a
+// person reads in testConnection, and the same findings as data for
+// Connection.health, so that the test and the background checker cannot
+// disagree.
+type Report struct {
+	Checks []Check
+	// Health is filled in as far as the platform can be asked; the caller
+	// stamps CheckedAt.
+	Health schematype.ConnectionHealth
+	// Reregister, when not empty, says what was found that registering our
+	// webhook again (Reconnect) repairs, in words that complete "... and
+	// registered again at <time>": "the webhook was found unregistered on
+	// Telegram".
+	Reregister string
+}
+
+// Add appends check lines.
+func (r *Report) Add(checks ...Check) { r.Checks = append(r.Checks, checks...) }
+
+// Fail appends the line err stopped and returns err, for an adapter's
+// Check to end with.
+func (r *Report) Fail(name string, err error) (*Report, error) {
+	r.Checks = append(r.Checks, Failed(name, err))
+	return r, err
+}
+
+// Verdict is a finding of the platform's, as the health's tri-state fields
+// hold it (nil: the platform was not asked, or did not answer).
+func Verdict(b bool) *bool { return &b }
+
+// TokenVerdict is what a call made with the account's token says of the
+// token: accepted (no error), rejected (an Auth error), or nothing, when
+// the platform could not be reached or failed for another reason.
+func TokenVerdict(err error) *bool {
+	switch {
+	case err == nil:
+		return Verdict(true)
+	case IsAuth(err):
+		return Verdict(false)
+	}
+	return nil
 }
 
 // Failed is the check that err stopped.

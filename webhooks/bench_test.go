@@ -141,7 +141,7 @@ func BenchmarkWebhookToSubscriber(b *testing.B) {
 // median and p99 of that lag.
 func BenchmarkLagWithFailingEvents(b *testing.B) {
 	const rate = 500
-	s := newStack(b, stackOptions{plainHTTP: true})
+	s := newStack(b, stackOptions{plainHTTP: true, wrap: editsWait})
 	s.drain()
 	conn, secret := s.telegramBot()
 	path := s.url + "/webhooks/telegram/" + string(conn.ID)

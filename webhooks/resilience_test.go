@@ -22,10 +22,29 @@ import (
 // Ingest must never stop: whatever one event does, the events behind it are
 // processed, and whatever one request carries, its neighbours are stored.
 
-// editedUpdate is a Telegram edit of message messageID.
+// editedUpdate is a Telegram edit of message messageID. Processed by a
+// stack with editsWait, it waits for another event, for ever.
 func editedUpdate(id int64, chat string, messageID int64, text string) []byte {
 	return fmt.Appendf(nil, `{"update_id":%d,"edited_message":{"message_id":%d,"date":1700000000,"edit_date":1700000100,"chat":{"id":%s,"type":"private","first_name":"Lan"},"from":{"id":%s,"is_bot":false,"first_name":"Lan"},"text":%q}}`,
 		id, messageID, chat, chat, text)
+}
+
+// editsWait makes edits wait for the message they edit, as they did before
+// an edit of a message never stored was stored at once: Telegram sends
+// nothing else that waits for another event, and these tests need one.
+func editsWait(ch platform.Channel) platform.Channel { return waitingEdits{ch} }
+
+type waitingEdits struct{ platform.Channel }
+
+// Decode reads an edit as a read receipt of the edited message, which
+// waits until that message is stored.
+func (c waitingEdits) Decode(raw []byte) (*inbound.Event, error) {
+	ev, err := c.Channel.Decode(raw)
+	if err != nil || ev.Kind != inbound.EditMessage {
+		return ev, err
+	}
+	return &inbound.Event{Kind: inbound.Receipt, Contact: ev.Contact, At: ev.At,
+		Receipt: &inbound.ReceiptInfo{Status: "READ", MessageIDs: []string{ev.Message.ExternalID}}}, nil
 }
 
 // undecodable is a Telegram update that Split accepts and Decode never will:
@@ -85,7 +104,7 @@ func TestEventThatGivesUpLeavesTheQueueMoving(t *testing.T) {
 			s, conn, more := givingUp(t)
 			more(3, "further behind")
 			for range replicas {
-				newStack(t, stackOptions{})
+				newStack(t, stackOptions{wrap: editsWait})
 			}
 			testkit.Eventually(t, "the messages behind the edit are processed", func() bool { return len(s.messages(conn)) == 2 })
 			assertGaveUp(t, s.event(conn, "update:1"))
@@ -94,11 +113,11 @@ func TestEventThatGivesUpLeavesTheQueueMoving(t *testing.T) {
 	t.Run("after a restart", func(t *testing.T) {
 		s, conn, more := givingUp(t)
 		t.Run("first process", func(t *testing.T) {
-			newStack(t, stackOptions{})
+			newStack(t, stackOptions{wrap: editsWait})
 			testkit.Eventually(t, "the message behind the edit is processed", func() bool { return len(s.messages(conn)) == 1 })
 		})
 		more(3, "journaled while no process ran")
-		newStack(t, stackOptions{})
+		newStack(t, stackOptions{wrap: editsWait})
 		testkit.Eventually(t, "the restarted process takes the queue on", func() bool { return len(s.messages(conn)) == 2 })
 		assertGaveUp(t, s.event(conn, "update:1"))
 	})
@@ -129,7 +148,7 @@ func TestFailingEventsDoNotHoldUpMessages(t *testing.T) {
 			want[chat] = append(want[chat], text)
 		}
 	}
-	newStack(t, stackOptions{})
+	newStack(t, stackOptions{wrap: editsWait})
 	testkit.Eventually(t, "every ordinary message is stored", func() bool { return len(s.messages(conn)) == len(want[chats[0]])+len(want[chats[1]]) })
 	for _, chat := range chats {
 		ct := s.db.Contact.Query().Where(contact.CampaignID(conn.CampaignID), contact.ExternalID(chat)).OnlyX(sys())
@@ -196,7 +215,7 @@ func TestStuckEventIsLoggedOnce(t *testing.T) {
 	post(undecodable(1, chat))
 	post(editedUpdate(2, chat, 77, "never"))
 	s.aboutToGiveUp(conn, "update:2")
-	w := newStack(t, stackOptions{logs: &logs})
+	w := newStack(t, stackOptions{logs: &logs, wrap: editsWait})
 	testkit.Eventually(t, "both events fail", func() bool {
 		return s.event(conn, "update:1").FailedAt != nil && s.event(conn, "update:2").FailedAt != nil
 	})

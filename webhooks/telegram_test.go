@@ -128,9 +128,10 @@ func TestTelegramWebhook(t *testing.T) {
 				}
 			})
 		}
-		// Health is written in batches, a few times a second.
+		// Health is written in batches, a few times a second. Five name the
+		// connection: two secrets, two bodies and the oversize one.
 		testkit.Eventually(t, "the rejections are counted", func() bool {
-			return s.db.Connection.GetX(sys(), conn.ID).WebhookErrorCount == before+4
+			return s.db.Connection.GetX(sys(), conn.ID).WebhookErrorCount == before+5
 		})
 		after := s.db.Connection.GetX(sys(), conn.ID)
 		if !strings.Contains(after.WebhookLastError, "rejected") {

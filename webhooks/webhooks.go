@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
+	"github.com/switchboard-chat/switchboard/health"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/platform"
@@ -34,9 +35,10 @@ import (
 // MaxBody is the largest webhook body accepted; platforms send far less.
 const MaxBody = 1 << 20
 
-// Health learns of rejected requests (package health).
+// Health learns of rejected requests (package health), which it counts and
+// samples into the connection's webhook log.
 type Health interface {
-	Failed(id pulid.ID, msg string, at time.Time)
+	Rejected(x health.Rejection)
 }
 
 // Options configures the webhook edge.
@@ -162,7 +164,7 @@ func (h *Handler) handshake(p schematype.Platform, hs platform.AppSigned) http.H
 	return func(w http.ResponseWriter, r *http.Request) {
 		challenge, ok := hs.Handshake(r.URL.Query())
 		if !ok {
-			h.reject(w, r, p, nil, http.StatusForbidden, "wrong or missing hub.verify_token")
+			h.reject(w, r, p, nil, nil, http.StatusForbidden, "wrong or missing hub.verify_token")
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -206,19 +208,21 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 				h.unavailable(w, r, p, err)
 				return
 			case c == nil || c.platform != p:
-				h.reject(w, r, p, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
+				h.reject(w, r, p, nil, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
 				return
 			case !c.live:
-				h.reject(w, r, p, nil, http.StatusGone, "connection disconnected")
+				// Its log shows that the platform still delivers to it.
+				h.reject(w, r, p, c, head(r), http.StatusGone, "connection disconnected")
 				return
 			}
 			conn = c
 		case !isAppSigned:
-			h.reject(w, r, p, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
+			h.reject(w, r, p, nil, nil, http.StatusNotFound, "no such "+ch.Title()+" connection")
 			return
 		}
-		body, ok := readBody(w, r)
-		if !ok {
+		body, status, reason := readBody(w, r)
+		if status != 0 {
+			h.reject(w, r, p, conn, body, status, reason)
 			return
 		}
 		key := ""
@@ -228,7 +232,7 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 		case isRouted:
 			acct, err := peeker.Peek(body)
 			if err != nil {
-				h.reject(w, r, p, nil, http.StatusBadRequest, err.Error())
+				h.reject(w, r, p, nil, body, http.StatusBadRequest, err.Error())
 				return
 			}
 			if conn, err = h.router.account(r.Context(), p, acct, true); err != nil {
@@ -246,32 +250,35 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 			key = conn.key
 		}
 		if err := ch.Verify(r.Header, body, key); err != nil {
-			h.reject(w, r, p, conn, http.StatusUnauthorized, err.Error())
+			h.reject(w, r, p, conn, body, http.StatusUnauthorized, err.Error())
 			return
 		}
 		if isGuarded && conn != nil {
 			if err := guard.VerifyApp(body, conn.creds); err != nil {
-				h.reject(w, r, p, conn, http.StatusUnauthorized, err.Error())
+				h.reject(w, r, p, conn, body, http.StatusUnauthorized, err.Error())
 				return
 			}
 			if err := guard.CheckAge(body); err != nil {
 				// Retrying never makes an event younger.
-				h.reject(w, r, p, conn, http.StatusBadRequest, err.Error())
+				h.reject(w, r, p, conn, body, http.StatusBadRequest, err.Error())
 				return
 			}
 		}
 		frags, err := ch.Split(body)
 		if err != nil {
-			h.reject(w, r, p, conn, http.StatusBadRequest, err.Error())
+			h.reject(w, r, p, conn, body, http.StatusBadRequest, err.Error())
 			return
 		}
 		var all []journal.Entry
 		if conn != nil {
 			all = entries(p, conn, frags, "")
-		} else if all, ok = h.route(w, r, p, frags); !ok {
-			return
+		} else {
+			var ok bool
+			if all, ok = h.route(w, r, p, frags); !ok {
+				return
+			}
 		}
-		h.store(w, r, p, all, ch.Ack())
+		h.store(w, r, p, all, body, ch.Ack())
 	}
 }
 
@@ -312,38 +319,45 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, p schematype.Pla
 	return all, true
 }
 
-// readBody reads at most MaxBody bytes; a larger body is a 413.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// readBody reads at most MaxBody bytes. A larger body is a 413 and an
+// unreadable one a 400 (status not 0), with what was read, for the log.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, status int, reason string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-		} else {
-			http.Error(w, "reading request body", http.StatusBadRequest)
+			return body, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", MaxBody)
 		}
-		return nil, false
+		return body, http.StatusBadRequest, "reading the request body: " + err.Error()
 	}
-	return body, true
+	return body, 0, ""
+}
+
+// head reads the start of a body that is refused before it is read, for the log.
+func head(r *http.Request) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r.Body, health.MaxRejectedBody))
+	return b
 }
 
 // reject answers a request that is not accepted, counts it and logs why
 // (never with the body or secrets). When the request is attributable to a
-// connection, its webhook health shows the error.
-func (h *Handler) reject(w http.ResponseWriter, r *http.Request, p schematype.Platform, conn *route, status int, reason string) {
-	var ids []pulid.ID
+// connection, its webhook log and health show it (sampled: see package health).
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, p schematype.Platform, conn *route, body []byte, status int, reason string) {
+	var to []*route
 	if conn != nil {
-		ids = append(ids, conn.id)
+		to = append(to, conn)
 	}
-	h.refuse(w, r, p, ids, status, reason)
+	h.refuse(w, r, p, to, body, status, reason)
 }
 
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p schematype.Platform, conns []pulid.ID, status int, reason string) {
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p schematype.Platform, to []*route, body []byte, status int, reason string) {
 	counters.Add(fmt.Sprintf("%s.rejected.%d", p, status), 1)
 	attrs := []any{"platform", p, "status", status, "reason", reason, "remote", r.RemoteAddr}
-	for _, id := range conns {
-		attrs = append(attrs, "connection", id)
-		h.opt.Health.Failed(id, fmt.Sprintf("rejected a webhook (%d): %s", status, reason), time.Now())
+	now := time.Now()
+	for _, c := range to {
+		attrs = append(attrs, "connection", c.id)
+		h.opt.Health.Rejected(health.Rejection{Connection: c.id, Campaign: c.campaignID, Platform: p, Status: status,
+			Reason: reason, Body: body, At: now})
 	}
 	h.log.WarnContext(r.Context(), "webhook rejected", attrs...)
 	http.Error(w, http.StatusText(status), status)
@@ -372,20 +386,20 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematy
 // store journals the entries and answers: 200 once committed, 503 when the
 // journal cannot commit (the platform retries; nothing was acknowledged),
 // 400 when the database refuses the request's own data.
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Platform, entries []journal.Entry, ok string) {
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Platform, entries []journal.Entry, body []byte, ok string) {
 	if len(entries) > 0 {
 		res, err := h.opt.Journal.Append(r.Context(), entries)
 		if errors.Is(err, journal.ErrUnstorable) {
 			// Storing it again would fail again: 400 tells the platform not to retry.
-			var conns []pulid.ID
+			var to []*route
 			seen := map[pulid.ID]bool{}
 			for _, e := range entries {
 				if e.ConnectionID != "" && !seen[e.ConnectionID] {
 					seen[e.ConnectionID] = true
-					conns = append(conns, e.ConnectionID)
+					to = append(to, &route{id: e.ConnectionID, campaignID: e.CampaignID})
 				}
 			}
-			h.refuse(w, r, p, conns, http.StatusBadRequest, err.Error())
+			h.refuse(w, r, p, to, body, http.StatusBadRequest, err.Error())
 			return
 		}
 		if err != nil {

@@ -179,10 +179,17 @@ func (ch *Channel) Connect(ctx context.Context, in platform.ConnectInput) (*plat
 	return plan, nil
 }
 
-// errPageTokenInvalid is how debug_token's is_valid:false reaches the callers
-// that put a connection into ERROR.
-var errPageTokenInvalid = &platform.Error{Platform: platformName, Op: "GET /debug_token", Kind: platform.Auth,
-	Message: "the page token is invalid or expired; connect the page again with a fresh login"}
+// invalidToken is how debug_token's is_valid:false reaches the callers
+// that put a connection into ERROR: an Auth error carrying Graph's own
+// reason (data.error) when it gives one.
+func invalidToken(info *TokenInfo) error {
+	e := &platform.Error{Platform: platformName, Op: "GET /debug_token", Kind: platform.Auth,
+		Message: "the page token is invalid or expired; connect the page again with a fresh login"}
+	if info.Error != nil && info.Error.Message != "" {
+		e.Code, e.Subcode, e.Message = info.Error.Code, info.Error.Subcode, info.Error.Message
+	}
+	return e
+}
 
 // checkPagePermissions makes sure the page token carries what Messenger needs.
 func (ch *Channel) checkPagePermissions(ctx context.Context, page Page) error {
@@ -209,51 +216,84 @@ func missingScopes(have []string) []string {
 	return missing
 }
 
-// Check checks the page token, its permissions and our subscription.
-func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform.Check, error) {
+// Check asks Graph about the page: whether its token is still valid
+// (debug_token, with the app's token), whether the permissions the
+// connection needs are still granted, and whether our app is still
+// subscribed to the page's Messenger fields (Meta unsubscribes an app whose
+// webhook kept failing).
+func (ch *Channel) Check(ctx context.Context, acct platform.Account) (*platform.Report, error) {
 	c := creds(acct)
-	var checks []platform.Check
+	r := &platform.Report{}
+	h := &r.Health
 	info, err := ch.api.DebugToken(ctx, c.PageAccessToken)
 	if err != nil {
-		return append(checks, platform.Failed("token valid", err)), err
+		// Asked with the app's token, so this says nothing of the page's.
+		return r.Fail("token valid", err)
 	}
 	if !info.Valid {
-		checks = append(checks, platform.Check{Name: "token valid", OK: false, Detail: "Facebook reports the page token invalid: reconnect the page"})
-		return checks, errPageTokenInvalid
+		h.TokenValid = platform.Verdict(false)
+		rejected := invalidToken(info)
+		r.Add(platform.Check{Name: "token valid", OK: false, Detail: "Facebook reports the page token invalid (" + platformMessage(rejected) + "): reconnect the page"})
+		return r, rejected
 	}
+	h.TokenValid = platform.Verdict(true)
 	detail := "page token valid, no expiry"
 	if !info.ExpiresAt.IsZero() {
-		detail = "page token valid until " + info.ExpiresAt.UTC().Format(time.RFC3339)
+		exp := info.ExpiresAt.UTC()
+		h.TokenExpiresAt = &exp
+		detail = "page token valid until " + exp.Format(time.RFC3339)
 	}
-	checks = append(checks, platform.Check{Name: "token valid", OK: true, Detail: detail})
+	r.Add(platform.Check{Name: "token valid", OK: true, Detail: detail})
+	h.Permissions = []string{}
+	for _, p := range RequiredPermissions {
+		if slices.Contains(info.Scopes, p) {
+			h.Permissions = append(h.Permissions, p)
+		}
+	}
 	if missing := missingScopes(info.Scopes); len(missing) > 0 {
-		checks = append(checks, platform.Check{Name: "permissions", OK: false, Detail: "missing " + strings.Join(missing, ", ")})
+		r.Add(platform.Check{Name: "permissions", OK: false, Detail: "missing " + strings.Join(missing, ", ")})
 	} else {
-		checks = append(checks, platform.Check{Name: "permissions", OK: true, Detail: strings.Join(RequiredPermissions, ", ")})
+		r.Add(platform.Check{Name: "permissions", OK: true, Detail: strings.Join(RequiredPermissions, ", ")})
 	}
+
 	apps, err := ch.api.SubscribedApps(ctx, acct.ExternalID, c.PageAccessToken)
 	if err != nil {
-		return append(checks, platform.Failed("webhook subscribed", err)), nil
+		var pe *platform.Error
+		if errors.As(err, &pe) && (pe.Code == 190 || pe.Code == 102) {
+			// The page's own token, refused: debug_token was behind.
+			h.TokenValid = platform.Verdict(false)
+		}
+		return r.Fail("webhook subscribed", err)
 	}
-	check := platform.Check{Name: "webhook subscribed", Detail: "the app is not subscribed to the page: reconnect to subscribe it"}
-	for _, a := range apps {
-		if ch.api.appID != "" && a.ID != ch.api.appID {
-			continue
-		}
-		var missing []string
-		for _, f := range MessengerFields {
-			if !slices.Contains(a.SubscribedFields, f) {
-				missing = append(missing, f)
-			}
-		}
-		if len(missing) > 0 {
-			check.Detail = "subscribed without " + strings.Join(missing, ", ") + ": reconnect to fix"
-		} else {
-			check = platform.Check{Name: "webhook subscribed", OK: true, Detail: "subscribed to " + strings.Join(MessengerFields, ", ") + "; events go to " + acct.WebhookURL}
-		}
-		break
+	i := slices.IndexFunc(apps, func(a SubscribedApp) bool { return ch.api.appID == "" || a.ID == ch.api.appID })
+	if i < 0 {
+		h.WebhookRegistered = platform.Verdict(false)
+		r.Add(platform.Check{Name: "webhook subscribed", OK: false, Detail: "the app is not subscribed to the page: reconnect to subscribe it"})
+		r.Reregister = "the app was found unsubscribed from the page on Facebook"
+		return r, nil
 	}
-	return append(checks, check), nil
+	var missing []string
+	for _, f := range MessengerFields {
+		if !slices.Contains(apps[i].SubscribedFields, f) {
+			missing = append(missing, f)
+		}
+	}
+	h.WebhookRegistered = platform.Verdict(len(missing) == 0)
+	if len(missing) > 0 {
+		r.Add(platform.Check{Name: "webhook subscribed", OK: false, Detail: "subscribed without " + strings.Join(missing, ", ") + ": reconnect to fix"})
+		r.Reregister = "the page's subscription was found without " + strings.Join(missing, ", ") + " on Facebook"
+		return r, nil
+	}
+	r.Add(platform.Check{Name: "webhook subscribed", OK: true, Detail: "subscribed to " + strings.Join(MessengerFields, ", ") + "; events go to " + acct.WebhookURL})
+	return r, nil
+}
+
+func platformMessage(err error) string {
+	var pe *platform.Error
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 // Reconnect subscribes the app again with the stored page token.
@@ -264,7 +304,7 @@ func (ch *Channel) Reconnect(ctx context.Context, acct platform.Account) error {
 		return err
 	}
 	if !info.Valid {
-		return errPageTokenInvalid
+		return invalidToken(info)
 	}
 	if missing := missingScopes(info.Scopes); len(missing) > 0 {
 		return fmt.Errorf("missing permissions %s: connect the page again and grant them", strings.Join(missing, ", "))

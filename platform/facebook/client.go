@@ -60,6 +60,15 @@ type TokenInfo struct {
 	Scopes                   []string
 	ExpiresAt                time.Time // zero: never expires
 	Type                     string    // "USER", "PAGE", "APP", "SYSTEM_USER"
+	// Error is why Graph holds an invalid token invalid (code 190, with a
+	// subcode such as 460 password changed or 463 expired); nil when valid.
+	Error *TokenError
+}
+
+// TokenError is debug_token's data.error.
+type TokenError struct {
+	Code, Subcode int
+	Message       string
 }
 
 // ExchangeUserToken trades a short-lived user token from Facebook Login for
@@ -207,6 +216,11 @@ func (c *Client) DebugToken(ctx context.Context, token string) (*TokenInfo, erro
 			Scopes    []string `json:"scopes"`
 			UserID    string   `json:"user_id"`
 			ProfileID string   `json:"profile_id"`
+			Error     *struct {
+				Code    int    `json:"code"`
+				Subcode int    `json:"subcode"`
+				Message string `json:"message"`
+			} `json:"error"`
 		} `json:"data"`
 	}
 	appToken := c.appID + "|" + c.appSecret
@@ -217,6 +231,9 @@ func (c *Client) DebugToken(ctx context.Context, token string) (*TokenInfo, erro
 	info := &TokenInfo{Valid: d.IsValid, AppID: d.AppID, UserID: d.UserID, ProfileID: d.ProfileID, Scopes: d.Scopes, Type: d.Type}
 	if d.ExpiresAt > 0 {
 		info.ExpiresAt = time.Unix(d.ExpiresAt, 0)
+	}
+	if d.Error != nil {
+		info.Error = &TokenError{Code: d.Error.Code, Subcode: d.Error.Subcode, Message: d.Error.Message}
 	}
 	return info, nil
 }

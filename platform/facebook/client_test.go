@@ -351,12 +351,13 @@ func TestDebugToken(t *testing.T) {
 			name:   "expired page token",
 			token:  pageTokB,
 			expire: pageTokB,
-			want:   facebook.TokenInfo{Valid: false, AppID: appID, UserID: "100000000000001", ProfileID: pageB.ID, Scopes: []string{"pages_show_list"}, Type: "PAGE"},
+			want: facebook.TokenInfo{Valid: false, AppID: appID, UserID: "100000000000001", ProfileID: pageB.ID, Scopes: []string{"pages_show_list"}, Type: "PAGE",
+				Error: &facebook.TokenError{Code: 190, Subcode: 463, Message: "Error validating access token: Session has expired."}},
 		},
 		{
 			name:  "unknown token",
 			token: "NOT-A-TOKEN-fb",
-			want:  facebook.TokenInfo{Valid: false, Scopes: []string{}},
+			want:  facebook.TokenInfo{Valid: false, Scopes: []string{}, Error: &facebook.TokenError{Code: 190, Message: "Invalid OAuth access token."}},
 		},
 	}
 	for _, tt := range tests {

@@ -187,6 +187,9 @@ type itemAttachment struct {
 
 type attachmentPayload struct {
 	URL string `json:"url"`
+	// Title is where some fallback attachments carry their title, which
+	// others have beside the payload.
+	Title string `json:"title"`
 	// StickerID only matters by its presence: it is what tells a sticker
 	// from a picture, both being "image".
 	StickerID   json.RawMessage `json:"sticker_id"`
@@ -197,8 +200,14 @@ type attachmentPayload struct {
 }
 
 type itemPostback struct {
-	Mid   string `json:"mid"`
-	Title string `json:"title"`
+	Mid     string `json:"mid"`
+	Title   string `json:"title"`
+	Payload string `json:"payload"`
+}
+
+type itemEdit struct {
+	Mid  string `json:"mid"`
+	Text string `json:"text"`
 }
 
 type itemReceipt struct {
@@ -270,9 +279,27 @@ func decodeItem(raw []byte) (*inbound.Event, error) {
 			id = "postback:" + string(sender.ID) + ":" + timestamp.String()
 		}
 		// The title is the button the customer saw and tapped, so it reads
-		// in the conversation as what they said; the payload is ours.
+		// in the conversation as what they said; the payload is ours, but
+		// better than nothing when a button (a persistent menu item, a
+		// referral's Get Started) comes without a title.
+		text := p.Title
+		if text == "" {
+			text = p.Payload
+		}
 		ev.Kind = inbound.NewMessage
-		ev.Message = &inbound.Message{ExternalID: id, Direction: inbound.Inbound, Kind: "TEXT", Text: p.Title, SentAt: at}
+		ev.Message = &inbound.Message{ExternalID: id, Direction: inbound.Inbound, Kind: "TEXT", Text: text, SentAt: at}
+	case "message_edit":
+		var e itemEdit
+		if err := f.decode(kind, &e); err != nil {
+			return nil, err
+		}
+		if e.Mid == "" {
+			return nil, errors.New("message_edit without mid")
+		}
+		// Only text can be edited, and the edit does not say when the
+		// message was first sent.
+		ev.Kind = inbound.EditMessage
+		ev.Message = &inbound.Message{ExternalID: e.Mid, Direction: inbound.Inbound, Kind: "TEXT", Text: e.Text, EditedAt: at}
 	case "delivery", "read":
 		var r itemReceipt
 		if err := f.decode(kind, &r); err != nil {
@@ -323,6 +350,12 @@ func attachments(in []itemAttachment) (kind string, out []schematype.Attachment,
 			k = "AUDIO"
 		case "file":
 			k = "FILE"
+		case "fallback":
+			// A shared link, its title beside the payload or in it.
+			att.Name = a.Title
+			if att.Name == "" {
+				att.Name = p.Title
+			}
 		case "location":
 			k = "LOCATION"
 			att.Name = a.Title
@@ -479,7 +512,7 @@ func (f itemFields) event() string {
 	if _, ok := f.vals[inbound.TestMarker]; ok {
 		return testType
 	}
-	for _, k := range []string{"message", "postback", "delivery", "read"} {
+	for _, k := range []string{"message", "postback", "message_edit", "delivery", "read"} {
 		if isObject(f.vals[k]) {
 			return k
 		}

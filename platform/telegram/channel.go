@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,8 +58,11 @@ func (ConnectInput) Platform() schematype.Platform { return schematype.PlatformT
 // Campaign is the campaign to connect the bot to.
 func (in ConnectInput) Campaign() pulid.ID { return in.CampaignID }
 
-// updates are the update types our webhook handles.
-var updates = []string{"message", "edited_message"}
+// updates are the update types our webhook handles; Telegram delivers
+// only what the webhook's allowed_updates lists. Check compares the list
+// Telegram holds with this one, so a bot registered before a type was added
+// here is found and registered again.
+var updates = []string{"message", "edited_message", "callback_query"}
 
 // Platform is Telegram.
 func (*Channel) Platform() schematype.Platform { return schematype.PlatformTelegram }
@@ -137,38 +141,111 @@ func (ch *Channel) register(ctx context.Context, acct platform.Account) (undo pl
 	if info.URL != acct.WebhookURL {
 		return undo, apperr.Upstreamf("webhook registration failed: Telegram reports the webhook at %q, not %q", info.URL, acct.WebhookURL)
 	}
+	if !sameUpdates(info.AllowedUpdates, updates) {
+		return undo, apperr.Upstreamf("webhook registration failed: Telegram delivers %s, not %s", describeUpdates(info.AllowedUpdates), describeUpdates(updates))
+	}
 	return undo, nil
 }
 
-// Check checks the token, the webhook registration and recent delivery errors.
-func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform.Check, error) {
+// Check asks Telegram about the bot: the token and its privacy mode
+// (getMe), our webhook, the update types it delivers, its delivery errors
+// and backlog (getWebhookInfo), and the bot's commands (getMyCommands).
+func (ch *Channel) Check(ctx context.Context, acct platform.Account) (*platform.Report, error) {
 	c := creds(acct)
-	var checks []platform.Check
+	r := &platform.Report{}
+	h := &r.Health
 	bot, err := ch.api.GetMe(ctx, c.BotToken)
+	h.TokenValid = platform.TokenVerdict(err)
 	if err != nil {
-		return append(checks, platform.Failed("token valid", err)), err
+		return r.Fail("token valid", err)
 	}
-	checks = append(checks, platform.Check{Name: "token valid", OK: true, Detail: "bot @" + bot.Username})
+	r.Add(platform.Check{Name: "token valid", OK: true, Detail: "bot @" + bot.Username})
+	h.CanReadAllGroupMessages = platform.Verdict(bot.CanReadAllGroupMessages)
+	privacy := platform.Check{Name: "group messages", OK: true,
+		Detail: "privacy mode is on: in groups the bot sees only commands, replies to it and mentions (BotFather's /setprivacy turns it off)"}
+	if bot.CanReadAllGroupMessages {
+		privacy.Detail = "privacy mode is off: the bot sees every message in its groups"
+	}
+	r.Add(privacy)
+
 	info, err := ch.api.GetWebhookInfo(ctx, c.BotToken)
 	if err != nil {
-		return append(checks, platform.Failed("webhook registered", err)), err
+		return r.Fail("webhook registered", err)
 	}
 	want := acct.WebhookURL
+	h.WebhookURL = info.URL
+	h.WebhookRegistered = platform.Verdict(info.URL == want)
+	h.PendingUpdates = &info.PendingUpdateCount
+	if info.LastErrorMessage != "" {
+		h.PlatformError = info.LastErrorMessage
+		if !info.LastErrorDate.IsZero() {
+			at := info.LastErrorDate
+			h.PlatformErrorAt = &at
+		}
+	}
 	switch info.URL {
 	case want:
-		checks = append(checks, platform.Check{Name: "webhook registered", OK: true, Detail: "points at " + want})
+		r.Add(platform.Check{Name: "webhook registered", OK: true, Detail: "points at " + want})
+		if !sameUpdates(info.AllowedUpdates, updates) {
+			r.Add(platform.Check{Name: "update types", OK: false,
+				Detail: fmt.Sprintf("Telegram delivers %s instead of %s: reconnect to fix", describeUpdates(info.AllowedUpdates), describeUpdates(updates))})
+			r.Reregister = fmt.Sprintf("the webhook was found delivering %s instead of %s on Telegram", describeUpdates(info.AllowedUpdates), describeUpdates(updates))
+		} else {
+			r.Add(platform.Check{Name: "update types", OK: true, Detail: describeUpdates(updates)})
+		}
 	case "":
-		checks = append(checks, platform.Check{Name: "webhook registered", OK: false, Detail: "no webhook is set: reconnect to register it"})
+		r.Add(platform.Check{Name: "webhook registered", OK: false, Detail: "no webhook is set: reconnect to register it"})
+		r.Reregister = "the webhook was found unregistered on Telegram"
 	default:
-		checks = append(checks, platform.Check{Name: "webhook registered", OK: false, Detail: fmt.Sprintf("points at %s instead of %s: reconnect to fix", info.URL, want)})
+		// Another service set the bot's webhook (or another deployment
+		// with the same bot). The bot is connected here, so ours is put
+		// back; statusReason names the URL for whoever wonders why theirs
+		// stopped.
+		r.Add(platform.Check{Name: "webhook registered", OK: false, Detail: fmt.Sprintf("points at %s instead of %s: reconnect to fix", info.URL, want)})
+		r.Reregister = fmt.Sprintf("the webhook was found pointing at %s on Telegram", info.URL)
 	}
 	if info.LastErrorMessage != "" {
-		checks = append(checks, platform.Check{Name: "webhook delivery", OK: false,
+		r.Add(platform.Check{Name: "webhook delivery", OK: false,
 			Detail: fmt.Sprintf("Telegram's last delivery error (%s): %s; %d updates pending", info.LastErrorDate.UTC().Format("2006-01-02 15:04:05 MST"), info.LastErrorMessage, info.PendingUpdateCount)})
 	} else {
-		checks = append(checks, platform.Check{Name: "webhook delivery", OK: true, Detail: fmt.Sprintf("no delivery errors; %d updates pending", info.PendingUpdateCount)})
+		r.Add(platform.Check{Name: "webhook delivery", OK: true, Detail: fmt.Sprintf("no delivery errors; %d updates pending", info.PendingUpdateCount)})
 	}
-	return checks, nil
+
+	cmds, err := ch.api.GetMyCommands(ctx, c.BotToken)
+	if err != nil {
+		return r.Fail("bot commands", err)
+	}
+	h.Commands = make([]string, len(cmds))
+	for i, cmd := range cmds {
+		h.Commands[i] = "/" + cmd.Command
+	}
+	detail := "none set (BotFather's /setcommands sets them)"
+	if len(cmds) > 0 {
+		detail = strings.Join(h.Commands, ", ")
+	}
+	r.Add(platform.Check{Name: "bot commands", OK: true, Detail: detail})
+	return r, nil
+}
+
+// sameUpdates reports whether Telegram's allowed_updates (nil: its default
+// set) is the list we register, in any order.
+func sameUpdates(have, want []string) bool {
+	if have == nil || len(have) != len(want) {
+		return false
+	}
+	for _, u := range want {
+		if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, u) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func describeUpdates(list []string) string {
+	if list == nil {
+		return "Telegram's default update types"
+	}
+	return strings.Join(list, ", ")
 }
 
 // Reconnect checks the token and sets the webhook again.

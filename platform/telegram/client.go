@@ -160,6 +160,7 @@ const (
 	OpSetWebhook     = "setWebhook"
 	OpGetWebhookInfo = "getWebhookInfo"
 	OpDeleteWebhook  = "deleteWebhook"
+	OpGetMyCommands  = "getMyCommands"
 )
 
 // User is a Telegram user or bot. IDs need 52 bits, hence int64.
@@ -169,6 +170,10 @@ type User struct {
 	FirstName string `json:"first_name"`
 	LastName  string `json:"last_name,omitempty"`
 	Username  string `json:"username,omitempty"`
+	// CanReadAllGroupMessages is only in getMe's answer: true when the
+	// bot's privacy mode is off and it sees every message of its groups,
+	// not only commands, replies to it and mentions.
+	CanReadAllGroupMessages bool `json:"can_read_all_group_messages,omitempty"`
 }
 
 // GetMe returns the bot that token belongs to; it is the cheapest way to
@@ -259,6 +264,22 @@ func (c *Client) GetWebhookInfo(ctx context.Context, token string) (*WebhookInfo
 		info.LastErrorDate = time.Unix(w.LastErrorDate, 0).UTC()
 	}
 	return info, nil
+}
+
+// BotCommand is one of the commands a bot lists in its clients' menu.
+type BotCommand struct {
+	Command     string `json:"command"` // without the leading '/'
+	Description string `json:"description"`
+}
+
+// GetMyCommands returns the bot's commands for the default scope and every
+// language: the menu most users see.
+func (c *Client) GetMyCommands(ctx context.Context, token string) ([]BotCommand, error) {
+	var cmds []BotCommand
+	if err := c.call(ctx, token, OpGetMyCommands, nil, &cmds); err != nil {
+		return nil, err
+	}
+	return cmds, nil
 }
 
 // DeleteWebhook removes the bot's webhook; removing an absent one succeeds.

@@ -108,8 +108,9 @@ func TestEvent(nonce string) []byte {
 	return body
 }
 
-// Decode turns a journaled update into an Event. Only message and
-// edited_message concern a conversation; every other update type is Ignore.
+// Decode turns a journaled update into an Event. Only message,
+// edited_message and callback_query concern a conversation; every other
+// update type is Ignore.
 func Decode(raw []byte) (*inbound.Event, error) {
 	fields, err := topLevel(raw)
 	if err != nil {
@@ -118,23 +119,36 @@ func Decode(raw []byte) (*inbound.Event, error) {
 	if _, ok := fields[inbound.TestMarker]; ok {
 		return &inbound.Event{Test: true, Kind: inbound.Ignore}, nil
 	}
-	kind, field := inbound.NewMessage, "message"
-	payload, ok := fields[field]
-	if !ok {
-		kind, field = inbound.EditMessage, "edited_message"
-		if payload, ok = fields[field]; !ok {
-			return &inbound.Event{Kind: inbound.Ignore}, nil
+	for _, u := range []struct {
+		field string
+		kind  inbound.Kind
+	}{{"message", inbound.NewMessage}, {"edited_message", inbound.EditMessage}} {
+		payload, ok := fields[u.field]
+		if !ok {
+			continue
 		}
+		var m wireMessage
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, u.field, err)
+		}
+		ev, err := m.event(u.kind)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, u.field, err)
+		}
+		return ev, nil
 	}
-	var m wireMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
+	if payload, ok := fields["callback_query"]; ok {
+		var q wireCallbackQuery
+		if err := json.Unmarshal(payload, &q); err != nil {
+			return nil, fmt.Errorf("%w: callback_query: %v", ErrMalformed, err)
+		}
+		ev, err := q.event()
+		if err != nil {
+			return nil, fmt.Errorf("%w: callback_query: %v", ErrMalformed, err)
+		}
+		return ev, nil
 	}
-	ev, err := m.event(kind)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
-	}
-	return ev, nil
+	return &inbound.Event{Kind: inbound.Ignore}, nil
 }
 
 // topLevel reads body as a JSON object. json.Unmarshal accepts "null" into a
@@ -174,20 +188,22 @@ func integer(v json.RawMessage) (string, error) {
 // wireMessage is the part of Telegram's Message we read. Ids are kept raw so
 // that they are never rounded through float64.
 type wireMessage struct {
-	MessageID json.RawMessage `json:"message_id"`
-	Date      int64           `json:"date"`
-	EditDate  int64           `json:"edit_date"`
-	Chat      *wireChat       `json:"chat"`
-	Text      string          `json:"text"`
-	Caption   string          `json:"caption"`
-	Photo     []wirePhoto     `json:"photo"`
-	Document  *wireFile       `json:"document"`
-	Sticker   *wireSticker    `json:"sticker"`
-	Location  *wireLocation   `json:"location"`
-	Voice     *wireFile       `json:"voice"`
-	Audio     *wireFile       `json:"audio"`
-	Video     *wireFile       `json:"video"`
-	VideoNote *wireFile       `json:"video_note"`
+	MessageID  json.RawMessage `json:"message_id"`
+	Date       int64           `json:"date"`
+	EditDate   int64           `json:"edit_date"`
+	Chat       *wireChat       `json:"chat"`
+	From       *wireUser       `json:"from"`
+	SenderChat *wireChat       `json:"sender_chat"`
+	Text       string          `json:"text"`
+	Caption    string          `json:"caption"`
+	Photo      []wirePhoto     `json:"photo"`
+	Document   *wireFile       `json:"document"`
+	Sticker    *wireSticker    `json:"sticker"`
+	Location   *wireLocation   `json:"location"`
+	Voice      *wireFile       `json:"voice"`
+	Audio      *wireFile       `json:"audio"`
+	Video      *wireFile       `json:"video"`
+	VideoNote  *wireFile       `json:"video_note"`
 }
 
 type wireChat struct {
@@ -195,6 +211,32 @@ type wireChat struct {
 	Title     string          `json:"title"`
 	FirstName string          `json:"first_name"`
 	LastName  string          `json:"last_name"`
+}
+
+// name is how the chat is shown: a group by its title, a person by name.
+func (c *wireChat) name() string {
+	if c.Title != "" {
+		return c.Title
+	}
+	return strings.TrimSpace(c.FirstName + " " + c.LastName)
+}
+
+type wireUser struct {
+	ID        json.RawMessage `json:"id"`
+	FirstName string          `json:"first_name"`
+	LastName  string          `json:"last_name"`
+	Username  string          `json:"username"`
+}
+
+// wireCallbackQuery is a tap on an inline keyboard button. Message is the
+// message the keyboard was on; it is absent when that message was sent in
+// inline mode to a chat the bot may not be in (inline_message_id).
+type wireCallbackQuery struct {
+	ID            string       `json:"id"`
+	From          *wireUser    `json:"from"`
+	Message       *wireMessage `json:"message"`
+	Data          string       `json:"data"`
+	GameShortName string       `json:"game_short_name"`
 }
 
 // wireFile covers Document, Voice, Audio, Video and VideoNote, which share
@@ -225,16 +267,9 @@ type wireLocation struct {
 }
 
 func (m *wireMessage) event(kind inbound.Kind) (*inbound.Event, error) {
-	if m.Chat == nil {
-		return nil, errors.New("no chat")
-	}
-	chatID, err := integer(m.Chat.ID)
+	chatID, messageID, err := m.ids()
 	if err != nil {
-		return nil, fmt.Errorf("chat.id: %v", err)
-	}
-	messageID, err := integer(m.MessageID)
-	if err != nil {
-		return nil, fmt.Errorf("message_id: %v", err)
+		return nil, err
 	}
 	// date is required by Telegram; without it the message would sort at
 	// 1970 in its conversation.
@@ -242,33 +277,119 @@ func (m *wireMessage) event(kind inbound.Kind) (*inbound.Event, error) {
 		return nil, errors.New("no date")
 	}
 	sentAt := time.Unix(m.Date, 0).UTC()
+	at := sentAt
+	var editedAt time.Time
 	if kind == inbound.EditMessage && m.EditDate > 0 {
-		sentAt = time.Unix(m.EditDate, 0).UTC()
-	}
-	// Groups have a title and no first name; replies go to the chat, so the
-	// chat, not the sender, is the contact.
-	name := m.Chat.Title
-	if name == "" {
-		name = strings.TrimSpace(m.Chat.FirstName + " " + m.Chat.LastName)
+		editedAt = time.Unix(m.EditDate, 0).UTC()
+		at = editedAt
 	}
 	text := m.Text
 	if text == "" {
 		text = m.Caption
 	}
 	msgKind, attachments := m.content()
+	// Replies go to the chat, so the chat, not the sender, is the contact;
+	// in a group the sender is the message's author.
 	return &inbound.Event{
 		Kind:    kind,
-		Contact: inbound.Contact{ExternalID: chatID, Name: name},
+		Contact: inbound.Contact{ExternalID: chatID, Name: m.Chat.name()},
 		Message: &inbound.Message{
 			ExternalID:  externalID(chatID, messageID),
 			Direction:   inbound.Inbound,
 			Kind:        msgKind,
 			Text:        text,
 			Attachments: attachments,
+			Author:      author(chatID, m.From, m.SenderChat),
 			SentAt:      sentAt,
+			EditedAt:    editedAt,
 		},
-		At: sentAt,
+		At: at,
 	}, nil
+}
+
+// ids reads the chat and message ids every message has, even an
+// inaccessible one (a callback query's message the bot can no longer see).
+func (m *wireMessage) ids() (chatID, messageID string, err error) {
+	if m.Chat == nil {
+		return "", "", errors.New("no chat")
+	}
+	if chatID, err = integer(m.Chat.ID); err != nil {
+		return "", "", fmt.Errorf("chat.id: %v", err)
+	}
+	if messageID, err = integer(m.MessageID); err != nil {
+		return "", "", fmt.Errorf("message_id: %v", err)
+	}
+	return chatID, messageID, nil
+}
+
+// event turns a tapped button into the customer's message in the chat the
+// keyboard was on, with the button's data as its text: Telegram sends the
+// data, not the button's label. The update carries no time of the tap, so
+// the message is dated when it arrives. A tap on a message sent in inline
+// mode names no chat of the bot's, so there is no conversation to put it in.
+func (q *wireCallbackQuery) event() (*inbound.Event, error) {
+	if q.ID == "" {
+		return nil, errors.New("no id")
+	}
+	if q.Message == nil {
+		return &inbound.Event{Kind: inbound.Ignore}, nil
+	}
+	chatID, messageID, err := q.Message.ids()
+	if err != nil {
+		return nil, fmt.Errorf("message: %v", err)
+	}
+	text := q.Data
+	if text == "" {
+		text = q.GameShortName
+	}
+	kind := "TEXT"
+	if text == "" {
+		kind = "OTHER"
+	}
+	return &inbound.Event{
+		Kind:    inbound.NewMessage,
+		Contact: inbound.Contact{ExternalID: chatID, Name: q.Message.Chat.name()},
+		Message: &inbound.Message{
+			ExternalID: callbackID(chatID, messageID, q.ID),
+			Direction:  inbound.Inbound,
+			Kind:       kind,
+			Text:       text,
+			Author:     author(chatID, q.From, nil),
+		},
+		AnswerID: q.ID,
+	}, nil
+}
+
+// author is who wrote in a chat that is not theirs alone: a member of a
+// group, or the chat an anonymous admin or a linked channel wrote as (for
+// whom Telegram also puts a placeholder user in from). It is nil in a
+// private chat, whose writer is the chat itself, and when the sender's id
+// cannot be read: the message matters more than its author.
+func author(chatID string, from *wireUser, senderChat *wireChat) *schematype.MessageAuthor {
+	var a schematype.MessageAuthor
+	switch {
+	case senderChat != nil:
+		id, err := integer(senderChat.ID)
+		if err != nil {
+			return nil
+		}
+		a = schematype.MessageAuthor{ExternalID: id, Name: senderChat.name()}
+	case from != nil:
+		id, err := integer(from.ID)
+		if err != nil {
+			return nil
+		}
+		a = schematype.MessageAuthor{ExternalID: id, Name: strings.TrimSpace(from.FirstName + " " + from.LastName)}
+		if a.Name == "" {
+			a.Name = from.Username
+		}
+	default:
+		return nil
+	}
+	if a.ExternalID == chatID {
+		return nil
+	}
+	return &a
 }
 
 // content classifies the message. Animations also carry a document (Telegram
@@ -304,6 +425,13 @@ func (m *wireMessage) content() (string, []schematype.Attachment) {
 // externalID names a message: message_id is unique only within its chat,
 // and one bot talks to many chats.
 func externalID(chatID, messageID string) string { return chatID + ":" + messageID }
+
+// callbackID names the message a tapped button becomes. A callback query
+// has no message id of its own; its id is unique, and the id of the message
+// the keyboard was on in front of it keeps which message it answered.
+func callbackID(chatID, messageID, queryID string) string {
+	return externalID(chatID, messageID) + ":callback:" + queryID
+}
 
 func (f *wireFile) attachment(typ string) schematype.Attachment {
 	return schematype.Attachment{Type: typ, Name: f.FileName, MimeType: f.MimeType, Size: f.FileSize, PlatformFileID: f.FileID}

@@ -41,6 +41,11 @@ func TestSplit(t *testing.T) {
 		{"chat id above 2^53", "big_chat_id.json", "message", "update:10010"},
 		{"callback query", "callback_query.json", "callback_query", "update:10011"},
 		{"paid media", "paid_media.json", "message", "update:10012"},
+		{"callback query in a private chat", "callback_query_message.json", "callback_query", "update:10013"},
+		{"callback query in a group", "callback_query_group.json", "callback_query", "update:10014"},
+		{"callback query on an inaccessible message", "callback_query_inaccessible.json", "callback_query", "update:10015"},
+		{"supergroup message of a channel", "supergroup_channel_sender.json", "message", "update:10016"},
+		{"supergroup message of an anonymous admin", "supergroup_anonymous_admin.json", "message", "update:10017"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,20 +109,20 @@ func TestDecode(t *testing.T) {
 			},
 		},
 		{
-			name: "edited message takes edit_date",
+			name: "edited message keeps its date and is edited at edit_date",
 			file: "edited_message.json",
 			want: &inbound.Event{
 				Kind:    inbound.EditMessage,
 				Contact: inbound.Contact{ExternalID: "1111111", Name: "Test Firstname Test Lastname"},
 				Message: &inbound.Message{
 					ExternalID: "1111111:1365", Direction: inbound.Inbound, Kind: "TEXT",
-					Text: "Edited text", SentAt: unix(1441646600),
+					Text: "Edited text", SentAt: unix(1441645532), EditedAt: unix(1441646600),
 				},
 				At: unix(1441646600),
 			},
 		},
 		{
-			name: "edited message without edit_date falls back to date",
+			name: "edited message without edit_date leaves its edit time to arrival",
 			body: `{"update_id":3,"edited_message":{"message_id":9,"date":1700000000,
 				"chat":{"id":42,"type":"private","first_name":"Ann"},"text":"fixed"}}`,
 			want: &inbound.Event{
@@ -291,14 +296,16 @@ func TestDecode(t *testing.T) {
 			},
 		},
 		{
-			name: "group message is the group's, named by title",
+			name: "group message is the group's, named by title, written by its sender",
 			file: "group_message.json",
 			want: &inbound.Event{
 				Kind:    inbound.NewMessage,
 				Contact: inbound.Contact{ExternalID: "-4012345678", Name: "Support Team"},
 				Message: &inbound.Message{
 					ExternalID: "-4012345678:57", Direction: inbound.Inbound, Kind: "TEXT",
-					Text: "hello from the group", SentAt: unix(1441646400),
+					Text:   "hello from the group",
+					Author: &schematype.MessageAuthor{Name: "Test Lastname", ExternalID: "1111111"},
+					SentAt: unix(1441646400),
 				},
 				At: unix(1441646400),
 			},
@@ -311,13 +318,108 @@ func TestDecode(t *testing.T) {
 				Contact: inbound.Contact{ExternalID: "-1001234567890123456", Name: "Big Supergroup"},
 				Message: &inbound.Message{
 					ExternalID: "-1001234567890123456:48213", Direction: inbound.Inbound, Kind: "TEXT",
-					Text: "ids above 2^53", SentAt: unix(1441646500),
+					Text:   "ids above 2^53",
+					Author: &schematype.MessageAuthor{Name: "Test", ExternalID: "1111111"},
+					SentAt: unix(1441646500),
 				},
 				At: unix(1441646500),
 			},
 		},
 		{
-			name: "callback query is ignored",
+			name: "a channel writing in a supergroup is the author, not the placeholder user",
+			file: "supergroup_channel_sender.json",
+			want: &inbound.Event{
+				Kind:    inbound.NewMessage,
+				Contact: inbound.Contact{ExternalID: "-1001234567890", Name: "Shop Community"},
+				Message: &inbound.Message{
+					ExternalID: "-1001234567890:48230", Direction: inbound.Inbound, Kind: "TEXT",
+					Text:   "New arrivals every Friday",
+					Author: &schematype.MessageAuthor{Name: "Shop News", ExternalID: "-1009876543210"},
+					SentAt: unix(1441647200),
+				},
+				At: unix(1441647200),
+			},
+		},
+		{
+			name: "an anonymous admin writes as the group itself: no author",
+			file: "supergroup_anonymous_admin.json",
+			want: &inbound.Event{
+				Kind:    inbound.NewMessage,
+				Contact: inbound.Contact{ExternalID: "-1001234567890", Name: "Shop Community"},
+				Message: &inbound.Message{
+					ExternalID: "-1001234567890:48231", Direction: inbound.Inbound, Kind: "TEXT",
+					Text: "Pinned: opening hours", SentAt: unix(1441647300),
+				},
+				At: unix(1441647300),
+			},
+		},
+		{
+			name: "sender whose id cannot be read leaves the message without author",
+			body: `{"update_id":7,"message":{"message_id":3,"date":1700000000,"from":{"first_name":"Ghost"},
+				"chat":{"id":-42,"type":"group","title":"G"},"text":"boo"}}`,
+			want: &inbound.Event{
+				Kind:    inbound.NewMessage,
+				Contact: inbound.Contact{ExternalID: "-42", Name: "G"},
+				Message: &inbound.Message{
+					ExternalID: "-42:3", Direction: inbound.Inbound, Kind: "TEXT", Text: "boo", SentAt: unix(1700000000),
+				},
+				At: unix(1700000000),
+			},
+		},
+		{
+			name: "callback query becomes the customer's message on the keyboard's message, to answer",
+			file: "callback_query_message.json",
+			want: &inbound.Event{
+				Kind:    inbound.NewMessage,
+				Contact: inbound.Contact{ExternalID: "1111111", Name: "Test Firstname Test Lastname"},
+				Message: &inbound.Message{
+					ExternalID: "1111111:1380:callback:4382763498734567890", Direction: inbound.Inbound, Kind: "TEXT",
+					Text: "plan:pro",
+				},
+				AnswerID: "4382763498734567890",
+			},
+		},
+		{
+			name: "callback query in a group is the group's, by the member who tapped",
+			file: "callback_query_group.json",
+			want: &inbound.Event{
+				Kind:    inbound.NewMessage,
+				Contact: inbound.Contact{ExternalID: "-4012345678", Name: "Support Team"},
+				Message: &inbound.Message{
+					ExternalID: "-4012345678:58:callback:4382763498734567891", Direction: inbound.Inbound, Kind: "TEXT",
+					Text:   "helpful:no",
+					Author: &schematype.MessageAuthor{Name: "Mai Tran", ExternalID: "2222222"},
+				},
+				AnswerID: "4382763498734567891",
+			},
+		},
+		{
+			name: "callback query on a message the bot can no longer see",
+			file: "callback_query_inaccessible.json",
+			want: &inbound.Event{
+				Kind:    inbound.NewMessage,
+				Contact: inbound.Contact{ExternalID: "1111111", Name: "Test Firstname Test Lastname"},
+				Message: &inbound.Message{
+					ExternalID: "1111111:1201:callback:4382763498734567892", Direction: inbound.Inbound, Kind: "TEXT",
+					Text: "plan:basic",
+				},
+				AnswerID: "4382763498734567892",
+			},
+		},
+		{
+			name: "callback query of a game button reads as the game",
+			body: `{"update_id":8,"callback_query":{"id":"77","from":{"id":5,"is_bot":false,"first_name":"Ann"},
+				"message":{"message_id":4,"date":1700000000,"chat":{"id":5,"type":"private","first_name":"Ann"}},
+				"chat_instance":"1","game_short_name":"tetris"}}`,
+			want: &inbound.Event{
+				Kind:     inbound.NewMessage,
+				Contact:  inbound.Contact{ExternalID: "5", Name: "Ann"},
+				Message:  &inbound.Message{ExternalID: "5:4:callback:77", Direction: inbound.Inbound, Kind: "TEXT", Text: "tetris"},
+				AnswerID: "77",
+			},
+		},
+		{
+			name: "callback query on an inline-mode message has no conversation",
 			file: "callback_query.json",
 			want: &inbound.Event{Kind: inbound.Ignore},
 		},
@@ -399,6 +501,10 @@ func TestMalformed(t *testing.T) {
 		{"chat id quoted", `{"update_id":1,"message":{"message_id":1,"date":1700000000,"chat":{"id":"5"},"text":"hi"}}`, false, true},
 		{"message without date", `{"update_id":1,"message":{"message_id":1,"chat":{"id":5},"text":"hi"}}`, false, true},
 		{"edited message without chat", `{"update_id":1,"edited_message":{"message_id":1,"date":1700000000,"text":"hi"}}`, false, true},
+		{"callback query without id", `{"update_id":1,"callback_query":{"from":{"id":5},"message":{"message_id":1,"date":0,"chat":{"id":5}},"data":"x"}}`, false, true},
+		{"callback query id not a string", `{"update_id":1,"callback_query":{"id":77,"message":{"message_id":1,"date":0,"chat":{"id":5}},"data":"x"}}`, false, true},
+		{"callback query message without chat", `{"update_id":1,"callback_query":{"id":"77","message":{"message_id":1,"date":0},"data":"x"}}`, false, true},
+		{"callback query not an object", `{"update_id":1,"callback_query":"x"}`, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

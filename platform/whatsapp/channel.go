@@ -120,17 +120,26 @@ func userError(err error) error {
 	return platform.UserError(err, "accessToken", "WhatsApp rejected the access token")
 }
 
-// Check checks the token by reading the number again.
-func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform.Check, error) {
-	num, err := ch.api.PhoneNumber(ctx, acct.ExternalID, creds(acct).AccessToken)
+// Check reads the number with the stored token: that the token still
+// works, the number's quality rating and its messaging limit. Webhooks are
+// configured on the Meta app, not per number, so their registration cannot
+// be asked here.
+func (ch *Channel) Check(ctx context.Context, acct platform.Account) (*platform.Report, error) {
+	r := &platform.Report{}
+	h := &r.Health
+	num, err := ch.api.Health(ctx, acct.ExternalID, creds(acct).AccessToken)
+	h.TokenValid = platform.TokenVerdict(err)
 	if err != nil {
-		return []platform.Check{platform.Failed("token valid", err)}, err
+		return r.Fail("token valid", err)
 	}
-	return []platform.Check{
-		{Name: "token valid", OK: true, Detail: fmt.Sprintf("reads %s (%s)", num.DisplayPhoneNumber, num.VerifiedName)},
-		{Name: "phone number quality", OK: num.QualityRating != "RED", Detail: "quality rating " + strings.ToLower(num.QualityRating)},
-		{Name: "webhook", OK: true, Detail: "configure the Meta app's WhatsApp webhook to " + acct.WebhookURL},
-	}, nil
+	h.QualityRating, h.MessagingLimitTier = num.QualityRating, num.MessagingLimit
+	r.Add(platform.Check{Name: "token valid", OK: true, Detail: fmt.Sprintf("reads %s (%s)", num.DisplayPhoneNumber, num.VerifiedName)},
+		platform.Check{Name: "phone number quality", OK: num.QualityRating != "RED", Detail: "quality rating " + strings.ToLower(num.QualityRating)})
+	if num.MessagingLimit != "" {
+		r.Add(platform.Check{Name: "messaging limit", OK: true, Detail: "messaging limit " + num.MessagingLimit + " (customers messaged outside the 24-hour window, per 24 hours)"})
+	}
+	r.Add(platform.Check{Name: "webhook", OK: true, Detail: "configure the Meta app's WhatsApp webhook to " + acct.WebhookURL})
+	return r, nil
 }
 
 // Reconnect reads the number with the stored token.

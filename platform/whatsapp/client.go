@@ -4,6 +4,8 @@ package whatsapp
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -29,22 +31,79 @@ func New(g *graphapi.Client) *Client {
 type PhoneNumber struct {
 	ID, DisplayPhoneNumber, VerifiedName string
 	QualityRating                        string // "GREEN", "YELLOW", "RED" or "UNKNOWN"
+	// MessagingLimit is how many customers may be messaged outside the
+	// service window in 24 hours ("TIER_250", "TIER_2K", ...; "" when
+	// Graph did not say). Only Health asks for it.
+	MessagingLimit string
 }
+
+// phoneFields are what connecting a number reads.
+const phoneFields = "id,display_phone_number,verified_name,quality_rating"
+
+// healthFields add the messaging limit. Meta moved messaging limits to the
+// business portfolio in October 2025 and deprecated the number's
+// messaging_limit_tier for whatsapp_business_manager_messaging_limit
+// (developers.facebook.com/docs/whatsapp/messaging-limits). Both are asked
+// for and the new one preferred. UNCONFIRMED: that Graph omits, rather than
+// refuses, a deprecated field (one integrator's example asks for both on
+// v25.0 and gets only the new one back), that the new field is served on
+// older Graph versions, and that its value is a tier name like
+// messaging_limit_tier's ("TIER_2K" in integrators' docs).
+const healthFields = phoneFields + ",whatsapp_business_manager_messaging_limit,messaging_limit_tier"
 
 // PhoneNumber reads phoneNumberID with token; connecting a number calls it
 // to check the token can reach the number at all.
 func (c *Client) PhoneNumber(ctx context.Context, phoneNumberID, token string) (*PhoneNumber, error) {
-	var resp struct {
-		ID                 string `json:"id"`
-		DisplayPhoneNumber string `json:"display_phone_number"`
-		VerifiedName       string `json:"verified_name"`
-		QualityRating      string `json:"quality_rating"`
+	return c.phoneNumber(ctx, phoneNumberID, token, phoneFields)
+}
+
+// Health reads phoneNumberID with token as PhoneNumber does, with its
+// messaging limit.
+func (c *Client) Health(ctx context.Context, phoneNumberID, token string) (*PhoneNumber, error) {
+	n, err := c.phoneNumber(ctx, phoneNumberID, token, healthFields)
+	var pe *platform.Error
+	if errors.As(err, &pe) && pe.Code == 100 {
+		// Graph refuses a field it does not know (code 100, "Tried accessing
+		// nonexisting field"): should either limit field be gone or not yet
+		// served, the number's health is still worth knowing without it.
+		return c.phoneNumber(ctx, phoneNumberID, token, phoneFields)
 	}
-	q := url.Values{"fields": {"id,display_phone_number,verified_name,quality_rating"}}
+	return n, err
+}
+
+func (c *Client) phoneNumber(ctx context.Context, phoneNumberID, token, fields string) (*PhoneNumber, error) {
+	var resp struct {
+		ID                 string          `json:"id"`
+		DisplayPhoneNumber string          `json:"display_phone_number"`
+		VerifiedName       string          `json:"verified_name"`
+		QualityRating      string          `json:"quality_rating"`
+		PortfolioLimit     json.RawMessage `json:"whatsapp_business_manager_messaging_limit"`
+		LimitTier          string          `json:"messaging_limit_tier"`
+	}
+	q := url.Values{"fields": {fields}}
 	if err := c.g.Get(ctx, platformName, "/"+url.PathEscape(phoneNumberID), token, q, &resp); err != nil {
 		return nil, err
 	}
-	return &PhoneNumber{ID: resp.ID, DisplayPhoneNumber: resp.DisplayPhoneNumber, VerifiedName: resp.VerifiedName, QualityRating: resp.QualityRating}, nil
+	n := &PhoneNumber{ID: resp.ID, DisplayPhoneNumber: resp.DisplayPhoneNumber, VerifiedName: resp.VerifiedName,
+		QualityRating: resp.QualityRating, MessagingLimit: resp.LimitTier}
+	if l := limitText(resp.PortfolioLimit); l != "" {
+		n.MessagingLimit = l
+	}
+	return n, nil
+}
+
+// limitText reads the portfolio's messaging limit whether Graph writes it
+// as a tier name or, as one integrator documents, as a number.
+func limitText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 // mediaTypes are the Cloud API message types per media kind.

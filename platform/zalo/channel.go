@@ -242,24 +242,35 @@ func (ch *Channel) Renew(ctx context.Context, acct platform.Account) (platform.C
 	return &c, ch.now().Add(tok.ExpiresIn), nil
 }
 
-// Check checks the token, its expiry and what renewing it needs.
-func (ch *Channel) Check(ctx context.Context, acct platform.Account) ([]platform.Check, error) {
+// Check reads the OA with the access token (getoa): the token works and
+// the OA is still reachable. It reports the token's expiry and what
+// renewing it needs. Zalo webhooks are configured on the app, so their
+// registration cannot be asked.
+func (ch *Channel) Check(ctx context.Context, acct platform.Account) (*platform.Report, error) {
 	c := creds(acct)
-	oa, err := ch.api.GetOA(ctx, c.AccessToken)
-	if err != nil {
-		return []platform.Check{platform.Failed("token valid", err)}, err
-	}
-	checks := []platform.Check{{Name: "token valid", OK: true, Detail: fmt.Sprintf("reads OA %q (%s)", oa.Name, oa.ID)}}
+	r := &platform.Report{}
+	h := &r.Health
 	if acct.TokenExpiresAt != nil {
-		checks = append(checks, platform.Check{Name: "token renewal", OK: acct.TokenExpiresAt.After(ch.now()),
+		exp := acct.TokenExpiresAt.UTC()
+		h.TokenExpiresAt = &exp
+	}
+	oa, err := ch.api.GetOA(ctx, c.AccessToken)
+	h.TokenValid = platform.TokenVerdict(err)
+	if err != nil {
+		return r.Fail("token valid", err)
+	}
+	r.Add(platform.Check{Name: "token valid", OK: true, Detail: fmt.Sprintf("reads OA %q (%s)", oa.Name, oa.ID)})
+	if acct.TokenExpiresAt != nil {
+		r.Add(platform.Check{Name: "token renewal", OK: acct.TokenExpiresAt.After(ch.now()),
 			Detail: "access token valid until " + acct.TokenExpiresAt.UTC().Format(time.RFC3339) + "; renewed automatically before then"})
 	}
-	return append(checks,
+	r.Add(
 		platform.Check{Name: "refresh token stored", OK: c.RefreshToken != "" && c.AppID != "" && c.AppSecret != "",
 			Detail: "needed to renew the access token (with the Zalo app id and secret key)"},
 		platform.Check{Name: "webhook", OK: c.OASecretKey != "",
 			Detail: "set the Zalo app's webhook URL to " + appWebhookURL(acct) + " (one URL for all the app's OAs); signatures are checked with the OA secret key"},
-	), nil
+	)
+	return r, nil
 }
 
 // Reconnect reads the OA with the (just renewed) token.

@@ -1,6 +1,7 @@
 package zalo
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -437,6 +438,34 @@ type wireMessage struct {
 	MsgID       flexString       `json:"msg_id"`
 	Text        string           `json:"text"`
 	Attachments []wireAttachment `json:"attachments"`
+	// Location is where some user_send_location events carry the place
+	// instead of an attachment: seen in the wild, in no Zalo document. It
+	// is read apart, so that a shape we do not know costs the location,
+	// not the message.
+	Location json.RawMessage `json:"location"`
+}
+
+// wireLocation is message.location. Its spelling is not documented, so
+// the coordinates are read as the attachment spells them or as lat and
+// long (lng), the alternatives readers of these events handle.
+type wireLocation struct {
+	Latitude  flexString `json:"latitude"`
+	Longitude flexString `json:"longitude"`
+	Lat       flexString `json:"lat"`
+	Long      flexString `json:"long"`
+	Lng       flexString `json:"lng"`
+	Name      string     `json:"name"`
+	Address   string     `json:"address"`
+}
+
+// attachment maps the location, unless its coordinates are unusable.
+func (l *wireLocation) attachment() (schematype.Attachment, bool) {
+	lat, okLat := coordinate(cmp.Or(l.Latitude, l.Lat), 90)
+	lon, okLon := coordinate(cmp.Or(l.Longitude, l.Long, l.Lng), 180)
+	if !okLat || !okLon {
+		return schematype.Attachment{}, false
+	}
+	return schematype.Attachment{Type: "location", Name: cmp.Or(l.Name, l.Address), Latitude: &lat, Longitude: &lon}, true
 }
 
 type wireAttachment struct {
@@ -486,8 +515,16 @@ func decodeMessage(o object, ev *inbound.Event, dir inbound.Direction, mt messag
 		Text:       m.Text,
 		SentAt:     ev.At,
 	}
+	located := false
 	for _, a := range m.Attachments {
 		if att, ok := attachment(a, mt.attachment); ok {
+			msg.Attachments = append(msg.Attachments, att)
+			located = located || att.Type == "location"
+		}
+	}
+	var loc wireLocation
+	if len(m.Location) > 0 && !located && json.Unmarshal(m.Location, &loc) == nil {
+		if att, ok := loc.attachment(); ok {
 			msg.Attachments = append(msg.Attachments, att)
 		}
 	}

@@ -82,6 +82,7 @@ type fakePage struct {
 
 type fakePhone struct {
 	id, token, display, verifiedName string
+	quality, limit                   string // see SetPhoneHealth
 }
 
 type failure struct {
@@ -139,7 +140,7 @@ func (s *Server) AddUser(shortToken, longToken string, expiresIn int, pages ...F
 func (s *Server) AddPhoneNumber(id, token, display, verifiedName string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.phones[id] = &fakePhone{id: id, token: token, display: display, verifiedName: verifiedName}
+	s.phones[id] = &fakePhone{id: id, token: token, display: display, verifiedName: verifiedName, quality: "GREEN", limit: "TIER_250"}
 	if _, ok := s.tokens[token]; !ok {
 		s.tokens[token] = &tokenInfo{kind: phoneToken}
 	}
@@ -529,7 +530,11 @@ func (s *Server) phoneNumber(w http.ResponseWriter, r *http.Request, id, tok str
 		case "verified_name":
 			m["verified_name"] = ph.verifiedName
 		case "quality_rating":
-			m["quality_rating"] = "GREEN"
+			m["quality_rating"] = ph.quality
+		case "whatsapp_business_manager_messaging_limit":
+			m["whatsapp_business_manager_messaging_limit"] = ph.limit
+			// messaging_limit_tier is deprecated: asked for, it is left
+			// out, as integrators report of current Graph versions.
 		}
 	}
 	writeJSON(w, http.StatusOK, m)

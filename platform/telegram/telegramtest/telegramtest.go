@@ -1,6 +1,7 @@
 // Package telegramtest is a fake Telegram Bot API server for tests. It
-// answers getMe, setWebhook, getWebhookInfo and deleteWebhook, and the sends
-// sendMessage, sendPhoto, sendDocument, sendAudio and sendVideo, in the wire
+// answers getMe, setWebhook, getWebhookInfo, deleteWebhook and
+// getMyCommands, and the sends sendMessage, sendPhoto, sendDocument,
+// sendAudio and sendVideo, in the wire
 // format of the official server (tdlib/telegram-bot-api), including its
 // token checks, its validation of parameters and its error wording, so a
 // client that works against it should work against api.telegram.org.
@@ -50,6 +51,8 @@ type bot struct {
 	chats       map[int64]*chat
 	files       map[string]bool // file_ids the fake handed out
 	sent        []SentMessage
+	commands    []telegram.BotCommand // what getMyCommands answers
+	pending     int                   // getWebhookInfo's pending_update_count
 }
 
 type hook struct {
@@ -221,6 +224,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		result = getMe(b.user)
 	case "getwebhookinfo":
 		result = webhookInfo(b)
+	case "getmycommands":
+		result = getMyCommands(b)
 	case "setwebhook":
 		description, aerr = setWebhook(b, args)
 		result = true
@@ -229,6 +234,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		result = true
 	case "sendmessage", "sendphoto", "senddocument", "sendaudio", "sendvideo":
 		result, aerr = send(b, method, args)
+	case "answercallbackquery":
+		result, aerr = answerCallbackQuery(args)
 	default:
 		aerr = errorf(http.StatusNotFound, "Not Found: method not found")
 	}
@@ -332,7 +339,7 @@ func getMe(u telegram.User) map[string]any {
 		"is_bot":                      u.IsBot,
 		"first_name":                  u.FirstName,
 		"can_join_groups":             true,
-		"can_read_all_group_messages": false,
+		"can_read_all_group_messages": u.CanReadAllGroupMessages,
 		"supports_inline_queries":     false,
 		"can_connect_to_business":     false,
 		"has_main_web_app":            false,
@@ -352,7 +359,7 @@ func webhookInfo(b *bot) map[string]any {
 	m := map[string]any{
 		"url":                    b.hook.url,
 		"has_custom_certificate": false,
-		"pending_update_count":   0,
+		"pending_update_count":   b.pending,
 	}
 	if !b.lastErrorAt.IsZero() {
 		m["last_error_date"] = b.lastErrorAt.Unix()
@@ -407,6 +414,9 @@ func setWebhook(b *bot, args map[string]string) (string, *apiError) {
 	}
 	b.hook = next
 	b.lastErrorAt, b.lastError = time.Time{}, ""
+	if toBool(args["drop_pending_updates"]) {
+		b.pending = 0
+	}
 	updateAllowed(b, args["allowed_updates"])
 	return "Webhook was set", nil
 }

@@ -323,3 +323,37 @@ func TestCallsKeepBigIntegers(t *testing.T) {
 		t.Errorf("Sent = %v", sent)
 	}
 }
+
+// What a health check reads: the privacy mode in getMe, the commands, the
+// backlog, and a webhook that went away behind the bot's back.
+func TestServerHealth(t *testing.T) {
+	t.Parallel()
+	s := telegramtest.NewServer(t)
+	s.AddBot(token, telegram.User{IsBot: true, FirstName: "Fake", CanReadAllGroupMessages: true})
+	if got := post(t, s, "/bot"+token+"/getMe", "", ""); testkit.Pick(got.body, "result", "can_read_all_group_messages") != true {
+		t.Errorf("getMe = %v, want privacy mode off", got.body)
+	}
+	if got := post(t, s, "/bot"+token+"/getMyCommands", "", ""); !cmp.Equal(got.body, map[string]any{"ok": true, "result": []any{}}) {
+		t.Errorf("getMyCommands without commands = %v", got.body)
+	}
+	s.SetCommands(token, telegram.BotCommand{Command: "start", Description: "Start"})
+	want := map[string]any{"ok": true, "result": []any{map[string]any{"command": "start", "description": "Start"}}}
+	if got := post(t, s, "/bot"+token+"/getMyCommands", "", ""); !cmp.Equal(got.body, want) {
+		t.Errorf("getMyCommands = %v, want %v", got.body, want)
+	}
+
+	post(t, s, "/bot"+token+"/setWebhook", "application/json", `{"url":"https://example.com/hook","allowed_updates":["message"]}`)
+	s.SetPendingUpdates(token, 4)
+	s.DropWebhook(token)
+	wantInfo := map[string]any{"ok": true, "result": map[string]any{
+		"url": "", "has_custom_certificate": false, "pending_update_count": float64(4), "allowed_updates": []any{"message"},
+	}}
+	if got := post(t, s, "/bot"+token+"/getWebhookInfo", "", ""); !cmp.Equal(got.body, wantInfo) {
+		t.Errorf("getWebhookInfo after DropWebhook (-want +got):\n%s", cmp.Diff(wantInfo, got.body))
+	}
+	// Setting the webhook again with drop_pending_updates empties the backlog.
+	post(t, s, "/bot"+token+"/setWebhook", "application/json", `{"url":"https://example.com/hook","drop_pending_updates":true}`)
+	if got := post(t, s, "/bot"+token+"/getWebhookInfo", "", ""); testkit.Pick(got.body, "result", "pending_update_count") != float64(0) {
+		t.Errorf("getWebhookInfo after dropping pending updates = %v", got.body)
+	}
+}
