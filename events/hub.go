@@ -294,6 +294,15 @@ func (h *Hub) listen(ctx context.Context, dsn string) {
 // it first replays the log from there; the switch to live events has no gap
 // and no duplicate.
 func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error) {
+	return Stream(ctx, h, spec, func(d *Delivery) (*Delivery, bool) { return d, true })
+}
+
+// Stream is Subscribe for a consumer that wants values of its own: each
+// delivery goes through conv on the subscription's goroutine, which skips
+// it when conv gives nil and ends the stream when conv says false. A
+// subscriber thus costs one goroutine here rather than one more to convert,
+// and idle subscribers are mostly their goroutines' stacks.
+func Stream[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) (*T, bool)) (<-chan *T, error) {
 	if spec.Buffer <= 0 {
 		spec.Buffer = 256
 	}
@@ -302,70 +311,84 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	out := make(chan *Delivery)
+	out := make(chan *T)
 	s, start := h.attach(&spec)
 	go func() {
 		defer close(out)
-		defer func() { h.detach(s) }()
-		cursor := start
-		if spec.After != nil && spec.After.Less(start) {
-			if !h.replay(ctx, &spec, *spec.After, start, out) {
-				return
+		h.follow(ctx, &spec, s, start, func(d *Delivery) bool {
+			v, ok := conv(d)
+			if !ok {
+				return false
 			}
-		} else if spec.After != nil {
-			// The client has seen more than this replica has read yet
-			// (it was connected to a faster one): skip up to its cursor.
-			cursor = *spec.After
-		}
-		for {
+			if v == nil {
+				return true
+			}
 			select {
+			case out <- v:
+				return true
 			case <-ctx.Done():
-				return
-			case d := <-s.live:
-				if !cursor.Less(d.Cursor) {
-					continue
-				}
-				cursor = d.Cursor
-				if d.empty() {
-					continue
-				}
-				select {
-				case out <- d:
-				case <-ctx.Done():
-					return
-				}
-			case <-s.lagged:
-				// Deliver what was buffered, then catch up from the log to
-				// a fresh attachment point.
-				for drained := false; !drained; {
-					select {
-					case d := <-s.live:
-						if cursor.Less(d.Cursor) {
-							cursor = d.Cursor
-							if !d.empty() {
-								select {
-								case out <- d:
-								case <-ctx.Done():
-									return
-								}
-							}
-						}
-					default:
-						drained = true
-					}
-				}
-				var next Cursor
-				s, next = h.attach(&spec)
-				if cursor.Less(next) && !h.replay(ctx, &spec, cursor, next, out) {
-					return
-				}
-				if cursor.Less(next) {
-					cursor = next
-				}
+				return false
 			}
-		}
+		})
 	}()
 	return out, nil
+}
+
+// follow emits what s receives (after replaying from spec.After) until ctx
+// ends or emit says stop.
+func (h *Hub) follow(ctx context.Context, spec *Spec, s *sub, start Cursor, emit func(*Delivery) bool) {
+	defer func() { h.detach(s) }()
+	cursor := start
+	if spec.After != nil && spec.After.Less(start) {
+		if !h.replay(ctx, spec, *spec.After, start, emit) {
+			return
+		}
+	} else if spec.After != nil {
+		// The client has seen more than this replica has read yet
+		// (it was connected to a faster one): skip up to its cursor.
+		cursor = *spec.After
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-s.live:
+			if !cursor.Less(d.Cursor) {
+				continue
+			}
+			cursor = d.Cursor
+			if d.empty() {
+				continue
+			}
+			if !emit(d) {
+				return
+			}
+		case <-s.lagged:
+			// Deliver what was buffered, then catch up from the log to
+			// a fresh attachment point.
+			for drained := false; !drained; {
+				select {
+				case d := <-s.live:
+					if cursor.Less(d.Cursor) {
+						cursor = d.Cursor
+						if !d.empty() && !emit(d) {
+							return
+						}
+					}
+				default:
+					drained = true
+				}
+			}
+			var next Cursor
+			s, next = h.attach(spec)
+			if cursor.Less(next) && !h.replay(ctx, spec, cursor, next, emit) {
+				return
+			}
+			if cursor.Less(next) {
+				cursor = next
+			}
+		}
+	}
 }
 
 func (h *Hub) attach(spec *Spec) (*sub, Cursor) {
@@ -383,7 +406,7 @@ func (h *Hub) detach(s *sub) {
 }
 
 // replay sends the matching events in (from, to] from the log.
-func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, out chan<- *Delivery) bool {
+func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, emit func(*Delivery) bool) bool {
 	var campaign pulid.ID
 	if len(spec.Campaigns) == 1 {
 		for c := range spec.Campaigns {
@@ -418,9 +441,7 @@ func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, out chan<
 			if d.empty() || !spec.match(d) {
 				continue
 			}
-			select {
-			case out <- d:
-			case <-ctx.Done():
+			if ctx.Err() != nil || !emit(d) {
 				return false
 			}
 		}

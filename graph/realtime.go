@@ -21,10 +21,10 @@ import (
 // subscription checks what the viewer may watch and attaches to the hub. A
 // campaign or conversation the viewer cannot see is an error for this
 // subscription (the socket stays open for the others).
-func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID *pulid.ID, after *string, types ...events.Type) (<-chan *events.Delivery, error) {
+func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID *pulid.ID, after *string, types ...events.Type) (events.Spec, error) {
 	v := auth.FromContext(ctx)
 	if v == nil {
-		return nil, apperr.ErrUnauthenticated
+		return events.Spec{}, apperr.ErrUnauthenticated
 	}
 	spec := events.Spec{}
 	if len(types) > 0 {
@@ -36,10 +36,10 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 	if conversationID != nil {
 		conv, err := r.Client.Conversation.Get(ctx, *conversationID)
 		if err != nil {
-			return nil, &apperr.InputError{Field: "conversationID", Message: fmt.Sprintf("conversation %s not found", *conversationID), Kind: apperr.ErrNotFound}
+			return events.Spec{}, &apperr.InputError{Field: "conversationID", Message: fmt.Sprintf("conversation %s not found", *conversationID), Kind: apperr.ErrNotFound}
 		}
 		if campaignID != nil && *campaignID != conv.CampaignID {
-			return nil, apperr.Input("conversationID", "conversation %s is not in campaign %s", conv.ID, *campaignID)
+			return events.Spec{}, apperr.Input("conversationID", "conversation %s is not in campaign %s", conv.ID, *campaignID)
 		}
 		spec.ConversationID = conv.ID
 		campaignID = &conv.CampaignID
@@ -47,14 +47,14 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 	switch {
 	case campaignID != nil:
 		if _, err := r.Client.Campaign.Get(ctx, *campaignID); err != nil {
-			return nil, &apperr.InputError{Field: "campaignID", Message: fmt.Sprintf("campaign %s not found", *campaignID), Kind: apperr.ErrNotFound}
+			return events.Spec{}, &apperr.InputError{Field: "campaignID", Message: fmt.Sprintf("campaign %s not found", *campaignID), Kind: apperr.ErrNotFound}
 		}
 		spec.Campaigns = map[pulid.ID]bool{*campaignID: true}
 	case !v.Admin:
 		// The campaigns the viewer may read, by the same rules as queries.
 		ids, err := r.Client.Campaign.Query().IDs(ctx)
 		if err != nil {
-			return nil, err
+			return events.Spec{}, err
 		}
 		spec.Campaigns = map[pulid.ID]bool{}
 		for _, id := range ids {
@@ -64,72 +64,62 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 	if after != nil {
 		c, err := events.ParseCursor(*after)
 		if err != nil {
-			return nil, apperr.Input("after", "not a cursor of this stream")
+			return events.Spec{}, apperr.Input("after", "not a cursor of this stream")
 		}
 		spec.After = &c
 	}
 	if spec.After != nil && r.ReplayMax > 0 {
 		behind, err := r.Hub.Behind(ctx, *spec.After, spec, r.ReplayMax+1)
 		if err != nil {
-			return nil, err
+			return events.Spec{}, err
 		}
 		if behind > r.ReplayMax {
-			return nil, &gqlerror.Error{
+			return events.Spec{}, &gqlerror.Error{
 				Message:    fmt.Sprintf("the cursor is more than %d events behind: reload, then subscribe without after", r.ReplayMax),
 				Extensions: map[string]any{"code": "CURSOR_EXPIRED"},
 			}
 		}
 	}
-	in, err := r.Hub.Subscribe(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	return r.guard(ctx, in), nil
+	return spec, nil
 }
 
-// guard delivers only what the subscriber may still read: when its user's
-// access version moved (a role or membership change, a deactivation), each
+// stream turns a subscription's deliveries into its field's values, and
+// delivers only what the subscriber may still read: when its user's access
+// version moved (a role or membership change, a deactivation), each
 // campaign is checked again, by the same rules as queries, before its next
 // event goes out; a campaign no longer readable ends the subscription with
-// FORBIDDEN.
-func (r *Resolver) guard(ctx context.Context, in <-chan *events.Delivery) <-chan *events.Delivery {
+// FORBIDDEN. Both happen on the hub's goroutine for the subscription
+// (events.Stream): an idle subscriber's cost is mostly its goroutines'
+// stacks, and there are thousands of them.
+func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func(*events.Delivery) *T) (<-chan *T, error) {
 	v := auth.FromContext(ctx)
-	out := make(chan *events.Delivery)
-	go func() {
-		defer close(out)
-		version, checked := v.AccessVersion, map[pulid.ID]bool{}
-		for d := range in {
-			u, err := r.Access.user(ctx, v.UserID)
-			if err != nil {
-				transport.AddSubscriptionError(ctx, presentError(ctx, err))
-				return
-			}
-			if u.AccessVersion != version {
-				version, checked = u.AccessVersion, map[pulid.ID]bool{}
-			}
-			if !checked[d.CampaignID] && version != v.AccessVersion {
-				now := &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, AccessVersion: u.AccessVersion}
-				ok := u.DeactivatedAt == nil
-				if ok {
-					if ok, err = r.Client.Campaign.Query().Where(campaign.ID(d.CampaignID)).Exist(auth.WithViewer(ctx, now)); err != nil {
-						transport.AddSubscriptionError(ctx, presentError(ctx, err))
-						return
-					}
-				}
-				if !ok {
-					transport.AddSubscriptionError(ctx, presentError(ctx, apperr.Forbiddenf("you no longer have access to campaign %s", d.CampaignID)))
-					return
+	version, checked := v.AccessVersion, map[pulid.ID]bool{}
+	return events.Stream(ctx, r.Hub, spec, func(d *events.Delivery) (*T, bool) {
+		u, err := r.Access.user(ctx, v.UserID)
+		if err != nil {
+			transport.AddSubscriptionError(ctx, presentError(ctx, err))
+			return nil, false
+		}
+		if u.AccessVersion != version {
+			version, checked = u.AccessVersion, map[pulid.ID]bool{}
+		}
+		if !checked[d.CampaignID] && version != v.AccessVersion {
+			now := &auth.Viewer{UserID: u.ID, Admin: u.Role == user.RoleADMIN, AccessVersion: u.AccessVersion}
+			ok := u.DeactivatedAt == nil
+			if ok {
+				if ok, err = r.Client.Campaign.Query().Where(campaign.ID(d.CampaignID)).Exist(auth.WithViewer(ctx, now)); err != nil {
+					transport.AddSubscriptionError(ctx, presentError(ctx, err))
+					return nil, false
 				}
 			}
-			checked[d.CampaignID] = true
-			select {
-			case out <- d:
-			case <-ctx.Done():
-				return
+			if !ok {
+				transport.AddSubscriptionError(ctx, presentError(ctx, apperr.Forbiddenf("you no longer have access to campaign %s", d.CampaignID)))
+				return nil, false
 			}
 		}
-	}()
-	return out
+		checked[d.CampaignID] = true
+		return pick(d), true
+	})
 }
 
 // Access reads users' access versions for subscriptions, each user at most
@@ -177,22 +167,3 @@ func (a *Access) user(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	return u, nil
 }
 
-// pipe turns deliveries into the values one subscription field streams.
-func pipe[T any](ctx context.Context, in <-chan *events.Delivery, pick func(*events.Delivery) *T) <-chan *T {
-	out := make(chan *T)
-	go func() {
-		defer close(out)
-		for d := range in {
-			v := pick(d)
-			if v == nil {
-				continue
-			}
-			select {
-			case out <- v:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}

@@ -15,54 +15,54 @@ import (
 )
 
 func (r *subscriptionResolver) MessageAdded(ctx context.Context, campaignID *pulid.ID, conversationID *pulid.ID) (<-chan *ent.Message, error) {
-	in, err := r.subscription(ctx, campaignID, conversationID, nil, events.MessageAdded)
+	spec, err := r.subscription(ctx, campaignID, conversationID, nil, events.MessageAdded)
 	if err != nil {
 		return nil, err
 	}
-	return pipe(ctx, in, func(d *events.Delivery) *ent.Message { return d.Message }), nil
+	return stream(ctx, r.Resolver, spec, func(d *events.Delivery) *ent.Message { return d.Message })
 }
 
 func (r *subscriptionResolver) MessageUpdated(ctx context.Context, campaignID *pulid.ID, conversationID *pulid.ID) (<-chan *ent.Message, error) {
-	in, err := r.subscription(ctx, campaignID, conversationID, nil, events.MessageUpdated)
+	spec, err := r.subscription(ctx, campaignID, conversationID, nil, events.MessageUpdated)
 	if err != nil {
 		return nil, err
 	}
-	return pipe(ctx, in, func(d *events.Delivery) *ent.Message { return d.Message }), nil
+	return stream(ctx, r.Resolver, spec, func(d *events.Delivery) *ent.Message { return d.Message })
 }
 
 func (r *subscriptionResolver) ConversationUpdated(ctx context.Context, campaignID pulid.ID) (<-chan *ent.Conversation, error) {
-	in, err := r.subscription(ctx, &campaignID, nil, nil, events.ConversationUpdated)
+	spec, err := r.subscription(ctx, &campaignID, nil, nil, events.ConversationUpdated)
 	if err != nil {
 		return nil, err
 	}
-	return pipe(ctx, in, func(d *events.Delivery) *ent.Conversation { return d.Conversation }), nil
+	return stream(ctx, r.Resolver, spec, func(d *events.Delivery) *ent.Conversation { return d.Conversation })
 }
 
 func (r *subscriptionResolver) ConnectionUpdated(ctx context.Context, campaignID pulid.ID) (<-chan *ent.Connection, error) {
-	in, err := r.subscription(ctx, &campaignID, nil, nil, events.ConnectionUpdated)
+	spec, err := r.subscription(ctx, &campaignID, nil, nil, events.ConnectionUpdated)
 	if err != nil {
 		return nil, err
 	}
-	return pipe(ctx, in, func(d *events.Delivery) *ent.Connection { return d.Connection }), nil
+	return stream(ctx, r.Resolver, spec, func(d *events.Delivery) *ent.Connection { return d.Connection })
 }
 
 func (r *subscriptionResolver) CallUpdated(ctx context.Context, campaignID pulid.ID) (<-chan *ent.Call, error) {
-	in, err := r.subscription(ctx, &campaignID, nil, nil, events.CallUpdated)
+	spec, err := r.subscription(ctx, &campaignID, nil, nil, events.CallUpdated)
 	if err != nil {
 		return nil, err
 	}
-	return pipe(ctx, in, func(d *events.Delivery) *ent.Call { return d.Call }), nil
+	return stream(ctx, r.Resolver, spec, func(d *events.Delivery) *ent.Call { return d.Call })
 }
 
 func (r *subscriptionResolver) CampaignEvents(ctx context.Context, campaignID pulid.ID, after *string) (<-chan *model.CampaignEvent, error) {
-	in, err := r.subscription(ctx, &campaignID, nil, after)
+	spec, err := r.subscription(ctx, &campaignID, nil, after)
 	if err != nil {
 		return nil, err
 	}
-	return pipe(ctx, in, func(d *events.Delivery) *model.CampaignEvent {
+	return stream(ctx, r.Resolver, spec, func(d *events.Delivery) *model.CampaignEvent {
 		return &model.CampaignEvent{Cursor: d.Cursor.String(), Type: model.CampaignEventType(d.Type),
 			Message: d.Message, Conversation: d.Conversation, Connection: d.Connection, Call: d.Call}
-	}), nil
+	})
 }
 
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }

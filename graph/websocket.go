@@ -187,6 +187,9 @@ func (ss *Sockets) register(s *socket, user pulid.ID) bool {
 	return true
 }
 
+// writeBuffers are the sockets' write buffers, shared between writes.
+var writeBuffers = &sync.Pool{}
+
 // transport serves subscriptions (and any operation) over
 // graphql-transport-ws and the legacy graphql-ws.
 func (ss *Sockets) transport(checkOrigin func(*http.Request) bool) transport.Websocket {
@@ -195,9 +198,11 @@ func (ss *Sockets) transport(checkOrigin func(*http.Request) bool) transport.Web
 	}
 	return transport.Websocket{
 		Implementation: gorillaSockets{sockets: ss, upgrader: websocket.Upgrader{
-			CheckOrigin:     checkOrigin,
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
+			CheckOrigin: checkOrigin,
+			// An idle socket should hold no buffer of its own: reads reuse
+			// the HTTP server's reader (ReadBufferSize 0), and writes borrow
+			// a buffer from the pool for the length of one message.
+			WriteBufferPool: writeBuffers,
 		}},
 		InitFunc:              ss.init,
 		CloseFunc:             func(ctx context.Context, _ int) { ss.closed(ctx) },
@@ -258,7 +263,7 @@ func (ss *Sockets) init(ctx context.Context, p transport.InitPayload) (context.C
 	ctx = auth.WithViewer(ctx, v)
 	// Close the socket when the token expires.
 	ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
-	go func() { <-ctx.Done(); cancel() }()
+	context.AfterFunc(ctx, cancel) // releases the timer without a goroutine per socket
 	return ctx, nil, nil
 }
 
@@ -286,7 +291,7 @@ func (ss *Sockets) aroundOperations(ctx context.Context, next graphql.OperationH
 			Extensions: map[string]any{"code": "TOO_MANY_REQUESTS"},
 		}}})
 	}
-	go func() { <-ctx.Done(); s.ops.Add(-1) }()
+	context.AfterFunc(ctx, func() { s.ops.Add(-1) })
 	return next(auth.WithViewer(ctx, v))
 }
 
