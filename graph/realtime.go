@@ -166,4 +166,3 @@ func (a *Access) user(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	a.mu.Unlock()
 	return u, nil
 }
-
