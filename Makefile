@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run test generate check-generated migration migration-rehash lint bench db db-stop build clean
+.PHONY: help run test generate check-generated migration migration-rehash lint bench bench-go db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -37,7 +37,17 @@ test: ## run every test with the race detector against a throwaway PostgreSQL
 	@$(PG) start
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-bench: ## run the benchmarks
+# bench builds the server and the limit probes (bench/probe), starts the
+# local PostgreSQL, serves Switchboard on a fresh database against a fake
+# Telegram and prints one table of figures with their limits (PERFORMANCE.md).
+# Iterate on one figure with e.g. make bench BENCH_ARGS='-only ack,inbox -runs 1 -dur 3s'.
+BENCH_ARGS ?=
+
+bench: ## measure Switchboard against its limit probes and print the table (~15 min; BENCH_ARGS='-h' lists the knobs)
+	$(GO) build -o bin/bench ./bench
+	bin/bench $(BENCH_ARGS)
+
+bench-go: ## run the Go micro-benchmarks
 	@$(PG) start
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 20000x ./webhooks
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 1000x ./events
