@@ -21,6 +21,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -50,7 +51,12 @@ type Processor struct {
 	logger   *slog.Logger
 	wake     chan struct{}
 	now      func() time.Time
+	claims   atomic.Int64
 }
+
+// Claims counts the batches workers have tried to claim: one per batch
+// applied, plus one per wake-up or poll that found nothing.
+func (p *Processor) Claims() int64 { return p.claims.Load() }
 
 // Health learns of events that failed (package health).
 type Health interface {
@@ -157,12 +163,15 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 					failures, lastErr = 0, ""
 				}
 				if did {
+					// More may be waiting: an idle worker helps drain it.
+					// (Passing on every wake instead had a lone worker wake
+					// itself forever, claiming nothing in a loop.)
+					p.Wake()
 					continue
 				}
 				select {
 				case <-ctx.Done():
 				case <-p.wake:
-					p.Wake() // pass it on to the next idle worker
 				case <-time.After(poll):
 				}
 			}
@@ -211,6 +220,7 @@ func Pending(client *ent.Client, connectionID pulid.ID) *ent.WebhookEventQuery {
 // being unavailable, its events are processed alone, and one that fails
 // even alone is marked failed.
 func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
+	p.claims.Add(1)
 	ctx = system(ctx)
 	ids, err := p.claimAndSettle(ctx, BatchSize, "")
 	if err == nil || len(ids) == 0 || unavailable(ctx, err) {

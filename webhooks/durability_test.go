@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
 
@@ -160,4 +161,22 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// An idle processor waits: once the journal is drained, a worker claims
+// again only when woken by a new entry or at its poll (50 ms in tests), not
+// in a loop (a lone worker once woke itself forever, taking most of a core).
+func TestIdleProcessingWaits(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	conn, secret := s.telegramBot()
+	if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update(1, "4242", 1700000001, "hi")); r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	testkit.Eventually(t, "the message is applied", func() bool { return s.pending(conn) == 0 })
+	before := s.proc.Claims()
+	time.Sleep(time.Second)
+	// About 20 polls a second; a busy loop makes thousands of claims.
+	if n := s.proc.Claims() - before; n > 100 {
+		t.Fatalf("%d claims in a second with nothing to process", n)
+	}
 }
