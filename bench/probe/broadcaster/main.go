@@ -32,7 +32,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -43,6 +42,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-chat/switchboard/bench/probe/probeserve"
 )
 
 const (
@@ -67,7 +68,7 @@ func main() {
 }
 
 func run(addr, secret, routesFile string, queue int) error {
-	if err := checkAddr(addr); err != nil {
+	if err := probeserve.CheckAddr(addr); err != nil {
 		return err
 	}
 	if secret == "" || routesFile == "" {
@@ -87,7 +88,7 @@ func run(addr, secret, routesFile string, queue int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	b := newBroadcaster(secret, routes, queue)
-	return serve(ctx, addr, b.handler(), b.closeAll)
+	return probeserve.Serve(ctx, addr, b.handler(), b.closeAll)
 }
 
 // broadcaster holds the subscriptions of every socket by campaign.
@@ -421,34 +422,4 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" || port == "0" {
-		return fmt.Errorf("-addr must be an explicit host:port, got %q", addr)
-	}
-	return nil
-}
-
-// serve listens, says so on stdout (the harness waits for that line) and
-// serves until ctx ends; onShutdown closes what the server does not track.
-func serve(ctx context.Context, addr string, h http.Handler, onShutdown func()) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	srv.RegisterOnShutdown(onShutdown)
-	fmt.Printf("listening on %s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
 }

@@ -54,7 +54,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -64,6 +63,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/switchboard-chat/switchboard/bench/probe/probeserve"
 )
 
 // pageSize is the page's first: 50.
@@ -81,7 +82,7 @@ func main() {
 }
 
 func run(addr, dbURL, viewer string) error {
-	if err := checkAddr(addr); err != nil {
+	if err := probeserve.CheckAddr(addr); err != nil {
 		return err
 	}
 	if dbURL == "" {
@@ -103,7 +104,7 @@ func run(addr, dbURL, viewer string) error {
 		return err
 	}
 	defer in.close()
-	return serve(ctx, addr, in.handler())
+	return probeserve.Serve(ctx, addr, in.handler(), nil)
 }
 
 // memberOf is the privacy rule's filter for a viewer who is not an
@@ -495,33 +496,4 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(e)
-}
-
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" || port == "0" {
-		return fmt.Errorf("-addr must be an explicit host:port, got %q", addr)
-	}
-	return nil
-}
-
-// serve listens, says so on stdout (the harness waits for that line) and
-// serves until ctx ends, then lets the requests in flight finish.
-func serve(ctx context.Context, addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("listening on %s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
 }

@@ -30,7 +30,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -38,6 +37,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/switchboard-chat/switchboard/bench/probe/probeserve"
 )
 
 // maxBody is the real edge's cap (webhooks.MaxBody).
@@ -77,7 +78,7 @@ func main() {
 }
 
 func run(addr, dbURL, secret string, maxBatch int) error {
-	if err := checkAddr(addr); err != nil {
+	if err := probeserve.CheckAddr(addr); err != nil {
 		return err
 	}
 	if dbURL == "" || secret == "" {
@@ -104,7 +105,7 @@ func run(addr, dbURL, secret string, maxBatch int) error {
 	done := make(chan struct{})
 	go func() { rc.run(batchCtx); close(done) }()
 	defer func() { stopBatcher(); <-done }()
-	return serve(ctx, addr, rc.handler())
+	return probeserve.Serve(ctx, addr, rc.handler(), nil)
 }
 
 // receiver is the handler and its batcher.
@@ -237,31 +238,3 @@ func (rc *receiver) run(ctx context.Context) {
 
 // checkAddr refuses what the harness cannot connect to without being told
 // the port: a missing port or port 0.
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" || port == "0" {
-		return fmt.Errorf("-addr must be an explicit host:port, got %q", addr)
-	}
-	return nil
-}
-
-// serve listens, says so on stdout (the harness waits for that line) and
-// serves until ctx ends, then lets the requests in flight finish.
-func serve(ctx context.Context, addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("listening on %s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
-}

@@ -232,16 +232,3 @@ func TestConcurrentBatches(t *testing.T) {
 		t.Fatalf("%d rows, want %d", got, n/2)
 	}
 }
-
-func TestCheckAddr(t *testing.T) {
-	for _, a := range []string{"", "127.0.0.1", "127.0.0.1:0", ":0"} {
-		if checkAddr(a) == nil {
-			t.Errorf("checkAddr(%q) accepted", a)
-		}
-	}
-	for _, a := range []string{"127.0.0.1:9101", ":9101", "localhost:9101"} {
-		if err := checkAddr(a); err != nil {
-			t.Errorf("checkAddr(%q): %v", a, err)
-		}
-	}
-}
