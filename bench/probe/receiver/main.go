@@ -235,6 +235,3 @@ func (rc *receiver) run(ctx context.Context) {
 		}
 	}
 }
-
-// checkAddr refuses what the harness cannot connect to without being told
-// the port: a missing port or port 0.
