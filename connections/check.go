@@ -269,7 +269,7 @@ func (s *Service) reregister(ctx context.Context, ch platform.Channel, acct plat
 		switch {
 		case platform.IsAuth(err):
 			return repair{status: connection.StatusERROR, reason: s.authReason(err)}
-		case ctx.Err() != nil, errors.As(err, &pe) && (pe.Kind == platform.Transient || pe.Kind == platform.RateLimited):
+		case ctx.Err() != nil, errors.As(err, &pe) && pe.Kind.Passing():
 			s.logger.WarnContext(ctx, "registering a lost webhook again failed; the next check tries again",
 				"connection", c.ID, "found", found, "err", err)
 			return unchanged

@@ -514,11 +514,11 @@ func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent
 		case sendErr == nil:
 			// A cancel that raced the send loses: the platform took it.
 			upd.SetStatus(message.StatusSENT).SetError("").ClearNextAttemptAt().SetSentAt(s.now())
-		case (kind == platform.Transient || kind == platform.RateLimited) && cur.Attempts < s.opt.MaxAttempts && cur.Status == message.StatusPENDING:
+		case kind.Passing() && cur.Attempts < s.opt.MaxAttempts && cur.Status == message.StatusPENDING:
 			upd.SetError(reason(sendErr)).SetNextAttemptAt(s.now().Add(backoff(cur.Attempts, sendErr)))
 		default:
 			msg := reason(sendErr)
-			if kind == platform.Transient || kind == platform.RateLimited {
+			if kind.Passing() {
 				msg = fmt.Sprintf("gave up after %d attempts: %s", cur.Attempts, msg)
 			}
 			upd.SetStatus(message.StatusFAILED).SetError(msg).ClearNextAttemptAt()

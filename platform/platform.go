@@ -25,6 +25,10 @@ const (
 	Transient
 )
 
+// Passing reports whether trying again later may succeed: the platform was
+// unreachable, failing, or asked to slow down.
+func (k Kind) Passing() bool { return k == Transient || k == RateLimited }
+
 func (k Kind) String() string {
 	switch k {
 	case Auth:
