@@ -64,6 +64,7 @@ type config struct {
 	realRate   float64
 	outConc    int
 	pgClients  int
+	env        []string // KEY=VALUE for every server the bench starts
 }
 
 func parseFlags() config {
@@ -91,7 +92,17 @@ func parseFlags() config {
 	flag.Float64Var(&c.realRate, "realistic-rate", 1000, "messages/s of the realistic phase, spread over its campaigns")
 	flag.IntVar(&c.outConc, "outbound-clients", 16, "concurrent sendMessage callers of the outbound phase")
 	flag.IntVar(&c.pgClients, "pgbench-clients", 8, "pgbench clients")
+	env := flag.String("env", "", "comma-separated KEY=VALUE settings for every server started (a phase's own settings win), e.g. INGEST_WORKERS=2")
 	flag.Parse()
+	for kv := range strings.SplitSeq(*env, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if !strings.Contains(kv, "=") {
+			log.Fatalf("-env: %q is not KEY=VALUE", kv)
+		}
+		c.env = append(c.env, kv)
+	}
 	c.only = map[string]bool{}
 	for s := range strings.SplitSeq(*only, ",") {
 		if s = strings.TrimSpace(s); s == "" {

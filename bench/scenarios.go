@@ -90,6 +90,10 @@ func (b *bench) setup(ctx context.Context) error {
 		// One admin holds every socket of the bench.
 		"WS_MAX_SOCKETS_PER_USER": strconv.Itoa(max(b.cfg.sockets, b.cfg.fanSubs, b.cfg.realSubs, b.cfg.liveSubs) + 100),
 	}
+	for _, kv := range b.cfg.env {
+		k, v, _ := strings.Cut(kv, "=")
+		b.serverEnv[k] = v
+	}
 	log.Printf("database %s, Telegram fake at %s, logs in %s", b.cfg.dbName, fakeURL, b.cfg.out)
 	if b.main, err = b.startServer(ctx, "main", nil); err != nil {
 		return err
