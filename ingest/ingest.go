@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/internal/prepared"
 	"github.com/switchboard-chat/switchboard/platform"
 )
 
@@ -52,6 +54,14 @@ type Processor struct {
 	wake     chan struct{}
 	now      func() time.Time
 	claims   atomic.Int64
+	// claimMu lets one worker claim at a time. A claim locks its rows and
+	// with that takes the transaction id that orders its events in the
+	// log, so claims made one after another keep each conversation's
+	// messages in journal order across workers: a later batch of the
+	// same customer waits on the earlier one's contact lock and commits
+	// after it, with the larger id. Claims that overlap could each take
+	// part of the other's range.
+	claimMu sync.Mutex
 }
 
 // Claims counts the batches workers have tried to claim: one per batch
@@ -221,7 +231,7 @@ func Pending(client *ent.Client, connectionID pulid.ID) *ent.WebhookEventQuery {
 // even alone is marked failed.
 func (p *Processor) ProcessNext(ctx context.Context) (bool, error) {
 	p.claims.Add(1)
-	ctx = system(ctx)
+	ctx = prepared.Hot(system(ctx))
 	ids, err := p.claimAndSettle(ctx, BatchSize, "")
 	if err == nil || len(ids) == 0 || unavailable(ctx, err) {
 		return len(ids) > 0, err
@@ -260,12 +270,14 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 		if only != "" {
 			where = append(where, webhookevent.ID(only))
 		}
+		p.claimMu.Lock()
 		evs, err := tx.WebhookEvent.Query().
 			Where(where...).
 			Order(webhookevent.ByID()).
 			Limit(limit).
 			ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
 			All(ctx)
+		p.claimMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("claiming journal entries: %w", err)
 		}
@@ -516,9 +528,14 @@ func isolated(ctx context.Context, tx *ent.Tx, b *batch, f func() ([]events.Even
 // set only when the batch as a whole cannot go on.
 func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) ([]events.Event, map[pulid.ID]error, error) {
 	failed := map[pulid.ID]error{}
+	// Each connection once: a batch is mostly one connection's, and the
+	// statement's text (one placeholder per id) then stays the same, so it
+	// runs prepared.
 	connIDs := make([]pulid.ID, 0, len(evs))
 	for _, ev := range evs {
-		connIDs = append(connIDs, *ev.ConnectionID)
+		if !slices.Contains(connIDs, *ev.ConnectionID) {
+			connIDs = append(connIDs, *ev.ConnectionID)
+		}
 	}
 	conns, err := tx.Connection.Query().Where(connection.IDIn(connIDs...)).All(ctx)
 	if err != nil {

@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lib/pq"
@@ -126,6 +128,12 @@ func (p *Processor) upsertContacts(ctx context.Context, tx *ent.Tx, in []custome
 			}
 		}
 	}
+	// Rows are upserted in key order, as every worker's batch does: two
+	// batches that share customers then lock them in the same order, so
+	// one waits for the other instead of deadlocking with it.
+	slices.SortFunc(order, func(a, b contactKey) int {
+		return cmp.Or(cmp.Compare(a.campaign, b.campaign), cmp.Compare(a.platform, b.platform), cmp.Compare(a.external, b.external))
+	})
 	cols := make([][]string, 8)
 	for _, k := range order {
 		c := merged[k]
@@ -188,6 +196,10 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 			convAt[k] = sentAt(x)
 		}
 	}
+	// In key order, like the contacts (see upsertContacts).
+	slices.SortFunc(vorder, func(a, b convKey) int {
+		return cmp.Or(cmp.Compare(a.connection, b.connection), cmp.Compare(a.contact, b.contact))
+	})
 	var vIDs, vCampaigns, vConns, vContacts, vAts []string
 	campaignOf := map[pulid.ID]pulid.ID{}
 	for _, x := range in {
@@ -304,6 +316,7 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 	if len(uorder) == 0 {
 		return nil, nil
 	}
+	slices.Sort(uorder) // lock order, as above
 	var uIDs, uMsgs, uPos, uAts []string
 	var uUnread []int64
 	for _, id := range uorder {

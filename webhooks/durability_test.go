@@ -1,9 +1,12 @@
 package webhooks_test
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +181,67 @@ func TestIdleProcessingWaits(t *testing.T) {
 	// About 20 polls a second; a busy loop makes thousands of claims.
 	if n := s.proc.Claims() - before; n > 100 {
 		t.Fatalf("%d claims in a second with nothing to process", n)
+	}
+}
+
+// Several workers share the journal without deadlocking and without
+// reordering a conversation. Batches of the same customers used to lock
+// their contacts and conversations in whatever order the batch held them:
+// two workers then deadlocked every few batches, and each deadlock cost the
+// events of both batches a retry a second later. Now every batch locks in
+// key order and claims one at a time, so a worker waits for the other
+// instead, and each conversation's messages reach the event log in the
+// order they were journaled.
+func TestConcurrentWorkersNeitherDeadlockNorReorder(t *testing.T) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, secret := s.telegramBot()
+	path := "/webhooks/telegram/" + string(conn.ID)
+	signed := map[string]string{telegram.SecretHeader: secret}
+	const chats, perChat = 24, 40
+	prefix := uniqueDigits("77")
+	// Journaled one at a time, so journal order is update order: the
+	// customers interleave, as they do in a busy campaign.
+	for i := range chats * perChat {
+		chat := fmt.Sprintf("%s%02d", prefix, i%chats)
+		if r := s.post(path, signed, update(int64(i+1), chat, 1700000000+int64(i), fmt.Sprint(i))); r.status != 200 {
+			t.Fatalf("update %d: status %d", i, r.status)
+		}
+	}
+	ctx, cancel := context.WithCancel(sys())
+	done := make(chan struct{})
+	go func() { defer close(done); s.proc.Run(ctx, 4, 20*time.Millisecond) }()
+	s.proc.Wake()
+	testkit.Eventually(t, "the journal drains", func() bool { return s.pending(conn) == 0 })
+	cancel()
+	<-done
+
+	retried := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.AttemptsGT(1)).AllX(sys())
+	if len(retried) > 0 {
+		t.Errorf("%d of %d events needed a retry; the first: %+v", len(retried), chats*perChat, retried[0])
+	}
+	if n := len(s.messages(conn)); n != chats*perChat {
+		t.Fatalf("%d messages stored, want %d", n, chats*perChat)
+	}
+	// Per conversation, the log's messageAdded order is the messages' order.
+	rows, err := s.sqlDB.QueryContext(sys(), `SELECT d.conversation_id, m.text FROM domain_events d JOIN messages m ON m.id = d.entity_id
+		WHERE d.type = 'MESSAGE_ADDED' AND m.connection_id = $1 ORDER BY d.xid, d.id`, conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	last := map[string]int{}
+	for rows.Next() {
+		var conv, text string
+		if err := rows.Scan(&conv, &text); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(text)
+		if prev, ok := last[conv]; ok && n < prev {
+			t.Errorf("conversation %s: message %d reached the log after %d", conv, n, prev)
+		}
+		last[conv] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
