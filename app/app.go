@@ -36,6 +36,7 @@ import (
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/migrations"
 	"github.com/switchboard-chat/switchboard/outbox"
+	"github.com/switchboard-chat/switchboard/internal/prepared"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
@@ -118,7 +119,7 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	if opt.HealthEvery == 0 {
 		opt.HealthEvery = 500 * time.Millisecond
 	}
-	var drv dialect.Driver = entsql.OpenDB(dialect.Postgres, db)
+	var drv dialect.Driver = prepared.Wrap(entsql.OpenDB(dialect.Postgres, db))
 	if opt.WrapDriver != nil {
 		drv = opt.WrapDriver(drv)
 	}
