@@ -87,6 +87,10 @@ type Journal struct {
 	logger *slog.Logger
 	opt    Options
 	in     chan *request
+	// stmt is the insert, prepared: bound and executed in one round trip
+	// on a kept plan, where lib/pq takes two and PostgreSQL plans afresh.
+	// Only the batcher uses it; nil until prepared.
+	stmt *sql.Stmt
 }
 
 type request struct {
@@ -263,7 +267,16 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 		return out, nil
 	}
 	inserted := map[pulid.ID]bool{}
-	rows, err := j.db.QueryContext(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
+	if j.stmt == nil {
+		// Unprepared when the database cannot prepare it now: the insert
+		// then reports why, and the next batch tries again.
+		j.stmt, _ = j.db.PrepareContext(ctx, insert)
+	}
+	query := j.db.QueryContext
+	if j.stmt != nil {
+		query = func(ctx context.Context, _ string, args ...any) (*sql.Rows, error) { return j.stmt.QueryContext(ctx, args...) }
+	}
+	rows, err := query(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
 		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts))
 	if err != nil {
 		return nil, err
