@@ -177,10 +177,10 @@ func (s *stack) journaled(conn *ent.Connection, key string) int {
 	return s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.DedupKey(key)).CountX(sys())
 }
 
-// benchWorkers is INGEST_WORKERS for the stack's processing, default 1 like the server.
+// benchWorkers is INGEST_WORKERS for the stack's processing, default 2 like the server.
 func benchWorkers() int {
 	if n, err := strconv.Atoi(os.Getenv("INGEST_WORKERS")); err == nil {
 		return n
 	}
-	return 1
+	return 2
 }
