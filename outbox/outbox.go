@@ -401,13 +401,23 @@ func pause(ctx context.Context, d time.Duration) {
 // conversation's queue. A message whose attempt is under way counts as not
 // due until its lease ends, and keeps the messages behind it waiting, so a
 // conversation's messages leave in order whatever the number of workers.
+// Each conversation's head comes from one ordered pass over the pending
+// index (DISTINCT ON), linear in the pending messages whatever the
+// statistics say. The NOT EXISTS it replaces ("no earlier pending message
+// in the conversation") became a nested loop over every pending message
+// for each one when a burst of sends outran ANALYZE: 972 ms per claim with
+// 2,600 pending sends, against 0.8 ms now (PERFORMANCE.md). The outer
+// conditions are on m itself so that, when another worker changed the row
+// (sent it, leased it) after this statement's snapshot, PostgreSQL checks
+// them again on the row as it now is before locking it.
 const claimSQL = `
-SELECT m.id FROM messages m
-WHERE m.direction = 'OUTBOUND' AND m.status = 'PENDING'
-	AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= $1)
-	AND NOT EXISTS (SELECT 1 FROM messages e WHERE e.conversation_id = m.conversation_id
-		AND e.direction = 'OUTBOUND' AND e.status = 'PENDING' AND e.position < m.position)
-ORDER BY m.position
+SELECT m.id FROM (
+	SELECT DISTINCT ON (conversation_id) id, position, next_attempt_at FROM messages
+	WHERE direction = 'OUTBOUND' AND status = 'PENDING'
+	ORDER BY conversation_id, position
+) head JOIN messages m ON m.id = head.id
+WHERE m.direction = 'OUTBOUND' AND m.status = 'PENDING' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= $1)
+ORDER BY head.position
 LIMIT 1
 FOR UPDATE OF m SKIP LOCKED`
 
