@@ -1,6 +1,8 @@
 // Switchboard is a GraphQL backend-for-frontend for omnichannel customer
 // messaging. Run with no arguments it serves; `switchboard migrate` applies the
-// database migrations and exits.
+// database migrations and exits; `switchboard healthcheck` exits 0 when the
+// server on ADDR is ready (a container's health probe: distroless images
+// have no shell or curl).
 package main
 
 import (
@@ -46,6 +48,11 @@ func cli(args []string, stderr io.Writer) int {
 // run serves (or migrates) until ctx ends. Logs go to out as JSON, at the
 // configured level.
 func run(ctx context.Context, out io.Writer, args []string) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		// Before the configuration: a container's health probe has the
+		// server's environment but must not need its database or secrets.
+		return healthcheck(ctx, os.Getenv("ADDR"), os.Getenv("PORT"))
+	}
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return err
@@ -69,8 +76,43 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	case "serve":
 		return serve(ctx, logger, cfg, db)
 	default:
-		return fmt.Errorf("unknown command %q (want: serve, migrate)", cmd)
+		return fmt.Errorf("unknown command %q (want: serve, migrate, healthcheck)", cmd)
 	}
+}
+
+// healthcheck asks the server listening on addr (ADDR, else :PORT, else
+// :8080, as the server itself reads them) whether it is ready.
+func healthcheck(ctx context.Context, addr, port string) error {
+	switch {
+	case addr != "":
+	case port != "":
+		addr = ":" + port
+	default:
+		addr = ":8080"
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: ADDR %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, p)+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("healthcheck: /readyz answered %s: %s", resp.Status, body)
+	}
+	return nil
 }
 
 // dbWait is how long start-up waits for PostgreSQL to come up (it may be

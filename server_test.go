@@ -309,3 +309,30 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 		t.Fatal("the server kept a slow request's connection open")
 	}
 }
+
+// `switchboard healthcheck` is the container's probe: it exits 0 only when
+// the server on ADDR says it is ready, and needs no database or secrets.
+func TestHealthcheckCommand(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("JWT_SECRET", "")
+	t.Setenv("ADDR", ":"+port)
+	var out bytes.Buffer
+	if code := cli([]string{"healthcheck"}, &out); code != 0 {
+		t.Fatalf("ready server: exit %d, logged %s", code, out.String())
+	}
+	status = http.StatusServiceUnavailable
+	out.Reset()
+	if code := cli([]string{"healthcheck"}, &out); code != 1 || !strings.Contains(out.String(), "503") {
+		t.Fatalf("unready server: exit %d, logged %s", code, out.String())
+	}
+}
