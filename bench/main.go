@@ -408,6 +408,7 @@ func rows(c config) []row {
 		{"p99", fmt.Sprintf("ack p50 at %s webhooks/s", n(c.rate)), "p99.p50", "p99.probe.p50", "ms", ""},
 		{"p99", fmt.Sprintf("ack p99 at %s webhooks/s", n(c.rate)), "p99.p99", "p99.probe.p99", "ms", "≤ 1.2× the probe"},
 		{"ack", "processing while ingesting flat out", "ack.processed", "", "msg/s", "keeps pace"},
+		{"drain", fmt.Sprintf("webhook ack, flat out, a replica that only journals (INGEST_WORKERS=0; %d senders)", c.senders), "drain.ack", "ack.probe.rate", "/s", ""},
 		{"p99", fmt.Sprintf("backlog right after %s at %s/s", c.dur, n(c.rate)), "p99.backlog", "", "rows", "≤ 2,000"},
 		{"drain", fmt.Sprintf("processing alone (draining %s journaled webhooks)", n(float64(c.drainN))), "drain.rate", "", "msg/s", "≥ 4,000"},
 		{"live", fmt.Sprintf("webhook → subscriber p50, %d subscribers, %s msg/s", c.liveSubs, n(c.liveRate)), "live.p50", "", "ms", ""},

@@ -391,7 +391,11 @@ func (b *bench) drain(ctx context.Context, run int) error {
 		})
 	}
 	wg.Wait()
+	st.elapsed = time.Since(t0)
 	j.stop(30 * time.Second)
+	// The same flat-out load as the ack phase, on a replica that only
+	// journals: acknowledging without processing beside it.
+	b.results.add("drain.ack", run, st.rate())
 	if p := st.problem(); p != "" {
 		b.results.note("drain", p)
 	}
