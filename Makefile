@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run test generate check-generated migration migration-rehash lint bench bench-go db db-stop build clean
+.PHONY: help run test generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -67,12 +67,18 @@ migration: ## write a migration for schema changes: make migration name=add_thin
 migration-rehash: ## after completing a generated migration by hand (a data step), rewrite atlas.sum
 	$(GO) run ./migrations/diff.go -rehash
 
-check-generated: ## fail when generated code or migrations are stale
+# schema.graphql is what SPAs and their code generators read: the schema as
+# clients see it (no gqlgen directives), kept current by CI.
+schema: ## write the GraphQL schema clients see to schema.graphql
+	$(GO) run . schema > schema.graphql.tmp && mv schema.graphql.tmp schema.graphql
+
+check-generated: ## fail when generated code, schema.graphql or migrations are stale
 	@$(PG) start
 	$(GO) generate $(PKGS)
-	@if [ -n "$$(git status --porcelain -- ent graph gqlgen.yml go.mod go.sum)" ]; then \
-	  git status --porcelain -- ent graph gqlgen.yml go.mod go.sum; \
-	  echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; \
+	$(MAKE) --no-print-directory schema
+	@if [ -n "$$(git status --porcelain -- ent graph gqlgen.yml go.mod go.sum schema.graphql)" ]; then \
+	  git status --porcelain -- ent graph gqlgen.yml go.mod go.sum schema.graphql; \
+	  echo "generated code is stale: run 'make generate' and 'make schema' and commit the result" >&2; exit 1; \
 	fi
 	@$(DEV_DB) $(GO) run ./migrations/diff.go -check
 

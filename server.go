@@ -2,7 +2,7 @@
 // messaging. Run with no arguments it serves; `switchboard migrate` applies the
 // database migrations and exits; `switchboard healthcheck` exits 0 when the
 // server on ADDR is ready (a container's health probe: distroless images
-// have no shell or curl).
+// have no shell or curl); `switchboard schema` prints the GraphQL schema.
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 
 	"github.com/switchboard-chat/switchboard/app"
 	"github.com/switchboard-chat/switchboard/config"
+	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/migrations"
 )
@@ -48,6 +49,12 @@ func cli(args []string, stderr io.Writer) int {
 // run serves (or migrates) until ctx ends. Logs go to out as JSON, at the
 // configured level.
 func run(ctx context.Context, out io.Writer, args []string) error {
+	if len(args) > 0 && args[0] == "schema" {
+		// The schema clients see, for schema.graphql (make schema): it needs
+		// no configuration.
+		_, err := io.WriteString(os.Stdout, graph.SDL())
+		return err
+	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		// Before the configuration: a container's health probe has the
 		// server's environment but must not need its database or secrets.
@@ -76,7 +83,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	case "serve":
 		return serve(ctx, logger, cfg, db)
 	default:
-		return fmt.Errorf("unknown command %q (want: serve, migrate, healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (want: serve, migrate, healthcheck, schema)", cmd)
 	}
 }
 
