@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"expvar"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/pprof"
 	"sync"
@@ -34,6 +35,7 @@ import (
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/journal"
+	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/migrations"
 	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/internal/prepared"
@@ -161,7 +163,35 @@ func New(cfg *config.Config, db *sql.DB, logger *slog.Logger, opt Options) (*App
 	a.Widgets = widgets.New(client, a.Connections, a.Events, cfg.PublicURL)
 	a.Webhooks = webhooks.New(webhooks.Options{Client: client, Journal: a.Journal, Connections: a.Connections,
 		Platforms: a.Platforms, Health: a.Health, Logger: logger, Hub: a.Hub, RouteCacheTTL: opt.RouteCacheTTL})
+	a.initMetrics(chans)
 	return a, nil
+}
+
+// initMetrics registers the process's metrics (package metrics), with a
+// series per platform from the start, and the two depths only the database
+// knows, counted at each scrape through the partial indexes that hold
+// exactly those rows.
+func (a *App) initMetrics(chans []platform.Channel) {
+	var names []string
+	for _, ch := range chans {
+		names = append(names, string(ch.Platform()))
+	}
+	metrics.Init(names, a.db)
+	count := func(q string) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			var n float64
+			if err := a.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+				return math.NaN() // unknown, rather than a reassuring zero
+			}
+			return n
+		}
+	}
+	metrics.Gauge("switchboard_journal_backlog", "Journal events waiting to be processed (first attempt or retry).",
+		count(`SELECT count(*) FROM webhook_events WHERE processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL`))
+	metrics.Gauge("switchboard_outbox_depth", "Agents' messages waiting to be sent (first attempt or retry).",
+		count(`SELECT count(*) FROM messages WHERE direction = 'OUTBOUND' AND status = 'PENDING'`))
 }
 
 // Run runs the background work until ctx ends: the hub, and what RunWork runs.
@@ -248,6 +278,7 @@ func (a *App) Handler() http.Handler {
 // tell an attacker much and cost CPU, so they are never on the public listener.
 func (a *App) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /debug/vars", expvar.Handler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -38,6 +38,7 @@ import (
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/internal/prepared"
+	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/platform"
 )
 
@@ -94,6 +95,7 @@ type batch struct {
 	conns   map[pulid.ID]*ent.Connection
 	wants   []profileWant
 	answers []answer
+	applied []time.Time // when each event applied arrived, for the lag metric
 }
 
 // profileWant is a contact to look up, through the connection it came by.
@@ -113,6 +115,11 @@ func (p *Processor) fetchesProfiles(name string) bool {
 }
 
 func (p *Processor) committed(ctx context.Context, b *batch) {
+	now := time.Now()
+	for _, at := range b.applied {
+		metrics.ProcessingLag.Observe(now.Sub(at).Seconds())
+	}
+	metrics.EventsProcessed.WithLabelValues("applied").Add(float64(len(b.applied)))
 	if p.profiles != nil {
 		for _, w := range b.wants {
 			p.profiles.WantProfile(w.contact, w.connection)
@@ -370,6 +377,7 @@ func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEv
 		cause := failed[ev.ID]
 		if cause == nil {
 			done = append(done, string(ev.ID))
+			b.applied = append(b.applied, ev.ReceivedAt)
 			continue
 		}
 		f := p.judge(ev, cause)
@@ -435,6 +443,11 @@ func (p *Processor) markFailed(ctx context.Context, ev *ent.WebhookEvent, cause 
 // and counts them in their connection's webhook health.
 func (p *Processor) report(ctx context.Context, failures []failure) {
 	for _, f := range failures {
+		if f.retryIn > 0 {
+			metrics.EventsProcessed.WithLabelValues("retry").Inc()
+		} else {
+			metrics.EventsProcessed.WithLabelValues("failed").Inc()
+		}
 		attrs := []any{"event", f.ev.ID, "connection", *f.ev.ConnectionID, "type", f.ev.EventType, "attempt", f.attempts, "err", f.msg}
 		switch {
 		case f.retryIn == 0:

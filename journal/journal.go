@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
+	"github.com/switchboard-chat/switchboard/metrics"
 )
 
 // Entry is one platform event to journal.
@@ -198,6 +199,11 @@ RETURNING id`
 func (j *Journal) commit(ctx context.Context, batch []*request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.opt.CommitTimeout)
 	defer cancel()
+	n := 0
+	for _, r := range batch {
+		n += len(r.entries)
+	}
+	metrics.JournalBatch.Observe(float64(n))
 	ids, err := j.insert(ctx, batch)
 	if err != nil && refusedData(err) && len(batch) > 1 {
 		// One request's data broke the batch: commit them one by one, so

@@ -34,6 +34,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/platform"
 )
 
@@ -474,7 +475,7 @@ func (s *Service) deliver(ctx context.Context, m *ent.Message) (platform.Sent, e
 	if len(m.Attachments) > 0 {
 		out.Media = &platform.Media{URL: m.Attachments[0].URL, Kind: platform.MediaKind(m.Kind)}
 	}
-	sent, err := ch.Send(ctx, acct, out)
+	sent, err := send(ctx, ch, acct, out)
 	if _, renews := ch.(platform.TokenRenewer); renews && platform.IsAuth(err) {
 		rc, rerr := s.opt.Connections.Renew(ctx, conn.ID, true)
 		if rerr != nil || rc.Status == connection.StatusERROR {
@@ -484,8 +485,19 @@ func (s *Service) deliver(ctx context.Context, m *ent.Message) (platform.Sent, e
 			return sent, err
 		}
 		out.Done += len(sent.IDs)
-		more, err := ch.Send(ctx, acct, out)
+		more, err := send(ctx, ch, acct, out)
 		return platform.Sent{IDs: append(sent.IDs, more.IDs...)}, err
+	}
+	return sent, err
+}
+
+// send is one attempt, counted by platform, and by kind when it fails.
+func send(ctx context.Context, ch platform.Channel, acct platform.Account, out platform.Outbound) (platform.Sent, error) {
+	p := string(ch.Platform())
+	metrics.SendAttempts.WithLabelValues(p).Inc()
+	sent, err := ch.Send(ctx, acct, out)
+	if err != nil {
+		metrics.SendFailures.WithLabelValues(p, platform.KindOf(err).String()).Inc()
 	}
 	return sent, err
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-chat/switchboard/health"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/journal"
+	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/platform"
 )
 
@@ -195,7 +196,11 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 	appSigned, isAppSigned := ch.(platform.AppSigned)
 	peeker, isRouted := ch.(platform.AccountRouted)
 	guard, isGuarded := ch.(replayGuard)
+	received, took := metrics.WebhooksReceived.WithLabelValues(string(p)), metrics.AckSeconds.WithLabelValues(string(p))
 	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		received.Inc()
+		defer func() { took.Observe(time.Since(start).Seconds()) }()
 		var conn *route
 		switch id := r.PathValue("id"); {
 		case isRouted:
@@ -352,6 +357,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, p schematype.Pl
 
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p schematype.Platform, to []*route, body []byte, status int, reason string) {
 	counters.Add(fmt.Sprintf("%s.rejected.%d", p, status), 1)
+	metrics.WebhooksRejected.WithLabelValues(string(p), metrics.Reason(status)).Inc()
 	attrs := []any{"platform", p, "status", status, "reason", reason, "remote", r.RemoteAddr}
 	now := time.Now()
 	for _, c := range to {
@@ -369,6 +375,7 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematy
 	var flood *errFlood
 	if errors.As(err, &flood) {
 		counters.Add(fmt.Sprintf("%s.rejected.%d", p, http.StatusTooManyRequests), 1)
+		metrics.WebhooksRejected.WithLabelValues(string(p), metrics.ReasonRateLimited).Inc()
 		h.limitedLog.Do(func() {
 			h.log.WarnContext(r.Context(), "webhooks for unknown connections beyond the lookup rate; answering 429 (logged once every 10s)",
 				"platform", p, "remote", r.RemoteAddr)
@@ -378,6 +385,7 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematy
 		return
 	}
 	counters.Add(string(p)+".unavailable", 1)
+	metrics.WebhooksRejected.WithLabelValues(string(p), metrics.ReasonUnavailable).Inc()
 	h.log.ErrorContext(r.Context(), "looking up a webhook's connection; answering 503", "platform", p, "err", err)
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
@@ -404,6 +412,7 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Pla
 		}
 		if err != nil {
 			counters.Add(string(p)+".unavailable", 1)
+			metrics.WebhooksRejected.WithLabelValues(string(p), metrics.ReasonUnavailable).Inc()
 			h.log.ErrorContext(r.Context(), "webhook not journaled; answering 503", "platform", p, "err", err)
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
@@ -412,8 +421,10 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Pla
 		for _, x := range res {
 			if x.Duplicate {
 				counters.Add(string(p)+".duplicate", 1)
+				metrics.WebhookEvents.WithLabelValues(string(p), "duplicate").Inc()
 			} else {
 				counters.Add(string(p)+".journaled", 1)
+				metrics.WebhookEvents.WithLabelValues(string(p), "journaled").Inc()
 			}
 		}
 	}
