@@ -34,17 +34,18 @@ import (
 	"github.com/switchboard-chat/switchboard/health"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/internal/prepared"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/migrations"
 	"github.com/switchboard-chat/switchboard/outbox"
-	"github.com/switchboard-chat/switchboard/internal/prepared"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
+	"github.com/switchboard-chat/switchboard/retention"
 	"github.com/switchboard-chat/switchboard/vault"
 	"github.com/switchboard-chat/switchboard/webhooks"
 	"github.com/switchboard-chat/switchboard/widgets"
@@ -227,6 +228,10 @@ func (a *App) RunWork(ctx context.Context) {
 	wg.Go(func() { a.Connections.RunReroutes(ctx) })
 	wg.Go(func() { a.Webhooks.Run(ctx) })
 	wg.Go(func() { a.Health.Run(ctx) })
+	wg.Go(func() {
+		retention.New(a.db, retention.Options{Webhooks: a.Config.WebhookRetention, EventLog: a.Config.EventLogRetention,
+			ReplayDepth: a.Config.Limits.EventReplayMax, Logger: a.logger}).Run(ctx, time.Hour)
+	})
 	wg.Wait()
 }
 

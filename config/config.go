@@ -37,6 +37,8 @@ type Config struct {
 	OldEncryptionKeys [][]byte      // ENCRYPTION_OLD_KEYS: retired keys, comma-separated base64
 	Env               string        // ENV: "production", or "" for development
 	AdminAddr         string        // ADMIN_ADDR: the operator's listener (/debug/vars, /debug/pprof); "" serves none
+	WebhookRetention  time.Duration // WEBHOOK_RETENTION: how long journaled payloads are kept (default 30 days)
+	EventLogRetention time.Duration // EVENT_LOG_RETENTION: how long the event log keeps events (default 7 days)
 
 	Platforms Platforms
 	Limits    Limits
@@ -210,6 +212,25 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	intVar("OUTBOX_WORKERS", &p.OutboxWorkers, 2, 0, 256, "0: this replica sends nothing")
 	intVar("OUTBOX_MAX_ATTEMPTS", &p.OutboxMaxAttempts, 8, 1, 100, "tries of a send that fails for a passing reason")
+	// Days are how retention is thought of; Go durations stop at hours.
+	retention := func(name string, def time.Duration) time.Duration {
+		s := strings.TrimSpace(getenv(name))
+		if s == "" {
+			return def
+		}
+		d, err := time.ParseDuration(s)
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			var n int
+			n, err = strconv.Atoi(days)
+			d = time.Duration(n) * 24 * time.Hour
+		}
+		if err != nil || d < time.Hour {
+			bad(name, "must be a duration of at least 1h, in days (30d) or as a Go duration (720h), got %q", s)
+		}
+		return d
+	}
+	c.WebhookRetention = retention("WEBHOOK_RETENTION", 30*24*time.Hour)
+	c.EventLogRetention = retention("EVENT_LOG_RETENTION", 7*24*time.Hour)
 	p.ConnectionCheckInterval = 15 * time.Minute
 	if s := getenv("CONNECTION_CHECK_INTERVAL"); s != "" {
 		d, err := time.ParseDuration(strings.TrimSpace(s))
@@ -421,6 +442,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("whatsapp_app_secret_set", c.Platforms.WhatsAppAppSecret != ""),
 		slog.Bool("whatsapp_verify_token_set", c.Platforms.WhatsAppVerifyToken != ""),
 		slog.Int("ingest_workers", c.Platforms.IngestWorkers),
+		slog.Duration("webhook_retention", c.WebhookRetention),
+		slog.Duration("event_log_retention", c.EventLogRetention),
 		slog.Int("outbox_workers", c.Platforms.OutboxWorkers),
 		slog.Int("outbox_max_attempts", c.Platforms.OutboxMaxAttempts),
 		slog.Bool("media_fetch_allow_private", c.Platforms.MediaAllowPrivate),

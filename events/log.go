@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -158,8 +159,18 @@ func Head(ctx context.Context, db *sql.DB) (Cursor, error) {
 
 // Behind counts the events after the cursor that a subscriber of spec's
 // campaigns would replay, stopping at limit: a resume past that is refused
-// rather than replaying the whole log.
+// rather than replaying the whole log. A cursor older than the log's oldest
+// event counts as limit: a cursor names an event the log held, so the log
+// was trimmed past it (package retention) and what followed it may be gone.
 func (h *Hub) Behind(ctx context.Context, after Cursor, spec Spec, limit int) (int, error) {
+	var oldest Cursor
+	err := h.db.QueryRowContext(ctx, `SELECT xid, id FROM domain_events ORDER BY xid, id LIMIT 1`).Scan(&oldest.XID, &oldest.ID)
+	switch {
+	case err == nil && after.Less(oldest):
+		return limit, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("measuring a resume: %w", err)
+	}
 	q := `SELECT count(*) FROM (SELECT 1 FROM domain_events WHERE (xid, id) > ($1, $2)`
 	args := []any{after.XID, after.ID}
 	if spec.Campaigns != nil {

@@ -639,6 +639,9 @@ func (p *Processor) decode(ev *ent.WebhookEvent, b *batch) (incoming, error) {
 	if err != nil {
 		return incoming{}, err
 	}
+	if len(ev.Payload) == 0 {
+		return incoming{}, fmt.Errorf("%s %s: its payload was emptied after WEBHOOK_RETENTION, so it cannot be applied again", ev.Platform, ev.EventType)
+	}
 	e, err := guard(func() (*inbound.Event, error) { return ch.Decode(ev.Payload) })
 	if err != nil {
 		return incoming{}, fmt.Errorf("decoding %s %s: %w", ev.Platform, ev.EventType, err)
