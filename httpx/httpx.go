@@ -130,6 +130,15 @@ func (h LogHandler) WithGroup(name string) slog.Handler {
 	return LogHandler{h.Handler.WithGroup(name)}
 }
 
+// allowHeaders are the request headers a browser may send across origins:
+// ours, and those common GraphQL clients and browser tracing add (Apollo
+// Client's client awareness and CSRF-prevention headers, W3C trace context,
+// Sentry's), which would otherwise fail the preflight and with it every
+// request of the SPA.
+const allowHeaders = "Authorization, Content-Type, Accept, X-Request-ID, " +
+	"apollographql-client-name, apollographql-client-version, apollo-require-preflight, x-apollo-operation-name, " +
+	"traceparent, tracestate, baggage, sentry-trace"
+
 // CORS lets browser SPAs on other origins call the API. With no allowed
 // origins configured every origin is allowed (the bearer token, not cookies,
 // authenticates); otherwise only the listed ones.
@@ -140,7 +149,7 @@ func CORS(allowed []string, next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Request-ID")
+			h.Set("Access-Control-Allow-Headers", allowHeaders)
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			h.Set("Access-Control-Expose-Headers", "X-Request-ID")
 			h.Set("Access-Control-Max-Age", "600")
