@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run test generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
+.PHONY: help run simulate test generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -32,6 +32,17 @@ run: ## start Switchboard on :8080 with a local database and a development admin
 	echo "Development admin: $$BOOTSTRAP_ADMIN_EMAIL / $$BOOTSTRAP_ADMIN_PASSWORD (created only when the database has no users)"; \
 	echo "GraphQL: http://localhost$${ADDR:-:8080}/graphql"; \
 	$(GO) run .
+
+# simulate posts signed platform webhooks to the server make run started,
+# reading the connection's secrets from the same database with the same
+# development environment: make simulate ARGS='telegram --connection con_… --text hi'.
+ARGS ?=
+simulate: ## post a signed platform webhook to the running server (ARGS='telegram --connection ID --text hi')
+	@set -a; eval "$$(scripts/dev-env.sh | sed 's/^\([A-Z_]*\)=\(.*\)$$/: "$${\1:=\2}"/')"; set +a; \
+	if [ -z "$${DATABASE_URL:-}" ]; then \
+	  $(PG) start >/dev/null; DATABASE_URL=$$($(PG) url); export DATABASE_URL; \
+	fi; \
+	$(GO) run . simulate $(ARGS)
 
 test: ## run every test with the race detector against a throwaway PostgreSQL
 	@$(PG) start

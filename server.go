@@ -2,7 +2,8 @@
 // messaging. Run with no arguments it serves; `switchboard migrate` applies the
 // database migrations and exits; `switchboard healthcheck` exits 0 when the
 // server on ADDR is ready (a container's health probe: distroless images
-// have no shell or curl); `switchboard schema` prints the GraphQL schema.
+// have no shell or curl); `switchboard schema` prints the GraphQL schema;
+// `switchboard simulate` posts a signed platform webhook (package simulate).
 package main
 
 import (
@@ -24,9 +25,11 @@ import (
 
 	"github.com/switchboard-chat/switchboard/app"
 	"github.com/switchboard-chat/switchboard/config"
+	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/migrations"
+	"github.com/switchboard-chat/switchboard/simulate"
 )
 
 func main() { os.Exit(cli(os.Args[1:], os.Stderr)) }
@@ -80,10 +83,17 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	switch cmd {
 	case "migrate":
 		return migrations.Apply(ctx, db, logger)
+	case "simulate":
+		a, err := app.New(cfg, db, logger, app.Options{})
+		if err != nil {
+			return err
+		}
+		return simulate.Command(ctx, simulate.Deps{Client: a.Client, Accounts: a.Connections.Account,
+			WebhookURL: func(c *ent.Connection) string { return a.Connections.WebhookURL(c.Platform, c.ID) }}, args[1:], os.Stdout)
 	case "serve":
 		return serve(ctx, logger, cfg, db)
 	default:
-		return fmt.Errorf("unknown command %q (want: serve, migrate, healthcheck, schema)", cmd)
+		return fmt.Errorf("unknown command %q (want: serve, migrate, simulate, healthcheck, schema)", cmd)
 	}
 }
 
