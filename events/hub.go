@@ -74,6 +74,11 @@ type Hub struct {
 	mu   sync.Mutex
 	head Cursor
 	subs map[*sub]struct{}
+	// The same subscribers by campaign, and those of every campaign
+	// (administrators): an event is matched against its campaign's
+	// subscribers only, not against every socket of the replica.
+	byCampaign  map[pulid.ID]map[*sub]struct{}
+	anyCampaign map[*sub]struct{}
 }
 
 type sub struct {
@@ -85,7 +90,7 @@ type sub struct {
 // NewHub returns a hub; Run starts it.
 func NewHub(db *sql.DB, client *ent.Client, logger *slog.Logger) *Hub {
 	return &Hub{db: db, client: client, logger: logger, wake: make(chan struct{}, 1), notify: make(chan struct{}, 1),
-		ready: make(chan struct{}), subs: map[*sub]struct{}{}}
+		ready: make(chan struct{}), subs: map[*sub]struct{}{}, byCampaign: map[pulid.ID]map[*sub]struct{}{}, anyCampaign: map[*sub]struct{}{}}
 }
 
 // Committed tells the hub that a transaction appending events committed:
@@ -153,27 +158,46 @@ func (h *Hub) advance(ctx context.Context) {
 		if len(rows) == 0 {
 			return
 		}
-		ds, err := h.load(ctx, rows)
-		if err != nil {
-			h.logger.ErrorContext(ctx, "loading event entities", "err", err)
-			return
+		// Only what someone here subscribes to is loaded: a replica with
+		// no subscriber of a campaign reads its events' positions and no
+		// more.
+		h.mu.Lock()
+		var wanted, skipped []Row
+		for _, r := range rows {
+			if h.wanted(&Delivery{Row: r}) {
+				wanted = append(wanted, r)
+			} else {
+				skipped = append(skipped, r)
+			}
+		}
+		h.mu.Unlock()
+		var ds []*Delivery
+		if len(wanted) > 0 {
+			if ds, err = h.load(ctx, wanted); err != nil {
+				h.logger.ErrorContext(ctx, "loading event entities", "err", err)
+				return
+			}
 		}
 		h.mu.Lock()
-		for _, d := range ds {
-			for s := range h.subs {
-				if !s.spec.match(d) {
-					continue
-				}
-				select {
-				case s.live <- d:
-				default:
-					// Too slow: detach; it catches up from the log.
-					delete(h.subs, s)
-					close(s.lagged)
+		// A subscriber that attached while the entities loaded may want an
+		// event nobody wanted before: it was not loaded, so that
+		// subscriber reads the log itself from its position, as one that
+		// fell behind does.
+		for _, r := range skipped {
+			for _, set := range []map[*sub]struct{}{h.anyCampaign, h.byCampaign[r.CampaignID]} {
+				for s := range set {
+					if s.spec.match(&Delivery{Row: r}) {
+						h.remove(s)
+						close(s.lagged)
+					}
 				}
 			}
-			h.head = d.Cursor
 		}
+		for _, d := range ds {
+			h.deliver(d, h.anyCampaign)
+			h.deliver(d, h.byCampaign[d.CampaignID])
+		}
+		h.head = rows[len(rows)-1].Cursor
 		h.mu.Unlock()
 	}
 }
@@ -391,18 +415,72 @@ func (h *Hub) follow(ctx context.Context, spec *Spec, s *sub, start Cursor, emit
 	}
 }
 
+// wanted reports whether any subscriber would take d (only its row is
+// looked at). h.mu is held.
+func (h *Hub) wanted(d *Delivery) bool {
+	for _, set := range []map[*sub]struct{}{h.anyCampaign, h.byCampaign[d.CampaignID]} {
+		for s := range set {
+			if s.spec.match(d) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// deliver hands d to the subscribers of set it matches; one too slow to
+// take it is detached, and catches up from the log. h.mu is held.
+func (h *Hub) deliver(d *Delivery, set map[*sub]struct{}) {
+	for s := range set {
+		if !s.spec.match(d) {
+			continue
+		}
+		select {
+		case s.live <- d:
+		default:
+			h.remove(s)
+			close(s.lagged)
+		}
+	}
+}
+
 func (h *Hub) attach(spec *Spec) (*sub, Cursor) {
 	s := &sub{spec: spec, live: make(chan *Delivery, spec.Buffer), lagged: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[s] = struct{}{}
+	if spec.Campaigns == nil {
+		h.anyCampaign[s] = struct{}{}
+	}
+	for c := range spec.Campaigns {
+		set := h.byCampaign[c]
+		if set == nil {
+			set = map[*sub]struct{}{}
+			h.byCampaign[c] = set
+		}
+		set[s] = struct{}{}
+	}
 	return s, h.head
 }
 
 func (h *Hub) detach(s *sub) {
 	h.mu.Lock()
-	delete(h.subs, s)
+	h.remove(s)
 	h.mu.Unlock()
+}
+
+// remove forgets s everywhere; h.mu is held.
+func (h *Hub) remove(s *sub) {
+	delete(h.subs, s)
+	delete(h.anyCampaign, s)
+	for c := range s.spec.Campaigns {
+		if set := h.byCampaign[c]; set != nil {
+			delete(set, s)
+			if len(set) == 0 {
+				delete(h.byCampaign, c)
+			}
+		}
+	}
 }
 
 // replay sends the matching events in (from, to] from the log.
