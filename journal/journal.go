@@ -280,7 +280,9 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 	}
 	query := j.db.QueryContext
 	if j.stmt != nil {
-		query = func(ctx context.Context, _ string, args ...any) (*sql.Rows, error) { return j.stmt.QueryContext(ctx, args...) }
+		query = func(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+			return j.stmt.QueryContext(ctx, args...)
+		}
 	}
 	rows, err := query(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
 		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts))
