@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run simulate test generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
+.PHONY: help run simulate test fuzz generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -62,6 +62,18 @@ bench-go: ## run the Go micro-benchmarks
 	@$(PG) start
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 20000x ./webhooks
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 1000x ./events
+	$(GO) test -run '^$$' -bench . ./platform/...
+
+# Each platform's webhook fuzzers (signature check; split and decode), one
+# after the other: go test fuzzes one target of one package at a time.
+FUZZTIME ?= 1m
+FUZZ_PACKAGES = telegram facebook whatsapp zalo
+
+fuzz: ## run every platform's webhook fuzzers for FUZZTIME each (default 1m)
+	@set -e; for p in $(FUZZ_PACKAGES); do for f in FuzzVerify FuzzWebhook; do \
+		echo "fuzz: platform/$$p $$f for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./platform/$$p; \
+	done; done
 
 generate: ## regenerate ent, the GraphQL schema and gqlgen code
 	$(GO) generate $(PKGS)

@@ -59,6 +59,7 @@ type config struct {
 	inboxConvs int
 	inboxConc  int
 	sockets    int
+	hold       time.Duration
 	realSubs   int
 	realCamps  int
 	realRate   float64
@@ -87,6 +88,7 @@ func parseFlags() config {
 	flag.IntVar(&c.inboxConvs, "inbox-conversations", 60, "conversations seeded into the inbox campaign (the page shows 50)")
 	flag.IntVar(&c.inboxConc, "inbox-clients", 50, "concurrent clients asking for the inbox page")
 	flag.IntVar(&c.sockets, "sockets", 5000, "idle subscribers for the memory phase (the target is about 10000)")
+	flag.DurationVar(&c.hold, "hold", 0, "keep the memory phase's sockets open this long after measuring, to profile the server (its pprof address is in server.log)")
 	flag.IntVar(&c.realSubs, "realistic-subs", 1000, "subscribers of the realistic phase")
 	flag.IntVar(&c.realCamps, "realistic-campaigns", 100, "campaigns the realistic phase spreads them over")
 	flag.Float64Var(&c.realRate, "realistic-rate", 1000, "messages/s of the realistic phase, spread over its campaigns")

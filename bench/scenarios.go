@@ -832,6 +832,10 @@ func (b *bench) memory(ctx context.Context, run int) error {
 	b.results.add("memory.kb", run, float64(rss1-rss0)/float64(b.cfg.sockets))
 	b.results.add("memory.rss0", run, float64(rss0)/1024)
 	b.results.add("memory.rss1", run, float64(rss1)/1024)
+	if b.cfg.hold > 0 {
+		log.Printf("holding %d sockets open for %s", b.cfg.sockets, b.cfg.hold)
+		time.Sleep(b.cfg.hold)
+	}
 	return nil
 }
 

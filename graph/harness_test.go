@@ -41,7 +41,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // production wiring, app.New), reached through GraphQL.
 type env struct {
 	*testapp.Stack
-	t   *testing.T
+	t   testing.TB
 	url string      // the GraphQL endpoint
 	db  *ent.Client // unrestricted client for seeding (use sys(ctx))
 	// statements counts SQL statements sent by the server's ent client.
@@ -80,7 +80,7 @@ var appEnv = map[string]string{
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 
 // newEnvWith starts the application with configuration on top of appEnv.
-func newEnvWith(t *testing.T, extra map[string]string) *env {
+func newEnvWith(t testing.TB, extra map[string]string) *env {
 	t.Helper()
 	e := &env{t: t, statements: new(atomic.Int64)}
 	cfg := maps.Clone(appEnv)

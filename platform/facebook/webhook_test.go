@@ -30,7 +30,7 @@ const (
 	fixtureSecret = "fixture-app-secret"
 )
 
-func fixture(t *testing.T, name string) []byte { return testkit.Fixture(t, "facebook", name) }
+func fixture(t testing.TB, name string) []byte { return testkit.Fixture(t, "facebook", name) }
 
 func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
 

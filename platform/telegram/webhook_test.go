@@ -16,7 +16,7 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 )
 
-func fixture(t *testing.T, name string) []byte { return testkit.Fixture(t, "telegram", name) }
+func fixture(t testing.TB, name string) []byte { return testkit.Fixture(t, "telegram", name) }
 
 func unix(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
 

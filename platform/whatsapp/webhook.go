@@ -108,15 +108,19 @@ func splitValue(raw json.RawMessage) ([]inbound.Fragment, error) {
 
 	profiles := make(map[string]json.RawMessage, len(v.Contacts))
 	for i, c := range v.Contacts {
-		var id struct {
-			WaID string `json:"wa_id"`
-		}
-		if err := json.Unmarshal(c, &id); err != nil {
+		var wc waContact
+		if err := json.Unmarshal(c, &wc); err != nil {
 			return nil, fmt.Errorf("contact %d: %w", i, err)
 		}
-		if _, dup := profiles[id.WaID]; !dup && id.WaID != "" {
-			profiles[id.WaID] = c
+		if _, dup := profiles[wc.WaID]; dup || wc.WaID == "" {
+			continue
 		}
+		if len(c) > maxContactRaw {
+			// Every message of the sender carries the contact: an oversized
+			// one would multiply into the journal once per message.
+			c = wc.compact()
+		}
+		profiles[wc.WaID] = c
 	}
 
 	frags := make([]inbound.Fragment, 0, len(v.Messages)+len(v.Statuses))
@@ -198,6 +202,23 @@ type waContact struct {
 		Name string `json:"name"`
 	} `json:"profile"`
 	WaID string `json:"wa_id"`
+}
+
+// maxContactRaw is the size past which a contact travels with its
+// messages as only what Decode reads of it; real ones are about 80 bytes.
+const maxContactRaw = 1024
+
+// maxNameBytes bounds a compacted contact's profile name.
+const maxNameBytes = 256
+
+func (c waContact) compact() json.RawMessage {
+	name := c.Profile.Name
+	if len(name) > maxNameBytes {
+		name = strings.ToValidUTF8(name[:maxNameBytes], "")
+	}
+	c.Profile.Name = name
+	b, _ := json.Marshal(c) // strings only: cannot fail
+	return b
 }
 
 type waMessage struct {

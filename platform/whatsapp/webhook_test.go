@@ -29,7 +29,7 @@ const (
 	fixtureSecret = "fixture-app-secret"
 )
 
-func fixture(t *testing.T, name string) []byte { return testkit.Fixture(t, "whatsapp", name) }
+func fixture(t testing.TB, name string) []byte { return testkit.Fixture(t, "whatsapp", name) }
 
 func unix(v int64) time.Time { return time.Unix(v, 0).UTC() }
 
@@ -207,6 +207,9 @@ func TestSplitEdgeCases(t *testing.T) {
 				{Type: "message", DedupKey: "wamid:wamid.A", Account: fixtureNumber, Raw: []byte(`{"contact":null,"message":{"from":"2","id":"wamid.A","type":"text"}}`)},
 				{Type: "status", DedupKey: "status:wamid.B:read", Account: fixtureNumber, Raw: []byte(`{"status":{"id":"wamid.B","status":"read","recipient_id":"2"}}`)},
 			}},
+		{"an oversized contact travels as its id and a bounded name", body(`{"field":"messages","value":{` + meta + `,"contacts":[{"profile":{"name":"` + strings.Repeat("á", 300) + `"},"wa_id":"2","padding":"` + strings.Repeat("x", 2000) + `"}],"messages":[{"from":"2","id":"wamid.C","type":"text"}]}}`),
+			[]inbound.Fragment{{Type: "message", DedupKey: "wamid:wamid.C", Account: fixtureNumber,
+				Raw: []byte(`{"contact":{"profile":{"name":"` + strings.Repeat("á", 128) + `"},"wa_id":"2"},"message":{"from":"2","id":"wamid.C","type":"text"}}`)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

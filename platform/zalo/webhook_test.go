@@ -42,7 +42,7 @@ const (
 	sampleMillis = 154390853474
 )
 
-func fixtureBody(t *testing.T, name string) []byte { return testkit.Fixture(t, "zalo", name+".json") }
+func fixtureBody(t testing.TB, name string) []byte { return testkit.Fixture(t, "zalo", name+".json") }
 
 // malformedEnvelopes are bodies no webhook edge may accept, whatever the
 // signature says.
