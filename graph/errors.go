@@ -26,6 +26,8 @@ const (
 	CodePlatform        = "PLATFORM_ERROR"
 	CodePrecondition    = "FAILED_PRECONDITION"
 	CodeTooManyRequests = "TOO_MANY_REQUESTS"
+	// CodeMethodNotAllowed is a mutation sent with GET.
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 )
 
 // presentError is the one place that turns domain errors into GraphQL errors.
@@ -33,6 +35,9 @@ const (
 func presentError(ctx context.Context, err error) *gqlerror.Error {
 	var gqlErr *gqlerror.Error
 	if errors.As(err, &gqlErr) && gqlErr.Extensions["code"] != nil {
+		if gqlErr.Extensions["code"] == "INVALID_PAGINATION" {
+			return paginationError(gqlErr)
+		}
 		// Already classified (parse, validation, complexity, or by us).
 		return gqlErr
 	}
@@ -69,6 +74,20 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		out.Extensions["field"] = field
 	}
 	return out
+}
+
+// paginationError turns entgql's INVALID_PAGINATION ("`first` on a
+// connection cannot be less than zero.") into the one code clients handle
+// for every argument they got wrong, naming the argument.
+func paginationError(e *gqlerror.Error) *gqlerror.Error {
+	out := *e
+	out.Extensions = map[string]any{"code": CodeBadUserInput}
+	if _, rest, ok := strings.Cut(e.Message, "`"); ok {
+		if name, _, ok := strings.Cut(rest, "`"); ok {
+			out.Extensions["field"] = name
+		}
+	}
+	return &out
 }
 
 // classify maps an error to a code, a message for the user and, for input

@@ -124,6 +124,7 @@ func NewHandler(o Options) http.Handler {
 		return gqlerror.Errorf("internal server error")
 	})
 	srv.AroundRootFields(requireViewer)
+	srv.AroundFields(failRefused)
 
 	// Transaction boundaries: entgql runs each mutation in its own transaction
 	// when the resolver asks for ent.TxFromContext; our domain services manage
@@ -139,14 +140,28 @@ func NewHandler(o Options) http.Handler {
 func requireViewer(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
 	fc := graphql.GetRootFieldContext(ctx)
 	if fc != nil && !publicFields[fc.Field.Name] {
-		if err := authError(ctx); err != nil {
-			graphql.AddError(ctx, err)
-			return graphql.Null
+		err := authError(ctx)
+		if err == nil && auth.FromContext(ctx) == nil {
+			err = apperr.Unauthenticatedf("authentication required: send Authorization: Bearer <token> (see the login mutation)")
 		}
-		if auth.FromContext(ctx) == nil {
-			graphql.AddError(ctx, apperr.Unauthenticatedf("authentication required: send Authorization: Bearer <token> (see the login mutation)"))
-			return graphql.Null
+		if err != nil {
+			// The field itself fails (failRefused), rather than this
+			// returning null for it: only a failed field propagates null
+			// through a non-null type (`me: User!` makes data null) and
+			// carries its path on the error.
+			return next(context.WithValue(ctx, refusedKey{}, err))
 		}
+	}
+	return next(ctx)
+}
+
+type refusedKey struct{}
+
+// failRefused fails the root field requireViewer refused, before its
+// resolver runs; nothing under it runs either.
+func failRefused(ctx context.Context, next graphql.Resolver) (any, error) {
+	if err, ok := ctx.Value(refusedKey{}).(error); ok {
+		return nil, err
 	}
 	return next(ctx)
 }
@@ -229,6 +244,11 @@ type statusFixer struct {
 	// Retry-After (see slowDownStatus).
 	retryAfter  int
 	wroteHeader bool
+	// refused is set when gqlgen answered before executing anything (it
+	// sets a status only then): the body is rewritten by refusal.
+	refused bool
+	// swallow drops gqlgen's body after an answer of our own (405).
+	swallow bool
 }
 
 // Write sends the header first, through WriteHeader, so that a status
@@ -238,14 +258,66 @@ func (w *statusFixer) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.swallow {
+		return len(b), nil
+	}
+	if w.refused {
+		if _, err := w.ResponseWriter.Write(refusal(b)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
 	return w.ResponseWriter.Write(b)
 }
 
+// refusal is gqlgen's answer to a request it did not execute, as the
+// GraphQL specification wants it: no data entry at all (gqlgen writes
+// "data": null), and every error with a code (gqlgen's transport errors,
+// such as variables in a GET that do not decode, have none: the client's
+// mistake, BAD_USER_INPUT).
+func refusal(body []byte) []byte {
+	var r struct {
+		Errors     []map[string]any `json:"errors"`
+		Extensions map[string]any   `json:"extensions,omitempty"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Errors) == 0 {
+		return body
+	}
+	for _, e := range r.Errors {
+		ext, _ := e["extensions"].(map[string]any)
+		if ext == nil {
+			ext = map[string]any{}
+			e["extensions"] = ext
+		}
+		if ext["code"] == nil {
+			ext["code"] = CodeBadUserInput
+		}
+	}
+	out, err := json.Marshal(r)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
 func (w *statusFixer) WriteHeader(code int) {
+	if code != http.StatusOK && !w.wroteHeader {
+		w.refused = true
+	}
 	switch {
 	case code == http.StatusNotAcceptable && w.get:
 		w.Header().Set("Allow", "POST")
 		code = http.StatusMethodNotAllowed
+		w.refused = false
+		w.wroteHeader = true
+		w.Header().Set("Content-Type", "application/json")
+		w.ResponseWriter.WriteHeader(code)
+		_ = json.NewEncoder(w.ResponseWriter).Encode(graphql.Response{Errors: gqlerror.List{{
+			Message:    "GET runs queries only: send mutations with POST",
+			Extensions: map[string]any{"code": CodeMethodNotAllowed},
+		}}})
+		w.swallow = true
+		return
 	case code == http.StatusUnprocessableEntity && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json"):
 		code = http.StatusOK
 	case code == http.StatusOK && w.retryAfter > 0:

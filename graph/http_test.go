@@ -52,10 +52,28 @@ func TestGraphQLOverHTTP(t *testing.T) {
 			t.Fatalf("GET mutation: %d Allow=%q, want 405 Allow=POST", resp.StatusCode, resp.Header.Get("Allow"))
 		}
 	})
-	t.Run("graphql-response+json: invalid documents are 400", func(t *testing.T) {
-		resp, out := send(http.MethodPost, e.url, "application/json", "application/graphql-response+json", `{"query":"{ nope }"}`)
-		if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/graphql-response+json") || out["errors"] == nil {
-			t.Fatalf("invalid query: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), out)
+	t.Run("GET's own errors have a code and no data", func(t *testing.T) {
+		resp, out := send(http.MethodGet, get(`{ me { id } }`)+"&variables=%7Bnope", "", "application/json", "")
+		if _, has := out["data"]; resp.StatusCode != 400 || has || dig(out, "errors.0.extensions.code") != "BAD_USER_INPUT" {
+			t.Fatalf("GET with undecodable variables: %d %v, want 400 BAD_USER_INPUT without data", resp.StatusCode, out)
+		}
+	})
+	t.Run("GET's 405 is JSON with a code", func(t *testing.T) {
+		resp, out := send(http.MethodGet, get(`mutation { createCampaign(input: {name: "via GET"}) { id } }`), "", "application/json", "")
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || dig(out, "errors.0.extensions.code") != "METHOD_NOT_ALLOWED" {
+			t.Fatalf("GET mutation answered %s %v", ct, out)
+		}
+	})
+	t.Run("graphql-response+json: invalid documents are 400 without data", func(t *testing.T) {
+		for q, code := range map[string]string{"{ nope }": "GRAPHQL_VALIDATION_FAILED", "{ me { id ": "GRAPHQL_PARSE_FAILED"} {
+			body, _ := json.Marshal(map[string]string{"query": q})
+			resp, out := send(http.MethodPost, e.url, "application/json", "application/graphql-response+json", string(body))
+			if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/graphql-response+json") || dig(out, "errors.0.extensions.code") != code {
+				t.Fatalf("%q: %d %s %v, want 400 %s", q, resp.StatusCode, resp.Header.Get("Content-Type"), out, code)
+			}
+			if _, has := out["data"]; has {
+				t.Fatalf("%q: the response has a data entry (%v); a request that never executed has none", q, out)
+			}
 		}
 	})
 	t.Run("application/json: invalid documents are 200 with errors", func(t *testing.T) {
@@ -74,9 +92,12 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		}
 	})
 	t.Run("malformed JSON body is 400", func(t *testing.T) {
-		resp, _ := send(http.MethodPost, e.url, "application/json", "application/json", `{"query":`)
-		if resp.StatusCode != 400 {
-			t.Fatalf("malformed body: %d, want 400", resp.StatusCode)
+		resp, out := send(http.MethodPost, e.url, "application/json", "application/json", `{"query":`)
+		if resp.StatusCode != 400 || dig(out, "errors.0.extensions.code") != "BAD_USER_INPUT" {
+			t.Fatalf("malformed body: %d %v, want 400 BAD_USER_INPUT", resp.StatusCode, out)
+		}
+		if _, has := out["data"]; has {
+			t.Fatalf("malformed body answered with a data entry: %v", out)
 		}
 	})
 	t.Run("oversized body is 413", func(t *testing.T) {
@@ -228,4 +249,45 @@ func TestWebsocketLegacyProtocolAndExpiry(t *testing.T) {
 			break
 		}
 	}
+}
+
+// A client's mistake is answered BAD_USER_INPUT naming what was wrong,
+// never INTERNAL, and an unauthenticated query follows the spec's null
+// propagation with the error on its path.
+func TestClientMistakes(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.user(user.RoleADMIN)
+	for _, tt := range []struct {
+		name, query, field string
+	}{
+		{"garbage cursor", `{ campaigns(after: "garbage") { edges { node { id } } } }`, "after"},
+		{"cursor of another shape", `{ campaigns(before: "eyJ4IjoxfQ") { edges { node { id } } } }`, "before"},
+		{"time that does not parse", `{ campaigns(where: {createdAtGT: "yesterday"}) { edges { node { id } } } }`, "createdAtGT"},
+		{"time in a variable", `query($t: Time) { campaigns(where: {createdAtGT: $t}) { edges { node { id } } } }`, "t"},
+		{"negative page", `{ campaigns(first: -1) { edges { node { id } } } }`, "first"},
+		{"first and last at once", `{ campaigns(first: 2, last: 2) { edges { node { id } } } }`, "last"},
+		{"last with after", `{ campaigns(last: 2, after: "x") { edges { node { id } } } }`, "after"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var vars map[string]any
+			if strings.Contains(tt.query, "$t") {
+				vars = map[string]any{"t": "yesterday"}
+			}
+			r := e.do("Bearer "+tok, tt.query, vars)
+			if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, tt.field) {
+				t.Fatalf("answered %s, want BAD_USER_INPUT naming %s", r.Raw, tt.field)
+			}
+		})
+	}
+	t.Run("me without a token", func(t *testing.T) {
+		r := e.do("", `{ me { id } }`, nil)
+		var raw map[string]any
+		_ = json.Unmarshal([]byte(r.Raw), &raw)
+		if d, has := raw["data"]; !has || d != nil {
+			t.Fatalf("answered %s, want data: null (me is non-null)", r.Raw)
+		}
+		if r.code() != "UNAUTHENTICATED" || len(r.Errors[0].Path) != 1 || r.Errors[0].Path[0] != "me" {
+			t.Fatalf("answered %s, want UNAUTHENTICATED on path [me]", r.Raw)
+		}
+	})
 }
