@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run simulate test fuzz generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
+.PHONY: help run simulate test fuzz graphiql generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -30,7 +30,7 @@ run: ## start Switchboard on :8080 with a local database and a development admin
 	  $(PG) start; $(PG) createdb switchboard; DATABASE_URL=$$($(PG) url); export DATABASE_URL; \
 	fi; \
 	echo "Development admin: $$BOOTSTRAP_ADMIN_EMAIL / $$BOOTSTRAP_ADMIN_PASSWORD (created only when the database has no users)"; \
-	echo "GraphQL: http://localhost$${ADDR:-:8080}/graphql"; \
+	echo "GraphQL: http://localhost$${ADDR:-:8080}/graphql, GraphiQL: http://localhost$${ADDR:-:8080}/"; \
 	$(GO) run .
 
 # simulate posts signed platform webhooks to the server make run started,
@@ -44,8 +44,9 @@ simulate: ## post a signed platform webhook to the running server (ARGS='telegra
 	fi; \
 	$(GO) run . simulate $(ARGS)
 
-test: ## run every test with the race detector against a throwaway PostgreSQL
+test: ## run every test with the race detector against a throwaway PostgreSQL (and Chromium for the browser test)
 	@$(PG) start
+	@scripts/chromium.sh
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # bench builds the server and the limit probes (bench/probe), starts the
@@ -74,6 +75,11 @@ fuzz: ## run every platform's webhook fuzzers for FUZZTIME each (default 1m)
 		echo "fuzz: platform/$$p $$f for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./platform/$$p; \
 	done; done
+
+# GraphiQL's files are built from the npm packages pinned in graphiql/src
+# (package-lock.json) and committed, so that building the binary needs no npm.
+graphiql: ## rebuild graphiql/assets (GraphiQL at /) from the pinned npm packages
+	cd graphiql/src && npm ci --no-audit --no-fund && npm run build
 
 generate: ## regenerate ent, the GraphQL schema and gqlgen code
 	$(GO) generate $(PKGS)

@@ -18,7 +18,6 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	"github.com/99designs/gqlgen/graphql/playground"
 
 	"github.com/switchboard-chat/switchboard/accounts"
 	"github.com/switchboard-chat/switchboard/auth"
@@ -31,6 +30,7 @@ import (
 	_ "github.com/switchboard-chat/switchboard/ent/runtime" // privacy policies and hooks
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/graph"
+	"github.com/switchboard-chat/switchboard/graphiql"
 	"github.com/switchboard-chat/switchboard/health"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/ingest"
@@ -237,7 +237,7 @@ func (a *App) RunWork(ctx context.Context) {
 
 // Handler serves every route: the platforms' webhooks, GraphQL, the Zalo
 // widget's browser events, health and readiness, statistics, and the
-// playground when introspection is on.
+// GraphiQL when introspection is on.
 func (a *App) Handler() http.Handler {
 	cfg := a.Config
 	mux := http.NewServeMux()
@@ -269,7 +269,7 @@ func (a *App) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	if cfg.Introspection {
-		mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql"))
+		graphiql.Register(mux, "Switchboard", "/graphql")
 	}
 	// The widget's browser events come from the business's website: their
 	// CORS is the widget's own, so they stay outside the SPA's.
