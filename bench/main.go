@@ -87,7 +87,7 @@ func parseFlags() config {
 	flag.Float64Var(&c.fanRate, "fanout-rate", 50, "messages/s of the fan-out phase")
 	flag.IntVar(&c.inboxConvs, "inbox-conversations", 60, "conversations seeded into the inbox campaign (the page shows 50)")
 	flag.IntVar(&c.inboxConc, "inbox-clients", 50, "concurrent clients asking for the inbox page")
-	flag.IntVar(&c.sockets, "sockets", 5000, "idle subscribers for the memory phase (the target is about 10000)")
+	flag.IntVar(&c.sockets, "sockets", 10000, "idle subscribers for the memory phase (the target is at 10000)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the memory phase's sockets open this long after measuring, to profile the server (its pprof address is in server.log)")
 	flag.IntVar(&c.realSubs, "realistic-subs", 1000, "subscribers of the realistic phase")
 	flag.IntVar(&c.realCamps, "realistic-campaigns", 100, "campaigns the realistic phase spreads them over")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -49,7 +50,7 @@ type Spec struct {
 	// Types, when set, keeps only these types.
 	Types map[Type]bool
 	// Buffer is how many events may wait for a slow subscriber before it is
-	// switched to reading the log itself (default 256).
+	// switched to reading the log itself (default DefaultBuffer).
 	Buffer int
 }
 
@@ -82,9 +83,13 @@ type Hub struct {
 }
 
 type sub struct {
-	spec   *Spec
-	live   chan *Delivery
-	lagged chan struct{}
+	spec *Spec
+	live chan *Delivery
+	// lagged is set when the hub detached the subscriber for falling
+	// behind: it catches up from the log, then attaches again.
+	lagged atomic.Bool
+	// wake runs the subscriber's follower (set before it is attached).
+	wake func()
 }
 
 // NewHub returns a hub; Run starts it.
@@ -187,8 +192,7 @@ func (h *Hub) advance(ctx context.Context) {
 			for _, set := range []map[*sub]struct{}{h.anyCampaign, h.byCampaign[r.CampaignID]} {
 				for s := range set {
 					if s.spec.match(&Delivery{Row: r}) {
-						h.remove(s)
-						close(s.lagged)
+						h.lag(s)
 					}
 				}
 			}
@@ -321,14 +325,32 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error
 	return Stream(ctx, h, spec, func(d *Delivery) (*Delivery, bool) { return d, true })
 }
 
+// DefaultBuffer is a subscriber's buffer. Every idle socket holds one, so
+// it is kept to a few journal batches' events (a batch commits about a dozen
+// at 1,000 msg/s): a subscriber that falls further behind loses nothing, it
+// reads the log, as after any lag.
+const DefaultBuffer = 64
+
 // Stream is Subscribe for a consumer that wants values of its own: each
 // delivery goes through conv on the subscription's goroutine, which skips
-// it when conv gives nil and ends the stream when conv says false. A
-// subscriber thus costs one goroutine here rather than one more to convert,
-// and idle subscribers are mostly their goroutines' stacks.
+// it when conv gives nil and ends the stream when conv says false.
 func Stream[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) (*T, bool)) (<-chan *T, error) {
+	return stream(ctx, h, spec, conv, nil)
+}
+
+// StreamNotify is Stream for a consumer that does not wait on the channel:
+// after each value is put in it (it holds one), and after it is closed,
+// ready is called on the subscription's goroutine, and is expected to take
+// the value before returning. The websocket transport writes each value to
+// its socket from there, so that an idle subscription costs no goroutine
+// at all (see follower).
+func StreamNotify[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) (*T, bool), ready func()) (<-chan *T, error) {
+	return stream(ctx, h, spec, conv, ready)
+}
+
+func stream[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) (*T, bool), ready func()) (<-chan *T, error) {
 	if spec.Buffer <= 0 {
-		spec.Buffer = 256
+		spec.Buffer = DefaultBuffer
 	}
 	select {
 	case <-h.ready:
@@ -336,81 +358,131 @@ func Stream[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) 
 		return nil, ctx.Err()
 	}
 	out := make(chan *T)
-	s, start := h.attach(&spec)
-	go func() {
-		defer close(out)
-		h.follow(ctx, &spec, s, start, func(d *Delivery) bool {
-			v, ok := conv(d)
-			if !ok {
-				return false
+	if ready != nil {
+		out = make(chan *T, 1)
+	}
+	f := &follower{h: h, ctx: ctx, spec: &spec}
+	f.emit = func(d *Delivery) bool {
+		v, ok := conv(d)
+		if !ok {
+			return false
+		}
+		if v == nil {
+			return true
+		}
+		select {
+		case out <- v:
+			if ready != nil {
+				ready()
 			}
-			if v == nil {
-				return true
-			}
-			select {
-			case out <- v:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
-	}()
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	f.end = func() {
+		close(out)
+		if ready != nil {
+			ready()
+		}
+	}
+	f.s, f.cursor = h.attach(&spec, f.wake)
+	f.start = f.cursor
+	context.AfterFunc(ctx, f.wake)
+	f.wake() // the replay, if any
 	return out, nil
 }
 
-// follow emits what s receives (after replaying from spec.After) until ctx
-// ends or emit says stop.
-func (h *Hub) follow(ctx context.Context, spec *Spec, s *sub, start Cursor, emit func(*Delivery) bool) {
-	defer func() { h.detach(s) }()
-	cursor := start
-	if spec.After != nil && spec.After.Less(start) {
-		if !h.replay(ctx, spec, *spec.After, start, emit) {
+// follower delivers one subscription's events: first the replay from
+// spec.After, then what the hub hands it, catching up from the log after
+// falling behind. It runs on a goroutine only while it has something to do
+// (woken by the hub, or by the end of its context): an idle subscription,
+// the common case of thousands of agents' sockets, costs no goroutine.
+type follower struct {
+	h    *Hub
+	ctx  context.Context
+	spec *Spec
+	s    *sub
+	emit func(*Delivery) bool
+	end  func()
+
+	// scheduled is set while a goroutine runs the follower; the fields
+	// below are only touched by that goroutine.
+	scheduled atomic.Bool
+	start     Cursor
+	cursor    Cursor
+	replayed  bool
+	ended     bool
+}
+
+func (f *follower) wake() {
+	if f.scheduled.CompareAndSwap(false, true) {
+		go f.run()
+	}
+}
+
+func (f *follower) run() {
+	for {
+		if !f.ended && !f.step() {
+			f.ended = true
+			f.h.detach(f.s)
+			f.end()
+		}
+		ended := f.ended
+		f.scheduled.Store(false)
+		// Work that came after step looked, whose wake found the
+		// follower still scheduled, is taken here.
+		if ended || !f.pending() || !f.scheduled.CompareAndSwap(false, true) {
 			return
 		}
-	} else if spec.After != nil {
-		// The client has seen more than this replica has read yet
-		// (it was connected to a faster one): skip up to its cursor.
-		cursor = *spec.After
+	}
+}
+
+func (f *follower) pending() bool {
+	return f.ctx.Err() != nil || len(f.s.live) > 0 || f.s.lagged.Load()
+}
+
+// step delivers what is waiting; false ends the stream.
+func (f *follower) step() bool {
+	if f.ctx.Err() != nil {
+		return false
+	}
+	if !f.replayed {
+		f.replayed = true
+		if after := f.spec.After; after != nil && after.Less(f.start) {
+			if !f.h.replay(f.ctx, f.spec, *after, f.start, f.emit) {
+				return false
+			}
+		} else if after != nil {
+			// The client has seen more than this replica has read yet
+			// (it was connected to a faster one): skip up to its cursor.
+			f.cursor = *after
+		}
 	}
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case d := <-s.live:
-			if !cursor.Less(d.Cursor) {
+		case d := <-f.s.live:
+			if !f.cursor.Less(d.Cursor) {
 				continue
 			}
-			cursor = d.Cursor
-			if d.empty() {
-				continue
+			f.cursor = d.Cursor
+			if !d.empty() && !f.emit(d) {
+				return false
 			}
-			if !emit(d) {
-				return
+			continue
+		default:
+		}
+		if !f.s.lagged.Load() {
+			return f.ctx.Err() == nil
+		}
+		// Detached for falling behind: what was buffered is delivered
+		// (above); catch up from the log to a fresh attachment point.
+		next := f.h.reattach(f.s)
+		if f.cursor.Less(next) {
+			if !f.h.replay(f.ctx, f.spec, f.cursor, next, f.emit) {
+				return false
 			}
-		case <-s.lagged:
-			// Deliver what was buffered, then catch up from the log to
-			// a fresh attachment point.
-			for drained := false; !drained; {
-				select {
-				case d := <-s.live:
-					if cursor.Less(d.Cursor) {
-						cursor = d.Cursor
-						if !d.empty() && !emit(d) {
-							return
-						}
-					}
-				default:
-					drained = true
-				}
-			}
-			var next Cursor
-			s, next = h.attach(spec)
-			if cursor.Less(next) && !h.replay(ctx, spec, cursor, next, emit) {
-				return
-			}
-			if cursor.Less(next) {
-				cursor = next
-			}
+			f.cursor = next
 		}
 	}
 }
@@ -437,22 +509,37 @@ func (h *Hub) deliver(d *Delivery, set map[*sub]struct{}) {
 		}
 		select {
 		case s.live <- d:
+			s.wake()
 		default:
-			h.remove(s)
-			close(s.lagged)
+			h.lag(s)
 		}
 	}
 }
 
-func (h *Hub) attach(spec *Spec) (*sub, Cursor) {
-	s := &sub{spec: spec, live: make(chan *Delivery, spec.Buffer), lagged: make(chan struct{})}
+// lag detaches a subscriber that fell behind; it reads the log itself.
+// h.mu is held.
+func (h *Hub) lag(s *sub) {
+	h.remove(s)
+	s.lagged.Store(true)
+	s.wake()
+}
+
+func (h *Hub) attach(spec *Spec, wake func()) (*sub, Cursor) {
+	s := &sub{spec: spec, live: make(chan *Delivery, spec.Buffer), wake: wake}
+	return s, h.reattach(s)
+}
+
+// reattach registers s (again, after a lag) and returns the position from
+// which it receives live events.
+func (h *Hub) reattach(s *sub) Cursor {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.lagged.Store(false)
 	h.subs[s] = struct{}{}
-	if spec.Campaigns == nil {
+	if s.spec.Campaigns == nil {
 		h.anyCampaign[s] = struct{}{}
 	}
-	for c := range spec.Campaigns {
+	for c := range s.spec.Campaigns {
 		set := h.byCampaign[c]
 		if set == nil {
 			set = map[*sub]struct{}{}
@@ -460,7 +547,7 @@ func (h *Hub) attach(spec *Spec) (*sub, Cursor) {
 		}
 		set[s] = struct{}{}
 	}
-	return s, h.head
+	return h.head
 }
 
 func (h *Hub) detach(s *sub) {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lib/pq"
 	"github.com/switchboard-chat/switchboard/ent"
@@ -111,6 +112,9 @@ func ParseCursor(s string) (Cursor, error) {
 type Row struct {
 	Event
 	Cursor Cursor
+	// At is when the event was written (its transaction's start): how
+	// long delivery took is measured from it.
+	At time.Time
 }
 
 // horizon limits reads to transactions older than every one still running:
@@ -120,7 +124,7 @@ const horizon = `xid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint`
 // Read returns up to limit events after cursor, in log order; campaign, when
 // set, keeps only that campaign's.
 func Read(ctx context.Context, db *sql.DB, after Cursor, campaign pulid.ID, limit int) ([]Row, error) {
-	q := `SELECT id, xid, type, campaign_id, coalesce(conversation_id, ''), entity_id FROM domain_events
+	q := `SELECT id, xid, type, campaign_id, coalesce(conversation_id, ''), entity_id, created_at FROM domain_events
 		WHERE (xid, id) > ($1, $2) AND ` + horizon
 	args := []any{after.XID, after.ID}
 	if campaign != "" {
@@ -137,7 +141,7 @@ func Read(ctx context.Context, db *sql.DB, after Cursor, campaign pulid.ID, limi
 	for rows.Next() {
 		var r Row
 		var typ string
-		if err := rows.Scan(&r.Cursor.ID, &r.Cursor.XID, &typ, &r.CampaignID, &r.ConversationID, &r.EntityID); err != nil {
+		if err := rows.Scan(&r.Cursor.ID, &r.Cursor.XID, &typ, &r.CampaignID, &r.ConversationID, &r.EntityID, &r.At); err != nil {
 			return nil, err
 		}
 		r.Type = Type(typ)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -31,6 +32,7 @@ import (
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/ingest"
+	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/outbox"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/widgets"
@@ -118,6 +120,7 @@ func NewHandler(o Options) http.Handler {
 	srv.Use(operationLimits{maxPage: o.Limits.MaxPage, maxNodes: o.Limits.MaxNodes})
 	srv.Use(&complexityLimit{limit: o.ComplexityLimit})
 	srv.AroundResponses(slowDownStatus)
+	srv.AroundResponses(observeOperation)
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		slog.ErrorContext(ctx, "graphql resolver panic", "panic", fmt.Sprint(v))
@@ -326,4 +329,33 @@ func (w *statusFixer) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// observeOperation records each query's and mutation's latency, from its
+// arrival, and its errors by code (subscriptions' events are the fan-out
+// lag's, in the websocket transport).
+func observeOperation(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || !graphql.HasOperationContext(ctx) {
+		return resp
+	}
+	oc := graphql.GetOperationContext(ctx)
+	name := "invalid" // the document did not parse or validate
+	if oc.Operation != nil {
+		if oc.Operation.Operation == ast.Subscription {
+			return resp
+		}
+		name = metrics.OperationName(oc.Operation.Name)
+	}
+	if !oc.Stats.OperationStart.IsZero() {
+		metrics.OperationSeconds.WithLabelValues(name).Observe(time.Since(oc.Stats.OperationStart).Seconds())
+	}
+	if len(resp.Errors) > 0 {
+		code, _ := resp.Errors[0].Extensions["code"].(string)
+		if code == "" {
+			code = "UNKNOWN"
+		}
+		metrics.OperationErrors.WithLabelValues(name, code).Inc()
+	}
+	return resp
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/switchboard-chat/switchboard/apperr"
 	"github.com/switchboard-chat/switchboard/auth"
 	"github.com/switchboard-chat/switchboard/ent"
@@ -89,15 +88,17 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 // campaign is checked again, by the same rules as queries, before its next
 // event goes out; a campaign no longer readable ends the subscription with
 // FORBIDDEN. Both happen on the hub's goroutine for the subscription
-// (events.Stream): an idle subscriber's cost is mostly its goroutines'
-// stacks, and there are thousands of them.
+// (events.Stream), which over websockets also writes the value to the
+// socket (events.StreamNotify): an idle subscriber's cost is mostly that
+// goroutine's stack, and there are thousands of them.
 func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func(*events.Delivery) *T) (<-chan *T, error) {
 	v := auth.FromContext(ctx)
 	version, checked := v.AccessVersion, map[pulid.ID]bool{}
-	return events.Stream(ctx, r.Hub, spec, func(d *events.Delivery) (*T, bool) {
+	op := operationFrom(ctx)
+	conv := func(d *events.Delivery) (*T, bool) {
 		u, err := r.Access.user(ctx, v.UserID)
 		if err != nil {
-			transport.AddSubscriptionError(ctx, presentError(ctx, err))
+			addSubscriptionError(ctx, presentError(ctx, err))
 			return nil, false
 		}
 		if u.AccessVersion != version {
@@ -108,18 +109,29 @@ func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func
 			ok := u.DeactivatedAt == nil
 			if ok {
 				if ok, err = r.Client.Campaign.Query().Where(campaign.ID(d.CampaignID)).Exist(auth.WithViewer(ctx, now)); err != nil {
-					transport.AddSubscriptionError(ctx, presentError(ctx, err))
+					addSubscriptionError(ctx, presentError(ctx, err))
 					return nil, false
 				}
 			}
 			if !ok {
-				transport.AddSubscriptionError(ctx, presentError(ctx, apperr.Forbiddenf("you no longer have access to campaign %s", d.CampaignID)))
+				addSubscriptionError(ctx, presentError(ctx, apperr.Forbiddenf("you no longer have access to campaign %s", d.CampaignID)))
 				return nil, false
 			}
 		}
 		checked[d.CampaignID] = true
+		if op != nil {
+			op.at.Store(d.At.UnixNano())
+		}
 		return pick(d), true
-	})
+	}
+	if op != nil {
+		// Over our websocket transport: each value is written from the
+		// subscription's goroutine, and nothing else waits on the channel.
+		ch, err := events.StreamNotify(ctx, r.Hub, spec, conv, op.ready)
+		op.bound = err == nil
+		return ch, err
+	}
+	return events.Stream(ctx, r.Hub, spec, conv)
 }
 
 // Access reads users' access versions for subscriptions, each user at most

@@ -3,9 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,23 +189,26 @@ func (ss *Sockets) register(s *socket, user pulid.ID) bool {
 var writeBuffers = &sync.Pool{}
 
 // transport serves subscriptions (and any operation) over
-// graphql-transport-ws and the legacy graphql-ws.
-func (ss *Sockets) transport(checkOrigin func(*http.Request) bool) transport.Websocket {
+// graphql-transport-ws and the legacy graphql-ws (wsTransport).
+func (ss *Sockets) transport(checkOrigin func(*http.Request) bool) *wsTransport {
 	if checkOrigin == nil {
 		checkOrigin = func(*http.Request) bool { return true }
 	}
-	return transport.Websocket{
-		Implementation: gorillaSockets{sockets: ss, upgrader: websocket.Upgrader{
-			CheckOrigin: checkOrigin,
-			// An idle socket should hold no buffer of its own: reads reuse
-			// the HTTP server's reader (ReadBufferSize 0), and writes borrow
-			// a buffer from the pool for the length of one message.
+	return &wsTransport{
+		sockets: ss,
+		upgrader: websocket.Upgrader{
+			CheckOrigin:  checkOrigin,
+			Subprotocols: []string{protoTransportWS, protoLegacy},
+			// An idle socket should hold little of its own: a small read
+			// buffer (a larger message reads through it; the HTTP server's
+			// 4 KB reader goes with the handler), and writes borrow a buffer
+			// from the pool for the length of one message.
+			ReadBufferSize:  512,
 			WriteBufferPool: writeBuffers,
-		}},
-		InitFunc:              ss.init,
-		CloseFunc:             func(ctx context.Context, _ int) { ss.closed(ctx) },
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: 15 * time.Second,
+		},
+		initTimeout: 10 * time.Second,
+		keepAlive:   15 * time.Second,
+		readLimit:   1 << 20,
 	}
 }
 
@@ -221,8 +222,8 @@ func withSocket(next http.Handler) http.Handler {
 	})
 }
 
-func (ss *Sockets) closed(ctx context.Context) {
-	if s := socketFrom(ctx); s != nil && s.release != nil {
+func (s *socket) released() {
+	if s.release != nil {
 		s.release()
 	}
 }
@@ -230,8 +231,8 @@ func (ss *Sockets) closed(ctx context.Context) {
 // init authenticates a websocket from its connection_init payload
 // ({"Authorization": "Bearer …"}, or authToken / token). A socket without a
 // valid token is closed with 4403 before any operation runs, as is one over
-// the user's cap with 4429.
-func (ss *Sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+// the user's cap with 4429: the code is returned with the error.
+func (ss *Sockets) init(ctx context.Context, s *socket, p transport.InitPayload) (context.Context, int, error) {
 	token := p.Authorization()
 	for _, key := range []string{"authToken", "token"} {
 		if token == "" {
@@ -243,28 +244,22 @@ func (ss *Sockets) init(ctx context.Context, p transport.InitPayload) (context.C
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return transport.WithWebsocketCloseCode(ctx, CloseForbidden), nil, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
+		return ctx, CloseForbidden, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
 	}
 	v, err := ss.accounts.Authenticate(ctx, token)
 	if err != nil {
-		return transport.WithWebsocketCloseCode(ctx, CloseForbidden), nil, apperr.Unauthenticatedf("invalid or expired token")
-	}
-	s := socketFrom(ctx)
-	if s == nil {
-		s = &socket{}
-		ctx = context.WithValue(ctx, socketKey{}, s)
+		return ctx, CloseForbidden, apperr.Unauthenticatedf("invalid or expired token")
 	}
 	s.token = token
 	s.viewer.Store(v)
 	if !ss.register(s, v.UserID) {
-		return transport.WithWebsocketCloseCode(ctx, CloseTooMany), nil,
-			apperr.Forbiddenf("too many open sockets for this user (at most %d)", ss.maxPerUser)
+		return ctx, CloseTooMany, apperr.Forbiddenf("too many open sockets for this user (at most %d)", ss.maxPerUser)
 	}
 	ctx = auth.WithViewer(ctx, v)
 	// Close the socket when the token expires.
 	ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
 	context.AfterFunc(ctx, cancel) // releases the timer without a goroutine per socket
-	return ctx, nil, nil
+	return ctx, 0, nil
 }
 
 // aroundOperations runs every operation on a socket as its user is now:
@@ -295,61 +290,11 @@ func (ss *Sockets) aroundOperations(ctx context.Context, next graphql.OperationH
 	return next(auth.WithViewer(ctx, v))
 }
 
-// gorillaSockets accepts websockets with gorilla/websocket (the design
-// card's library), keeping each connection on its socket so that it can be
-// closed with a code, and writing with a deadline.
-type gorillaSockets struct {
-	sockets  *Sockets
-	upgrader websocket.Upgrader
+// write sends one message, giving up after the socket's write timeout: a
+// client that stops reading cannot hold a writer (and the socket) forever.
+func (s *socket) write(b []byte) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	return s.conn.WriteMessage(websocket.TextMessage, b)
 }
-
-func (g gorillaSockets) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	up := g.upgrader
-	for _, p := range opts.Subprotocols {
-		if !slices.Contains(up.Subprotocols, p) {
-			up.Subprotocols = append(up.Subprotocols, p)
-		}
-	}
-	conn, err := up.Upgrade(w, r, opts.ResponseHeader)
-	if err != nil {
-		return nil, err
-	}
-	s := socketFrom(r.Context())
-	if s == nil {
-		s = &socket{}
-	}
-	s.conn, s.timeout = conn, g.sockets.writeTimeout
-	return socketConn{s: s}, nil
-}
-
-// socketConn is what gqlgen's transport reads and writes.
-type socketConn struct{ s *socket }
-
-func (c socketConn) Close() error { return c.s.conn.Close() }
-
-func (c socketConn) NextReader() (int, io.Reader, error) {
-	mt, r, err := c.s.conn.NextReader()
-	if err != nil && websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseNoStatusReceived) {
-		return mt, r, transport.ErrWebsocketClosed
-	}
-	return mt, r, err
-}
-
-func (c socketConn) WriteJSON(v any) error {
-	c.s.writeMu.Lock()
-	defer c.s.writeMu.Unlock()
-	_ = c.s.conn.SetWriteDeadline(time.Now().Add(c.s.timeout))
-	return c.s.conn.WriteJSON(v)
-}
-
-func (c socketConn) WriteClose(code int, message string) error {
-	c.s.writeMu.Lock()
-	defer c.s.writeMu.Unlock()
-	return c.s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, message), time.Now().Add(time.Second))
-}
-
-func (c socketConn) Subprotocol() string { return c.s.conn.Subprotocol() }
-
-func (c socketConn) SetReadLimit(limit int64) { c.s.conn.SetReadLimit(limit) }
-
-func (c socketConn) SetReadDeadline(t time.Time) error { return c.s.conn.SetReadDeadline(t) }

@@ -28,12 +28,12 @@ func TestWritesHaveADeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close() // and never read from it
-	conn := socketConn{s: &socket{conn: <-server, timeout: 200 * time.Millisecond}}
-	big := strings.Repeat("x", 1<<20)
+	s := &socket{conn: <-server, timeout: 200 * time.Millisecond}
+	big := []byte(strings.Repeat("x", 1<<20))
 	failed := make(chan error, 1)
 	go func() {
 		for {
-			if err := conn.WriteJSON(big); err != nil {
+			if err := s.write(big); err != nil {
 				failed <- err
 				return
 			}

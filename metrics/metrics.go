@@ -108,6 +108,53 @@ var (
 		Name: "switchboard_send_failures_total",
 		Help: "Failed send attempts, by platform and error kind (permanent, auth, rate_limited, transient).",
 	}, []string{"platform", "kind"})
+	WebsocketsOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchboard_websockets_open",
+		Help: "Websockets open on this replica (authenticated or not yet).",
+	})
+	Subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchboard_subscriptions_active",
+		Help: "GraphQL subscriptions streaming on this replica's websockets.",
+	})
+	FanOutLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "switchboard_fanout_lag_seconds",
+		Help:    "Time from an event's write to the event log to its subscription message being written to a socket.",
+		Buckets: latency,
+	})
+	OperationSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchboard_graphql_operation_seconds",
+		Help:    "Time from a GraphQL query's or mutation's arrival to its response, by operation name (\"other\" past the first 200 names, \"anonymous\" for none).",
+		Buckets: latency,
+	}, []string{"operation"})
+	OperationErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_graphql_operation_errors_total",
+		Help: "GraphQL responses carrying errors, by operation name and the first error's code.",
+	}, []string{"operation", "code"})
+)
+
+// OperationName bounds the operation names used as label values: clients
+// choose them, and each distinct value is a series kept for ever.
+func OperationName(name string) string {
+	if name == "" {
+		return "anonymous"
+	}
+	opNamesMu.Lock()
+	defer opNamesMu.Unlock()
+	if opNames[name] {
+		return name
+	}
+	if len(opNames) >= maxOperationNames || len(name) > 100 {
+		return "other"
+	}
+	opNames[name] = true
+	return name
+}
+
+const maxOperationNames = 200
+
+var (
+	opNamesMu sync.Mutex
+	opNames   = map[string]bool{}
 )
 
 var registerOnce sync.Once
@@ -118,7 +165,7 @@ func Init(platforms []string, db *sql.DB) {
 	registerOnce.Do(func() {
 		Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			WebhooksReceived, WebhooksRejected, WebhookEvents, AckSeconds, JournalBatch, ProcessingLag, EventsProcessed,
-			SendAttempts, SendFailures)
+			SendAttempts, SendFailures, WebsocketsOpen, Subscriptions, FanOutLag, OperationSeconds, OperationErrors)
 		if db != nil {
 			Registry.MustRegister(collectors.NewDBStatsCollector(db, "switchboard"))
 		}

@@ -1,0 +1,76 @@
+package graph_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
+	"github.com/switchboard-chat/switchboard/ent/user"
+	"github.com/switchboard-chat/switchboard/internal/testkit"
+)
+
+// scrape reads the operator's /metrics: each series' value by its name and
+// labels as printed.
+func (e *env) scrape() map[string]float64 {
+	e.t.Helper()
+	rec := httptest.NewRecorder()
+	e.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	out := map[string]float64{}
+	line := regexp.MustCompile(`^([a-z_:]+(?:\{[^}]*\})?) (\S+)$`)
+	for _, l := range strings.Split(string(body), "\n") {
+		if m := line.FindStringSubmatch(l); m != nil {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			out[m[1]] = v
+		}
+	}
+	return out
+}
+
+// /metrics shows the live side: open websockets, streaming subscriptions,
+// how long an event took from the log to a socket, and each GraphQL
+// operation's latency and errors by name.
+func TestRealtimeMetrics(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.user(user.RoleADMIN)
+	c := e.campaign("metrics")
+	conv := e.conversation(c, e.connection(c, schematype.PlatformTelegram), time.Now())
+	before := e.scrape()
+	grew := func(after map[string]float64, series string) float64 { return after[series] - before[series] }
+
+	s := testkit.Open(t, e.wsURL(), tok)
+	s.Subscribe("m", `subscription($c: ID!) { messageAdded(campaignID: $c) { text } }`, map[string]any{"c": string(c.ID)})
+	s.UntilLive(func(i int) { e.addMessage(c, conv, "metrics "+strconv.Itoa(i)) })
+	after := e.scrape()
+	for series, want := range map[string]float64{
+		"switchboard_websockets_open":                        1,
+		"switchboard_subscriptions_active":                   1,
+		"switchboard_fanout_lag_seconds_count":               1,
+		"switchboard_fanout_lag_seconds_bucket{le=\"+Inf\"}": 1,
+	} {
+		if got := grew(after, series); got < want {
+			t.Errorf("%s grew by %v, want %v", series, got, want)
+		}
+	}
+
+	s.Send(map[string]any{"id": "m", "type": "complete"})
+	testkit.Eventually(t, "the completed subscription is no longer counted", func() bool {
+		return grew(e.scrape(), "switchboard_subscriptions_active") == 0
+	})
+
+	e.as(tok, `query InboxMetrics { me { id } }`, nil)
+	e.do("Bearer "+tok, `query BrokenMetrics { node(id: "nope") { id } }`, nil)
+	after = e.scrape()
+	if got := grew(after, `switchboard_graphql_operation_seconds_count{operation="InboxMetrics"}`); got != 1 {
+		t.Errorf("InboxMetrics counted %v times, want 1", got)
+	}
+	if got := grew(after, `switchboard_graphql_operation_errors_total{code="NOT_FOUND",operation="BrokenMetrics"}`); got != 1 {
+		t.Errorf("BrokenMetrics' NOT_FOUND counted %v times, want 1", got)
+	}
+}
