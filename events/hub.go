@@ -339,11 +339,11 @@ func Stream[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) 
 }
 
 // StreamNotify is Stream for a consumer that does not wait on the channel:
-// after each value is put in it (it holds one), and after it is closed,
-// ready is called on the subscription's goroutine, and is expected to take
-// the value before returning. The websocket transport writes each value to
-// its socket from there, so that an idle subscription costs no goroutine
-// at all (see follower).
+// after each value is put in it, and after it is closed, ready is called on
+// the subscription's goroutine. The channel holds one value, so the stream
+// waits while the consumer has not taken the last. The websocket transport
+// starts a drainer from ready, so that an idle subscription costs no
+// goroutine at all (see follower).
 func StreamNotify[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) (*T, bool), ready func()) (<-chan *T, error) {
 	return stream(ctx, h, spec, conv, ready)
 }

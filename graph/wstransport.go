@@ -335,6 +335,7 @@ type operation struct {
 	responses graphql.ResponseHandler
 	rctx      context.Context
 	pending   int
+	draining  bool
 	done      bool
 	stopped   bool // the client completed it: nothing more is sent
 	errs      gqlerror.List
@@ -391,7 +392,7 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 		metrics.Subscriptions.Inc()
 		op.mu.Lock()
 		op.responses, op.rctx = responses, ctx
-		op.drainLocked()
+		op.startDrainLocked()
 		op.mu.Unlock()
 		return
 	}
@@ -406,24 +407,63 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 }
 
 // ready is told by the stream that a value is in its channel, or that the
-// channel closed; it writes what is there before returning.
+// channel closed. A drainer takes it: a goroutine that lives while values
+// keep coming, executing and writing each while the stream's goroutine
+// converts the next (the channel holds one, so the stream waits for a slow
+// socket), and ends when there is nothing left.
 func (op *operation) ready() {
-	// Executing and encoding go deep: shallow keeps the stream's goroutine,
-	// which lives as long as the subscription, small.
-	shallow(func() {
-		op.mu.Lock()
-		defer op.mu.Unlock()
-		op.pending++
-		op.drainLocked()
-	})
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.pending++
+	op.startDrainLocked()
 }
 
-// drainLocked executes the subscription once per value waiting (each call
-// of responses takes one from the stream's channel, or sees it closed).
-func (op *operation) drainLocked() {
-	for op.responses != nil && op.pending > 0 && !op.done {
+func (op *operation) startDrainLocked() {
+	if op.draining || op.responses == nil || op.pending == 0 || op.done {
+		return
+	}
+	op.draining = true
+	goDeep(op.drain)
+}
+
+// goDeep runs f on an idle worker of a pool, or on a new goroutine when
+// every worker is busy (a socket slow to write holds one: no subscription
+// waits for another's client). Executing and encoding an event goes deep:
+// a goroutine per event would grow its stack again every time, and at
+// 50,000 deliveries/s the copying cost more than the execution; the
+// pool's workers keep theirs.
+func goDeep(f func()) {
+	select {
+	case deepJobs <- f:
+	default:
+		go f()
+	}
+}
+
+var deepJobs = make(chan func())
+
+// deepWorkers is the pool's size: idle, each holds its grown stack (some
+// tens of KB), nothing else.
+const deepWorkers = 64
+
+func init() {
+	for range deepWorkers {
+		go func() {
+			for f := range deepJobs {
+				f()
+			}
+		}()
+	}
+}
+
+func (op *operation) drain() {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for op.pending > 0 && !op.done {
 		op.pending--
+		op.mu.Unlock()
 		resp := op.safely()
+		op.mu.Lock()
 		if resp == nil {
 			op.done = true
 			metrics.Subscriptions.Dec()
@@ -431,15 +471,18 @@ func (op *operation) drainLocked() {
 			op.mu.Unlock()
 			op.finish(errs)
 			op.mu.Lock()
-			return
+			break
 		}
 		if !op.stopped {
+			op.mu.Unlock()
 			op.sendResponse(resp)
 			if at := op.at.Load(); at > 0 {
 				metrics.FanOutLag.Observe(time.Since(time.Unix(0, at)).Seconds())
 			}
+			op.mu.Lock()
 		}
 	}
+	op.draining = false
 }
 
 // safely executes one value, turning a panic into the end of the stream.
@@ -447,7 +490,9 @@ func (op *operation) safely() (resp *graphql.Response) {
 	defer func() {
 		if r := recover(); r != nil {
 			slog.ErrorContext(op.ctx, "websocket subscription panicked", "panic", fmt.Sprint(r))
+			op.mu.Lock()
 			op.errs = append(op.errs, &gqlerror.Error{Message: "internal server error", Extensions: map[string]any{"code": CodeInternal}})
+			op.mu.Unlock()
 			resp = nil
 		}
 	}()
