@@ -95,6 +95,8 @@ func NewHandler(o Options) http.Handler {
 		Widgets: o.Widgets, Access: access, ReplayMax: o.Limits.EventReplayMax}
 	cfg := Config{Resolvers: resolver}
 	costPagination(&cfg.Complexity)
+	// Introspection shows the schema without gqlgen's code generation directives.
+	cfg.Schema = withoutCodegenDirectives(NewExecutableSchema(Config{}).Schema())
 	srv := handler.New(NewExecutableSchema(cfg))
 
 	if o.Sockets == nil {

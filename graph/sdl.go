@@ -18,13 +18,7 @@ func SDL() string {
 	src := NewExecutableSchema(Config{}).Schema()
 	// A shallow copy with the code generation directives taken out, so the
 	// executable schema itself is left as it is.
-	s := *src
-	s.Directives = map[string]*ast.DirectiveDefinition{}
-	for name, d := range src.Directives {
-		if !slices.Contains(codegenDirectives, name) {
-			s.Directives[name] = d
-		}
-	}
+	s := *withoutCodegenDirectives(src)
 	s.Types = map[string]*ast.Definition{}
 	for name, def := range src.Types {
 		d := *def
@@ -50,4 +44,19 @@ func withoutCodegen(ds ast.DirectiveList) ast.DirectiveList {
 		}
 	}
 	return out
+}
+
+// withoutCodegenDirectives is a shallow copy of a schema without the
+// definitions of gqlgen's code generation directives, which introspection
+// would otherwise list (__schema.directives). Where they are applied stays:
+// introspection does not show applied directives.
+func withoutCodegenDirectives(src *ast.Schema) *ast.Schema {
+	s := *src
+	s.Directives = map[string]*ast.DirectiveDefinition{}
+	for name, d := range src.Directives {
+		if !slices.Contains(codegenDirectives, name) {
+			s.Directives[name] = d
+		}
+	}
+	return &s
 }

@@ -112,7 +112,7 @@ func (Call) Indexes() []ent.Index {
 // Annotations exposes calls with a paginated query.
 func (Call) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("Calls logged with logCall (the OmiCall softphone's events) in the campaigns the viewer may read, oldest first unless orderBy says otherwise; where filters them."),
 		entgql.RelayConnection(),
 	}
 }

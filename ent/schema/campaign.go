@@ -81,7 +81,7 @@ func (Campaign) Edges() []ent.Edge {
 // Annotations exposes campaigns with a paginated query and create/update inputs.
 func (Campaign) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("The campaigns the viewer may read: every one for an administrator, those the viewer is a member of otherwise."),
 		entgql.RelayConnection(),
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}

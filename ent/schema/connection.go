@@ -143,7 +143,7 @@ func (Connection) Indexes() []ent.Index {
 // Annotations exposes connections with a paginated query.
 func (Connection) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("The channel connections (Telegram bots, Facebook pages, Zalo OAs, WhatsApp numbers) of the campaigns the viewer may read; where filters them."),
 		entgql.RelayConnection(),
 	}
 }

@@ -98,7 +98,7 @@ func (Contact) Indexes() []ent.Index {
 // Annotations exposes contacts with a paginated query.
 func (Contact) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("The customers who wrote to the campaigns the viewer may read; where filters them."),
 		entgql.RelayConnection(),
 	}
 }

@@ -93,7 +93,7 @@ func (Conversation) Indexes() []ent.Index {
 // Annotations exposes conversations with a paginated query.
 func (Conversation) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("The inbox: the conversations of the campaigns the viewer may read; orderBy sorts them (by the last message's time, for the usual inbox) and where filters them."),
 		entgql.RelayConnection(),
 	}
 }

@@ -89,7 +89,7 @@ func (User) Edges() []ent.Edge {
 // Annotations exposes users as GraphQL nodes with a users query.
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("The users the viewer may see; administrators see every one."),
 		entgql.RelayConnection(),
 	}
 }

@@ -127,7 +127,7 @@ func (WebhookEvent) Indexes() []ent.Index {
 // Annotations exposes the journal with a paginated query.
 func (WebhookEvent) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.QueryField(),
+		entgql.QueryField().Description("The webhook journal: the platform events received for the connections the viewer may read, accepted or refused, with their outcome; where filters them."),
 		entgql.RelayConnection(),
 	}
 }
