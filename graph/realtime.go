@@ -119,17 +119,30 @@ func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func
 			}
 		}
 		checked[d.CampaignID] = true
-		if op != nil {
+		v := pick(d)
+		if op != nil && v != nil {
 			op.at.Store(d.At.UnixNano())
+			op.claim(d.Cursor.ID)
 		}
-		return pick(d), true
+		return v, true
 	}
 	if op != nil {
 		// Over our websocket transport: each value is written from the
 		// subscription's goroutine, and nothing else waits on the channel.
 		ch, err := events.StreamNotify(ctx, r.Hub, spec, conv, op.ready)
-		op.bound = err == nil
-		return ch, err
+		if err != nil {
+			return nil, err
+		}
+		op.bound = true
+		op.skip = func() bool {
+			select {
+			case _, ok := <-ch:
+				return ok
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return ch, nil
 	}
 	return events.Stream(ctx, r.Hub, spec, conv)
 }

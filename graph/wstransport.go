@@ -334,8 +334,18 @@ type operation struct {
 	mu        sync.Mutex
 	responses graphql.ResponseHandler
 	rctx      context.Context
-	pending   int
-	draining  bool
+	// queue holds, in order, one item per value the stream put in its
+	// channel (with the shared encoding it may use, see shared.go).
+	queue    []*encoding
+	owns     []bool
+	draining bool
+	// shape keys the encodings this subscription may share (empty: none);
+	// next is the encoding claimed for the value being converted, and
+	// skip takes a value from the stream's channel without executing it.
+	shape string
+	next  *encoding
+	owner bool
+	skip  func() bool
 	done      bool
 	stopped   bool // the client completed it: nothing more is sent
 	errs      gqlerror.List
@@ -386,6 +396,9 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 		return
 	}
 	ctx = graphql.WithOperationContext(ctx, rc)
+	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+		op.shape = shapeOf(ctx, rc)
+	}
 	ctx = context.WithValue(ctx, operationKey{}, op)
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
 	if op.bound {
@@ -414,12 +427,14 @@ func (op *operation) run(payload json.RawMessage, start time.Time) {
 func (op *operation) ready() {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	op.pending++
+	op.queue = append(op.queue, op.next)
+	op.owns = append(op.owns, op.owner)
+	op.next, op.owner = nil, false
 	op.startDrainLocked()
 }
 
 func (op *operation) startDrainLocked() {
-	if op.draining || op.responses == nil || op.pending == 0 || op.done {
+	if op.draining || op.responses == nil || len(op.queue) == 0 || op.done {
 		return
 	}
 	op.draining = true
@@ -459,30 +474,82 @@ func init() {
 func (op *operation) drain() {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	for op.pending > 0 && !op.done {
-		op.pending--
+	for len(op.queue) > 0 && !op.done {
+		enc, owns := op.queue[0], op.owns[0]
+		op.queue, op.owns = op.queue[1:], op.owns[1:]
 		op.mu.Unlock()
+		if enc != nil && !owns {
+			if payload, ok := enc.ready(); ok && op.skip() {
+				op.writeNext(payload)
+				op.mu.Lock()
+				continue
+			}
+		}
 		resp := op.safely()
+		var payload []byte
+		if resp != nil {
+			payload, _ = json.Marshal(resp)
+		}
+		if enc != nil && owns {
+			enc.fill(payload, resp != nil && len(resp.Errors) == 0)
+		}
 		op.mu.Lock()
 		if resp == nil {
 			op.done = true
 			metrics.Subscriptions.Dec()
 			errs := op.errs
+			op.failOwnedLocked()
 			op.mu.Unlock()
 			op.finish(errs)
 			op.mu.Lock()
 			break
 		}
-		if !op.stopped {
-			op.mu.Unlock()
-			op.sendResponse(resp)
-			if at := op.at.Load(); at > 0 {
-				metrics.FanOutLag.Observe(time.Since(time.Unix(0, at)).Seconds())
-			}
-			op.mu.Lock()
-		}
+		op.mu.Unlock()
+		op.writeNext(payload)
+		op.mu.Lock()
 	}
 	op.draining = false
+}
+
+// claim takes the shared encoding of the event about to be queued, when
+// the subscription has a shape to share.
+func (op *operation) claim(event int64) {
+	if op.shape == "" {
+		return
+	}
+	enc, owner := sharedEncodings.claim(op.shape, event)
+	op.mu.Lock()
+	op.next, op.owner = enc, owner
+	op.mu.Unlock()
+}
+
+// writeNext sends a value's encoded response, unless the client completed
+// the subscription.
+func (op *operation) writeNext(payload []byte) {
+	op.mu.Lock()
+	stopped := op.stopped
+	op.mu.Unlock()
+	if stopped || payload == nil {
+		return
+	}
+	op.c.send(wsMessage{ID: op.id, Type: op.c.dataType(), Payload: payload})
+	if at := op.at.Load(); at > 0 {
+		metrics.FanOutLag.Observe(time.Since(time.Unix(0, at)).Seconds())
+	}
+}
+
+// failOwnedLocked releases the subscribers waiting on encodings this one
+// will not make: they execute their own.
+func (op *operation) failOwnedLocked() {
+	for i, enc := range op.queue {
+		if enc != nil && op.owns[i] {
+			enc.fill(nil, false)
+		}
+	}
+	if op.next != nil && op.owner {
+		op.next.fill(nil, false)
+	}
+	op.queue, op.owns, op.next = nil, nil, nil
 }
 
 // safely executes one value, turning a panic into the end of the stream.
