@@ -342,13 +342,13 @@ type operation struct {
 	// shape keys the encodings this subscription may share (empty: none);
 	// next is the encoding claimed for the value being converted, and
 	// skip takes a value from the stream's channel without executing it.
-	shape string
-	next  *encoding
-	owner bool
-	skip  func() bool
-	done      bool
-	stopped   bool // the client completed it: nothing more is sent
-	errs      gqlerror.List
+	shape   string
+	next    *encoding
+	owner   bool
+	skip    func() bool
+	done    bool
+	stopped bool // the client completed it: nothing more is sent
+	errs    gqlerror.List
 }
 
 type operationKey struct{}
