@@ -427,3 +427,18 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("probe through another connection's conversation = %+v", c)
 	}
 }
+
+// Idle workers wait for work: after a send, two workers with nothing left
+// make a poll's worth of claims, not a loop of them. They used to hand one
+// wake-up back and forth for ever.
+func TestIdleWorkersWait(t *testing.T) {
+	s, agent := start(t, map[string]string{"OUTBOX_WORKERS": "2"})
+	conn, _, _ := s.TelegramBot()
+	conv := s.Customer(conn, "4949", time.Now())
+	settled(t, s, send(t, s, agent, conv, outbox.SendInput{Text: text("hello")}).ID)
+	before := s.Outbox.Claims()
+	time.Sleep(time.Second)
+	if n := s.Outbox.Claims() - before; n > 200 {
+		t.Fatalf("%d claims in a second with nothing to send", n)
+	}
+}
