@@ -63,6 +63,7 @@ bench-go: ## run the Go micro-benchmarks
 	@$(PG) start
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 20000x ./webhooks
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench . -benchtime 1000x ./events
+	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -run '^$$' -bench InboxPage -benchtime 300x ./graph
 	$(GO) test -run '^$$' -bench . ./platform/...
 
 # Each platform's webhook fuzzers (signature check; split and decode), one
