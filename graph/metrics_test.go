@@ -1,12 +1,7 @@
 package graph_test
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,22 +10,10 @@ import (
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 )
 
-// scrape reads the operator's /metrics: each series' value by its name and
-// labels as printed.
+// scrape reads the operator's /metrics.
 func (e *env) scrape() map[string]float64 {
 	e.t.Helper()
-	rec := httptest.NewRecorder()
-	e.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body, _ := io.ReadAll(rec.Body)
-	out := map[string]float64{}
-	line := regexp.MustCompile(`^([a-z_:]+(?:\{[^}]*\})?) (\S+)$`)
-	for _, l := range strings.Split(string(body), "\n") {
-		if m := line.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.ParseFloat(m[2], 64)
-			out[m[1]] = v
-		}
-	}
-	return out
+	return testkit.Scrape(e.t, e.AdminHandler())
 }
 
 // /metrics shows the live side: open websockets, streaming subscriptions,

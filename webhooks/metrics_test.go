@@ -1,37 +1,16 @@
 package webhooks_test
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 )
 
-// scrape reads the operator's /metrics and returns each series' value by
-// its name and labels as printed.
+// scrape reads the operator's /metrics.
 func scrape(t *testing.T, s *stack) map[string]float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("/metrics: %d", rec.Code)
-	}
-	body, _ := io.ReadAll(rec.Body)
-	out := map[string]float64{}
-	line := regexp.MustCompile(`^([a-z_:]+(?:\{[^}]*\})?) (\S+)$`)
-	for _, l := range strings.Split(string(body), "\n") {
-		if m := line.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.ParseFloat(m[2], 64)
-			out[m[1]] = v
-		}
-	}
-	return out
+	return testkit.Scrape(t, s.AdminHandler())
 }
 
 // /metrics on the admin listener shows webhooks from arrival to processing,

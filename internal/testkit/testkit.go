@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,3 +84,24 @@ func Pick(v any, keys ...string) any {
 	}
 	return v
 }
+
+// Scrape reads the operator's /metrics from h: each series' value by its
+// name and labels as printed.
+func Scrape(t testing.TB, h http.Handler) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	out := map[string]float64{}
+	for _, l := range strings.Split(rec.Body.String(), "\n") {
+		if m := seriesLine.FindStringSubmatch(l); m != nil {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			out[m[1]] = v
+		}
+	}
+	return out
+}
+
+var seriesLine = regexp.MustCompile(`^([a-z_:]+(?:\{[^}]*\})?) (\S+)$`)
