@@ -1,10 +1,12 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -207,11 +209,30 @@ func authenticate(acc *accounts.Service, next http.Handler) http.Handler {
 
 func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > limit {
+		tooLarge := func() {
 			writeError(r.Context(), w, http.StatusRequestEntityTooLarge, apperr.Input("body", "request body too large: at most %d bytes", limit))
+		}
+		if r.ContentLength > limit {
+			tooLarge()
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.ContentLength < 0 && r.Header.Get("Upgrade") == "" {
+			// A body of unknown length (chunked) is read here, so that one
+			// over the limit is a 413 like any other rather than gqlgen's
+			// 400 for JSON it could not finish reading.
+			body, err := io.ReadAll(r.Body)
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				tooLarge()
+				return
+			}
+			if err != nil {
+				writeError(r.Context(), w, http.StatusBadRequest, apperr.Input("body", "reading the request body: %v", err))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,6 +111,39 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") ||
 			dig(out, "errors.0.extensions.code") != "BAD_USER_INPUT" || dig(out, "errors.0.extensions.field") != "body" {
 			t.Fatalf("oversized body answered %s %v", ct, out)
+		}
+	})
+	t.Run("oversized chunked body is 413", func(t *testing.T) {
+		pad := strings.Repeat("x", 2<<20)
+		// No length known beforehand: the client sends it chunked.
+		body := io.MultiReader(strings.NewReader(`{"query":"{ me { id } }","variables":{"pad":"`), strings.NewReader(pad), strings.NewReader(`"}}`))
+		req, _ := http.NewRequest(http.MethodPost, e.url, body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || dig(out, "errors.0.extensions.field") != "body" {
+			t.Fatalf("oversized chunked body: %d %v, want 413 naming body", resp.StatusCode, out)
+		}
+	})
+	t.Run("chunked body within the limit runs", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, e.url, io.MultiReader(strings.NewReader(`{"query":"{ me { id } }"}`)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != 200 || dig(out, "data.me.id") == nil {
+			t.Fatalf("chunked body: %d %v", resp.StatusCode, out)
 		}
 	})
 	t.Run("complexity limit", func(t *testing.T) {
