@@ -8,6 +8,8 @@ WORKDIR /src
 # Modules first, so a code change does not download them again.
 COPY go.mod go.sum ./
 RUN go mod download
+# graphiql/assets must be built first (scripts/graphiql.sh; make build and make test do it):
+# the binary embeds what is there.
 COPY . .
 # CGO off: a static binary that runs on distroless/static. -trimpath keeps
 # the build machine's paths out of stack traces.

@@ -13,6 +13,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 build: ## build the switchboard binary into bin/
+	@scripts/graphiql.sh
 	$(GO) build -o bin/switchboard .
 
 db: ## start the project-local PostgreSQL (installs it with apt-get when missing)
@@ -25,6 +26,7 @@ db-stop: ## stop the project-local PostgreSQL
 # and admin of dev.env beside it (made on first run, see scripts/dev-env.sh);
 # any variable set in the environment wins over those.
 run: ## start Switchboard on :8080 with a local database and a development admin
+	@scripts/graphiql.sh
 	@set -a; eval "$$(scripts/dev-env.sh | sed 's/^\([A-Z_]*\)=\(.*\)$$/: "$${\1:=\2}"/')"; set +a; \
 	if [ -z "$${DATABASE_URL:-}" ]; then \
 	  $(PG) start; $(PG) createdb switchboard; DATABASE_URL=$$($(PG) url); export DATABASE_URL; \
@@ -47,6 +49,7 @@ simulate: ## post a signed platform webhook to the running server (ARGS='telegra
 test: ## run every test with the race detector against a throwaway PostgreSQL (and Chromium for the browser test)
 	@$(PG) start
 	@scripts/chromium.sh
+	@scripts/graphiql.sh
 	TEST_DATABASE_URL=$$($(PG) admin-url) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # bench builds the server and the limit probes (bench/probe), starts the
@@ -78,9 +81,9 @@ fuzz: ## run every platform's webhook fuzzers for FUZZTIME each (default 1m)
 	done; done
 
 # GraphiQL's files are built from the npm packages pinned in graphiql/src
-# (package-lock.json) and committed, so that building the binary needs no npm.
+# (package-lock.json); build, run and test build them when missing.
 graphiql: ## rebuild graphiql/assets (GraphiQL at /) from the pinned npm packages
-	cd graphiql/src && npm ci --no-audit --no-fund && npm run build
+	scripts/graphiql.sh --force
 
 generate: ## regenerate ent, the GraphQL schema and gqlgen code
 	$(GO) generate $(PKGS)

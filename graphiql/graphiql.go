@@ -1,17 +1,31 @@
 // Package graphiql serves GraphiQL at / from files embedded in the binary,
 // so that it works on a machine with no internet. The files are built from
-// the npm packages pinned in src/ (`make graphiql`) and committed.
+// the npm packages pinned in src/ (scripts/graphiql.sh, which make build,
+// run and test call) and not committed: a binary built without them serves
+// a page saying how to build them.
 package graphiql
 
 import (
 	"embed"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 )
 
-//go:embed assets/graphiql.js assets/graphiql.css
+//go:embed all:assets
 var assets embed.FS
+
+// Built reports whether the binary holds GraphiQL's files.
+func Built() bool {
+	_, err := fs.Stat(assets, "assets/graphiql.js")
+	return err == nil
+}
+
+const notBuilt = `<!doctype html><meta charset="utf-8"><title>GraphiQL not built</title>
+<p>This binary was built without GraphiQL's files. Build them with <code>make graphiql</code>
+(Node and npm needed), then build the binary again; <code>make run</code> and <code>make build</code> do both.
+The GraphQL endpoint works meanwhile.`
 
 var page = template.Must(template.New("graphiql").Parse(`<!doctype html>
 <html lang="en">
@@ -55,6 +69,10 @@ func Register(mux *http.ServeMux, title, endpoint string) {
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if !Built() {
+			_, _ = io.WriteString(w, notBuilt)
+			return
+		}
 		_ = page.Execute(w, struct {
 			Title  string
 			Config map[string]string
