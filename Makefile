@@ -7,7 +7,7 @@ GO     ?= go
 PG     := scripts/pg.sh
 PKGS   := ./...
 
-.PHONY: help run simulate test fuzz graphiql generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
+.PHONY: help run sandbox simulate test fuzz graphiql generate schema check-generated migration migration-rehash lint bench bench-go db db-stop build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -25,6 +25,7 @@ db-stop: ## stop the project-local PostgreSQL
 # Without DATABASE_URL, run uses the local cluster and the development secrets
 # and admin of dev.env beside it (made on first run, see scripts/dev-env.sh);
 # any variable set in the environment wins over those.
+RUN_ARGS ?=
 run: ## start Switchboard on :8080 with a local database and a development admin
 	@scripts/graphiql.sh
 	@set -a; eval "$$(scripts/dev-env.sh | sed 's/^\([A-Z_]*\)=\(.*\)$$/: "$${\1:=\2}"/')"; set +a; \
@@ -33,7 +34,13 @@ run: ## start Switchboard on :8080 with a local database and a development admin
 	fi; \
 	echo "Development admin: $$BOOTSTRAP_ADMIN_EMAIL / $$BOOTSTRAP_ADMIN_PASSWORD (created only when the database has no users)"; \
 	echo "GraphQL: http://localhost$${ADDR:-:8080}/graphql, GraphiQL: http://localhost$${ADDR:-:8080}/"; \
-	$(GO) run .
+	$(GO) run . $(RUN_ARGS)
+
+# sandbox is run with the platforms faked inside the server (package
+# sandbox): a demo campaign with a Telegram bot, a Facebook page, a WhatsApp
+# number and a Zalo OA, all offline. It prints what to do next.
+sandbox: ## like run, with Telegram, Facebook, WhatsApp and Zalo faked offline and a demo campaign connected
+	@$(MAKE) --no-print-directory run RUN_ARGS=sandbox
 
 # simulate posts signed platform webhooks to the server make run started,
 # reading the connection's secrets from the same database with the same

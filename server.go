@@ -3,7 +3,9 @@
 // database migrations and exits; `switchboard healthcheck` exits 0 when the
 // server on ADDR is ready (a container's health probe: distroless images
 // have no shell or curl); `switchboard schema` prints the GraphQL schema;
-// `switchboard simulate` posts a signed platform webhook (package simulate).
+// `switchboard simulate` posts a signed platform webhook (package simulate);
+// `switchboard sandbox` serves with the platforms faked (package sandbox),
+// in development only.
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/migrations"
+	"github.com/switchboard-chat/switchboard/sandbox"
 	"github.com/switchboard-chat/switchboard/simulate"
 )
 
@@ -84,6 +87,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	case "migrate":
 		return migrations.Apply(ctx, db, logger)
 	case "simulate":
+		sandbox.Secrets(cfg)
 		a, err := app.New(cfg, db, logger, app.Options{})
 		if err != nil {
 			return err
@@ -91,9 +95,14 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		return simulate.Command(ctx, simulate.Deps{Client: a.Client, Accounts: a.Connections.Account,
 			WebhookURL: func(c *ent.Connection) string { return a.Connections.WebhookURL(c.Platform, c.ID) }}, args[1:], os.Stdout)
 	case "serve":
-		return serve(ctx, logger, cfg, db)
+		return serve(ctx, logger, cfg, db, false)
+	case "sandbox":
+		if err := sandbox.Allowed(cfg); err != nil {
+			return err
+		}
+		return serve(ctx, logger, cfg, db, true)
 	default:
-		return fmt.Errorf("unknown command %q (want: serve, migrate, simulate, healthcheck, schema)", cmd)
+		return fmt.Errorf("unknown command %q (want: serve, migrate, simulate, sandbox, healthcheck, schema)", cmd)
 	}
 }
 
@@ -164,7 +173,9 @@ func openDB(ctx context.Context, url string) (*sql.DB, error) {
 	}
 }
 
-func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql.DB) error {
+// serve serves until ctx ends; withSandbox serves the platform fakes too
+// and connects the demo campaign to them once serving.
+func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql.DB, withSandbox bool) error {
 	logger.Info("starting switchboard", "config", cfg)
 	// The address first: a port in use is the commonest start-up failure,
 	// and before anything runs there is nothing to wind down.
@@ -184,6 +195,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 		if err := migrations.Apply(ctx, db, logger); err != nil {
 			return err
 		}
+	}
+	var fakes *sandbox.Sandbox
+	if withSandbox {
+		if err := sandbox.Configure(cfg, sandbox.Base(ln)); err != nil {
+			return err
+		}
+		fakes = sandbox.New(cfg)
 	}
 	a, err := app.New(cfg, db, logger, app.Options{})
 	if err != nil {
@@ -214,8 +232,12 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	work.Go(func() { a.RunHub(baseCtx) })
 	// Websockets are hijacked connections: gorilla clears these deadlines
 	// on upgrade, and the sockets keep a write deadline of their own.
+	handler := a.Handler()
+	if fakes != nil {
+		handler = fakes.Mount(handler)
+	}
 	srv := &http.Server{
-		Handler:           a.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.Limits.HTTPReadTimeout,
 		WriteTimeout:      cfg.Limits.HTTPWriteTimeout,
@@ -233,11 +255,20 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 		logger.Info("serving the operator's endpoints", "addr", adminLn.Addr().String())
 	}
 
-	var served error
-	select {
-	case served = <-errc:
-	case <-ctx.Done():
-		logger.Info("shutting down")
+	var served, setup error
+	if fakes != nil {
+		// Connecting calls the fakes through this server, so only now.
+		var demo *sandbox.Demo
+		if demo, setup = fakes.Setup(ctx, a); setup == nil {
+			demo.Print(os.Stdout, cfg.PublicURL.String())
+		}
+	}
+	if setup == nil {
+		select {
+		case served = <-errc:
+		case <-ctx.Done():
+			logger.Info("shutting down")
+		}
 	}
 	// Whatever ended serving, everything stops within SHUTDOWN_TIMEOUT.
 	deadline, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -265,5 +296,5 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	if served != nil {
 		return fmt.Errorf("serving on %s: %w", cfg.Addr, served)
 	}
-	return nil
+	return setup
 }

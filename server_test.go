@@ -28,7 +28,7 @@ import (
 func TestMain(m *testing.M) {
 	// The test binary doubles as a server process for the crash test.
 	if os.Getenv("SWITCHBOARD_TEST_CHILD") == "1" {
-		os.Exit(cli(nil, os.Stderr))
+		os.Exit(cli(strings.Fields(os.Getenv("SWITCHBOARD_TEST_ARGS")), os.Stderr))
 	}
 	dbtest.Main(m)
 }

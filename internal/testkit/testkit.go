@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent/privacy"
+	"github.com/switchboard-chat/switchboard/internal/jsonpick"
 )
 
 // Sys is the context of background work: no viewer, access rules bypassed.
@@ -74,16 +75,7 @@ func Logger(w io.Writer) *slog.Logger {
 }
 
 // Pick walks decoded JSON objects by key; nil when a step is missing.
-func Pick(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
+var Pick = jsonpick.Pick
 
 // Scrape reads the operator's /metrics from h: each series' value by its
 // name and labels as printed.

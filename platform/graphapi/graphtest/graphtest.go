@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -34,8 +33,9 @@ type FakePage struct {
 // Server is a fake graph.facebook.com. Point a graphapi.Client at its URL
 // with any version.
 type Server struct {
-	*httptest.Server
+	*httptest.Server // nil for a fake made by New
 
+	base             string // where clients reach the fake, for paging links
 	appID, appSecret string
 
 	mu       sync.Mutex
@@ -50,6 +50,7 @@ type Server struct {
 	sends    []Send
 	users    int
 	traces   int
+	invent   func(id string) (first, last string) // InventProfiles
 	msgSeq   int
 }
 
@@ -93,8 +94,19 @@ type failure struct {
 
 // NewServer starts a fake Graph API for the app appID with appSecret; t's
 // cleanup closes it.
-func NewServer(t testing.TB, appID, appSecret string) *Server {
-	s := &Server{
+func NewServer(t interface{ Cleanup(func()) }, appID, appSecret string) *Server {
+	s := New("", appID, appSecret)
+	s.Server = httptest.NewServer(s.Handler())
+	s.base = s.Server.URL
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New makes a fake Graph API with no listener of its own, for a server
+// that mounts Handler at baseURL (the development sandbox).
+func New(baseURL, appID, appSecret string) *Server {
+	return &Server{
+		base:      baseURL,
 		appID:     appID,
 		appSecret: appSecret,
 		tokens:    map[string]*tokenInfo{},
@@ -104,10 +116,10 @@ func NewServer(t testing.TB, appID, appSecret string) *Server {
 		expired:   map[string]bool{},
 		subs:      map[string][]string{},
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
 }
+
+// Handler serves the Graph API at its root: /<version>/<node>/<edge>.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 // AddUser adds a Facebook user who manages pages. Exchanging shortToken
 // (with the app's id and secret) yields longToken, valid for expiresIn
@@ -237,6 +249,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(segs) == 1 && r.Method == http.MethodGet {
+		s.inventProfile(segs[0], info)
+	}
 	switch {
 	case path == "/debug_token" && r.Method == http.MethodGet:
 		s.debugToken(w, r)
@@ -397,7 +412,7 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request, info *tokenInf
 			}
 			next.Set("access_token", bearer(r))
 			next.Set("after", base64.RawURLEncoding.EncodeToString([]byte(pages[end-1].ID)))
-			paging["next"] = s.URL + r.URL.Path + "?" + next.Encode()
+			paging["next"] = s.base + r.URL.Path + "?" + next.Encode()
 		}
 		resp["paging"] = paging
 	}
@@ -618,6 +633,27 @@ func (s *Server) AddProfile(pageID, psid, first, last, pictureURL string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.profiles[psid] = &fakeProfile{page: pageID, first: first, last: last, pictureURL: pictureURL}
+}
+
+// InventProfiles makes the profile API answer, for a page's token, any
+// user id it does not know (not a page or number) as a customer of that
+// page named by name: on Facebook every PSID that wrote to a page can be
+// read. For the sandbox, whose customers come from the simulator.
+func (s *Server) InventProfiles(name func(id string) (first, last string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invent = name
+}
+
+// inventProfile adds the profile InventProfiles would answer for id; the
+// caller holds s.mu.
+func (s *Server) inventProfile(id string, info *tokenInfo) {
+	if s.invent == nil || info == nil || info.kind != pageToken || info.page == nil ||
+		s.profiles[id] != nil || s.pages[id] != nil || s.phones[id] != nil || id == "" || strings.Trim(id, "0123456789") != "" {
+		return
+	}
+	first, last := s.invent(id)
+	s.profiles[id] = &fakeProfile{page: info.page.ID, first: first, last: last}
 }
 
 func (s *Server) profile(w http.ResponseWriter, psid string, info *tokenInfo) {

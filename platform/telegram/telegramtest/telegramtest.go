@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/platform/telegram"
@@ -29,13 +28,14 @@ import (
 // Server is a fake Bot API at s.URL, the baseURL to give telegram.New. It
 // is safe for concurrent use.
 type Server struct {
-	*httptest.Server
-	t testing.TB
+	*httptest.Server // nil for a fake made by New
+	t                TB
 
-	mu    sync.Mutex
-	bots  map[string]*bot             // by token
-	fails map[string][]failure        // by lowercased method, oldest first
-	calls map[string][]map[string]any // by lowercased method
+	mu     sync.Mutex
+	anyURL bool                        // AcceptAnyWebhookURL
+	bots   map[string]*bot             // by token
+	fails  map[string][]failure        // by lowercased method, oldest first
+	calls  map[string][]map[string]any // by lowercased method
 }
 
 // bot is what the server keeps per token. allowed lives outside the webhook
@@ -77,19 +77,53 @@ type WebhookState struct {
 	Set            bool // a webhook is set (URL != "")
 }
 
+// TB is what the fake needs of a test (testing.TB has it): where to
+// report misuse, such as adding a bot with a malformed token.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // NewServer starts a fake with no bots; it is closed when t ends.
-func NewServer(t testing.TB) *Server {
+func NewServer(t TB) *Server {
 	t.Helper()
-	s := &Server{
-		t:     t,
+	s := New()
+	s.t = t
+	s.Server = httptest.NewServer(s.Handler())
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New makes a fake with no bots and no listener of its own, for a server
+// that mounts Handler (the development sandbox). Misuse panics: there is
+// no test to fail.
+func New() *Server {
+	return &Server{
+		t:     panics{},
 		bots:  map[string]*bot{},
 		fails: map[string][]failure{},
 		calls: map[string][]map[string]any{},
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
 }
+
+// AcceptAnyWebhookURL lets setWebhook take http URLs on any port, which
+// Telegram refuses: the sandbox's fake never calls the webhook, and a
+// developer's server is http://localhost:8080.
+func (s *Server) AcceptAnyWebhookURL() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.anyURL = true
+}
+
+// Handler serves the Bot API at its root: /bot<token>/<method>.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+type panics struct{}
+
+func (panics) Helper()                           {}
+func (panics) Cleanup(func())                    {}
+func (panics) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
 // AddBot makes token a live bot that getMe describes as bot. The token must
 // pass telegram.ValidToken; bot.ID defaults to the token's bot id and must
@@ -227,7 +261,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "getmycommands":
 		result = getMyCommands(b)
 	case "setwebhook":
-		description, aerr = setWebhook(b, args)
+		description, aerr = setWebhook(b, args, s.anyURL)
 		result = true
 	case "deletewebhook":
 		description = deleteWebhook(b)
@@ -384,7 +418,7 @@ func webhookInfo(b *bot) map[string]any {
 // setWebhook applies setWebhook as the official server does: an empty url
 // deletes; unchanged settings answer "already set"; otherwise the URL and
 // secret are checked and the webhook replaced.
-func setWebhook(b *bot, args map[string]string) (string, *apiError) {
+func setWebhook(b *bot, args map[string]string, anyURL bool) (string, *apiError) {
 	newURL := args["url"]
 	if newURL == "" {
 		return deleteWebhook(b), nil
@@ -400,7 +434,7 @@ func setWebhook(b *bot, args map[string]string) (string, *apiError) {
 		return "Webhook is already set", nil
 	}
 	u, err := url.Parse(newURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
+	if err != nil || (u.Scheme != "https" && !anyURL) || u.Host == "" {
 		return "", errorf(http.StatusBadRequest, "Bad Request: invalid webhook URL specified")
 	}
 	if len(next.secret) > 256 {
@@ -409,7 +443,7 @@ func setWebhook(b *bot, args map[string]string) (string, *apiError) {
 	if !base64URL(next.secret) {
 		return "", errorf(http.StatusBadRequest, "Bad Request: secret token contains unallowed characters")
 	}
-	if p := u.Port(); p != "" && p != "443" && p != "80" && p != "88" && p != "8443" {
+	if p := u.Port(); !anyURL && p != "" && p != "443" && p != "80" && p != "88" && p != "8443" {
 		return "", errorf(http.StatusBadRequest, "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
 	}
 	b.hook = next

@@ -19,11 +19,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 	"unicode/utf8"
 
-	"github.com/switchboard-chat/switchboard/internal/testkit"
+	"github.com/switchboard-chat/switchboard/internal/jsonpick"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/platform/zalo"
 )
@@ -67,7 +66,7 @@ const (
 
 // Server is the fake. Its URL is both the OAuth and the OpenAPI base URL.
 type Server struct {
-	*httptest.Server
+	*httptest.Server // nil for a fake made by New
 
 	appID, appSecret string
 
@@ -85,6 +84,7 @@ type Server struct {
 	uploads      []Upload
 	sends        []Send
 	uploaded     map[string]uploadedFile // attachment_id or file token -> what it is
+	invent       func(id string) string  // InventUsers
 }
 
 // Upload is one request to an upload path, as the fake saw it.
@@ -133,9 +133,17 @@ type failure struct {
 }
 
 // NewServer starts a fake for one app; it is closed when t ends.
-func NewServer(t testing.TB, appID, appSecret string) *Server {
-	t.Helper()
-	s := &Server{
+func NewServer(t interface{ Cleanup(func()) }, appID, appSecret string) *Server {
+	s := New(appID, appSecret)
+	s.Server = httptest.NewServer(s.Handler())
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New makes a fake for one app with no listener of its own, for a server
+// that mounts Handler (the development sandbox).
+func New(appID, appSecret string) *Server {
+	return &Server{
 		appID:     appID,
 		appSecret: appSecret,
 		oas:       map[string]*oaState{},
@@ -146,6 +154,10 @@ func NewServer(t testing.TB, appID, appSecret string) *Server {
 		failures:  map[string][]failure{},
 		uploaded:  map[string]uploadedFile{},
 	}
+}
+
+// Handler serves both hosts' paths at its root.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathAccessToken, s.handleToken)
 	mux.HandleFunc(PathGetOA, s.handleGetOA)
@@ -156,9 +168,7 @@ func NewServer(t testing.TB, appID, appSecret string) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": 404, "message": "You are accessing an empty or invalid API"})
 	})
-	s.Server = httptest.NewServer(mux)
-	t.Cleanup(s.Close)
-	return s
+	return mux
 }
 
 // AddOA registers an OA (or updates one, killing its pair), mints a token
@@ -450,6 +460,15 @@ func (s *Server) AddUser(oaID, userID, displayName, avatar string) {
 	s.users[oaID+"/"+userID] = platform.Profile{Name: displayName, AvatarURL: avatar}
 }
 
+// InventUsers makes user/detail answer any user id it does not know with
+// a profile named by name, as if that user had interacted with the OA:
+// for the sandbox, whose customers come from the simulator (who did write).
+func (s *Server) InventUsers(name func(id string) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invent = name
+}
+
 func (s *Server) handleUserDetail(w http.ResponseWriter, r *http.Request) {
 	var q struct {
 		UserID string `json:"user_id"`
@@ -458,6 +477,13 @@ func (s *Server) handleUserDetail(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	oaID, ok := s.access[r.Header.Get("access_token")]
 	p, known := s.users[oaID+"/"+q.UserID]
+	if ok && !known && s.invent != nil && q.UserID != "" {
+		p, known = platform.Profile{Name: s.invent(q.UserID)}, true
+		if s.users == nil {
+			s.users = map[string]platform.Profile{}
+		}
+		s.users[oaID+"/"+q.UserID] = p
+	}
 	s.mu.Unlock()
 	switch {
 	case !ok:
@@ -586,8 +612,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		fail(CodeBadParameter, "Body must be JSON")
 		return
 	}
-	userID, _ := testkit.Pick(rec.Body, "recipient", "user_id").(string)
-	msg, _ := testkit.Pick(rec.Body, "message").(map[string]any)
+	userID, _ := jsonpick.Pick(rec.Body, "recipient", "user_id").(string)
+	msg, _ := jsonpick.Pick(rec.Body, "message").(map[string]any)
 	if userID == "" {
 		fail(CodeBadParameter, "recipient.user_id is missing")
 		return
@@ -626,7 +652,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 // nothing).
 func (s *Server) checkAttachment(oaID string, att any) string {
 	a, _ := att.(map[string]any)
-	payload, _ := testkit.Pick(a, "payload").(map[string]any)
+	payload, _ := jsonpick.Pick(a, "payload").(map[string]any)
 	if a == nil || payload == nil {
 		return "message.attachment.payload is missing"
 	}
@@ -637,10 +663,10 @@ func (s *Server) checkAttachment(oaID string, att any) string {
 		if payload["template_type"] != "media" || len(elements) != 1 {
 			return "a media template needs template_type media and one element"
 		}
-		if testkit.Pick(elements[0], "media_type") != "image" {
+		if jsonpick.Pick(elements[0], "media_type") != "image" {
 			return "media_type must be image"
 		}
-		id, _ = testkit.Pick(elements[0], "attachment_id").(string)
+		id, _ = jsonpick.Pick(elements[0], "attachment_id").(string)
 		uploadedTo = PathUploadImage
 	case "file":
 		id, _ = payload["token"].(string)
