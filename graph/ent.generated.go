@@ -7767,7 +7767,7 @@ func (ec *executionContext) unmarshalInputCallEventWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "callID", "callIDNEQ", "callIDIn", "callIDNotIn", "callIDGT", "callIDGTE", "callIDLT", "callIDLTE", "callIDContains", "callIDHasPrefix", "callIDHasSuffix", "callIDEqualFold", "callIDContainsFold", "event", "eventNEQ", "eventIn", "eventNotIn", "eventGT", "eventGTE", "eventLT", "eventLTE", "eventContains", "eventHasPrefix", "eventHasSuffix", "eventEqualFold", "eventContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "hasCall", "hasCallWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "callID", "callIDNEQ", "callIDIn", "callIDNotIn", "event", "eventNEQ", "eventIn", "eventNotIn", "eventContains", "eventHasPrefix", "eventHasSuffix", "eventEqualFold", "eventContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "hasCall", "hasCallWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7823,34 +7823,6 @@ func (ec *executionContext) unmarshalInputCallEventWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "campaignID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -7879,69 +7851,6 @@ func (ec *executionContext) unmarshalInputCallEventWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "callID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -7970,69 +7879,6 @@ func (ec *executionContext) unmarshalInputCallEventWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.CallIDNotIn = data
-		case "callIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDGT = data
-		case "callIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDGTE = data
-		case "callIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDLT = data
-		case "callIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDLTE = data
-		case "callIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDContains = data
-		case "callIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDHasPrefix = data
-		case "callIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDHasSuffix = data
-		case "callIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDEqualFold = data
-		case "callIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CallIDContainsFold = data
 		case "event":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("event"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -8061,34 +7907,6 @@ func (ec *executionContext) unmarshalInputCallEventWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.EventNotIn = data
-		case "eventGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventGT = data
-		case "eventGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventGTE = data
-		case "eventLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventLT = data
-		case "eventLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventLTE = data
 		case "eventContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -8251,7 +8069,7 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "contactID", "contactIDNEQ", "contactIDIn", "contactIDNotIn", "contactIDGT", "contactIDGTE", "contactIDLT", "contactIDLTE", "contactIDContains", "contactIDHasPrefix", "contactIDHasSuffix", "contactIDIsNil", "contactIDNotNil", "contactIDEqualFold", "contactIDContainsFold", "conversationID", "conversationIDNEQ", "conversationIDIn", "conversationIDNotIn", "conversationIDGT", "conversationIDGTE", "conversationIDLT", "conversationIDLTE", "conversationIDContains", "conversationIDHasPrefix", "conversationIDHasSuffix", "conversationIDIsNil", "conversationIDNotNil", "conversationIDEqualFold", "conversationIDContainsFold", "agentID", "agentIDNEQ", "agentIDIn", "agentIDNotIn", "agentIDGT", "agentIDGTE", "agentIDLT", "agentIDLTE", "agentIDContains", "agentIDHasPrefix", "agentIDHasSuffix", "agentIDIsNil", "agentIDNotNil", "agentIDEqualFold", "agentIDContainsFold", "uuid", "uuidNEQ", "uuidIn", "uuidNotIn", "uuidGT", "uuidGTE", "uuidLT", "uuidLTE", "uuidContains", "uuidHasPrefix", "uuidHasSuffix", "uuidEqualFold", "uuidContainsFold", "direction", "directionNEQ", "directionIn", "directionNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "remoteNumber", "remoteNumberNEQ", "remoteNumberIn", "remoteNumberNotIn", "remoteNumberGT", "remoteNumberGTE", "remoteNumberLT", "remoteNumberLTE", "remoteNumberContains", "remoteNumberHasPrefix", "remoteNumberHasSuffix", "remoteNumberEqualFold", "remoteNumberContainsFold", "sipNumber", "sipNumberNEQ", "sipNumberIn", "sipNumberNotIn", "sipNumberGT", "sipNumberGTE", "sipNumberLT", "sipNumberLTE", "sipNumberContains", "sipNumberHasPrefix", "sipNumberHasSuffix", "sipNumberEqualFold", "sipNumberContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "answeredAt", "answeredAtNEQ", "answeredAtIn", "answeredAtNotIn", "answeredAtGT", "answeredAtGTE", "answeredAtLT", "answeredAtLTE", "answeredAtIsNil", "answeredAtNotNil", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "totalDuration", "totalDurationNEQ", "totalDurationIn", "totalDurationNotIn", "totalDurationGT", "totalDurationGTE", "totalDurationLT", "totalDurationLTE", "endCause", "endCauseNEQ", "endCauseIn", "endCauseNotIn", "endCauseGT", "endCauseGTE", "endCauseLT", "endCauseLTE", "endCauseContains", "endCauseHasPrefix", "endCauseHasSuffix", "endCauseIsNil", "endCauseNotNil", "endCauseEqualFold", "endCauseContainsFold", "answeredElsewhere", "answeredElsewhereNEQ", "missed", "missedNEQ", "hasCampaign", "hasCampaignWith", "hasContact", "hasContactWith", "hasConversation", "hasConversationWith", "hasAgent", "hasAgentWith", "hasEvents", "hasEventsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "contactID", "contactIDNEQ", "contactIDIn", "contactIDNotIn", "contactIDIsNil", "contactIDNotNil", "conversationID", "conversationIDNEQ", "conversationIDIn", "conversationIDNotIn", "conversationIDIsNil", "conversationIDNotNil", "agentID", "agentIDNEQ", "agentIDIn", "agentIDNotIn", "agentIDIsNil", "agentIDNotNil", "uuid", "uuidNEQ", "uuidIn", "uuidNotIn", "uuidContains", "uuidHasPrefix", "uuidHasSuffix", "uuidEqualFold", "uuidContainsFold", "direction", "directionNEQ", "directionIn", "directionNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "remoteNumber", "remoteNumberNEQ", "remoteNumberIn", "remoteNumberNotIn", "remoteNumberContains", "remoteNumberHasPrefix", "remoteNumberHasSuffix", "remoteNumberEqualFold", "remoteNumberContainsFold", "sipNumber", "sipNumberNEQ", "sipNumberIn", "sipNumberNotIn", "sipNumberContains", "sipNumberHasPrefix", "sipNumberHasSuffix", "sipNumberEqualFold", "sipNumberContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "answeredAt", "answeredAtNEQ", "answeredAtIn", "answeredAtNotIn", "answeredAtGT", "answeredAtGTE", "answeredAtLT", "answeredAtLTE", "answeredAtIsNil", "answeredAtNotNil", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "totalDuration", "totalDurationNEQ", "totalDurationIn", "totalDurationNotIn", "totalDurationGT", "totalDurationGTE", "totalDurationLT", "totalDurationLTE", "endCause", "endCauseNEQ", "endCauseIn", "endCauseNotIn", "endCauseContains", "endCauseHasPrefix", "endCauseHasSuffix", "endCauseIsNil", "endCauseNotNil", "endCauseEqualFold", "endCauseContainsFold", "answeredElsewhere", "answeredElsewhereNEQ", "missed", "missedNEQ", "hasCampaign", "hasCampaignWith", "hasContact", "hasContactWith", "hasConversation", "hasConversationWith", "hasAgent", "hasAgentWith", "hasEvents", "hasEventsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8307,34 +8125,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -8475,69 +8265,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "contactID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -8566,55 +8293,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ContactIDNotIn = data
-		case "contactIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDGT = data
-		case "contactIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDGTE = data
-		case "contactIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDLT = data
-		case "contactIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDLTE = data
-		case "contactIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDContains = data
-		case "contactIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDHasPrefix = data
-		case "contactIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDHasSuffix = data
 		case "contactIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -8629,20 +8307,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ContactIDNotNil = data
-		case "contactIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDEqualFold = data
-		case "contactIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDContainsFold = data
 		case "conversationID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -8671,55 +8335,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ConversationIDNotIn = data
-		case "conversationIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDGT = data
-		case "conversationIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDGTE = data
-		case "conversationIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDLT = data
-		case "conversationIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDLTE = data
-		case "conversationIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDContains = data
-		case "conversationIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDHasPrefix = data
-		case "conversationIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDHasSuffix = data
 		case "conversationIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -8734,20 +8349,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ConversationIDNotNil = data
-		case "conversationIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDEqualFold = data
-		case "conversationIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDContainsFold = data
 		case "agentID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -8776,55 +8377,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.AgentIDNotIn = data
-		case "agentIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDGT = data
-		case "agentIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDGTE = data
-		case "agentIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDLT = data
-		case "agentIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDLTE = data
-		case "agentIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDContains = data
-		case "agentIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDHasPrefix = data
-		case "agentIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDHasSuffix = data
 		case "agentIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -8839,20 +8391,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.AgentIDNotNil = data
-		case "agentIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDEqualFold = data
-		case "agentIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AgentIDContainsFold = data
 		case "uuid":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuid"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -8881,34 +8419,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.UUIDNotIn = data
-		case "uuidGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuidGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UUIDGT = data
-		case "uuidGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuidGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UUIDGTE = data
-		case "uuidLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuidLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UUIDLT = data
-		case "uuidLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuidLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UUIDLTE = data
 		case "uuidContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuidContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -9028,34 +8538,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.RemoteNumberNotIn = data
-		case "remoteNumberGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remoteNumberGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoteNumberGT = data
-		case "remoteNumberGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remoteNumberGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoteNumberGTE = data
-		case "remoteNumberLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remoteNumberLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoteNumberLT = data
-		case "remoteNumberLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remoteNumberLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RemoteNumberLTE = data
 		case "remoteNumberContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remoteNumberContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -9119,34 +8601,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.SipNumberNotIn = data
-		case "sipNumberGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sipNumberGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SipNumberGT = data
-		case "sipNumberGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sipNumberGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SipNumberGTE = data
-		case "sipNumberLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sipNumberLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SipNumberLT = data
-		case "sipNumberLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sipNumberLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SipNumberLTE = data
 		case "sipNumberContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sipNumberContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -9532,34 +8986,6 @@ func (ec *executionContext) unmarshalInputCallWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.EndCauseNotIn = data
-		case "endCauseGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endCauseGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EndCauseGT = data
-		case "endCauseGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endCauseGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EndCauseGTE = data
-		case "endCauseLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endCauseLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EndCauseLT = data
-		case "endCauseLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endCauseLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EndCauseLTE = data
 		case "endCauseContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endCauseContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -9805,7 +9231,7 @@ func (ec *executionContext) unmarshalInputCampaignWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "archivedAt", "archivedAtNEQ", "archivedAtIn", "archivedAtNotIn", "archivedAtGT", "archivedAtGTE", "archivedAtLT", "archivedAtLTE", "archivedAtIsNil", "archivedAtNotNil", "hasConnections", "hasConnectionsWith", "hasContacts", "hasContactsWith", "hasConversations", "hasConversationsWith", "hasCalls", "hasCallsWith", "hasTags", "hasTagsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "archivedAt", "archivedAtNEQ", "archivedAtIn", "archivedAtNotIn", "archivedAtGT", "archivedAtGTE", "archivedAtLT", "archivedAtLTE", "archivedAtIsNil", "archivedAtNotNil", "hasConnections", "hasConnectionsWith", "hasContacts", "hasContactsWith", "hasConversations", "hasConversationsWith", "hasCalls", "hasCallsWith", "hasTags", "hasTagsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9861,34 +9287,6 @@ func (ec *executionContext) unmarshalInputCampaignWhereInput(ctx context.Context
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -10029,34 +9427,6 @@ func (ec *executionContext) unmarshalInputCampaignWhereInput(ctx context.Context
 				return it, err
 			}
 			it.NameNotIn = data
-		case "nameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGT = data
-		case "nameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGTE = data
-		case "nameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLT = data
-		case "nameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLTE = data
 		case "nameContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -10120,34 +9490,6 @@ func (ec *executionContext) unmarshalInputCampaignWhereInput(ctx context.Context
 				return it, err
 			}
 			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
 		case "descriptionContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -10380,7 +9722,7 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "platform", "platformNEQ", "platformIn", "platformNotIn", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDEqualFold", "externalIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameIsNil", "usernameNotNil", "usernameEqualFold", "usernameContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "statusReason", "statusReasonNEQ", "statusReasonIn", "statusReasonNotIn", "statusReasonGT", "statusReasonGTE", "statusReasonLT", "statusReasonLTE", "statusReasonContains", "statusReasonHasPrefix", "statusReasonHasSuffix", "statusReasonIsNil", "statusReasonNotNil", "statusReasonEqualFold", "statusReasonContainsFold", "connectedAt", "connectedAtNEQ", "connectedAtIn", "connectedAtNotIn", "connectedAtGT", "connectedAtGTE", "connectedAtLT", "connectedAtLTE", "disconnectedAt", "disconnectedAtNEQ", "disconnectedAtIn", "disconnectedAtNotIn", "disconnectedAtGT", "disconnectedAtGTE", "disconnectedAtLT", "disconnectedAtLTE", "disconnectedAtIsNil", "disconnectedAtNotNil", "tokenExpiresAt", "tokenExpiresAtNEQ", "tokenExpiresAtIn", "tokenExpiresAtNotIn", "tokenExpiresAtGT", "tokenExpiresAtGTE", "tokenExpiresAtLT", "tokenExpiresAtLTE", "tokenExpiresAtIsNil", "tokenExpiresAtNotNil", "tokenHint", "tokenHintNEQ", "tokenHintIn", "tokenHintNotIn", "tokenHintGT", "tokenHintGTE", "tokenHintLT", "tokenHintLTE", "tokenHintContains", "tokenHintHasPrefix", "tokenHintHasSuffix", "tokenHintEqualFold", "tokenHintContainsFold", "hasCampaign", "hasCampaignWith", "hasConversations", "hasConversationsWith", "hasWebhookEvents", "hasWebhookEventsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "platform", "platformNEQ", "platformIn", "platformNotIn", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "name", "nameNEQ", "nameIn", "nameNotIn", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameIsNil", "usernameNotNil", "usernameEqualFold", "usernameContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "statusReason", "statusReasonNEQ", "statusReasonIn", "statusReasonNotIn", "statusReasonContains", "statusReasonHasPrefix", "statusReasonHasSuffix", "statusReasonIsNil", "statusReasonNotNil", "statusReasonEqualFold", "statusReasonContainsFold", "connectedAt", "connectedAtNEQ", "connectedAtIn", "connectedAtNotIn", "connectedAtGT", "connectedAtGTE", "connectedAtLT", "connectedAtLTE", "disconnectedAt", "disconnectedAtNEQ", "disconnectedAtIn", "disconnectedAtNotIn", "disconnectedAtGT", "disconnectedAtGTE", "disconnectedAtLT", "disconnectedAtLTE", "disconnectedAtIsNil", "disconnectedAtNotNil", "tokenExpiresAt", "tokenExpiresAtNEQ", "tokenExpiresAtIn", "tokenExpiresAtNotIn", "tokenExpiresAtGT", "tokenExpiresAtGTE", "tokenExpiresAtLT", "tokenExpiresAtLTE", "tokenExpiresAtIsNil", "tokenExpiresAtNotNil", "tokenHint", "tokenHintNEQ", "tokenHintIn", "tokenHintNotIn", "tokenHintContains", "tokenHintHasPrefix", "tokenHintHasSuffix", "tokenHintEqualFold", "tokenHintContainsFold", "hasCampaign", "hasCampaignWith", "hasConversations", "hasConversationsWith", "hasWebhookEvents", "hasWebhookEventsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10436,34 +9778,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -10604,69 +9918,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "lastSyncAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSyncAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -10793,69 +10044,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.ExternalIDNotIn = data
-		case "externalIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDGT = data
-		case "externalIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDGTE = data
-		case "externalIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDLT = data
-		case "externalIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDLTE = data
-		case "externalIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDContains = data
-		case "externalIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDHasPrefix = data
-		case "externalIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDHasSuffix = data
-		case "externalIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDEqualFold = data
-		case "externalIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDContainsFold = data
 		case "name":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -10884,34 +10072,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.NameNotIn = data
-		case "nameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGT = data
-		case "nameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGTE = data
-		case "nameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLT = data
-		case "nameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLTE = data
 		case "nameContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -10975,34 +10135,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.UsernameNotIn = data
-		case "usernameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UsernameGT = data
-		case "usernameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UsernameGTE = data
-		case "usernameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UsernameLT = data
-		case "usernameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UsernameLTE = data
 		case "usernameContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -11108,34 +10240,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.StatusReasonNotIn = data
-		case "statusReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusReasonGT = data
-		case "statusReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusReasonGTE = data
-		case "statusReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusReasonLT = data
-		case "statusReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusReasonLTE = data
 		case "statusReasonContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusReasonContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -11409,34 +10513,6 @@ func (ec *executionContext) unmarshalInputConnectionWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.TokenHintNotIn = data
-		case "tokenHintGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenHintGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TokenHintGT = data
-		case "tokenHintGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenHintGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TokenHintGTE = data
-		case "tokenHintLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenHintLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TokenHintLT = data
-		case "tokenHintLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenHintLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TokenHintLTE = data
 		case "tokenHintContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenHintContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -11571,7 +10647,7 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "platform", "platformNEQ", "platformIn", "platformNotIn", "platformIsNil", "platformNotNil", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDEqualFold", "externalIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "avatarURL", "avatarURLNEQ", "avatarURLIn", "avatarURLNotIn", "avatarURLGT", "avatarURLGTE", "avatarURLLT", "avatarURLLTE", "avatarURLContains", "avatarURLHasPrefix", "avatarURLHasSuffix", "avatarURLIsNil", "avatarURLNotNil", "avatarURLEqualFold", "avatarURLContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "customerID", "customerIDNEQ", "customerIDIn", "customerIDNotIn", "customerIDGT", "customerIDGTE", "customerIDLT", "customerIDLTE", "customerIDContains", "customerIDHasPrefix", "customerIDHasSuffix", "customerIDIsNil", "customerIDNotNil", "customerIDEqualFold", "customerIDContainsFold", "consentGrantedAt", "consentGrantedAtNEQ", "consentGrantedAtIn", "consentGrantedAtNotIn", "consentGrantedAtGT", "consentGrantedAtGTE", "consentGrantedAtLT", "consentGrantedAtLTE", "consentGrantedAtIsNil", "consentGrantedAtNotNil", "customerIDSyncError", "customerIDSyncErrorNEQ", "customerIDSyncErrorIn", "customerIDSyncErrorNotIn", "customerIDSyncErrorGT", "customerIDSyncErrorGTE", "customerIDSyncErrorLT", "customerIDSyncErrorLTE", "customerIDSyncErrorContains", "customerIDSyncErrorHasPrefix", "customerIDSyncErrorHasSuffix", "customerIDSyncErrorIsNil", "customerIDSyncErrorNotNil", "customerIDSyncErrorEqualFold", "customerIDSyncErrorContainsFold", "following", "followingNEQ", "followingIsNil", "followingNotNil", "followingChangedAt", "followingChangedAtNEQ", "followingChangedAtIn", "followingChangedAtNotIn", "followingChangedAtGT", "followingChangedAtGTE", "followingChangedAtLT", "followingChangedAtLTE", "followingChangedAtIsNil", "followingChangedAtNotNil", "hasCampaign", "hasCampaignWith", "hasConversations", "hasConversationsWith", "hasCalls", "hasCallsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "channel", "channelNEQ", "channelIn", "channelNotIn", "platform", "platformNEQ", "platformIn", "platformNotIn", "platformIsNil", "platformNotNil", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "name", "nameNEQ", "nameIn", "nameNotIn", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "avatarURL", "avatarURLNEQ", "avatarURLIn", "avatarURLNotIn", "avatarURLContains", "avatarURLHasPrefix", "avatarURLHasSuffix", "avatarURLIsNil", "avatarURLNotNil", "avatarURLEqualFold", "avatarURLContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "customerID", "customerIDNEQ", "customerIDIn", "customerIDNotIn", "customerIDIsNil", "customerIDNotNil", "consentGrantedAt", "consentGrantedAtNEQ", "consentGrantedAtIn", "consentGrantedAtNotIn", "consentGrantedAtGT", "consentGrantedAtGTE", "consentGrantedAtLT", "consentGrantedAtLTE", "consentGrantedAtIsNil", "consentGrantedAtNotNil", "customerIDSyncError", "customerIDSyncErrorNEQ", "customerIDSyncErrorIn", "customerIDSyncErrorNotIn", "customerIDSyncErrorContains", "customerIDSyncErrorHasPrefix", "customerIDSyncErrorHasSuffix", "customerIDSyncErrorIsNil", "customerIDSyncErrorNotNil", "customerIDSyncErrorEqualFold", "customerIDSyncErrorContainsFold", "following", "followingNEQ", "followingIsNil", "followingNotNil", "followingChangedAt", "followingChangedAtNEQ", "followingChangedAtIn", "followingChangedAtNotIn", "followingChangedAtGT", "followingChangedAtGTE", "followingChangedAtLT", "followingChangedAtLTE", "followingChangedAtIsNil", "followingChangedAtNotNil", "hasCampaign", "hasCampaignWith", "hasConversations", "hasConversationsWith", "hasCalls", "hasCallsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11627,34 +10703,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -11795,69 +10843,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "channel":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
 			data, err := ec.unmarshalOContactChannel2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋcontactᚐChannel(ctx, v)
@@ -11956,69 +10941,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ExternalIDNotIn = data
-		case "externalIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDGT = data
-		case "externalIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDGTE = data
-		case "externalIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDLT = data
-		case "externalIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDLTE = data
-		case "externalIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDContains = data
-		case "externalIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDHasPrefix = data
-		case "externalIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDHasSuffix = data
-		case "externalIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDEqualFold = data
-		case "externalIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDContainsFold = data
 		case "name":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -12047,34 +10969,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.NameNotIn = data
-		case "nameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGT = data
-		case "nameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGTE = data
-		case "nameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLT = data
-		case "nameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLTE = data
 		case "nameContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -12138,34 +11032,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.AvatarURLNotIn = data
-		case "avatarURLGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarURLGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AvatarURLGT = data
-		case "avatarURLGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarURLGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AvatarURLGTE = data
-		case "avatarURLLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarURLLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AvatarURLLT = data
-		case "avatarURLLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarURLLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AvatarURLLTE = data
 		case "avatarURLContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarURLContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -12243,34 +11109,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.PhoneNotIn = data
-		case "phoneGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneGT = data
-		case "phoneGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneGTE = data
-		case "phoneLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneLT = data
-		case "phoneLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneLTE = data
 		case "phoneContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -12348,55 +11186,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.CustomerIDNotIn = data
-		case "customerIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDGT = data
-		case "customerIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDGTE = data
-		case "customerIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDLT = data
-		case "customerIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDLTE = data
-		case "customerIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDContains = data
-		case "customerIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDHasPrefix = data
-		case "customerIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDHasSuffix = data
 		case "customerIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -12411,20 +11200,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.CustomerIDNotNil = data
-		case "customerIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDEqualFold = data
-		case "customerIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDContainsFold = data
 		case "consentGrantedAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consentGrantedAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -12523,34 +11298,6 @@ func (ec *executionContext) unmarshalInputContactWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.CustomerIDSyncErrorNotIn = data
-		case "customerIDSyncErrorGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDSyncErrorGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDSyncErrorGT = data
-		case "customerIDSyncErrorGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDSyncErrorGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDSyncErrorGTE = data
-		case "customerIDSyncErrorLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDSyncErrorLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDSyncErrorLT = data
-		case "customerIDSyncErrorLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDSyncErrorLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CustomerIDSyncErrorLTE = data
 		case "customerIDSyncErrorContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDSyncErrorContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -12797,7 +11544,7 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "connectionID", "connectionIDNEQ", "connectionIDIn", "connectionIDNotIn", "connectionIDGT", "connectionIDGTE", "connectionIDLT", "connectionIDLTE", "connectionIDContains", "connectionIDHasPrefix", "connectionIDHasSuffix", "connectionIDEqualFold", "connectionIDContainsFold", "contactID", "contactIDNEQ", "contactIDIn", "contactIDNotIn", "contactIDGT", "contactIDGTE", "contactIDLT", "contactIDLTE", "contactIDContains", "contactIDHasPrefix", "contactIDHasSuffix", "contactIDEqualFold", "contactIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "lastMessageID", "lastMessageIDNEQ", "lastMessageIDIn", "lastMessageIDNotIn", "lastMessageIDGT", "lastMessageIDGTE", "lastMessageIDLT", "lastMessageIDLTE", "lastMessageIDContains", "lastMessageIDHasPrefix", "lastMessageIDHasSuffix", "lastMessageIDIsNil", "lastMessageIDNotNil", "lastMessageIDEqualFold", "lastMessageIDContainsFold", "lastMessageAt", "lastMessageAtNEQ", "lastMessageAtIn", "lastMessageAtNotIn", "lastMessageAtGT", "lastMessageAtGTE", "lastMessageAtLT", "lastMessageAtLTE", "unreadCount", "unreadCountNEQ", "unreadCountIn", "unreadCountNotIn", "unreadCountGT", "unreadCountGTE", "unreadCountLT", "unreadCountLTE", "readAt", "readAtNEQ", "readAtIn", "readAtNotIn", "readAtGT", "readAtGTE", "readAtLT", "readAtLTE", "readAtIsNil", "readAtNotNil", "readByID", "readByIDNEQ", "readByIDIn", "readByIDNotIn", "readByIDGT", "readByIDGTE", "readByIDLT", "readByIDLTE", "readByIDContains", "readByIDHasPrefix", "readByIDHasSuffix", "readByIDIsNil", "readByIDNotNil", "readByIDEqualFold", "readByIDContainsFold", "hasCampaign", "hasCampaignWith", "hasConnection", "hasConnectionWith", "hasContact", "hasContactWith", "hasAssignee", "hasAssigneeWith", "hasReadBy", "hasReadByWith", "hasLastMessage", "hasLastMessageWith", "hasMessages", "hasMessagesWith", "hasCalls", "hasCallsWith", "hasTags", "hasTagsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "connectionID", "connectionIDNEQ", "connectionIDIn", "connectionIDNotIn", "contactID", "contactIDNEQ", "contactIDIn", "contactIDNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDIsNil", "assigneeIDNotNil", "lastMessageID", "lastMessageIDNEQ", "lastMessageIDIn", "lastMessageIDNotIn", "lastMessageIDIsNil", "lastMessageIDNotNil", "lastMessageAt", "lastMessageAtNEQ", "lastMessageAtIn", "lastMessageAtNotIn", "lastMessageAtGT", "lastMessageAtGTE", "lastMessageAtLT", "lastMessageAtLTE", "unreadCount", "unreadCountNEQ", "unreadCountIn", "unreadCountNotIn", "unreadCountGT", "unreadCountGTE", "unreadCountLT", "unreadCountLTE", "readAt", "readAtNEQ", "readAtIn", "readAtNotIn", "readAtGT", "readAtGTE", "readAtLT", "readAtLTE", "readAtIsNil", "readAtNotNil", "readByID", "readByIDNEQ", "readByIDIn", "readByIDNotIn", "readByIDIsNil", "readByIDNotNil", "hasCampaign", "hasCampaignWith", "hasConnection", "hasConnectionWith", "hasContact", "hasContactWith", "hasAssignee", "hasAssigneeWith", "hasReadBy", "hasReadByWith", "hasLastMessage", "hasLastMessageWith", "hasMessages", "hasMessagesWith", "hasCalls", "hasCallsWith", "hasTags", "hasTagsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12853,34 +11600,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -13021,69 +11740,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "connectionID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -13112,69 +11768,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ConnectionIDNotIn = data
-		case "connectionIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDGT = data
-		case "connectionIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDGTE = data
-		case "connectionIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDLT = data
-		case "connectionIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDLTE = data
-		case "connectionIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDContains = data
-		case "connectionIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDHasPrefix = data
-		case "connectionIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDHasSuffix = data
-		case "connectionIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDEqualFold = data
-		case "connectionIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDContainsFold = data
 		case "contactID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -13203,69 +11796,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ContactIDNotIn = data
-		case "contactIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDGT = data
-		case "contactIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDGTE = data
-		case "contactIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDLT = data
-		case "contactIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDLTE = data
-		case "contactIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDContains = data
-		case "contactIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDHasPrefix = data
-		case "contactIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDHasSuffix = data
-		case "contactIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDEqualFold = data
-		case "contactIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ContactIDContainsFold = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOConversationStatus2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋconversationᚐStatus(ctx, v)
@@ -13322,55 +11852,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.AssigneeIDNotIn = data
-		case "assigneeIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDGT = data
-		case "assigneeIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDGTE = data
-		case "assigneeIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDLT = data
-		case "assigneeIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDLTE = data
-		case "assigneeIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDContains = data
-		case "assigneeIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDHasPrefix = data
-		case "assigneeIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDHasSuffix = data
 		case "assigneeIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -13385,20 +11866,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.AssigneeIDNotNil = data
-		case "assigneeIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDEqualFold = data
-		case "assigneeIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AssigneeIDContainsFold = data
 		case "lastMessageID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -13427,55 +11894,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.LastMessageIDNotIn = data
-		case "lastMessageIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDGT = data
-		case "lastMessageIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDGTE = data
-		case "lastMessageIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDLT = data
-		case "lastMessageIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDLTE = data
-		case "lastMessageIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDContains = data
-		case "lastMessageIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDHasPrefix = data
-		case "lastMessageIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDHasSuffix = data
 		case "lastMessageIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -13490,20 +11908,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.LastMessageIDNotNil = data
-		case "lastMessageIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDEqualFold = data
-		case "lastMessageIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastMessageIDContainsFold = data
 		case "lastMessageAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastMessageAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -13714,55 +12118,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ReadByIDNotIn = data
-		case "readByIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDGT = data
-		case "readByIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDGTE = data
-		case "readByIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDLT = data
-		case "readByIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDLTE = data
-		case "readByIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDContains = data
-		case "readByIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDHasPrefix = data
-		case "readByIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDHasSuffix = data
 		case "readByIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -13777,20 +12132,6 @@ func (ec *executionContext) unmarshalInputConversationWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ReadByIDNotNil = data
-		case "readByIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDEqualFold = data
-		case "readByIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readByIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReadByIDContainsFold = data
 		case "hasCampaign":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCampaign"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -14011,7 +12352,7 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "conversationID", "conversationIDNEQ", "conversationIDIn", "conversationIDNotIn", "conversationIDGT", "conversationIDGTE", "conversationIDLT", "conversationIDLTE", "conversationIDContains", "conversationIDHasPrefix", "conversationIDHasSuffix", "conversationIDEqualFold", "conversationIDContainsFold", "connectionID", "connectionIDNEQ", "connectionIDIn", "connectionIDNotIn", "connectionIDGT", "connectionIDGTE", "connectionIDLT", "connectionIDLTE", "connectionIDContains", "connectionIDHasPrefix", "connectionIDHasSuffix", "connectionIDEqualFold", "connectionIDContainsFold", "senderID", "senderIDNEQ", "senderIDIn", "senderIDNotIn", "senderIDGT", "senderIDGTE", "senderIDLT", "senderIDLTE", "senderIDContains", "senderIDHasPrefix", "senderIDHasSuffix", "senderIDIsNil", "senderIDNotNil", "senderIDEqualFold", "senderIDContainsFold", "direction", "directionNEQ", "directionIn", "directionNotIn", "kind", "kindNEQ", "kindIn", "kindNotIn", "text", "textNEQ", "textIn", "textNotIn", "textGT", "textGTE", "textLT", "textLTE", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "editedAt", "editedAtNEQ", "editedAtIn", "editedAtNotIn", "editedAtGT", "editedAtGTE", "editedAtLT", "editedAtLTE", "editedAtIsNil", "editedAtNotNil", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDIsNil", "externalIDNotNil", "externalIDEqualFold", "externalIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "nextAttemptAt", "nextAttemptAtNEQ", "nextAttemptAtIn", "nextAttemptAtNotIn", "nextAttemptAtGT", "nextAttemptAtGTE", "nextAttemptAtLT", "nextAttemptAtLTE", "nextAttemptAtIsNil", "nextAttemptAtNotNil", "sentAt", "sentAtNEQ", "sentAtIn", "sentAtNotIn", "sentAtGT", "sentAtGTE", "sentAtLT", "sentAtLTE", "hasConversation", "hasConversationWith", "hasSender", "hasSenderWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "conversationID", "conversationIDNEQ", "conversationIDIn", "conversationIDNotIn", "connectionID", "connectionIDNEQ", "connectionIDIn", "connectionIDNotIn", "senderID", "senderIDNEQ", "senderIDIn", "senderIDNotIn", "senderIDIsNil", "senderIDNotNil", "direction", "directionNEQ", "directionIn", "directionNotIn", "kind", "kindNEQ", "kindIn", "kindNotIn", "text", "textNEQ", "textIn", "textNotIn", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "editedAt", "editedAtNEQ", "editedAtIn", "editedAtNotIn", "editedAtGT", "editedAtGTE", "editedAtLT", "editedAtLTE", "editedAtIsNil", "editedAtNotNil", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDIsNil", "externalIDNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "error", "errorNEQ", "errorIn", "errorNotIn", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "nextAttemptAt", "nextAttemptAtNEQ", "nextAttemptAtIn", "nextAttemptAtNotIn", "nextAttemptAtGT", "nextAttemptAtGTE", "nextAttemptAtLT", "nextAttemptAtLTE", "nextAttemptAtIsNil", "nextAttemptAtNotNil", "sentAt", "sentAtNEQ", "sentAtIn", "sentAtNotIn", "sentAtGT", "sentAtGTE", "sentAtLT", "sentAtLTE", "hasConversation", "hasConversationWith", "hasSender", "hasSenderWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14067,34 +12408,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -14235,69 +12548,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "conversationID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -14326,69 +12576,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ConversationIDNotIn = data
-		case "conversationIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDGT = data
-		case "conversationIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDGTE = data
-		case "conversationIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDLT = data
-		case "conversationIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDLTE = data
-		case "conversationIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDContains = data
-		case "conversationIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDHasPrefix = data
-		case "conversationIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDHasSuffix = data
-		case "conversationIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDEqualFold = data
-		case "conversationIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversationIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConversationIDContainsFold = data
 		case "connectionID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -14417,69 +12604,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ConnectionIDNotIn = data
-		case "connectionIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDGT = data
-		case "connectionIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDGTE = data
-		case "connectionIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDLT = data
-		case "connectionIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDLTE = data
-		case "connectionIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDContains = data
-		case "connectionIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDHasPrefix = data
-		case "connectionIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDHasSuffix = data
-		case "connectionIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDEqualFold = data
-		case "connectionIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDContainsFold = data
 		case "senderID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -14508,55 +12632,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.SenderIDNotIn = data
-		case "senderIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDGT = data
-		case "senderIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDGTE = data
-		case "senderIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDLT = data
-		case "senderIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDLTE = data
-		case "senderIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDContains = data
-		case "senderIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDHasPrefix = data
-		case "senderIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDHasSuffix = data
 		case "senderIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -14571,20 +12646,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.SenderIDNotNil = data
-		case "senderIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDEqualFold = data
-		case "senderIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("senderIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.SenderIDContainsFold = data
 		case "direction":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
 			data, err := ec.unmarshalOMessageDirection2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋmessageᚐDirection(ctx, v)
@@ -14669,34 +12730,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.TextNotIn = data
-		case "textGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextGT = data
-		case "textGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextGTE = data
-		case "textLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextLT = data
-		case "textLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextLTE = data
 		case "textContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -14830,55 +12863,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ExternalIDNotIn = data
-		case "externalIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDGT = data
-		case "externalIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDGTE = data
-		case "externalIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDLT = data
-		case "externalIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDLTE = data
-		case "externalIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDContains = data
-		case "externalIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDHasPrefix = data
-		case "externalIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDHasSuffix = data
 		case "externalIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -14893,20 +12877,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ExternalIDNotNil = data
-		case "externalIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDEqualFold = data
-		case "externalIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ExternalIDContainsFold = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOMessageStatus2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋmessageᚐStatus(ctx, v)
@@ -14963,34 +12933,6 @@ func (ec *executionContext) unmarshalInputMessageWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ErrorNotIn = data
-		case "errorGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorGT = data
-		case "errorGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorGTE = data
-		case "errorLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorLT = data
-		case "errorLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorLTE = data
 		case "errorContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -15307,7 +13249,7 @@ func (ec *executionContext) unmarshalInputTagWhereInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDEqualFold", "campaignIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "color", "colorNEQ", "colorIn", "colorNotIn", "colorGT", "colorGTE", "colorLT", "colorLTE", "colorContains", "colorHasPrefix", "colorHasSuffix", "colorEqualFold", "colorContainsFold", "hasCampaign", "hasCampaignWith", "hasConversations", "hasConversationsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "name", "nameNEQ", "nameIn", "nameNotIn", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "color", "colorNEQ", "colorIn", "colorNotIn", "colorContains", "colorHasPrefix", "colorHasSuffix", "colorEqualFold", "colorContainsFold", "hasCampaign", "hasCampaignWith", "hasConversations", "hasConversationsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15363,34 +13305,6 @@ func (ec *executionContext) unmarshalInputTagWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -15531,69 +13445,6 @@ func (ec *executionContext) unmarshalInputTagWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "name":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -15622,34 +13473,6 @@ func (ec *executionContext) unmarshalInputTagWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.NameNotIn = data
-		case "nameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGT = data
-		case "nameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGTE = data
-		case "nameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLT = data
-		case "nameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLTE = data
 		case "nameContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -15713,34 +13536,6 @@ func (ec *executionContext) unmarshalInputTagWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.ColorNotIn = data
-		case "colorGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("colorGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ColorGT = data
-		case "colorGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("colorGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ColorGTE = data
-		case "colorLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("colorLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ColorLT = data
-		case "colorLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("colorLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ColorLTE = data
 		case "colorContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("colorContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -15898,7 +13693,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn", "deactivatedAt", "deactivatedAtNEQ", "deactivatedAtIn", "deactivatedAtNotIn", "deactivatedAtGT", "deactivatedAtGTE", "deactivatedAtLT", "deactivatedAtLTE", "deactivatedAtIsNil", "deactivatedAtNotNil"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn", "deactivatedAt", "deactivatedAtNEQ", "deactivatedAtIn", "deactivatedAtNotIn", "deactivatedAtGT", "deactivatedAtGTE", "deactivatedAtLT", "deactivatedAtLTE", "deactivatedAtIsNil", "deactivatedAtNotNil"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15954,34 +13749,6 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -16122,34 +13889,6 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.EmailNotIn = data
-		case "emailGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailGT = data
-		case "emailGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailGTE = data
-		case "emailLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailLT = data
-		case "emailLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailLTE = data
 		case "emailContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16213,34 +13952,6 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.NameNotIn = data
-		case "nameGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGT = data
-		case "nameGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameGTE = data
-		case "nameLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLT = data
-		case "nameLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NameLTE = data
 		case "nameContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16431,7 +14142,7 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "platform", "platformNEQ", "platformIn", "platformNotIn", "connectionID", "connectionIDNEQ", "connectionIDIn", "connectionIDNotIn", "connectionIDGT", "connectionIDGTE", "connectionIDLT", "connectionIDLTE", "connectionIDContains", "connectionIDHasPrefix", "connectionIDHasSuffix", "connectionIDIsNil", "connectionIDNotNil", "connectionIDEqualFold", "connectionIDContainsFold", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDGT", "campaignIDGTE", "campaignIDLT", "campaignIDLTE", "campaignIDContains", "campaignIDHasPrefix", "campaignIDHasSuffix", "campaignIDIsNil", "campaignIDNotNil", "campaignIDEqualFold", "campaignIDContainsFold", "account", "accountNEQ", "accountIn", "accountNotIn", "accountGT", "accountGTE", "accountLT", "accountLTE", "accountContains", "accountHasPrefix", "accountHasSuffix", "accountIsNil", "accountNotNil", "accountEqualFold", "accountContainsFold", "eventType", "eventTypeNEQ", "eventTypeIn", "eventTypeNotIn", "eventTypeGT", "eventTypeGTE", "eventTypeLT", "eventTypeLTE", "eventTypeContains", "eventTypeHasPrefix", "eventTypeHasSuffix", "eventTypeEqualFold", "eventTypeContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "processedAt", "processedAtNEQ", "processedAtIn", "processedAtNotIn", "processedAtGT", "processedAtGTE", "processedAtLT", "processedAtLTE", "processedAtIsNil", "processedAtNotNil", "failedAt", "failedAtNEQ", "failedAtIn", "failedAtNotIn", "failedAtGT", "failedAtGTE", "failedAtLT", "failedAtLTE", "failedAtIsNil", "failedAtNotNil", "responseStatus", "responseStatusNEQ", "responseStatusIn", "responseStatusNotIn", "responseStatusGT", "responseStatusGTE", "responseStatusLT", "responseStatusLTE", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "repeats", "repeatsNEQ", "repeatsIn", "repeatsNotIn", "repeatsGT", "repeatsGTE", "repeatsLT", "repeatsLTE", "skippedAt", "skippedAtNEQ", "skippedAtIn", "skippedAtNotIn", "skippedAtGT", "skippedAtGTE", "skippedAtLT", "skippedAtLTE", "skippedAtIsNil", "skippedAtNotNil", "hasConnection", "hasConnectionWith", "processed"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "platform", "platformNEQ", "platformIn", "platformNotIn", "connectionID", "connectionIDNEQ", "connectionIDIn", "connectionIDNotIn", "connectionIDIsNil", "connectionIDNotNil", "campaignID", "campaignIDNEQ", "campaignIDIn", "campaignIDNotIn", "campaignIDIsNil", "campaignIDNotNil", "account", "accountNEQ", "accountIn", "accountNotIn", "accountContains", "accountHasPrefix", "accountHasSuffix", "accountIsNil", "accountNotNil", "accountEqualFold", "accountContainsFold", "eventType", "eventTypeNEQ", "eventTypeIn", "eventTypeNotIn", "eventTypeContains", "eventTypeHasPrefix", "eventTypeHasSuffix", "eventTypeEqualFold", "eventTypeContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "processedAt", "processedAtNEQ", "processedAtIn", "processedAtNotIn", "processedAtGT", "processedAtGTE", "processedAtLT", "processedAtLTE", "processedAtIsNil", "processedAtNotNil", "failedAt", "failedAtNEQ", "failedAtIn", "failedAtNotIn", "failedAtGT", "failedAtGTE", "failedAtLT", "failedAtLTE", "failedAtIsNil", "failedAtNotNil", "responseStatus", "responseStatusNEQ", "responseStatusIn", "responseStatusNotIn", "responseStatusGT", "responseStatusGTE", "responseStatusLT", "responseStatusLTE", "error", "errorNEQ", "errorIn", "errorNotIn", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "attempts", "attemptsNEQ", "attemptsIn", "attemptsNotIn", "attemptsGT", "attemptsGTE", "attemptsLT", "attemptsLTE", "repeats", "repeatsNEQ", "repeatsIn", "repeatsNotIn", "repeatsGT", "repeatsGTE", "repeatsLT", "repeatsLTE", "skippedAt", "skippedAtNEQ", "skippedAtIn", "skippedAtNotIn", "skippedAtGT", "skippedAtGTE", "skippedAtLT", "skippedAtLTE", "skippedAtIsNil", "skippedAtNotNil", "hasConnection", "hasConnectionWith", "processed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16487,34 +14198,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.IDNotIn = data
-		case "idGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGT = data
-		case "idGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDGTE = data
-		case "idLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLT = data
-		case "idLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.IDLTE = data
 		case "platform":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("platform"))
 			data, err := ec.unmarshalOPlatform2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋschematypeᚐPlatform(ctx, v)
@@ -16571,55 +14254,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ConnectionIDNotIn = data
-		case "connectionIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDGT = data
-		case "connectionIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDGTE = data
-		case "connectionIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDLT = data
-		case "connectionIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDLTE = data
-		case "connectionIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDContains = data
-		case "connectionIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDHasPrefix = data
-		case "connectionIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDHasSuffix = data
 		case "connectionIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -16634,20 +14268,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ConnectionIDNotNil = data
-		case "connectionIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDEqualFold = data
-		case "connectionIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ConnectionIDContainsFold = data
 		case "campaignID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignID"))
 			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -16676,55 +14296,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.CampaignIDNotIn = data
-		case "campaignIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGT = data
-		case "campaignIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDGTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDGTE = data
-		case "campaignIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLT"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLT = data
-		case "campaignIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDLTE"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDLTE = data
-		case "campaignIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContains"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContains = data
-		case "campaignIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasPrefix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasPrefix = data
-		case "campaignIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDHasSuffix"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDHasSuffix = data
 		case "campaignIDIsNil":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
@@ -16739,20 +14310,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.CampaignIDNotNil = data
-		case "campaignIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDEqualFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDEqualFold = data
-		case "campaignIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIDContainsFold"))
-			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋswitchboardᚑchatᚋswitchboardᚋentᚋschemaᚋpulidᚐID(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CampaignIDContainsFold = data
 		case "account":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16781,34 +14338,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.AccountNotIn = data
-		case "accountGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AccountGT = data
-		case "accountGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AccountGTE = data
-		case "accountLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AccountLT = data
-		case "accountLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AccountLTE = data
 		case "accountContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16886,34 +14415,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.EventTypeNotIn = data
-		case "eventTypeGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventTypeGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventTypeGT = data
-		case "eventTypeGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventTypeGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventTypeGTE = data
-		case "eventTypeLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventTypeLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventTypeLT = data
-		case "eventTypeLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventTypeLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EventTypeLTE = data
 		case "eventTypeContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eventTypeContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -17229,34 +14730,6 @@ func (ec *executionContext) unmarshalInputWebhookEventWhereInput(ctx context.Con
 				return it, err
 			}
 			it.ErrorNotIn = data
-		case "errorGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorGT = data
-		case "errorGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorGTE = data
-		case "errorLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorLT = data
-		case "errorLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ErrorLTE = data
 		case "errorContains":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
