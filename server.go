@@ -33,6 +33,7 @@ import (
 	"github.com/switchboard-chat/switchboard/migrations"
 	"github.com/switchboard-chat/switchboard/sandbox"
 	"github.com/switchboard-chat/switchboard/simulate"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 func main() { os.Exit(cli(os.Args[1:], os.Stderr)) }
@@ -207,6 +208,19 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 	if err != nil {
 		return err
 	}
+	flushTraces, err := tracing.Setup(ctx, cfg.TracesEndpoint != "", logger)
+	if err != nil {
+		return fmt.Errorf("setting up tracing: %w", err)
+	}
+	// Deferred before the server and the background work start, so run
+	// after they have stopped: what they traced last is sent too.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := flushTraces(ctx); err != nil {
+			logger.Warn("flushing traces", "err", err)
+		}
+	}()
 	if cfg.BootstrapEmail != "" {
 		created, err := a.Accounts.Bootstrap(ctx, cfg.BootstrapEmail, cfg.BootstrapPass)
 		if err != nil {

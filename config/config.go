@@ -39,6 +39,10 @@ type Config struct {
 	AdminAddr         string        // ADMIN_ADDR: the operator's listener (/debug/vars, /debug/pprof); "" serves none
 	WebhookRetention  time.Duration // WEBHOOK_RETENTION: how long journaled payloads are kept (default 30 days)
 	EventLogRetention time.Duration // EVENT_LOG_RETENTION: how long the event log keeps events (default 7 days)
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT:
+	// where traces go over OTLP/HTTP (package tracing); "" makes none. The
+	// exporter reads these and the other OTEL_* variables itself.
+	TracesEndpoint string
 
 	Platforms Platforms
 	Limits    Limits
@@ -297,6 +301,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	boolVar("INTROSPECTION", &c.Introspection)
 	boolVar("AUTO_MIGRATE", &c.AutoMigrate)
 	c.AdminAddr = strings.TrimSpace(getenv("ADMIN_ADDR"))
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			// The exporter would only log a bad one, at every export.
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(name, "must be an http or https URL (e.g. http://otel-collector:4318), got %q", v)
+			}
+			c.TracesEndpoint = v
+			break
+		}
+	}
 
 	l := &c.Limits
 	number := func(name string, dst *int, def, lo, hi int) {
@@ -423,6 +437,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("env", c.Env),
 		slog.String("admin_addr", c.AdminAddr),
+		slog.String("otel_exporter_otlp_endpoint", redactURL(c.TracesEndpoint)),
 		slog.Bool("introspection", c.Introspection),
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Int("graphql_complexity_limit", c.ComplexityLimit),

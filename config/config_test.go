@@ -171,3 +171,30 @@ func TestDatabaseURLIsMasked(t *testing.T) {
 		}
 	}
 }
+
+// Traces go where OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+// OTEL_EXPORTER_OTLP_ENDPOINT, says; unset, none are made; a value that is
+// not an http(s) URL stops the server naming the variable.
+func TestTracesEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "http://collector:4318"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces.example/v1/traces"},
+			"https://traces.example/v1/traces"},
+	} {
+		c, err := config.Load(env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TracesEndpoint != tc.want {
+			t.Errorf("%v: endpoint %q, want %q", tc.env, c.TracesEndpoint, tc.want)
+		}
+	}
+	_, err := config.Load(env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}))
+	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http or https URL") {
+		t.Fatalf("err = %v, want one naming OTEL_EXPORTER_OTLP_ENDPOINT", err)
+	}
+}
