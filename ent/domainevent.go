@@ -30,7 +30,9 @@ type DomainEvent struct {
 	// The message, conversation, connection or call that changed.
 	EntityID pulid.ID `json:"entity_id,omitempty"`
 	// When the change was made.
-	CreatedAt    time.Time `json:"created_at,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitempty"`
+	// The W3C traceparent of the span that made the change, when tracing was on: the fan-out continues that trace.
+	TraceParent  *string `json:"trace_parent,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -45,7 +47,7 @@ func (*DomainEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case domainevent.FieldID, domainevent.FieldXid:
 			values[i] = new(sql.NullInt64)
-		case domainevent.FieldType:
+		case domainevent.FieldType, domainevent.FieldTraceParent:
 			values[i] = new(sql.NullString)
 		case domainevent.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
@@ -107,6 +109,13 @@ func (_m *DomainEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedAt = value.Time
 			}
+		case domainevent.FieldTraceParent:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field trace_parent", values[i])
+			} else if value.Valid {
+				_m.TraceParent = new(string)
+				*_m.TraceParent = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -162,6 +171,11 @@ func (_m *DomainEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.TraceParent; v != nil {
+		builder.WriteString("trace_parent=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

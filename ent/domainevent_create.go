@@ -83,6 +83,20 @@ func (_c *DomainEventCreate) SetNillableCreatedAt(v *time.Time) *DomainEventCrea
 	return _c
 }
 
+// SetTraceParent sets the "trace_parent" field.
+func (_c *DomainEventCreate) SetTraceParent(v string) *DomainEventCreate {
+	_c.mutation.SetTraceParent(v)
+	return _c
+}
+
+// SetNillableTraceParent sets the "trace_parent" field if the given value is not nil.
+func (_c *DomainEventCreate) SetNillableTraceParent(v *string) *DomainEventCreate {
+	if v != nil {
+		_c.SetTraceParent(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DomainEventCreate) SetID(v int64) *DomainEventCreate {
 	_c.mutation.SetID(v)
@@ -212,6 +226,10 @@ func (_c *DomainEventCreate) createSpec() (*DomainEvent, *sqlgraph.CreateSpec) {
 		_spec.SetField(domainevent.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
 	}
+	if value, ok := _c.mutation.TraceParent(); ok {
+		_spec.SetField(domainevent.FieldTraceParent, field.TypeString, value)
+		_node.TraceParent = &value
+	}
 	return _node, _spec
 }
 
@@ -298,6 +316,9 @@ func (u *DomainEventUpsertOne) UpdateNewValues() *DomainEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(domainevent.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.TraceParent(); exists {
+			s.SetIgnore(domainevent.FieldTraceParent)
 		}
 	}))
 	return u
@@ -529,6 +550,9 @@ func (u *DomainEventUpsertBulk) UpdateNewValues() *DomainEventUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(domainevent.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.TraceParent(); exists {
+				s.SetIgnore(domainevent.FieldTraceParent)
 			}
 		}
 	}))

@@ -81,6 +81,9 @@ func (_u *DomainEventUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if _u.mutation.ConversationIDCleared() {
 		_spec.ClearField(domainevent.FieldConversationID, field.TypeString)
 	}
+	if _u.mutation.TraceParentCleared() {
+		_spec.ClearField(domainevent.FieldTraceParent, field.TypeString)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -185,6 +188,9 @@ func (_u *DomainEventUpdateOne) sqlSave(ctx context.Context) (_node *DomainEvent
 	}
 	if _u.mutation.ConversationIDCleared() {
 		_spec.ClearField(domainevent.FieldConversationID, field.TypeString)
+	}
+	if _u.mutation.TraceParentCleared() {
+		_spec.ClearField(domainevent.FieldTraceParent, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &DomainEvent{config: _u.config}

@@ -219,6 +219,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			domainevent.FieldConversationID: {Type: field.TypeString, Column: domainevent.FieldConversationID},
 			domainevent.FieldEntityID:       {Type: field.TypeString, Column: domainevent.FieldEntityID},
 			domainevent.FieldCreatedAt:      {Type: field.TypeTime, Column: domainevent.FieldCreatedAt},
+			domainevent.FieldTraceParent:    {Type: field.TypeString, Column: domainevent.FieldTraceParent},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -327,6 +328,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookevent.FieldRepeats:        {Type: field.TypeInt, Column: webhookevent.FieldRepeats},
 			webhookevent.FieldSkippedAt:      {Type: field.TypeTime, Column: webhookevent.FieldSkippedAt},
 			webhookevent.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookevent.FieldNextAttemptAt},
+			webhookevent.FieldTraceParent:    {Type: field.TypeString, Column: webhookevent.FieldTraceParent},
 		},
 	}
 	graph.Nodes[12] = &sqlgraph.Node{
@@ -2156,6 +2158,11 @@ func (f *DomainEventFilter) WhereCreatedAt(p entql.TimeP) {
 	f.Where(p.Field(domainevent.FieldCreatedAt))
 }
 
+// WhereTraceParent applies the entql string predicate on the trace_parent field.
+func (f *DomainEventFilter) WhereTraceParent(p entql.StringP) {
+	f.Where(p.Field(domainevent.FieldTraceParent))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *MessageQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2692,6 +2699,11 @@ func (f *WebhookEventFilter) WhereSkippedAt(p entql.TimeP) {
 // WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
 func (f *WebhookEventFilter) WhereNextAttemptAt(p entql.TimeP) {
 	f.Where(p.Field(webhookevent.FieldNextAttemptAt))
+}
+
+// WhereTraceParent applies the entql string predicate on the trace_parent field.
+func (f *WebhookEventFilter) WhereTraceParent(p entql.StringP) {
+	f.Where(p.Field(webhookevent.FieldTraceParent))
 }
 
 // WhereHasConnection applies a predicate to check if query has an edge connection.

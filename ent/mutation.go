@@ -9743,6 +9743,7 @@ type DomainEventMutation struct {
 	conversation_id *pulid.ID
 	entity_id       *pulid.ID
 	created_at      *time.Time
+	trace_parent    *string
 	clearedFields   map[string]struct{}
 	done            bool
 	oldValue        func(context.Context) (*DomainEvent, error)
@@ -10116,6 +10117,55 @@ func (m *DomainEventMutation) ResetCreatedAt() {
 	m.created_at = nil
 }
 
+// SetTraceParent sets the "trace_parent" field.
+func (m *DomainEventMutation) SetTraceParent(s string) {
+	m.trace_parent = &s
+}
+
+// TraceParent returns the value of the "trace_parent" field in the mutation.
+func (m *DomainEventMutation) TraceParent() (r string, exists bool) {
+	v := m.trace_parent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTraceParent returns the old "trace_parent" field's value of the DomainEvent entity.
+// If the DomainEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainEventMutation) OldTraceParent(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTraceParent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTraceParent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTraceParent: %w", err)
+	}
+	return oldValue.TraceParent, nil
+}
+
+// ClearTraceParent clears the value of the "trace_parent" field.
+func (m *DomainEventMutation) ClearTraceParent() {
+	m.trace_parent = nil
+	m.clearedFields[domainevent.FieldTraceParent] = struct{}{}
+}
+
+// TraceParentCleared returns if the "trace_parent" field was cleared in this mutation.
+func (m *DomainEventMutation) TraceParentCleared() bool {
+	_, ok := m.clearedFields[domainevent.FieldTraceParent]
+	return ok
+}
+
+// ResetTraceParent resets all changes to the "trace_parent" field.
+func (m *DomainEventMutation) ResetTraceParent() {
+	m.trace_parent = nil
+	delete(m.clearedFields, domainevent.FieldTraceParent)
+}
+
 // Where appends a list predicates to the DomainEventMutation builder.
 func (m *DomainEventMutation) Where(ps ...predicate.DomainEvent) {
 	m.predicates = append(m.predicates, ps...)
@@ -10150,7 +10200,7 @@ func (m *DomainEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainEventMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.xid != nil {
 		fields = append(fields, domainevent.FieldXid)
 	}
@@ -10168,6 +10218,9 @@ func (m *DomainEventMutation) Fields() []string {
 	}
 	if m.created_at != nil {
 		fields = append(fields, domainevent.FieldCreatedAt)
+	}
+	if m.trace_parent != nil {
+		fields = append(fields, domainevent.FieldTraceParent)
 	}
 	return fields
 }
@@ -10189,6 +10242,8 @@ func (m *DomainEventMutation) Field(name string) (ent.Value, bool) {
 		return m.EntityID()
 	case domainevent.FieldCreatedAt:
 		return m.CreatedAt()
+	case domainevent.FieldTraceParent:
+		return m.TraceParent()
 	}
 	return nil, false
 }
@@ -10210,6 +10265,8 @@ func (m *DomainEventMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldEntityID(ctx)
 	case domainevent.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
+	case domainevent.FieldTraceParent:
+		return m.OldTraceParent(ctx)
 	}
 	return nil, fmt.Errorf("unknown DomainEvent field %s", name)
 }
@@ -10260,6 +10317,13 @@ func (m *DomainEventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCreatedAt(v)
+		return nil
+	case domainevent.FieldTraceParent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTraceParent(v)
 		return nil
 	}
 	return fmt.Errorf("unknown DomainEvent field %s", name)
@@ -10312,6 +10376,9 @@ func (m *DomainEventMutation) ClearedFields() []string {
 	if m.FieldCleared(domainevent.FieldConversationID) {
 		fields = append(fields, domainevent.FieldConversationID)
 	}
+	if m.FieldCleared(domainevent.FieldTraceParent) {
+		fields = append(fields, domainevent.FieldTraceParent)
+	}
 	return fields
 }
 
@@ -10331,6 +10398,9 @@ func (m *DomainEventMutation) ClearField(name string) error {
 		return nil
 	case domainevent.FieldConversationID:
 		m.ClearConversationID()
+		return nil
+	case domainevent.FieldTraceParent:
+		m.ClearTraceParent()
 		return nil
 	}
 	return fmt.Errorf("unknown DomainEvent nullable field %s", name)
@@ -10357,6 +10427,9 @@ func (m *DomainEventMutation) ResetField(name string) error {
 		return nil
 	case domainevent.FieldCreatedAt:
 		m.ResetCreatedAt()
+		return nil
+	case domainevent.FieldTraceParent:
+		m.ResetTraceParent()
 		return nil
 	}
 	return fmt.Errorf("unknown DomainEvent field %s", name)
@@ -14281,6 +14354,7 @@ type WebhookEventMutation struct {
 	addrepeats         *int
 	skipped_at         *time.Time
 	next_attempt_at    *time.Time
+	trace_parent       *string
 	clearedFields      map[string]struct{}
 	connection         *pulid.ID
 	clearedconnection  bool
@@ -15135,6 +15209,55 @@ func (m *WebhookEventMutation) ResetNextAttemptAt() {
 	delete(m.clearedFields, webhookevent.FieldNextAttemptAt)
 }
 
+// SetTraceParent sets the "trace_parent" field.
+func (m *WebhookEventMutation) SetTraceParent(s string) {
+	m.trace_parent = &s
+}
+
+// TraceParent returns the value of the "trace_parent" field in the mutation.
+func (m *WebhookEventMutation) TraceParent() (r string, exists bool) {
+	v := m.trace_parent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTraceParent returns the old "trace_parent" field's value of the WebhookEvent entity.
+// If the WebhookEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEventMutation) OldTraceParent(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTraceParent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTraceParent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTraceParent: %w", err)
+	}
+	return oldValue.TraceParent, nil
+}
+
+// ClearTraceParent clears the value of the "trace_parent" field.
+func (m *WebhookEventMutation) ClearTraceParent() {
+	m.trace_parent = nil
+	m.clearedFields[webhookevent.FieldTraceParent] = struct{}{}
+}
+
+// TraceParentCleared returns if the "trace_parent" field was cleared in this mutation.
+func (m *WebhookEventMutation) TraceParentCleared() bool {
+	_, ok := m.clearedFields[webhookevent.FieldTraceParent]
+	return ok
+}
+
+// ResetTraceParent resets all changes to the "trace_parent" field.
+func (m *WebhookEventMutation) ResetTraceParent() {
+	m.trace_parent = nil
+	delete(m.clearedFields, webhookevent.FieldTraceParent)
+}
+
 // ClearConnection clears the "connection" edge to the Connection entity.
 func (m *WebhookEventMutation) ClearConnection() {
 	m.clearedconnection = true
@@ -15223,7 +15346,7 @@ func (m *WebhookEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WebhookEventMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.platform != nil {
 		fields = append(fields, webhookevent.FieldPlatform)
 	}
@@ -15272,6 +15395,9 @@ func (m *WebhookEventMutation) Fields() []string {
 	if m.next_attempt_at != nil {
 		fields = append(fields, webhookevent.FieldNextAttemptAt)
 	}
+	if m.trace_parent != nil {
+		fields = append(fields, webhookevent.FieldTraceParent)
+	}
 	return fields
 }
 
@@ -15312,6 +15438,8 @@ func (m *WebhookEventMutation) Field(name string) (ent.Value, bool) {
 		return m.SkippedAt()
 	case webhookevent.FieldNextAttemptAt:
 		return m.NextAttemptAt()
+	case webhookevent.FieldTraceParent:
+		return m.TraceParent()
 	}
 	return nil, false
 }
@@ -15353,6 +15481,8 @@ func (m *WebhookEventMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldSkippedAt(ctx)
 	case webhookevent.FieldNextAttemptAt:
 		return m.OldNextAttemptAt(ctx)
+	case webhookevent.FieldTraceParent:
+		return m.OldTraceParent(ctx)
 	}
 	return nil, fmt.Errorf("unknown WebhookEvent field %s", name)
 }
@@ -15474,6 +15604,13 @@ func (m *WebhookEventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetNextAttemptAt(v)
 		return nil
+	case webhookevent.FieldTraceParent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTraceParent(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WebhookEvent field %s", name)
 }
@@ -15567,6 +15704,9 @@ func (m *WebhookEventMutation) ClearedFields() []string {
 	if m.FieldCleared(webhookevent.FieldNextAttemptAt) {
 		fields = append(fields, webhookevent.FieldNextAttemptAt)
 	}
+	if m.FieldCleared(webhookevent.FieldTraceParent) {
+		fields = append(fields, webhookevent.FieldTraceParent)
+	}
 	return fields
 }
 
@@ -15604,6 +15744,9 @@ func (m *WebhookEventMutation) ClearField(name string) error {
 		return nil
 	case webhookevent.FieldNextAttemptAt:
 		m.ClearNextAttemptAt()
+		return nil
+	case webhookevent.FieldTraceParent:
+		m.ClearTraceParent()
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEvent nullable field %s", name)
@@ -15660,6 +15803,9 @@ func (m *WebhookEventMutation) ResetField(name string) error {
 		return nil
 	case webhookevent.FieldNextAttemptAt:
 		m.ResetNextAttemptAt()
+		return nil
+	case webhookevent.FieldTraceParent:
+		m.ResetTraceParent()
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEvent field %s", name)

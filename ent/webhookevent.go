@@ -54,6 +54,8 @@ type WebhookEvent struct {
 	SkippedAt *time.Time `json:"skipped_at,omitempty"`
 	// When processing is tried again after a failure.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// The W3C traceparent of the webhook's journal span, when tracing was on: processing, later and on any replica, continues that trace.
+	TraceParent *string `json:"trace_parent,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WebhookEventQuery when eager-loading is set.
 	Edges        WebhookEventEdges `json:"edges"`
@@ -108,7 +110,7 @@ func (*WebhookEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case webhookevent.FieldResponseStatus, webhookevent.FieldAttempts, webhookevent.FieldRepeats:
 			values[i] = new(sql.NullInt64)
-		case webhookevent.FieldPlatform, webhookevent.FieldAccount, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError:
+		case webhookevent.FieldPlatform, webhookevent.FieldAccount, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError, webhookevent.FieldTraceParent:
 			values[i] = new(sql.NullString)
 		case webhookevent.FieldReceivedAt, webhookevent.FieldProcessedAt, webhookevent.FieldFailedAt, webhookevent.FieldSkippedAt, webhookevent.FieldNextAttemptAt:
 			values[i] = new(sql.NullTime)
@@ -236,6 +238,13 @@ func (_m *WebhookEvent) assignValues(columns []string, values []any) error {
 				_m.NextAttemptAt = new(time.Time)
 				*_m.NextAttemptAt = value.Time
 			}
+		case webhookevent.FieldTraceParent:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field trace_parent", values[i])
+			} else if value.Valid {
+				_m.TraceParent = new(string)
+				*_m.TraceParent = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -342,6 +351,11 @@ func (_m *WebhookEvent) String() string {
 	if v := _m.NextAttemptAt; v != nil {
 		builder.WriteString("next_attempt_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.TraceParent; v != nil {
+		builder.WriteString("trace_parent=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -219,6 +219,20 @@ func (_c *WebhookEventCreate) SetNillableNextAttemptAt(v *time.Time) *WebhookEve
 	return _c
 }
 
+// SetTraceParent sets the "trace_parent" field.
+func (_c *WebhookEventCreate) SetTraceParent(v string) *WebhookEventCreate {
+	_c.mutation.SetTraceParent(v)
+	return _c
+}
+
+// SetNillableTraceParent sets the "trace_parent" field if the given value is not nil.
+func (_c *WebhookEventCreate) SetNillableTraceParent(v *string) *WebhookEventCreate {
+	if v != nil {
+		_c.SetTraceParent(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *WebhookEventCreate) SetID(v pulid.ID) *WebhookEventCreate {
 	_c.mutation.SetID(v)
@@ -431,6 +445,10 @@ func (_c *WebhookEventCreate) createSpec() (*WebhookEvent, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.NextAttemptAt(); ok {
 		_spec.SetField(webhookevent.FieldNextAttemptAt, field.TypeTime, value)
 		_node.NextAttemptAt = &value
+	}
+	if value, ok := _c.mutation.TraceParent(); ok {
+		_spec.SetField(webhookevent.FieldTraceParent, field.TypeString, value)
+		_node.TraceParent = &value
 	}
 	if nodes := _c.mutation.ConnectionIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -702,6 +720,9 @@ func (u *WebhookEventUpsertOne) UpdateNewValues() *WebhookEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.ReceivedAt(); exists {
 			s.SetIgnore(webhookevent.FieldReceivedAt)
+		}
+		if _, exists := u.create.mutation.TraceParent(); exists {
+			s.SetIgnore(webhookevent.FieldTraceParent)
 		}
 	}))
 	return u
@@ -1108,6 +1129,9 @@ func (u *WebhookEventUpsertBulk) UpdateNewValues() *WebhookEventUpsertBulk {
 			}
 			if _, exists := b.mutation.ReceivedAt(); exists {
 				s.SetIgnore(webhookevent.FieldReceivedAt)
+			}
+			if _, exists := b.mutation.TraceParent(); exists {
+				s.SetIgnore(webhookevent.FieldTraceParent)
 			}
 		}
 	}))

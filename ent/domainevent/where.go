@@ -80,6 +80,11 @@ func CreatedAt(v time.Time) predicate.DomainEvent {
 	return predicate.DomainEvent(sql.FieldEQ(FieldCreatedAt, v))
 }
 
+// TraceParent applies equality check predicate on the "trace_parent" field. It's identical to TraceParentEQ.
+func TraceParent(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldEQ(FieldTraceParent, v))
+}
+
 // XidEQ applies the EQ predicate on the "xid" field.
 func XidEQ(v int64) predicate.DomainEvent {
 	return predicate.DomainEvent(sql.FieldEQ(FieldXid, v))
@@ -408,6 +413,81 @@ func CreatedAtLT(v time.Time) predicate.DomainEvent {
 // CreatedAtLTE applies the LTE predicate on the "created_at" field.
 func CreatedAtLTE(v time.Time) predicate.DomainEvent {
 	return predicate.DomainEvent(sql.FieldLTE(FieldCreatedAt, v))
+}
+
+// TraceParentEQ applies the EQ predicate on the "trace_parent" field.
+func TraceParentEQ(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldEQ(FieldTraceParent, v))
+}
+
+// TraceParentNEQ applies the NEQ predicate on the "trace_parent" field.
+func TraceParentNEQ(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldNEQ(FieldTraceParent, v))
+}
+
+// TraceParentIn applies the In predicate on the "trace_parent" field.
+func TraceParentIn(vs ...string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldIn(FieldTraceParent, vs...))
+}
+
+// TraceParentNotIn applies the NotIn predicate on the "trace_parent" field.
+func TraceParentNotIn(vs ...string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldNotIn(FieldTraceParent, vs...))
+}
+
+// TraceParentGT applies the GT predicate on the "trace_parent" field.
+func TraceParentGT(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldGT(FieldTraceParent, v))
+}
+
+// TraceParentGTE applies the GTE predicate on the "trace_parent" field.
+func TraceParentGTE(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldGTE(FieldTraceParent, v))
+}
+
+// TraceParentLT applies the LT predicate on the "trace_parent" field.
+func TraceParentLT(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldLT(FieldTraceParent, v))
+}
+
+// TraceParentLTE applies the LTE predicate on the "trace_parent" field.
+func TraceParentLTE(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldLTE(FieldTraceParent, v))
+}
+
+// TraceParentContains applies the Contains predicate on the "trace_parent" field.
+func TraceParentContains(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldContains(FieldTraceParent, v))
+}
+
+// TraceParentHasPrefix applies the HasPrefix predicate on the "trace_parent" field.
+func TraceParentHasPrefix(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldHasPrefix(FieldTraceParent, v))
+}
+
+// TraceParentHasSuffix applies the HasSuffix predicate on the "trace_parent" field.
+func TraceParentHasSuffix(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldHasSuffix(FieldTraceParent, v))
+}
+
+// TraceParentIsNil applies the IsNil predicate on the "trace_parent" field.
+func TraceParentIsNil() predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldIsNull(FieldTraceParent))
+}
+
+// TraceParentNotNil applies the NotNil predicate on the "trace_parent" field.
+func TraceParentNotNil() predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldNotNull(FieldTraceParent))
+}
+
+// TraceParentEqualFold applies the EqualFold predicate on the "trace_parent" field.
+func TraceParentEqualFold(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldEqualFold(FieldTraceParent, v))
+}
+
+// TraceParentContainsFold applies the ContainsFold predicate on the "trace_parent" field.
+func TraceParentContainsFold(v string) predicate.DomainEvent {
+	return predicate.DomainEvent(sql.FieldContainsFold(FieldTraceParent, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -355,6 +355,7 @@ var (
 		{Name: "conversation_id", Type: field.TypeString, Nullable: true},
 		{Name: "entity_id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "trace_parent", Type: field.TypeString, Nullable: true},
 	}
 	// DomainEventsTable holds the schema information for the "domain_events" table.
 	DomainEventsTable = &schema.Table{
@@ -540,6 +541,7 @@ var (
 		{Name: "repeats", Type: field.TypeInt, Default: 0},
 		{Name: "skipped_at", Type: field.TypeTime, Nullable: true},
 		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "trace_parent", Type: field.TypeString, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString, Nullable: true},
 		{Name: "connection_id", Type: field.TypeString, Nullable: true},
 	}
@@ -551,13 +553,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "webhook_events_campaigns_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[15]},
+				Columns:    []*schema.Column{WebhookEventsColumns[16]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "webhook_events_connections_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[16]},
+				Columns:    []*schema.Column{WebhookEventsColumns[17]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -566,7 +568,7 @@ var (
 			{
 				Name:    "webhookevent_connection_id_dedup_key",
 				Unique:  true,
-				Columns: []*schema.Column{WebhookEventsColumns[16], WebhookEventsColumns[4]},
+				Columns: []*schema.Column{WebhookEventsColumns[17], WebhookEventsColumns[4]},
 			},
 			{
 				Name:    "webhookevent_platform_account_dedup_key",
@@ -589,7 +591,7 @@ var (
 			{
 				Name:    "webhookevent_campaign_id_received_at",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEventsColumns[15], WebhookEventsColumns[6]},
+				Columns: []*schema.Column{WebhookEventsColumns[16], WebhookEventsColumns[6]},
 			},
 		},
 	}

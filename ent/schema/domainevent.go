@@ -42,6 +42,8 @@ func (DomainEvent) Fields() []ent.Field {
 			Comment("The conversation, for message and conversation events."),
 		field.String("entity_id").GoType(pulid.ID("")).Immutable().Comment("The message, conversation, connection or call that changed."),
 		field.Time("created_at").Default(time.Now).Immutable().Comment("When the change was made."),
+		field.String("trace_parent").Optional().Nillable().Immutable().
+			Comment("The W3C traceparent of the span that made the change, when tracing was on: the fan-out continues that trace."),
 	}
 }
 

@@ -91,6 +91,13 @@ func (WebhookEvent) Fields() []ent.Field {
 			Nillable().
 			Comment("When processing is tried again after a failure.").
 			Annotations(entgql.Skip()),
+		// Set in SQL by the journal only (package journal).
+		field.String("trace_parent").
+			Optional().
+			Nillable().
+			Immutable().
+			Comment("The W3C traceparent of the webhook's journal span, when tracing was on: processing, later and on any replica, continues that trace.").
+			Annotations(entgql.Skip()),
 	}
 }
 
