@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/call"
@@ -17,6 +19,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/message"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 // Channel is the PostgreSQL notification channel replicas wake each other on.
@@ -31,6 +34,9 @@ type Delivery struct {
 	Conversation *ent.Conversation
 	Connection   *ent.Connection
 	Call         *ent.Call
+	// Trace is the event's fan-out span on this replica, the parent of
+	// what subscribers do with it (invalid when the event is untraced).
+	Trace trace.SpanContext
 }
 
 // empty reports a delivery that only moves the position: its entity was
@@ -155,6 +161,10 @@ func (h *Hub) advance(ctx context.Context) {
 		h.mu.Lock()
 		from := h.head
 		h.mu.Unlock()
+		var began time.Time
+		if tracing.On() {
+			began = time.Now()
+		}
 		rows, err := Read(ctx, h.db, from, "", 500)
 		if err != nil {
 			h.logger.ErrorContext(ctx, "reading the event log", "err", err)
@@ -198,8 +208,16 @@ func (h *Hub) advance(ctx context.Context) {
 			}
 		}
 		for _, d := range ds {
-			h.deliver(d, h.anyCampaign)
-			h.deliver(d, h.byCampaign[d.CampaignID])
+			var span trace.Span
+			if d.TraceParent != "" && tracing.On() {
+				span = h.fanOut(ctx, d, began)
+			}
+			taken, lagged := h.deliver(d, h.anyCampaign)
+			t, l := h.deliver(d, h.byCampaign[d.CampaignID])
+			if span != nil {
+				span.SetAttributes(attribute.Int("events.subscribers", taken+t), attribute.Int("events.lagged", lagged+l))
+				span.End()
+			}
 		}
 		h.head = rows[len(rows)-1].Cursor
 		h.mu.Unlock()
@@ -502,18 +520,39 @@ func (h *Hub) wanted(d *Delivery) bool {
 
 // deliver hands d to the subscribers of set it matches; one too slow to
 // take it is detached, and catches up from the log. h.mu is held.
-func (h *Hub) deliver(d *Delivery, set map[*sub]struct{}) {
+func (h *Hub) deliver(d *Delivery, set map[*sub]struct{}) (taken, lagged int) {
 	for s := range set {
 		if !s.spec.match(d) {
 			continue
 		}
 		select {
 		case s.live <- d:
+			taken++
 			s.wake()
 		default:
+			lagged++
 			h.lag(s)
 		}
 	}
+	return taken, lagged
+}
+
+// fanOut starts the span of an event's fan-out here, in the trace of the
+// change that wrote it: one per event and replica, from the hub's read of
+// the log to the event handed to every subscriber (thousands of sockets may
+// take it; what they do with it is theirs, see graph's deliver spans). Its
+// context goes to them with the delivery.
+func (h *Hub) fanOut(ctx context.Context, d *Delivery, began time.Time) trace.Span {
+	parent := tracing.Remote(d.TraceParent)
+	if !parent.IsValid() {
+		return nil
+	}
+	_, span := tracing.Start(trace.ContextWithRemoteSpanContext(ctx, parent), "fan-out", trace.WithTimestamp(began),
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("events.type", string(d.Type)), attribute.Int64("events.id", d.Cursor.ID),
+			attribute.String("events.entity_id", string(d.EntityID)), attribute.String("campaign.id", string(d.CampaignID))))
+	d.Trace = span.SpanContext()
+	return span
 }
 
 // lag detaches a subscriber that fell behind; it reads the log itself.

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/domainevent"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 // Type names what changed.
@@ -42,14 +43,19 @@ type Event struct {
 	CampaignID     pulid.ID
 	ConversationID pulid.ID // empty for connection and call events
 	EntityID       pulid.ID
+	// TraceParent is the span that made the change, whose trace the
+	// fan-out continues ("" when untraced; Append takes its context's).
+	TraceParent string
 }
 
 // appendSQL writes a batch of events in one statement whose text does not
 // depend on the batch's size, so a hot path runs it prepared (package
-// prepared). xid and id take their defaults.
-const appendSQL = `INSERT INTO domain_events (type, campaign_id, conversation_id, entity_id, created_at)
-SELECT u.type, u.campaign_id, NULLIF(u.conversation_id, ''), u.entity_id, now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(type, campaign_id, conversation_id, entity_id, n)
+// prepared). xid and id take their defaults. A NULL array of trace parents
+// (nothing traced) unnests, beside the others, as NULLs.
+const appendSQL = `INSERT INTO domain_events (type, campaign_id, conversation_id, entity_id, created_at, trace_parent)
+SELECT u.type, u.campaign_id, NULLIF(u.conversation_id, ''), u.entity_id, now(), NULLIF(u.trace_parent, '')
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+	AS u(type, campaign_id, conversation_id, entity_id, trace_parent, n)
 ORDER BY u.n`
 
 // Append adds events to the log through client, which should be the
@@ -63,13 +69,24 @@ func Append(ctx context.Context, client *ent.Client, evs ...Event) error {
 	for i := range cols {
 		cols[i] = make([]string, len(evs))
 	}
+	var traces []string // nil unless some event is traced
+	parent := tracing.Parent(ctx)
 	for i, e := range evs {
 		if err := domainevent.TypeValidator(e.Type); err != nil {
 			return fmt.Errorf("appending an event: %w", err)
 		}
 		cols[0][i], cols[1][i], cols[2][i], cols[3][i] = string(e.Type), string(e.CampaignID), string(e.ConversationID), string(e.EntityID)
+		if e.TraceParent == "" {
+			e.TraceParent = parent
+		}
+		if e.TraceParent != "" {
+			if traces == nil {
+				traces = make([]string, len(evs))
+			}
+			traces[i] = e.TraceParent
+		}
 	}
-	if _, err := client.ExecContext(ctx, appendSQL, pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3])); err != nil {
+	if _, err := client.ExecContext(ctx, appendSQL, pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.Array(traces)); err != nil {
 		return fmt.Errorf("appending %d events to the log: %w", len(evs), err)
 	}
 	return nil
@@ -124,7 +141,7 @@ const horizon = `xid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint`
 // Read returns up to limit events after cursor, in log order; campaign, when
 // set, keeps only that campaign's.
 func Read(ctx context.Context, db *sql.DB, after Cursor, campaign pulid.ID, limit int) ([]Row, error) {
-	q := `SELECT id, xid, type, campaign_id, coalesce(conversation_id, ''), entity_id, created_at FROM domain_events
+	q := `SELECT id, xid, type, campaign_id, coalesce(conversation_id, ''), entity_id, created_at, coalesce(trace_parent, '') FROM domain_events
 		WHERE (xid, id) > ($1, $2) AND ` + horizon
 	args := []any{after.XID, after.ID}
 	if campaign != "" {
@@ -141,7 +158,7 @@ func Read(ctx context.Context, db *sql.DB, after Cursor, campaign pulid.ID, limi
 	for rows.Next() {
 		var r Row
 		var typ string
-		if err := rows.Scan(&r.Cursor.ID, &r.Cursor.XID, &typ, &r.CampaignID, &r.ConversationID, &r.EntityID, &r.At); err != nil {
+		if err := rows.Scan(&r.Cursor.ID, &r.Cursor.XID, &typ, &r.CampaignID, &r.ConversationID, &r.EntityID, &r.At, &r.TraceParent); err != nil {
 			return nil, err
 		}
 		r.Type = Type(typ)

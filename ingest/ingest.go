@@ -40,6 +40,7 @@ import (
 	"github.com/switchboard-chat/switchboard/internal/prepared"
 	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 // Processor applies journaled events.
@@ -96,6 +97,8 @@ type batch struct {
 	wants   []profileWant
 	answers []answer
 	applied []time.Time // when each event applied arrived, for the lag metric
+	// spans are the traced events' processing spans (nil: none is traced).
+	spans map[pulid.ID]*eventSpan
 }
 
 // profileWant is a contact to look up, through the connection it came by.
@@ -277,6 +280,10 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 		if only != "" {
 			where = append(where, webhookevent.ID(only))
 		}
+		var claimed time.Time
+		if tracing.On() {
+			claimed = time.Now()
+		}
 		p.claimMu.Lock()
 		evs, err := tx.WebhookEvent.Query().
 			Where(where...).
@@ -294,10 +301,14 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 		if len(evs) == 0 {
 			return nil, nil
 		}
+		if tracing.On() {
+			b.startSpans(ctx, evs, claimed)
+		}
 		var out []events.Event
 		out, failures, err = p.settle(ctx, tx, evs, b)
 		return out, err
 	})
+	b.endSpans(err)
 	if err != nil {
 		return ids, err
 	}
@@ -384,6 +395,7 @@ func (p *Processor) settle(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEv
 		if err := p.record(ctx, tx.WebhookEvent.UpdateOneID(ev.ID), f); err != nil {
 			return nil, nil, fmt.Errorf("recording the failure of event %s: %w", ev.ID, err)
 		}
+		b.failedSpan(f)
 		failures = append(failures, f)
 	}
 	if len(done) > 0 {
@@ -593,6 +605,14 @@ func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.Webhook
 		for _, ev := range evs {
 			if failure != nil {
 				failed[ev.ID] = failure
+			}
+		}
+		// Events made by one webhook event alone continue its trace.
+		if len(evs) == 1 {
+			for i := range more {
+				if more[i].TraceParent == "" {
+					more[i].TraceParent = b.traceParent(evs[0].ID)
+				}
 			}
 		}
 		out = append(out, more...)

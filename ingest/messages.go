@@ -299,7 +299,8 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 		if !inserted[r.id] {
 			continue
 		}
-		out = append(out, events.Event{Type: events.MessageAdded, CampaignID: r.x.conn.CampaignID, ConversationID: r.conv, EntityID: r.id})
+		out = append(out, events.Event{Type: events.MessageAdded, CampaignID: r.x.conn.CampaignID, ConversationID: r.conv, EntityID: r.id,
+			TraceParent: b.traceParent(r.x.ev.ID)})
 		u := updates[r.conv]
 		if u == nil {
 			u = &convUpdate{}
@@ -323,7 +324,9 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 		u := updates[id]
 		uIDs, uMsgs, uPos = append(uIDs, string(id)), append(uMsgs, string(u.last.id)), append(uPos, u.last.pos)
 		uAts, uUnread = append(uAts, u.last.at.UTC().Format(time.RFC3339Nano)), append(uUnread, int64(u.unread))
-		out = append(out, events.Event{Type: events.ConversationUpdated, CampaignID: u.last.x.conn.CampaignID, ConversationID: id, EntityID: id})
+		// The conversation moved to its last message: that webhook's trace.
+		out = append(out, events.Event{Type: events.ConversationUpdated, CampaignID: u.last.x.conn.CampaignID, ConversationID: id, EntityID: id,
+			TraceParent: b.traceParent(u.last.x.ev.ID)})
 	}
 	if _, err := tx.ExecContext(ctx, updateConversationsSQL, pq.Array(uIDs), pq.Array(uMsgs), pq.Array(uPos), pq.Array(uAts), pq.Array(uUnread)); err != nil {
 		return nil, fmt.Errorf("updating conversations: %w", err)

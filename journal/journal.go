@@ -22,11 +22,15 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/metrics"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 // Entry is one platform event to journal.
@@ -99,6 +103,13 @@ type request struct {
 	at      time.Time
 	done    chan []Result
 	err     error
+	// traceParent is the request's journal span, stored with its entries
+	// so that processing continues the trace ("" while tracing is off).
+	traceParent string
+	// What the batcher tells the journal span: when the batch that took
+	// the request began its insert, and how big that batch was.
+	commitAt        time.Time
+	batch, batchLen int
 }
 
 // New returns a journal; call Run to start its batcher.
@@ -119,20 +130,60 @@ func New(db *sql.DB, logger *slog.Logger, opt Options) *Journal {
 // are committed (or failed with ErrUnavailable).
 func (j *Journal) Append(ctx context.Context, entries []Entry) ([]Result, error) {
 	r := &request{entries: entries, at: time.Now(), done: make(chan []Result, 1)}
+	if tracing.On() {
+		return j.traced(ctx, r)
+	}
+	res, _, err := j.append(ctx, r)
+	return res, err
+}
+
+// traced appends under a "journal" span of the request's own, from its
+// arrival at the batcher to its commit: the insert is shared by every
+// request of the batch, so a span for it would belong to none of their
+// traces (or to one, dishonestly). This one says what the request waited
+// for, when the shared insert began (event "commit") and how many requests
+// and entries it carried.
+func (j *Journal) traced(ctx context.Context, r *request) ([]Result, error) {
+	ctx, span := tracing.Start(ctx, "journal", trace.WithAttributes(attribute.Int("journal.entries", len(r.entries))))
+	defer span.End()
+	r.traceParent = tracing.Parent(ctx)
+	res, answered, err := j.append(ctx, r)
+	if answered {
+		span.AddEvent("commit", trace.WithTimestamp(r.commitAt))
+		span.SetAttributes(attribute.Int("journal.batch.requests", r.batch), attribute.Int("journal.batch.entries", r.batchLen))
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return nil, err
+	}
+	dups := 0
+	for _, x := range res {
+		if x.Duplicate {
+			dups++
+		}
+	}
+	span.SetAttributes(attribute.Int("journal.duplicates", dups))
+	return res, nil
+}
+
+// append queues r and waits for its batch; answered reports that the
+// batcher is done with r (its fields may be read).
+func (j *Journal) append(ctx context.Context, r *request) (_ []Result, answered bool, _ error) {
 	select {
 	case j.in <- r:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		return nil, false, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
 	select {
 	case res := <-r.done:
 		if r.err != nil {
-			return nil, r.err
+			return nil, true, r.err
 		}
-		return res, nil
+		return res, true, nil
 	case <-ctx.Done():
 		// The batch may still commit; the platform's retry is then a duplicate.
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		return nil, false, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -185,14 +236,16 @@ func (j *Journal) Run(ctx context.Context) {
 }
 
 // insert skips an entry that conflicts with either unique key: the same
-// dedup key for the connection, or for the account.
+// dedup key for the connection, or for the account. A NULL array of trace
+// parents (tracing off) unnests, beside the others, as NULLs.
 const insert = `
 INSERT INTO webhook_events (id, platform, connection_id, campaign_id, account, event_type, dedup_key, payload,
-	received_at, response_status, attempts, processed_at, error)
+	received_at, response_status, attempts, processed_at, error, trace_parent)
 SELECT id, platform, NULLIF(connection_id, ''), NULLIF(campaign_id, ''), NULLIF(account, ''), event_type, dedup_key, payload,
-	received_at, 200, 0, CASE WHEN connection_id = '' THEN received_at END, NULLIF(note, '')
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[], $10::text[])
-	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note, account)
+	received_at, 200, 0, CASE WHEN connection_id = '' THEN received_at END, NULLIF(note, ''), NULLIF(trace_parent, '')
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[], $10::text[],
+	$11::text[])
+	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note, account, trace_parent)
 ON CONFLICT DO NOTHING
 RETURNING id`
 
@@ -204,6 +257,10 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 		n += len(r.entries)
 	}
 	metrics.JournalBatch.Observe(float64(n))
+	start := time.Now()
+	for _, r := range batch {
+		r.commitAt, r.batch, r.batchLen = start, len(batch), n
+	}
 	ids, err := j.insert(ctx, batch)
 	if err != nil && refusedData(err) && len(batch) > 1 {
 		// One request's data broke the batch: commit them one by one, so
@@ -251,8 +308,12 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 	var ids, platforms, conns, campaigns, types, keys, notes, accounts []string
 	var payloads [][]byte
 	var times []string
+	var traces []string // nil unless some request is traced
 	out := make([][]Result, len(batch))
 	for i, r := range batch {
+		if r.traceParent != "" && traces == nil {
+			traces = make([]string, len(ids))
+		}
 		out[i] = make([]Result, len(r.entries))
 		for k, e := range r.entries {
 			id := pulid.New("whe")
@@ -267,6 +328,9 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 			times = append(times, r.at.UTC().Format(time.RFC3339Nano))
 			notes = append(notes, inbound.Text(e.Note))
 			accounts = append(accounts, inbound.Key(e.Account))
+			if traces != nil {
+				traces = append(traces, r.traceParent)
+			}
 		}
 	}
 	if len(ids) == 0 {
@@ -285,7 +349,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 		}
 	}
 	rows, err := query(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
-		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts))
+		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts), pq.Array(traces))
 	if err != nil {
 		return nil, err
 	}

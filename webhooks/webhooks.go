@@ -15,10 +15,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard-chat/switchboard/connections"
@@ -31,6 +36,7 @@ import (
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/platform"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 // MaxBody is the largest webhook body accepted; platforms send far less.
@@ -197,7 +203,7 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 	peeker, isRouted := ch.(platform.AccountRouted)
 	guard, isGuarded := ch.(replayGuard)
 	received, took := metrics.WebhooksReceived.WithLabelValues(string(p)), metrics.AckSeconds.WithLabelValues(string(p))
-	return func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		received.Inc()
 		defer func() { took.Observe(time.Since(start).Seconds()) }()
@@ -285,6 +291,66 @@ func (h *Handler) receive(ch platform.Channel) http.HandlerFunc {
 		}
 		h.store(w, r, p, all, body, ch.Ack())
 	}
+	name := "webhook " + strings.ToLower(string(p))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if tracing.On() {
+			traced(w, r, name, p, serve)
+			return
+		}
+		serve(w, r)
+	}
+}
+
+// traced serves a webhook in a server span, the root of the trace that its
+// journal row carries on to processing and fan-out (or a child of the
+// sender's, when its request names one in traceparent).
+func traced(w http.ResponseWriter, r *http.Request, name string, p schematype.Platform, serve http.HandlerFunc) {
+	_, route, _ := strings.Cut(r.Pattern, " ")
+	ctx, span := tracing.Start(tracing.FromRequest(r), name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("platform", string(p)), semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route)))
+	defer span.End()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	serve(sw, r.WithContext(ctx))
+	span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
+	// A refusal is the sender's mistake, not a failure of ours (a 4xx
+	// leaves a server span's status unset).
+	if sw.status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(sw.status))
+	}
+}
+
+// statusWriter records the status a traced webhook was answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// traceConnections names, on a traced request's span, the connections its
+// events were for (several only when an app-wide webhook carried events of
+// several accounts).
+func traceConnections(ctx context.Context, ids []pulid.ID) {
+	var names []string
+	for _, id := range ids {
+		if id != "" && !slices.Contains(names, string(id)) {
+			names = append(names, string(id))
+		}
+	}
+	if len(names) > 0 {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("connection.id", strings.Join(names, ",")))
+	}
 }
 
 // replayGuard is a platform whose correctly signed events can still be
@@ -360,6 +426,14 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p schematype.Pl
 	metrics.WebhooksRejected.WithLabelValues(string(p), metrics.Reason(status)).Inc()
 	attrs := []any{"platform", p, "status", status, "reason", reason, "remote", r.RemoteAddr}
 	now := time.Now()
+	if tracing.On() {
+		ids := make([]pulid.ID, len(to))
+		for i, c := range to {
+			ids[i] = c.id
+		}
+		traceConnections(r.Context(), ids)
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("webhook.rejected", reason))
+	}
 	for _, c := range to {
 		attrs = append(attrs, "connection", c.id)
 		h.opt.Health.Rejected(health.Rejection{Connection: c.id, Campaign: c.campaignID, Platform: p, Status: status,
@@ -395,6 +469,13 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, p schematy
 // journal cannot commit (the platform retries; nothing was acknowledged),
 // 400 when the database refuses the request's own data.
 func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Platform, entries []journal.Entry, body []byte, ok string) {
+	if tracing.On() {
+		ids := make([]pulid.ID, len(entries))
+		for i, e := range entries {
+			ids[i] = e.ConnectionID
+		}
+		traceConnections(r.Context(), ids)
+	}
 	if len(entries) > 0 {
 		res, err := h.opt.Journal.Append(r.Context(), entries)
 		if errors.Is(err, journal.ErrUnstorable) {
