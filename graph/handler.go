@@ -105,6 +105,8 @@ func NewHandler(o Options) http.Handler {
 		o.Sockets = NewSockets(o.Accounts, o.Limits.WSMaxSockets, o.Limits.WSMaxOperations, o.Limits.WSWriteTimeout)
 	}
 	srv.AddTransport(o.Sockets.transport(o.CheckOrigin))
+	// Outermost, so that a socket's refusals have their spans too.
+	srv.AroundOperations(traceOperation)
 	srv.AroundOperations(o.Sockets.aroundOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -137,8 +139,8 @@ func NewHandler(o Options) http.Handler {
 	// when the resolver asks for ent.TxFromContext; our domain services manage
 	// their own, so nothing more here.
 	anon := httpx.NewClientLimiter(o.Limits.AnonRate, o.Limits.AnonBurst)
-	return withSocket(httpx.ClientIPs(o.Limits.TrustedProxies,
-		withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, limitAnonymous(anon, specStatus(srv))))))
+	return continueTrace(withSocket(httpx.ClientIPs(o.Limits.TrustedProxies,
+		withBodyLimit(o.MaxBodyBytes, authenticate(o.Accounts, limitAnonymous(anon, specStatus(srv)))))))
 }
 
 // requireViewer refuses every root field but login and introspection to

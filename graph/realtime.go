@@ -122,7 +122,7 @@ func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func
 		v := pick(d)
 		if op != nil && v != nil {
 			op.at.Store(d.At.UnixNano())
-			op.claim(d.Cursor.ID)
+			op.claim(d.Cursor.ID, d.Trace)
 		}
 		return v, true
 	}

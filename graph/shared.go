@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-chat/switchboard/auth"
 )
@@ -33,6 +34,10 @@ type encoding struct {
 	done    chan struct{}
 	payload []byte
 	ok      bool
+	// Set by its maker when it claims it: the event's fan-out span, the
+	// parent of the maker's deliver span (see deliverSpan).
+	fanOut trace.SpanContext
+	event  int64
 }
 
 func (e *encoding) fill(payload []byte, ok bool) {

@@ -17,8 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-chat/switchboard/metrics"
+	"github.com/switchboard-chat/switchboard/tracing"
 )
 
 // The websocket subprotocols: graphql-transport-ws (the graphql-ws library)
@@ -485,13 +487,21 @@ func (op *operation) drain() {
 				continue
 			}
 		}
-		resp := op.safely()
+		ctx, span := op.rctx, trace.Span(nil)
+		if enc != nil && owns && enc.fanOut.IsValid() && tracing.On() {
+			ctx, span = op.deliverSpan(enc.fanOut, enc.event)
+		}
+		resp := op.safely(ctx)
 		var payload []byte
 		if resp != nil {
 			payload, _ = json.Marshal(resp)
 		}
 		if enc != nil && owns {
 			enc.fill(payload, resp != nil && len(resp.Errors) == 0)
+		}
+		if span != nil {
+			recordErrors(span, resp)
+			span.End()
 		}
 		op.mu.Lock()
 		if resp == nil {
@@ -513,11 +523,14 @@ func (op *operation) drain() {
 
 // claim takes the shared encoding of the event about to be queued, when
 // the subscription has a shape to share.
-func (op *operation) claim(event int64) {
+func (op *operation) claim(event int64, fanOut trace.SpanContext) {
 	if op.shape == "" {
 		return
 	}
 	enc, owner := sharedEncodings.claim(op.shape, event)
+	if owner {
+		enc.fanOut, enc.event = fanOut, event
+	}
 	op.mu.Lock()
 	op.next, op.owner = enc, owner
 	op.mu.Unlock()
@@ -553,7 +566,7 @@ func (op *operation) failOwnedLocked() {
 }
 
 // safely executes one value, turning a panic into the end of the stream.
-func (op *operation) safely() (resp *graphql.Response) {
+func (op *operation) safely(ctx context.Context) (resp *graphql.Response) {
 	defer func() {
 		if r := recover(); r != nil {
 			slog.ErrorContext(op.ctx, "websocket subscription panicked", "panic", fmt.Sprint(r))
@@ -563,7 +576,7 @@ func (op *operation) safely() (resp *graphql.Response) {
 			resp = nil
 		}
 	}()
-	return op.responses(op.rctx)
+	return op.responses(ctx)
 }
 
 func (op *operation) sendResponse(resp *graphql.Response) {
