@@ -86,7 +86,7 @@ func Append(ctx context.Context, client *ent.Client, evs ...Event) error {
 			traces[i] = e.TraceParent
 		}
 	}
-	if _, err := client.ExecContext(ctx, appendSQL, pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.Array(traces)); err != nil {
+	if _, err := client.ExecContext(ctx, appendSQL, pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.StringArray(traces)); err != nil {
 		return fmt.Errorf("appending %d events to the log: %w", len(evs), err)
 	}
 	return nil

@@ -103,13 +103,27 @@ type request struct {
 	at      time.Time
 	done    chan []Result
 	err     error
-	// traceParent is the request's journal span, stored with its entries
-	// so that processing continues the trace ("" while tracing is off).
-	traceParent string
-	// What the batcher tells the journal span: when the batch that took
-	// the request began its insert, and how big that batch was.
-	commitAt        time.Time
-	batch, batchLen int
+	// span is the request's journal span (nil while tracing is off: the
+	// acknowledgement path then carries nothing more).
+	span *requestSpan
+}
+
+type requestSpan struct {
+	// parent is the span's traceparent, stored with the entries so that
+	// processing continues the trace.
+	parent string
+	// What the batcher tells the span: when the batch that took the
+	// request began its insert, and how big that batch was.
+	commitAt          time.Time
+	requests, entries int
+}
+
+// traceParent is what the request's entries store ("": untraced).
+func (r *request) traceParent() string {
+	if r.span == nil {
+		return ""
+	}
+	return r.span.parent
 }
 
 // New returns a journal; call Run to start its batcher.
@@ -146,11 +160,11 @@ func (j *Journal) Append(ctx context.Context, entries []Entry) ([]Result, error)
 func (j *Journal) traced(ctx context.Context, r *request) ([]Result, error) {
 	ctx, span := tracing.Start(ctx, "journal", trace.WithAttributes(attribute.Int("journal.entries", len(r.entries))))
 	defer span.End()
-	r.traceParent = tracing.Parent(ctx)
+	r.span = &requestSpan{parent: tracing.Parent(ctx)}
 	res, answered, err := j.append(ctx, r)
 	if answered {
-		span.AddEvent("commit", trace.WithTimestamp(r.commitAt))
-		span.SetAttributes(attribute.Int("journal.batch.requests", r.batch), attribute.Int("journal.batch.entries", r.batchLen))
+		span.AddEvent("commit", trace.WithTimestamp(r.span.commitAt))
+		span.SetAttributes(attribute.Int("journal.batch.requests", r.span.requests), attribute.Int("journal.batch.entries", r.span.entries))
 	}
 	if err != nil {
 		span.RecordError(err)
@@ -259,7 +273,9 @@ func (j *Journal) commit(ctx context.Context, batch []*request) {
 	metrics.JournalBatch.Observe(float64(n))
 	start := time.Now()
 	for _, r := range batch {
-		r.commitAt, r.batch, r.batchLen = start, len(batch), n
+		if r.span != nil {
+			r.span.commitAt, r.span.requests, r.span.entries = start, len(batch), n
+		}
 	}
 	ids, err := j.insert(ctx, batch)
 	if err != nil && refusedData(err) && len(batch) > 1 {
@@ -311,7 +327,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 	var traces []string // nil unless some request is traced
 	out := make([][]Result, len(batch))
 	for i, r := range batch {
-		if r.traceParent != "" && traces == nil {
+		if r.span != nil && traces == nil {
 			traces = make([]string, len(ids))
 		}
 		out[i] = make([]Result, len(r.entries))
@@ -329,7 +345,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 			notes = append(notes, inbound.Text(e.Note))
 			accounts = append(accounts, inbound.Key(e.Account))
 			if traces != nil {
-				traces = append(traces, r.traceParent)
+				traces = append(traces, r.traceParent())
 			}
 		}
 	}
@@ -349,7 +365,8 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 		}
 	}
 	rows, err := query(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
-		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts), pq.Array(traces))
+		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts),
+		pq.StringArray(traces)) // not pq.Array: a nil slice becomes an interface without allocating
 	if err != nil {
 		return nil, err
 	}
