@@ -74,7 +74,7 @@ func parseFlags() config {
 	flag.IntVar(&c.runs, "runs", 3, "repetitions of every scenario; the table shows the median and the range")
 	flag.DurationVar(&c.dur, "dur", 10*time.Second, "how long each load phase lasts")
 	flag.DurationVar(&c.settle, "drain-timeout", 3*time.Minute, "how long to wait for the journal to drain between phases")
-	flag.StringVar(&c.out, "out", "bench/out", "directory for the servers' and probes' logs and the table")
+	flag.StringVar(&c.out, "out", "bench/out", "directory for the servers' and probes' logs and the table (relative to the checkout)")
 	flag.StringVar(&c.dbName, "db", "switchboard_bench", "database to drop and recreate for the run")
 	flag.BoolVar(&c.build, "build", true, "build bin/switchboard and the probes first")
 	flag.BoolVar(&c.probes, "probes", true, "measure the limit probes too")
@@ -164,7 +164,9 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	cfg.out = filepath.Join(root, cfg.out)
+	if !filepath.IsAbs(cfg.out) {
+		cfg.out = filepath.Join(root, cfg.out)
+	}
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
