@@ -16,15 +16,8 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/user"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
-	"github.com/switchboard-chat/switchboard/tracing"
+	"github.com/switchboard-chat/switchboard/tracing/tracingtest"
 )
-
-// traced records every span until the test ends, as an exporter would get them.
-func traced(t *testing.T) *tracetest.SpanRecorder {
-	rec := tracetest.NewSpanRecorder()
-	t.Cleanup(tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))))
-	return rec
-}
 
 // spanIn waits for the ended span of the trace with the name and returns it.
 func spanIn(t *testing.T, rec *tracetest.SpanRecorder, id trace.TraceID, name string) sdktrace.ReadOnlySpan {
@@ -63,7 +56,7 @@ func traceparent(id byte) (string, trace.SpanContext) {
 // mutation to the sockets it is fanned out to.
 func TestMessageTraceReachesTheSubscriber(t *testing.T) {
 	e := newEnvWith(t, map[string]string{"INGEST_WORKERS": "1"})
-	rec := traced(t)
+	rec := tracingtest.Record(t)
 	_, tok := e.user(user.RoleADMIN)
 	conn, _, secret := e.TelegramBot()
 	s := testkit.Open(t, e.wsURL(), tok)
@@ -140,7 +133,7 @@ func TestMessageTraceReachesTheSubscriber(t *testing.T) {
 // websockets, with its errors; a subscription's span is its subscribe.
 func TestOperationSpans(t *testing.T) {
 	e := newEnv(t)
-	rec := traced(t)
+	rec := tracingtest.Record(t)
 	u, tok := e.user(user.RoleADMIN)
 	header, client := traceparent(3)
 	e.send(http.MethodPost, map[string]string{"Authorization": "Bearer " + tok, "traceparent": header}, `query TracedMe { me { id } }`, nil)

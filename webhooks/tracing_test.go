@@ -7,7 +7,6 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -15,14 +14,8 @@ import (
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 	"github.com/switchboard-chat/switchboard/tracing"
+	"github.com/switchboard-chat/switchboard/tracing/tracingtest"
 )
-
-// traced records every span until the test ends, as an exporter would get them.
-func traced(t *testing.T) *tracetest.SpanRecorder {
-	rec := tracetest.NewSpanRecorder()
-	t.Cleanup(tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))))
-	return rec
-}
 
 // A webhook is one trace from its request to its fan-out, across the
 // journal row and the domain event that carry it between goroutines (and,
@@ -30,7 +23,7 @@ func traced(t *testing.T) *tracetest.SpanRecorder {
 // child of the one before, under the sender's traceparent when it sends one.
 func TestWebhookTrace(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	rec := traced(t)
+	rec := tracingtest.Record(t)
 	conn, secret := s.telegramBot()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
