@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -11,11 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/switchboard-chat/switchboard/graph"
+	"github.com/switchboard-chat/switchboard/internal/dbtest"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/telegram/telegramtest"
 )
@@ -63,6 +66,7 @@ func TestSandboxWorksOffline(t *testing.T) {
 	e := newE2E(t, telegramtest.NewServer(t))
 	delete(e.env, "TELEGRAM_API_URL") // the sandbox points every platform at its fakes
 	e.env["PUBLIC_URL"] = "http://" + e.addr
+	e.env["DATABASE_URL"] = dbtest.Empty(t) // the package's database has other tests' real connections
 	cmd, printed := e.startSandbox()
 	conns := map[string]string{}
 	for _, m := range simulateLine.FindAllStringSubmatch(printed, -1) {
@@ -166,6 +170,33 @@ func TestSandboxWorksOffline(t *testing.T) {
 	})
 	reply(last()[conns["zalo"]]["id"], "Chào lại")
 	testkit.Eventually(t, "the Zalo reply SENT after the restart", func() bool { return sent(conns["zalo"]) })
+}
+
+// A database with connections of real accounts is not the sandbox's: their
+// checks against the fakes would leave them in ERROR.
+func TestSandboxLeavesRealConnectionsAlone(t *testing.T) {
+	tg := telegramtest.NewServer(t)
+	e := newE2E(t, tg)
+	e.env["DATABASE_URL"] = dbtest.Empty(t)
+	e.startInProcess()
+	_, connID, _ := e.connectBot(tg, botID())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ADDR", ln.Addr().String())
+	ln.Close()
+	// Refused, it ends at once; started, it would serve until the deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = run(ctx, io.Discard, []string{"sandbox"})
+	if err == nil || !strings.Contains(err.Error(), connID) || !strings.Contains(err.Error(), "database of its own") {
+		t.Fatalf("switchboard sandbox beside a real connection: %v", err)
+	}
+	token := testkit.Pick(e.gql("", `mutation { login(email: "first@example.com", password: "first password") { token } }`, nil), "login", "token").(string)
+	if st := testkit.Pick(e.gql(token, `query($id: ID!) { node(id: $id) { ... on Connection { status } } }`, map[string]any{"id": connID}), "node", "status"); st != "ACTIVE" {
+		t.Fatalf("the real connection is %v after the refused sandbox", st)
+	}
 }
 
 // The sandbox's secrets are public: production refuses it.

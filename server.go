@@ -202,6 +202,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql
 		if err := sandbox.Configure(cfg, sandbox.Base(ln)); err != nil {
 			return err
 		}
+		if err := sandbox.CheckDatabase(ctx, db); err != nil {
+			return err
+		}
 		fakes = sandbox.New(cfg)
 	}
 	a, err := app.New(cfg, db, logger, app.Options{})

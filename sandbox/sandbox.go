@@ -12,6 +12,8 @@
 package sandbox
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -98,6 +100,41 @@ func Configure(cfg *config.Config, base string) error {
 	p.ZaloOAuthURL = base + Prefix + "zalo"
 	p.ZaloOpenAPIURL = p.ZaloOAuthURL
 	Secrets(cfg)
+	return nil
+}
+
+// CheckDatabase refuses a database that holds live connections of real
+// accounts: the sandbox points every platform at its fakes, where those
+// connections' checks, sends and renewals would fail and leave them in
+// ERROR for the server that really serves them.
+func CheckDatabase(ctx context.Context, db *sql.DB) error {
+	ours := map[string]bool{}
+	for _, a := range Accounts {
+		ours[a.Platform+"/"+a.ExternalID] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, platform, external_id FROM connections WHERE status <> 'INACTIVE'`)
+	if err != nil {
+		return fmt.Errorf("sandbox: reading the connections: %w", err)
+	}
+	defer rows.Close()
+	var real []string
+	for rows.Next() {
+		var id, p, ext string
+		if err := rows.Scan(&id, &p, &ext); err != nil {
+			return err
+		}
+		if !ours[p+"/"+ext] {
+			real = append(real, p+" "+id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(real) > 0 {
+		return fmt.Errorf("sandbox: this database has live connections of real accounts (%s): the sandbox would point "+
+			"them at fake platforms, where their checks would fail and leave them in ERROR; run the sandbox on a "+
+			"database of its own (DATABASE_URL), or disconnect them first", strings.Join(real, ", "))
+	}
 	return nil
 }
 
