@@ -49,6 +49,7 @@ type config struct {
 	dbName     string
 	build      bool
 	probes     bool
+	against    string // -against: a second server binary to compare with
 	senders    int
 	rate       float64
 	drainN     int
@@ -78,6 +79,7 @@ func parseFlags() config {
 	flag.StringVar(&c.dbName, "db", "switchboard_bench", "database to drop and recreate for the run")
 	flag.BoolVar(&c.build, "build", true, "build bin/switchboard and the probes first")
 	flag.BoolVar(&c.probes, "probes", true, "measure the limit probes too")
+	flag.StringVar(&c.against, "against", "", "another server binary to compare bin/switchboard with: each phase runs with one, then the other, and the table gives both and their ratio run by run (the probes are not run)")
 	flag.IntVar(&c.senders, "senders", 64, "concurrent webhook senders for the flat-out phases (ack, drain)")
 	flag.Float64Var(&c.rate, "rate", 2000, "webhooks/s of the open-loop ack latency phase (p99)")
 	flag.IntVar(&c.drainN, "drain-n", 40000, "webhooks journaled by an INGEST_WORKERS=0 replica for the drain phase")
@@ -96,6 +98,16 @@ func parseFlags() config {
 	flag.IntVar(&c.pgClients, "pgbench-clients", 8, "pgbench clients")
 	env := flag.String("env", "", "comma-separated KEY=VALUE settings for every server started (a phase's own settings win), e.g. INGEST_WORKERS=2")
 	flag.Parse()
+	if c.against != "" {
+		abs, err := filepath.Abs(c.against)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			log.Fatalf("-against: %v", err)
+		}
+		c.against, c.probes = abs, false
+	}
 	for kv := range strings.SplitSeq(*env, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
 			continue
@@ -144,6 +156,9 @@ type bench struct {
 	results *results
 
 	neverIdle bool // the server stays busy with no load (see quiesce)
+	// bin is the server binary started: bin/switchboard, or -against's
+	// while its turn runs.
+	bin string
 }
 
 func main() {
@@ -176,6 +191,14 @@ func run(ctx context.Context, cfg config) error {
 	}
 	raiseFileLimit()
 	b := &bench{cfg: cfg, root: root, probes: map[string]*probe{}, results: newResults(), hc: loadgen.NewHTTPClient(1024)}
+	// With -against, each phase runs with one binary and then the other, so
+	// that both meet the same minutes of a shared machine; B's figures are
+	// kept under their own keys.
+	bins := []string{filepath.Join(root, "bin", "switchboard")}
+	if cfg.against != "" {
+		bins = append(bins, cfg.against)
+	}
+	b.bin = bins[0]
 	started := time.Now()
 	if cfg.build {
 		if err := b.buildAll(); err != nil {
@@ -190,28 +213,47 @@ func run(ctx context.Context, cfg config) error {
 			if !cfg.wants(s) || ctx.Err() != nil {
 				continue
 			}
-			log.Printf("run %d/%d: %s", run, cfg.runs, s)
-			if err := b.ensureMain(ctx); err != nil {
-				return err
+			// A then B on odd runs, B then A on even ones: what a phase
+			// leaves behind (a warmer cache, vacuum's work) favours or
+			// burdens whichever runs second.
+			order := []int{0, 1}[:len(bins)]
+			if run%2 == 0 {
+				slices.Reverse(order)
 			}
-			b.quiesce(ctx)
-			t := time.Now()
-			err := b.scenario(ctx, s, run)
-			log.Printf("run %d/%d: %s took %s", run, cfg.runs, s, time.Since(t).Round(100*time.Millisecond))
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+			for _, i := range order {
+				bin := bins[i]
+				if bin != b.bin && b.main != nil {
+					b.main.stop(30 * time.Second)
+					b.main = nil
 				}
-				log.Printf("run %d: %s failed: %v", run, s, err)
-				b.results.note(s, fmt.Sprintf("run %d failed: %v", run, err))
+				b.bin, b.results.prefix = bin, against(i)
+				log.Printf("run %d/%d: %s%s", run, cfg.runs, s, map[bool]string{true: " (-against)"}[i > 0])
+				if err := b.ensureMain(ctx); err != nil {
+					return err
+				}
+				b.quiesce(ctx)
+				t := time.Now()
+				err := b.scenario(ctx, s, run)
+				log.Printf("run %d/%d: %s took %s", run, cfg.runs, s, time.Since(t).Round(100*time.Millisecond))
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					log.Printf("run %d: %s failed: %v", run, s, err)
+					b.results.note(s, fmt.Sprintf("run %d failed%s: %v", run, map[bool]string{true: " (-against)"}[i > 0], err))
+				}
 			}
 		}
 	}
+	b.results.prefix = ""
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	b.checkLogs()
 	table := b.results.table(b.cfg, b.pg, started, time.Since(started))
+	if cfg.against != "" {
+		table += b.results.comparison(b.cfg)
+	}
 	fmt.Print(table)
 	path := filepath.Join(cfg.out, "table-"+started.UTC().Format("20060102-150405")+".md")
 	if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
@@ -354,6 +396,15 @@ func (b *bench) probe(ctx context.Context, name string, args ...string) (*probe,
 type results struct {
 	values map[string]map[int]float64 // by figure key, then run
 	notes  map[string][]string        // by scenario
+	prefix string                     // put before the keys added (-against's turn)
+}
+
+// against is the key prefix of the figures of the i-th binary compared.
+func against(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return "against:"
 }
 
 func newResults() *results {
@@ -361,6 +412,7 @@ func newResults() *results {
 }
 
 func (r *results) add(key string, run int, v float64) {
+	key = r.prefix + key
 	if r.values[key] == nil {
 		r.values[key] = map[int]float64{}
 	}
@@ -470,6 +522,29 @@ func (r *results) table(c config, pg string, started time.Time, took time.Durati
 	}
 	if len(notes) > 0 {
 		sb.WriteString("\nNotes:\n" + strings.Join(notes, "\n") + "\n")
+	}
+	return sb.String()
+}
+
+// comparison renders -against's table: each figure with bin/switchboard
+// (A) and with the other binary (B), and B over A run by run: the two ran
+// minutes apart in the same run, so that ratio is what to judge a change by.
+func (r *results) comparison(c config) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\nA is bin/switchboard, B is %s; each phase ran with A then B on odd runs, B then A on even ones.\n\n", c.against)
+	sb.WriteString("| figure | A: median (min–max) | B: median (min–max) | B / A, run by run |\n|---|---|---|---|\n")
+	for _, rw := range rows(c) {
+		if !c.wants(rw.scenario) {
+			continue
+		}
+		ratio := "—"
+		if s := loadgen.Summarize(r.ratios(against(1)+rw.key, rw.key)); s.N > 0 {
+			ratio = fmt.Sprintf("%.2f×", s.Median)
+			if s.N > 1 {
+				ratio += fmt.Sprintf(" (%.2f–%.2f)", s.Min, s.Max)
+			}
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", rw.label, cell(r.list(rw.key), rw.unit), cell(r.list(against(1)+rw.key), rw.unit), ratio)
 	}
 	return sb.String()
 }

@@ -184,7 +184,7 @@ func (s *server) url() string    { return "http://" + s.addr }
 func (s *server) gqlURL() string { return "http://" + s.addr + "/graphql" }
 func (s *server) wsURL() string  { return "ws://" + s.addr + "/graphql" }
 
-// startServer starts bin/switchboard with the bench's environment plus
+// startServer starts b.bin (bin/switchboard) with the bench's environment plus
 // extra, and waits until /readyz says it is serving on a migrated database.
 func (b *bench) startServer(ctx context.Context, name string, extra map[string]string) (*server, error) {
 	addr, err := freeAddr()
@@ -215,7 +215,7 @@ func (b *bench) startServer(ctx context.Context, name string, extra map[string]s
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
-	p, err := startProc(name, filepath.Join(b.cfg.out, "server.log"), env, nil, filepath.Join(b.root, "bin", "switchboard"))
+	p, err := startProc(name, filepath.Join(b.cfg.out, "server.log"), env, nil, b.bin)
 	if err != nil {
 		return nil, err
 	}
