@@ -48,36 +48,38 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// statusWriter records the status code for the access log.
-type statusWriter struct {
+// StatusWriter records the status code and size a handler answered with,
+// for the access log and a webhook's span. Status stays 0 until the
+// handler writes (a hijacked websocket: 101).
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int
+	Status int
+	Bytes  int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Status == 0 {
+		w.Status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
+	w.Bytes += n
 	return n, err
 }
 
 // Unwrap lets http.ResponseController reach Flush and the like.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hands the connection to a websocket upgrader, which asserts
 // http.Hijacker directly rather than through a ResponseController.
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.status = http.StatusSwitchingProtocols
+func (w *StatusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.Status = http.StatusSwitchingProtocols
 	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
@@ -93,16 +95,16 @@ func Logging(logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-ID", id)
 		ctx := WithRequestID(r.Context(), id)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		if sw.status == 0 {
-			sw.status = http.StatusSwitchingProtocols
+		if sw.Status == 0 {
+			sw.Status = http.StatusSwitchingProtocols
 		}
 		logger.LogAttrs(ctx, slog.LevelInfo, "http request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status),
-			slog.Int("bytes", sw.bytes),
+			slog.Int("status", sw.Status),
+			slog.Int("bytes", sw.Bytes),
 			slog.Duration("duration", time.Since(start)),
 		)
 	})

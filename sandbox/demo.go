@@ -82,7 +82,7 @@ func (s *Sandbox) Setup(ctx context.Context, a *app.App) (*Demo, error) {
 	}
 	seen := map[string]bool{}
 	for _, acct := range Accounts {
-		key := acct.Platform + "/" + acct.ExternalID
+		key := accountKey(acct.Platform, acct.ExternalID)
 		if seen[acct.Platform] {
 			if live[key] == nil {
 				spare := acct
@@ -138,7 +138,9 @@ func liveConnections(ctx context.Context, client *ent.Client) (map[string]*ent.C
 	}
 	out := map[string]*ent.Connection{}
 	for _, c := range conns {
-		out[string(c.Platform)+"/"+c.ExternalID] = c
+		if ours(string(c.Platform), c.ExternalID) {
+			out[accountKey(string(c.Platform), c.ExternalID)] = c
+		}
 	}
 	return out, nil
 }

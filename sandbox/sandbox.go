@@ -19,6 +19,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/switchboard-chat/switchboard/config"
@@ -69,6 +70,13 @@ var Accounts = []Account{
 	{"ZALO", "Switchboard Spare OA", map[string]any{"oaSecretKey": "sandbox-zalo-oa-secret-2"}, "3000000000000000002"},
 }
 
+// accountKey names an account across platforms; ours reports one of Accounts.
+func accountKey(platform, externalID string) string { return platform + "/" + externalID }
+
+func ours(platform, externalID string) bool {
+	return slices.ContainsFunc(Accounts, func(a Account) bool { return a.Platform == platform && a.ExternalID == externalID })
+}
+
 // facebookUser is the Facebook Login token of the user who manages both
 // pages; connectFacebook exchanges it for a long-lived one, as in production.
 const facebookUser = "sandbox-facebook-user"
@@ -108,10 +116,6 @@ func Configure(cfg *config.Config, base string) error {
 // connections' checks, sends and renewals would fail and leave them in
 // ERROR for the server that really serves them.
 func CheckDatabase(ctx context.Context, db *sql.DB) error {
-	ours := map[string]bool{}
-	for _, a := range Accounts {
-		ours[a.Platform+"/"+a.ExternalID] = true
-	}
 	rows, err := db.QueryContext(ctx, `SELECT id, platform, external_id FROM connections WHERE status <> 'INACTIVE'`)
 	if err != nil {
 		return fmt.Errorf("sandbox: reading the connections: %w", err)
@@ -123,7 +127,7 @@ func CheckDatabase(ctx context.Context, db *sql.DB) error {
 		if err := rows.Scan(&id, &p, &ext); err != nil {
 			return err
 		}
-		if !ours[p+"/"+ext] {
+		if !ours(p, ext) {
 			real = append(real, p+" "+id)
 		}
 	}

@@ -8,6 +8,7 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"expvar"
@@ -32,6 +33,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/health"
+	"github.com/switchboard-chat/switchboard/httpx"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/metrics"
@@ -309,33 +311,15 @@ func traced(w http.ResponseWriter, r *http.Request, name string, p schematype.Pl
 	ctx, span := tracing.Start(tracing.FromRequest(r), name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 		attribute.String("platform", string(p)), semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route)))
 	defer span.End()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &httpx.StatusWriter{ResponseWriter: w}
 	serve(sw, r.WithContext(ctx))
-	span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
+	status := cmp.Or(sw.Status, http.StatusOK) // nothing written is an empty 200
+	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 	// A refusal is the sender's mistake, not a failure of ours (a 4xx
 	// leaves a server span's status unset).
-	if sw.status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(sw.status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
 	}
-}
-
-// statusWriter records the status a traced webhook was answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
 }
 
 // traceConnections names, on a traced request's span, the connections its
