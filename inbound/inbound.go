@@ -31,6 +31,12 @@ type Fragment struct {
 	// number id, OA id; empty for Telegram, routed by URL). It routes the
 	// fragment to a connection.
 	Account string
+	// Thread is the customer the event concerns, as the platform names them
+	// (the Contact.ExternalID Decode gives), or empty when it concerns none
+	// or Split cannot tell cheaply. One customer's events queue in one lane
+	// of the journal, applied one after another in arrival order, while
+	// other customers' are applied beside them.
+	Thread string
 	// Raw is the event's bytes: the whole body for single-event platforms
 	// (Telegram, Zalo), the event's own JSON for batching ones. For WhatsApp
 	// messages it is {"contact":…,"message":…} built from the raw parts, so

@@ -70,34 +70,50 @@ func split(body []byte) ([]inbound.Fragment, error) {
 		}
 		for _, items := range [][]json.RawMessage{e.Messaging, e.Standby} {
 			for j, raw := range items {
-				typ, key, err := identify(raw)
+				typ, key, thread, err := identify(raw)
 				if err != nil {
 					return nil, fmt.Errorf("entry %d item %d: %w", i, j, err)
 				}
-				frags = append(frags, inbound.Fragment{Type: typ, DedupKey: key, Account: string(e.ID), Raw: raw})
+				frags = append(frags, inbound.Fragment{Type: typ, DedupKey: key, Account: string(e.ID), Thread: thread, Raw: raw})
 			}
 		}
 	}
 	return frags, nil
 }
 
-// identify reads only what routing and deduplication need, so that a field
+// identify reads only what routing, deduplication and queueing (the
+// customer's thread) need, so that a field
 // Decode would choke on fails one fragment later rather than the whole
 // batch now.
-func identify(raw []byte) (typ, dedupKey string, err error) {
+func identify(raw []byte) (typ, dedupKey, thread string, err error) {
 	f, err := fieldsOf(raw)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	var sender struct {
 		ID scopedID `json:"id"`
 	}
 	var timestamp json.Number
 	if err := f.decode("sender", &sender); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if err := f.decode("timestamp", &timestamp); err != nil {
-		return "", "", err
+		return "", "", "", err
+	}
+	// The customer is the sender, but of an echo (the page's own message)
+	// the recipient. A recipient that does not read leaves the echo without
+	// a thread rather than failing it here: Decode judges it.
+	var recipient struct {
+		ID scopedID `json:"id"`
+	}
+	who := func(typ string) string {
+		if typ == "message_echo" {
+			if f.decode("recipient", &recipient) != nil {
+				return ""
+			}
+			return string(recipient.ID)
+		}
+		return string(sender.ID)
 	}
 	// Events without an id of their own are told apart by who and when; a
 	// retry repeats both.
@@ -109,52 +125,52 @@ func identify(raw []byte) (typ, dedupKey string, err error) {
 	case testType:
 		var nonce string
 		if err := f.decode(inbound.TestMarker, &nonce); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		if nonce == "" {
-			return "", "", errors.New("empty " + inbound.TestMarker)
+			return "", "", "", errors.New("empty " + inbound.TestMarker)
 		}
-		return testType, "test:" + nonce, nil
+		return testType, "test:" + nonce, who(testType), nil
 	case "message":
 		var m struct {
 			Mid    string `json:"mid"`
 			IsEcho bool   `json:"is_echo"`
 		}
 		if err := f.decode(ev, &m); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		if m.Mid == "" {
-			return "", "", errors.New("message without mid")
+			return "", "", "", errors.New("message without mid")
 		}
 		typ = "message"
 		if m.IsEcho {
 			typ = "message_echo"
 		}
-		return typ, "mid:" + m.Mid, nil
+		return typ, "mid:" + m.Mid, who(typ), nil
 	case "postback":
 		var p struct {
 			Mid string `json:"mid"`
 		}
 		if err := f.decode(ev, &p); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		if p.Mid != "" {
-			return ev, "postback:" + p.Mid, nil
+			return ev, "postback:" + p.Mid, who(ev), nil
 		}
-		return ev, byWhoAndWhen(ev, timestamp), nil
+		return ev, byWhoAndWhen(ev, timestamp), who(ev), nil
 	case "delivery", "read":
 		var r struct {
 			Watermark json.Number `json:"watermark"`
 		}
 		if err := f.decode(ev, &r); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		if r.Watermark == "" {
-			return "", "", errors.New(ev + " without watermark")
+			return "", "", "", errors.New(ev + " without watermark")
 		}
-		return ev, byWhoAndWhen(ev, r.Watermark), nil
+		return ev, byWhoAndWhen(ev, r.Watermark), who(ev), nil
 	default:
-		return ev, byWhoAndWhen(ev, timestamp), nil
+		return ev, byWhoAndWhen(ev, timestamp), who(ev), nil
 	}
 }
 

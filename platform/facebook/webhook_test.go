@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/facebook"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/platformtest"
 )
 
 const (
@@ -179,7 +180,7 @@ func TestSplitEdgeCases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Split (-want +got):\n%s", diff)
 			}
 		})
@@ -348,7 +349,7 @@ func TestDecodeFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Decode (-want +got):\n%s", diff)
 			}
 		})
@@ -418,7 +419,7 @@ func TestDecodeItems(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Decode (-want +got):\n%s", diff)
 			}
 		})

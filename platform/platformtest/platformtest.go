@@ -13,8 +13,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/platform"
 )
+
+// AnyThread has a Split test's list of fragments leave their threads to
+// FuzzWebhook, which holds every fixture's to the contact Decode makes.
+var AnyThread cmp.Option = cmpopts.IgnoreFields(inbound.Fragment{}, "Thread")
 
 // Wire is one platform's webhook format as the fuzzers and benchmarks see it.
 type Wire struct {
@@ -73,9 +81,13 @@ func FuzzVerify(f *testing.F, w Wire) {
 // FuzzWebhook feeds a verified body through what the webhook edge and the
 // processor do with it (Peek for an AccountRouted platform, Split, then
 // Decode of every fragment) and checks that nothing panics, that a decoded
-// fragment is an event, and that the fragments stay in proportion to the
+// fragment is an event, that Split named the thread of the customer Decode
+// makes the contact, and that the fragments stay in proportion to the
 // body: a body's fragments are journaled, so a body that multiplied into
-// many copies of itself would be an allocation a sender controls.
+// many copies of itself would be an allocation a sender controls. (The
+// journal queues one customer's events in one lane by their thread: a
+// thread other than the contact would let two transactions apply one
+// conversation's events side by side, out of order.)
 func FuzzWebhook(f *testing.F, w Wire) {
 	for _, body := range w.Fixtures {
 		f.Add(body)
@@ -97,6 +109,9 @@ func FuzzWebhook(f *testing.F, w Wire) {
 			ev, err := w.Channel.Decode(fr.Raw)
 			if err == nil && ev == nil {
 				t.Fatalf("fragment %d (%s) decoded to no event and no error", i, fr.Raw)
+			}
+			if err == nil && !ev.Test && ev.Contact.ExternalID != "" && fr.Thread != ev.Contact.ExternalID {
+				t.Fatalf("fragment %d (%s): Split's thread is %q, Decode's contact %q", i, fr.Type, fr.Thread, ev.Contact.ExternalID)
 			}
 		}
 		if limit := 4*len(body) + 256*len(frags); total > limit {

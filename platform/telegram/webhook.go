@@ -69,7 +69,32 @@ func Split(body []byte) ([]inbound.Fragment, error) {
 		}
 		key = "test:" + nonce
 	}
-	return []inbound.Fragment{{Type: updateType(fields), DedupKey: key, Raw: body}}, nil
+	typ := updateType(fields)
+	return []inbound.Fragment{{Type: typ, DedupKey: key, Thread: thread(fields[typ]), Raw: body}}, nil
+}
+
+// thread names the chat an update is in, the contact Decode makes of it:
+// the message's chat, or the chat of the message a button was on. An
+// update without one (or one that would not decode) has no thread.
+func thread(payload json.RawMessage) string {
+	var p struct {
+		Chat    *struct{ ID json.RawMessage } `json:"chat"`
+		Message *struct {
+			Chat *struct{ ID json.RawMessage } `json:"chat"`
+		} `json:"message"`
+	}
+	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil {
+		return ""
+	}
+	chat := p.Chat
+	if chat == nil && p.Message != nil {
+		chat = p.Message.Chat
+	}
+	if chat == nil {
+		return ""
+	}
+	id, _ := integer(chat.ID)
+	return id
 }
 
 // updateType names the update's payload field. Telegram keeps adding update

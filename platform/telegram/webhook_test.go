@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
+	"github.com/switchboard-chat/switchboard/platform/platformtest"
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 )
 
@@ -56,7 +57,7 @@ func TestSplit(t *testing.T) {
 				t.Fatalf("Split: %v", err)
 			}
 			want := []inbound.Fragment{{Type: tt.wantType, DedupKey: tt.wantKey, Account: "", Raw: body}}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Split (-want +got):\n%s", diff)
 			}
 		})

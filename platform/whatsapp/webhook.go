@@ -133,7 +133,7 @@ func splitValue(raw json.RawMessage) ([]inbound.Fragment, error) {
 		if err := json.Unmarshal(m, &head); err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
-		f := inbound.Fragment{Type: "message", DedupKey: "wamid:" + head.ID, Account: account}
+		f := inbound.Fragment{Type: "message", DedupKey: "wamid:" + head.ID, Account: account, Thread: head.From}
 		switch {
 		case head.Test != nil:
 			if *head.Test == "" {
@@ -152,8 +152,9 @@ func splitValue(raw json.RawMessage) ([]inbound.Fragment, error) {
 	}
 	for i, s := range v.Statuses {
 		var head struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
+			ID          string `json:"id"`
+			Status      string `json:"status"`
+			RecipientID string `json:"recipient_id"`
 		}
 		if err := json.Unmarshal(s, &head); err != nil {
 			return nil, fmt.Errorf("status %d: %w", i, err)
@@ -165,6 +166,7 @@ func splitValue(raw json.RawMessage) ([]inbound.Fragment, error) {
 			Type:     "status",
 			DedupKey: "status:" + head.ID + ":" + head.Status,
 			Account:  account,
+			Thread:   head.RecipientID,
 			Raw:      statusRaw(s),
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
+	"github.com/switchboard-chat/switchboard/platform/platformtest"
 	"github.com/switchboard-chat/switchboard/platform/whatsapp"
 )
 
@@ -218,7 +219,7 @@ func TestSplitEdgeCases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Split (-want +got):\n%s", diff)
 			}
 		})
@@ -330,7 +331,7 @@ func TestDecodeFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Decode (-want +got):\n%s", diff)
 			}
 		})
@@ -398,7 +399,7 @@ func TestDecodeItems(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, platformtest.AnyThread); diff != "" {
 				t.Errorf("Decode (-want +got):\n%s", diff)
 			}
 		})

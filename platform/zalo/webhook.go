@@ -168,8 +168,43 @@ func Split(body []byte) ([]inbound.Fragment, error) {
 		Type:     env.EventName,
 		DedupKey: dedupKey(o, env, body),
 		Account:  env.OAID,
+		Thread:   thread(o, env.EventName),
 		Raw:      body,
 	}}, nil
+}
+
+// customer is where an event names the user it concerns, the customer on
+// either side of the OA: the sender of what users send, the recipient of
+// the OA's echoes and of receipts, the follower. nil: the event concerns no
+// customer, or names them elsewhere (the widget events: widgetUserID).
+func customer(name string) []string {
+	if dir, _, ok := messageEvent(name); ok {
+		if dir == inbound.Outbound {
+			return []string{"recipient", "id"}
+		}
+		return []string{"sender", "id"}
+	}
+	switch name {
+	case evReceived, evSeen:
+		return []string{"recipient", "id"}
+	case evFollow, evUnfollow:
+		return []string{"follower", "id"}
+	case evSubmitInfo:
+		return []string{"sender", "id"}
+	}
+	return nil
+}
+
+// thread is the customer an event concerns, "" when it names none.
+func thread(o object, name string) string {
+	var id string
+	switch path := customer(name); {
+	case path != nil:
+		id, _ = o.text(path...)
+	case name == evWidgetOK || name == evWidgetFailed:
+		id, _ = widgetUserID(o)
+	}
+	return id
 }
 
 // dedupKey names the event so that Zalo's retries of it, which repeat the
@@ -352,12 +387,12 @@ func Decode(raw []byte) (*inbound.Event, error) {
 	ev := &inbound.Event{At: at}
 
 	if dir, mt, ok := messageEvent(name); ok {
-		return decodeMessage(o, ev, dir, mt)
+		return decodeMessage(o, ev, customer(name), dir, mt)
 	}
 	switch name {
 	case evReceived, evSeen:
 		// The OA sent the message, so the user is the recipient.
-		user, err := required(o, "recipient", "id")
+		user, err := required(o, customer(name)...)
 		if err != nil {
 			return nil, err
 		}
@@ -379,7 +414,7 @@ func Decode(raw []byte) (*inbound.Event, error) {
 		}
 		ev.Kind, ev.Contact.ExternalID, ev.Receipt = inbound.Receipt, user, r
 	case evFollow, evUnfollow:
-		user, err := required(o, "follower", "id")
+		user, err := required(o, customer(name)...)
 		if err != nil {
 			return nil, err
 		}
@@ -388,7 +423,7 @@ func Decode(raw []byte) (*inbound.Event, error) {
 			ev.Kind = inbound.Unfollow
 		}
 	case evSubmitInfo:
-		user, err := required(o, "sender", "id")
+		user, err := required(o, customer(name)...)
 		if err != nil {
 			return nil, err
 		}
@@ -489,14 +524,8 @@ type wirePayload struct {
 	} `json:"coordinates"`
 }
 
-func decodeMessage(o object, ev *inbound.Event, dir inbound.Direction, mt messageType) (*inbound.Event, error) {
-	// The customer is the user on either side: the sender of what users
-	// send, the recipient of the OA's echoes (whose sender is the OA).
-	party := "sender"
-	if dir == inbound.Outbound {
-		party = "recipient"
-	}
-	user, err := required(o, party, "id")
+func decodeMessage(o object, ev *inbound.Event, party []string, dir inbound.Direction, mt messageType) (*inbound.Event, error) {
+	user, err := required(o, party...)
 	if err != nil {
 		return nil, err
 	}
