@@ -328,6 +328,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookevent.FieldRepeats:        {Type: field.TypeInt, Column: webhookevent.FieldRepeats},
 			webhookevent.FieldSkippedAt:      {Type: field.TypeTime, Column: webhookevent.FieldSkippedAt},
 			webhookevent.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookevent.FieldNextAttemptAt},
+			webhookevent.FieldLane:           {Type: field.TypeInt16, Column: webhookevent.FieldLane},
 			webhookevent.FieldTraceParent:    {Type: field.TypeString, Column: webhookevent.FieldTraceParent},
 		},
 	}
@@ -2699,6 +2700,11 @@ func (f *WebhookEventFilter) WhereSkippedAt(p entql.TimeP) {
 // WhereNextAttemptAt applies the entql time.Time predicate on the next_attempt_at field.
 func (f *WebhookEventFilter) WhereNextAttemptAt(p entql.TimeP) {
 	f.Where(p.Field(webhookevent.FieldNextAttemptAt))
+}
+
+// WhereLane applies the entql int16 predicate on the lane field.
+func (f *WebhookEventFilter) WhereLane(p entql.Int16P) {
+	f.Where(p.Field(webhookevent.FieldLane))
 }
 
 // WhereTraceParent applies the entql string predicate on the trace_parent field.

@@ -14354,6 +14354,8 @@ type WebhookEventMutation struct {
 	addrepeats         *int
 	skipped_at         *time.Time
 	next_attempt_at    *time.Time
+	lane               *int16
+	addlane            *int16
 	trace_parent       *string
 	clearedFields      map[string]struct{}
 	connection         *pulid.ID
@@ -15209,6 +15211,62 @@ func (m *WebhookEventMutation) ResetNextAttemptAt() {
 	delete(m.clearedFields, webhookevent.FieldNextAttemptAt)
 }
 
+// SetLane sets the "lane" field.
+func (m *WebhookEventMutation) SetLane(i int16) {
+	m.lane = &i
+	m.addlane = nil
+}
+
+// Lane returns the value of the "lane" field in the mutation.
+func (m *WebhookEventMutation) Lane() (r int16, exists bool) {
+	v := m.lane
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLane returns the old "lane" field's value of the WebhookEvent entity.
+// If the WebhookEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEventMutation) OldLane(ctx context.Context) (v int16, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLane is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLane requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLane: %w", err)
+	}
+	return oldValue.Lane, nil
+}
+
+// AddLane adds i to the "lane" field.
+func (m *WebhookEventMutation) AddLane(i int16) {
+	if m.addlane != nil {
+		*m.addlane += i
+	} else {
+		m.addlane = &i
+	}
+}
+
+// AddedLane returns the value that was added to the "lane" field in this mutation.
+func (m *WebhookEventMutation) AddedLane() (r int16, exists bool) {
+	v := m.addlane
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLane resets all changes to the "lane" field.
+func (m *WebhookEventMutation) ResetLane() {
+	m.lane = nil
+	m.addlane = nil
+}
+
 // SetTraceParent sets the "trace_parent" field.
 func (m *WebhookEventMutation) SetTraceParent(s string) {
 	m.trace_parent = &s
@@ -15346,7 +15404,7 @@ func (m *WebhookEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WebhookEventMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 18)
 	if m.platform != nil {
 		fields = append(fields, webhookevent.FieldPlatform)
 	}
@@ -15395,6 +15453,9 @@ func (m *WebhookEventMutation) Fields() []string {
 	if m.next_attempt_at != nil {
 		fields = append(fields, webhookevent.FieldNextAttemptAt)
 	}
+	if m.lane != nil {
+		fields = append(fields, webhookevent.FieldLane)
+	}
 	if m.trace_parent != nil {
 		fields = append(fields, webhookevent.FieldTraceParent)
 	}
@@ -15438,6 +15499,8 @@ func (m *WebhookEventMutation) Field(name string) (ent.Value, bool) {
 		return m.SkippedAt()
 	case webhookevent.FieldNextAttemptAt:
 		return m.NextAttemptAt()
+	case webhookevent.FieldLane:
+		return m.Lane()
 	case webhookevent.FieldTraceParent:
 		return m.TraceParent()
 	}
@@ -15481,6 +15544,8 @@ func (m *WebhookEventMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldSkippedAt(ctx)
 	case webhookevent.FieldNextAttemptAt:
 		return m.OldNextAttemptAt(ctx)
+	case webhookevent.FieldLane:
+		return m.OldLane(ctx)
 	case webhookevent.FieldTraceParent:
 		return m.OldTraceParent(ctx)
 	}
@@ -15604,6 +15669,13 @@ func (m *WebhookEventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetNextAttemptAt(v)
 		return nil
+	case webhookevent.FieldLane:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLane(v)
+		return nil
 	case webhookevent.FieldTraceParent:
 		v, ok := value.(string)
 		if !ok {
@@ -15628,6 +15700,9 @@ func (m *WebhookEventMutation) AddedFields() []string {
 	if m.addrepeats != nil {
 		fields = append(fields, webhookevent.FieldRepeats)
 	}
+	if m.addlane != nil {
+		fields = append(fields, webhookevent.FieldLane)
+	}
 	return fields
 }
 
@@ -15642,6 +15717,8 @@ func (m *WebhookEventMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedAttempts()
 	case webhookevent.FieldRepeats:
 		return m.AddedRepeats()
+	case webhookevent.FieldLane:
+		return m.AddedLane()
 	}
 	return nil, false
 }
@@ -15671,6 +15748,13 @@ func (m *WebhookEventMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddRepeats(v)
+		return nil
+	case webhookevent.FieldLane:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLane(v)
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEvent numeric field %s", name)
@@ -15803,6 +15887,9 @@ func (m *WebhookEventMutation) ResetField(name string) error {
 		return nil
 	case webhookevent.FieldNextAttemptAt:
 		m.ResetNextAttemptAt()
+		return nil
+	case webhookevent.FieldLane:
+		m.ResetLane()
 		return nil
 	case webhookevent.FieldTraceParent:
 		m.ResetTraceParent()

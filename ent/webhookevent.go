@@ -54,6 +54,8 @@ type WebhookEvent struct {
 	SkippedAt *time.Time `json:"skipped_at,omitempty"`
 	// When processing is tried again after a failure.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// The processing lane the event queues in: a hash of the customer it concerns (the thread Split names), so that one customer's events are applied one after another in arrival order while other customers' are applied beside them (package ingest).
+	Lane int16 `json:"lane,omitempty"`
 	// The W3C traceparent of the webhook's journal span, when tracing was on: processing, later and on any replica, continues that trace.
 	TraceParent *string `json:"trace_parent,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -108,7 +110,7 @@ func (*WebhookEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case webhookevent.FieldID:
 			values[i] = new(pulid.ID)
-		case webhookevent.FieldResponseStatus, webhookevent.FieldAttempts, webhookevent.FieldRepeats:
+		case webhookevent.FieldResponseStatus, webhookevent.FieldAttempts, webhookevent.FieldRepeats, webhookevent.FieldLane:
 			values[i] = new(sql.NullInt64)
 		case webhookevent.FieldPlatform, webhookevent.FieldAccount, webhookevent.FieldEventType, webhookevent.FieldDedupKey, webhookevent.FieldError, webhookevent.FieldTraceParent:
 			values[i] = new(sql.NullString)
@@ -238,6 +240,12 @@ func (_m *WebhookEvent) assignValues(columns []string, values []any) error {
 				_m.NextAttemptAt = new(time.Time)
 				*_m.NextAttemptAt = value.Time
 			}
+		case webhookevent.FieldLane:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field lane", values[i])
+			} else if value.Valid {
+				_m.Lane = int16(value.Int64)
+			}
 		case webhookevent.FieldTraceParent:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field trace_parent", values[i])
@@ -352,6 +360,9 @@ func (_m *WebhookEvent) String() string {
 		builder.WriteString("next_attempt_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("lane=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Lane))
 	builder.WriteString(", ")
 	if v := _m.TraceParent; v != nil {
 		builder.WriteString("trace_parent=")

@@ -219,6 +219,20 @@ func (_c *WebhookEventCreate) SetNillableNextAttemptAt(v *time.Time) *WebhookEve
 	return _c
 }
 
+// SetLane sets the "lane" field.
+func (_c *WebhookEventCreate) SetLane(v int16) *WebhookEventCreate {
+	_c.mutation.SetLane(v)
+	return _c
+}
+
+// SetNillableLane sets the "lane" field if the given value is not nil.
+func (_c *WebhookEventCreate) SetNillableLane(v *int16) *WebhookEventCreate {
+	if v != nil {
+		_c.SetLane(*v)
+	}
+	return _c
+}
+
 // SetTraceParent sets the "trace_parent" field.
 func (_c *WebhookEventCreate) SetTraceParent(v string) *WebhookEventCreate {
 	_c.mutation.SetTraceParent(v)
@@ -313,6 +327,10 @@ func (_c *WebhookEventCreate) defaults() error {
 		v := webhookevent.DefaultRepeats
 		_c.mutation.SetRepeats(v)
 	}
+	if _, ok := _c.mutation.Lane(); !ok {
+		v := webhookevent.DefaultLane
+		_c.mutation.SetLane(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if webhookevent.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized webhookevent.DefaultID (forgotten import ent/runtime?)")
@@ -353,6 +371,9 @@ func (_c *WebhookEventCreate) check() error {
 	}
 	if _, ok := _c.mutation.Repeats(); !ok {
 		return &ValidationError{Name: "repeats", err: errors.New(`ent: missing required field "WebhookEvent.repeats"`)}
+	}
+	if _, ok := _c.mutation.Lane(); !ok {
+		return &ValidationError{Name: "lane", err: errors.New(`ent: missing required field "WebhookEvent.lane"`)}
 	}
 	return nil
 }
@@ -445,6 +466,10 @@ func (_c *WebhookEventCreate) createSpec() (*WebhookEvent, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.NextAttemptAt(); ok {
 		_spec.SetField(webhookevent.FieldNextAttemptAt, field.TypeTime, value)
 		_node.NextAttemptAt = &value
+	}
+	if value, ok := _c.mutation.Lane(); ok {
+		_spec.SetField(webhookevent.FieldLane, field.TypeInt16, value)
+		_node.Lane = value
 	}
 	if value, ok := _c.mutation.TraceParent(); ok {
 		_spec.SetField(webhookevent.FieldTraceParent, field.TypeString, value)
@@ -720,6 +745,9 @@ func (u *WebhookEventUpsertOne) UpdateNewValues() *WebhookEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.ReceivedAt(); exists {
 			s.SetIgnore(webhookevent.FieldReceivedAt)
+		}
+		if _, exists := u.create.mutation.Lane(); exists {
+			s.SetIgnore(webhookevent.FieldLane)
 		}
 		if _, exists := u.create.mutation.TraceParent(); exists {
 			s.SetIgnore(webhookevent.FieldTraceParent)
@@ -1129,6 +1157,9 @@ func (u *WebhookEventUpsertBulk) UpdateNewValues() *WebhookEventUpsertBulk {
 			}
 			if _, exists := b.mutation.ReceivedAt(); exists {
 				s.SetIgnore(webhookevent.FieldReceivedAt)
+			}
+			if _, exists := b.mutation.Lane(); exists {
+				s.SetIgnore(webhookevent.FieldLane)
 			}
 			if _, exists := b.mutation.TraceParent(); exists {
 				s.SetIgnore(webhookevent.FieldTraceParent)

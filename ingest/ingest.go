@@ -1,7 +1,9 @@
 // Package ingest turns journaled webhook events into contacts, conversations
 // and messages, exactly once, and publishes what changed. Workers claim
-// journal rows with FOR UPDATE SKIP LOCKED, so any number of them, in any
-// number of replicas, share the backlog; each event is applied and marked
+// lanes of the journal (each customer's events queue in one; see Lanes) and
+// their rows with FOR UPDATE SKIP LOCKED, so any number of them, in any
+// number of replicas, share the backlog and apply each customer's events in
+// order; each event is applied and marked
 // processed in one transaction, so a crash replays it and the unique keys
 // make the replay a no-op. Whatever one event does, the queue moves on: each
 // event is applied in a savepoint, and one that fails is retried with
@@ -56,14 +58,9 @@ type Processor struct {
 	wake     chan struct{}
 	now      func() time.Time
 	claims   atomic.Int64
-	// claimMu lets one worker claim at a time. A claim locks its rows and
-	// with that takes the transaction id that orders its events in the
-	// log, so claims made one after another keep each conversation's
-	// messages in journal order across workers: a later batch of the
-	// same customer waits on the earlier one's contact lock and commits
-	// after it, with the larger id. Claims that overlap could each take
-	// part of the other's range.
-	claimMu sync.Mutex
+	// share is how many lanes one claim takes (see lanes): Lanes divided
+	// among the workers Run starts.
+	share atomic.Int32
 }
 
 // Claims counts the batches workers have tried to claim: one per batch
@@ -161,6 +158,7 @@ func (p *Processor) Wake() {
 // once, not once per try. Answers to what customers wait on are sent beside
 // them (see AnswerThrough).
 func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
+	p.share.Store(int32(max(1, Lanes/max(workers, 1))))
 	var wg sync.WaitGroup
 	wg.Go(func() { p.runAnswers(ctx) })
 	for range workers {
@@ -214,6 +212,42 @@ func sleep(ctx context.Context, d time.Duration) {
 // of webhooks a second per worker. It also stays within the 64 savepoints
 // (one per event) a PostgreSQL transaction keeps cheaply.
 const BatchSize = 64
+
+// Lanes is how many lanes processing runs in. The journal gives each event
+// a lane by the customer it concerns (journal.Lane); a claim takes whole
+// lanes, each under an advisory lock held until its transaction ends, so
+// one customer's events are applied by one transaction at a time in
+// journal order, in whatever replica, while workers holding other lanes
+// apply other customers' events beside them. (Claims of overlapping rows
+// instead made two workers wait on each other's contact and conversation
+// locks: two workers drained barely faster than one.) Every replica must
+// count the same lanes.
+const Lanes = 16
+
+// LaneLocks is the class of the lanes' advisory locks (the two-key form,
+// apart from the one-key locks of migrations and accounts).
+const LaneLocks = 7283002
+
+// lanes matches the events of up to n lanes that this transaction takes:
+// among the lanes of the oldest due events, the first ones that no other
+// transaction holds, locked until this one ends. The array is computed
+// once; the lock is tried lane by lane in age order, and stops at n.
+// (OFFSET 0 keeps the planner from pushing the lock down into the
+// grouping, where it would lock every lane before the LIMIT picked n.)
+func lanes(now time.Time, n int) predicate.WebhookEvent {
+	return func(s *entsql.Selector) {
+		s.Where(entsql.P(func(b *entsql.Builder) {
+			b.WriteString("(").Ident(s.C(webhookevent.FieldLane)).WriteString(fmt.Sprintf(" %% %d) = ANY(ARRAY(", Lanes)).
+				WriteString("SELECT l FROM (SELECT l, min(id) AS oldest FROM (").
+				WriteString(fmt.Sprintf("SELECT lane %% %d AS l, id FROM webhook_events ", Lanes)).
+				WriteString("WHERE processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL ").
+				WriteString("AND (next_attempt_at IS NULL OR next_attempt_at <= ").Arg(now).
+				WriteString(fmt.Sprintf(") ORDER BY id LIMIT %d) due GROUP BY l ORDER BY oldest OFFSET 0) waiting ", 4*BatchSize)).
+				WriteString(fmt.Sprintf("WHERE pg_try_advisory_xact_lock(%d, l) LIMIT ", LaneLocks)).Arg(n).
+				WriteString("))")
+		}))
+	}
+}
 
 // queued matches journal entries still to process: neither processed nor
 // failed nor skipped (the webhookevent_pending index holds exactly these).
@@ -279,19 +313,23 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 		where := p.due()
 		if only != "" {
 			where = append(where, webhookevent.ID(only))
+		} else {
+			share := int(p.share.Load())
+			if share == 0 {
+				share = Lanes // a caller of ProcessNext without Run: all it can take
+			}
+			where = append(where, lanes(p.now(), share))
 		}
 		var claimed time.Time
 		if tracing.On() {
 			claimed = time.Now()
 		}
-		p.claimMu.Lock()
 		evs, err := tx.WebhookEvent.Query().
 			Where(where...).
 			Order(webhookevent.ByID()).
 			Limit(limit).
 			ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).
 			All(ctx)
-		p.claimMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("claiming journal entries: %w", err)
 		}

@@ -17,7 +17,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -47,9 +49,26 @@ type Entry struct {
 	Account   string
 	EventType string
 	DedupKey  string
-	Payload   []byte
+	// Thread is the customer the event concerns (inbound.Fragment.Thread):
+	// it chooses the entry's lane (see Lane).
+	Thread  string
+	Payload []byte
 	// Note is stored as the entry's error, e.g. why it is unroutable.
 	Note string
+}
+
+// Lane is the processing lane of an entry about thread (a customer): a
+// hash, so that every replica puts one customer's events in the same lane,
+// where they are applied one after another (package ingest claims lanes).
+// An entry about no customer orders against nothing and is spread by its
+// dedup key.
+func Lane(thread, dedupKey string) int16 {
+	if thread == "" {
+		thread = dedupKey
+	}
+	h := fnv.New32a()
+	h.Write([]byte(thread))
+	return int16(h.Sum32() & math.MaxInt16)
 }
 
 // Result says what happened to an appended entry.
@@ -254,12 +273,12 @@ func (j *Journal) Run(ctx context.Context) {
 // parents (tracing off) unnests, beside the others, as NULLs.
 const insert = `
 INSERT INTO webhook_events (id, platform, connection_id, campaign_id, account, event_type, dedup_key, payload,
-	received_at, response_status, attempts, processed_at, error, trace_parent)
+	received_at, response_status, attempts, processed_at, error, trace_parent, lane)
 SELECT id, platform, NULLIF(connection_id, ''), NULLIF(campaign_id, ''), NULLIF(account, ''), event_type, dedup_key, payload,
-	received_at, 200, 0, CASE WHEN connection_id = '' THEN received_at END, NULLIF(note, ''), NULLIF(trace_parent, '')
+	received_at, 200, 0, CASE WHEN connection_id = '' THEN received_at END, NULLIF(note, ''), NULLIF(trace_parent, ''), lane
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[], $10::text[],
-	$11::text[])
-	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note, account, trace_parent)
+	$11::text[], $12::smallint[])
+	AS v(id, platform, connection_id, campaign_id, event_type, dedup_key, payload, received_at, note, account, trace_parent, lane)
 ON CONFLICT DO NOTHING
 RETURNING id`
 
@@ -325,6 +344,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 	var payloads [][]byte
 	var times []string
 	var traces []string // nil unless some request is traced
+	var lanes []int64
 	out := make([][]Result, len(batch))
 	for i, r := range batch {
 		if r.span != nil && traces == nil {
@@ -344,6 +364,7 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 			times = append(times, r.at.UTC().Format(time.RFC3339Nano))
 			notes = append(notes, inbound.Text(e.Note))
 			accounts = append(accounts, inbound.Key(e.Account))
+			lanes = append(lanes, int64(Lane(e.Thread, e.DedupKey)))
 			if traces != nil {
 				traces = append(traces, r.traceParent())
 			}
@@ -366,7 +387,8 @@ func (j *Journal) insert(ctx context.Context, batch []*request) ([][]Result, err
 	}
 	rows, err := query(ctx, insert, pq.Array(ids), pq.Array(platforms), pq.Array(conns), pq.Array(campaigns),
 		pq.Array(types), pq.Array(keys), pq.ByteaArray(payloads), pq.Array(times), pq.Array(notes), pq.Array(accounts),
-		pq.StringArray(traces)) // not pq.Array: a nil slice becomes an interface without allocating
+		pq.StringArray(traces), // not pq.Array: a nil slice becomes an interface without allocating
+		pq.Int64Array(lanes))
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/ent/conversation"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/ingest"
 	"github.com/switchboard-chat/switchboard/internal/testkit"
 	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/platform/graphapi"
@@ -184,16 +187,18 @@ func TestIdleProcessingWaits(t *testing.T) {
 	}
 }
 
-// Several workers share the journal without deadlocking and without
-// reordering a conversation. Batches of the same customers used to lock
-// their contacts and conversations in whatever order the batch held them:
-// two workers then deadlocked every few batches, and each deadlock cost the
-// events of both batches a retry a second later. Now every batch locks in
-// key order and claims one at a time, so a worker waits for the other
-// instead, and each conversation's messages reach the event log in the
-// order they were journaled.
+// Several workers, in two replicas, share the journal without deadlocking
+// and without reordering a conversation. Batches of the same customers used
+// to lock their contacts and conversations in whatever order the batch held
+// them: two workers then deadlocked every few batches, and each deadlock
+// cost the events of both batches a retry a second later. Then claims were
+// made one at a time, within a replica only. Now each customer's events
+// queue in one lane, which one transaction at a time holds, in any replica:
+// each conversation's messages reach the event log in the order they were
+// journaled, and workers on other lanes do not wait for them.
 func TestConcurrentWorkersNeitherDeadlockNorReorder(t *testing.T) {
 	s := newStack(t, stackOptions{noProcessing: true})
+	replica := newStack(t, stackOptions{noProcessing: true, key: s.Key})
 	conn, secret := s.telegramBot()
 	path := "/webhooks/telegram/" + string(conn.ID)
 	signed := map[string]string{telegram.SecretHeader: secret}
@@ -208,12 +213,14 @@ func TestConcurrentWorkersNeitherDeadlockNorReorder(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(sys())
-	done := make(chan struct{})
-	go func() { defer close(done); s.proc.Run(ctx, 4, 20*time.Millisecond) }()
-	s.proc.Wake()
+	var wg sync.WaitGroup
+	for _, p := range []*ingest.Processor{s.proc, replica.proc} {
+		wg.Go(func() { p.Run(ctx, 2, 20*time.Millisecond) })
+		p.Wake()
+	}
 	testkit.Eventually(t, "the journal drains", func() bool { return s.pending(conn) == 0 })
 	cancel()
-	<-done
+	wg.Wait()
 
 	retried := s.db.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), webhookevent.AttemptsGT(1)).AllX(sys())
 	if len(retried) > 0 {
@@ -243,5 +250,64 @@ func TestConcurrentWorkersNeitherDeadlockNorReorder(t *testing.T) {
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A lane held by another transaction (a worker of another replica applying
+// that customer's earlier events) is left to it: the others' events go
+// ahead, and the held customer's wait, in order, until the lane is free.
+func TestALaneIsAppliedByOneTransactionAtATime(t *testing.T) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, secret := s.telegramBot()
+	path := "/webhooks/telegram/" + string(conn.ID)
+	signed := map[string]string{telegram.SecretHeader: secret}
+	prefix := uniqueDigits("78")
+	lane := func(chat string) int { return int(journal.Lane(chat, "")) % ingest.Lanes }
+	held, free := prefix+"0", ""
+	for i := 1; free == ""; i++ {
+		if c := fmt.Sprintf("%s%d", prefix, i); lane(c) != lane(held) {
+			free = c
+		}
+	}
+	for i, chat := range []string{held, free, held, free} {
+		if r := s.post(path, signed, update(int64(i+1), chat, 1700000000+int64(i), fmt.Sprint(i))); r.status != 200 {
+			t.Fatalf("update %d: status %d", i, r.status)
+		}
+	}
+	var stored int
+	if err := s.sqlDB.QueryRowContext(sys(), `SELECT count(*) FROM webhook_events WHERE connection_id = $1 AND lane % $2 = $3`,
+		conn.ID, ingest.Lanes, lane(held)).Scan(&stored); err != nil || stored != 2 {
+		t.Fatalf("%d events journaled in the held customer's lane, want 2 (%v)", stored, err)
+	}
+
+	other, err := s.sqlDB.BeginTx(sys(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback() //nolint:errcheck // the end of the test releases the lane if the test did not
+	if _, err := other.ExecContext(sys(), "SELECT pg_advisory_xact_lock($1, $2)", ingest.LaneLocks, lane(held)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		did, err := s.proc.ProcessNext(sys())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !did {
+			break
+		}
+	}
+	applied := func() []string { return slices.Sorted(slices.Values(texts(s.messages(conn)))) }
+	if got := applied(); !slices.Equal(got, []string{"1", "3"}) {
+		t.Fatalf("with the lane of %s held, messages %v were applied; want only the other customer's 1 and 3", held, got)
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if did, err := s.proc.ProcessNext(sys()); err != nil || !did {
+		t.Fatalf("the freed lane was not claimed: %v, %v", did, err)
+	}
+	if got := applied(); !slices.Equal(got, []string{"0", "1", "2", "3"}) {
+		t.Fatalf("after the lane was freed, messages %v; want all four", got)
 	}
 }

@@ -502,7 +502,7 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, p schematype.Pla
 func entries(p schematype.Platform, conn *route, frags []inbound.Fragment, note string) []journal.Entry {
 	out := make([]journal.Entry, 0, len(frags))
 	for _, f := range frags {
-		e := journal.Entry{Platform: p, Account: f.Account, EventType: f.Type, DedupKey: f.DedupKey, Payload: f.Raw}
+		e := journal.Entry{Platform: p, Account: f.Account, EventType: f.Type, DedupKey: f.DedupKey, Thread: f.Thread, Payload: f.Raw}
 		if conn != nil {
 			e.ConnectionID, e.CampaignID, e.Account = conn.id, conn.campaignID, conn.externalID
 		} else {

@@ -541,6 +541,7 @@ var (
 		{Name: "repeats", Type: field.TypeInt, Default: 0},
 		{Name: "skipped_at", Type: field.TypeTime, Nullable: true},
 		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "lane", Type: field.TypeInt16, Default: 0},
 		{Name: "trace_parent", Type: field.TypeString, Nullable: true},
 		{Name: "campaign_id", Type: field.TypeString, Nullable: true},
 		{Name: "connection_id", Type: field.TypeString, Nullable: true},
@@ -553,13 +554,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "webhook_events_campaigns_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[16]},
+				Columns:    []*schema.Column{WebhookEventsColumns[17]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "webhook_events_connections_webhook_events",
-				Columns:    []*schema.Column{WebhookEventsColumns[17]},
+				Columns:    []*schema.Column{WebhookEventsColumns[18]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -568,7 +569,7 @@ var (
 			{
 				Name:    "webhookevent_connection_id_dedup_key",
 				Unique:  true,
-				Columns: []*schema.Column{WebhookEventsColumns[17], WebhookEventsColumns[4]},
+				Columns: []*schema.Column{WebhookEventsColumns[18], WebhookEventsColumns[4]},
 			},
 			{
 				Name:    "webhookevent_platform_account_dedup_key",
@@ -591,7 +592,7 @@ var (
 			{
 				Name:    "webhookevent_campaign_id_received_at",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEventsColumns[16], WebhookEventsColumns[6]},
+				Columns: []*schema.Column{WebhookEventsColumns[17], WebhookEventsColumns[6]},
 			},
 		},
 	}

@@ -549,6 +549,10 @@ func init() {
 	webhookeventDescRepeats := webhookeventFields[13].Descriptor()
 	// webhookevent.DefaultRepeats holds the default value on creation for the repeats field.
 	webhookevent.DefaultRepeats = webhookeventDescRepeats.Default.(int)
+	// webhookeventDescLane is the schema descriptor for lane field.
+	webhookeventDescLane := webhookeventFields[16].Descriptor()
+	// webhookevent.DefaultLane holds the default value on creation for the lane field.
+	webhookevent.DefaultLane = webhookeventDescLane.Default.(int16)
 	// webhookeventDescID is the schema descriptor for id field.
 	webhookeventDescID := webhookeventMixinFields0[0].Descriptor()
 	// webhookevent.DefaultID holds the default value on creation for the id field.

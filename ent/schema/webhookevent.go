@@ -92,6 +92,11 @@ func (WebhookEvent) Fields() []ent.Field {
 			Comment("When processing is tried again after a failure.").
 			Annotations(entgql.Skip()),
 		// Set in SQL by the journal only (package journal).
+		field.Int16("lane").
+			Default(0).
+			Immutable().
+			Comment("The processing lane the event queues in: a hash of the customer it concerns (the thread Split names), so that one customer's events are applied one after another in arrival order while other customers' are applied beside them (package ingest).").
+			Annotations(entgql.Skip()),
 		field.String("trace_parent").
 			Optional().
 			Nillable().

@@ -51,6 +51,8 @@ const (
 	FieldSkippedAt = "skipped_at"
 	// FieldNextAttemptAt holds the string denoting the next_attempt_at field in the database.
 	FieldNextAttemptAt = "next_attempt_at"
+	// FieldLane holds the string denoting the lane field in the database.
+	FieldLane = "lane"
 	// FieldTraceParent holds the string denoting the trace_parent field in the database.
 	FieldTraceParent = "trace_parent"
 	// EdgeConnection holds the string denoting the connection edge name in mutations.
@@ -94,6 +96,7 @@ var Columns = []string{
 	FieldRepeats,
 	FieldSkippedAt,
 	FieldNextAttemptAt,
+	FieldLane,
 	FieldTraceParent,
 }
 
@@ -123,6 +126,8 @@ var (
 	DefaultAttempts int
 	// DefaultRepeats holds the default value on creation for the "repeats" field.
 	DefaultRepeats int
+	// DefaultLane holds the default value on creation for the "lane" field.
+	DefaultLane int16
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -218,6 +223,11 @@ func BySkippedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByNextAttemptAt orders the results by the next_attempt_at field.
 func ByNextAttemptAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldNextAttemptAt, opts...).ToFunc()
+}
+
+// ByLane orders the results by the lane field.
+func ByLane(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLane, opts...).ToFunc()
 }
 
 // ByTraceParent orders the results by the trace_parent field.

@@ -132,6 +132,11 @@ func NextAttemptAt(v time.Time) predicate.WebhookEvent {
 	return predicate.WebhookEvent(sql.FieldEQ(FieldNextAttemptAt, v))
 }
 
+// Lane applies equality check predicate on the "lane" field. It's identical to LaneEQ.
+func Lane(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldEQ(FieldLane, v))
+}
+
 // TraceParent applies equality check predicate on the "trace_parent" field. It's identical to TraceParentEQ.
 func TraceParent(v string) predicate.WebhookEvent {
 	return predicate.WebhookEvent(sql.FieldEQ(FieldTraceParent, v))
@@ -1005,6 +1010,46 @@ func NextAttemptAtIsNil() predicate.WebhookEvent {
 // NextAttemptAtNotNil applies the NotNil predicate on the "next_attempt_at" field.
 func NextAttemptAtNotNil() predicate.WebhookEvent {
 	return predicate.WebhookEvent(sql.FieldNotNull(FieldNextAttemptAt))
+}
+
+// LaneEQ applies the EQ predicate on the "lane" field.
+func LaneEQ(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldEQ(FieldLane, v))
+}
+
+// LaneNEQ applies the NEQ predicate on the "lane" field.
+func LaneNEQ(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNEQ(FieldLane, v))
+}
+
+// LaneIn applies the In predicate on the "lane" field.
+func LaneIn(vs ...int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldIn(FieldLane, vs...))
+}
+
+// LaneNotIn applies the NotIn predicate on the "lane" field.
+func LaneNotIn(vs ...int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldNotIn(FieldLane, vs...))
+}
+
+// LaneGT applies the GT predicate on the "lane" field.
+func LaneGT(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldGT(FieldLane, v))
+}
+
+// LaneGTE applies the GTE predicate on the "lane" field.
+func LaneGTE(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldGTE(FieldLane, v))
+}
+
+// LaneLT applies the LT predicate on the "lane" field.
+func LaneLT(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldLT(FieldLane, v))
+}
+
+// LaneLTE applies the LTE predicate on the "lane" field.
+func LaneLTE(v int16) predicate.WebhookEvent {
+	return predicate.WebhookEvent(sql.FieldLTE(FieldLane, v))
 }
 
 // TraceParentEQ applies the EQ predicate on the "trace_parent" field.
