@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/switchboard-chat/switchboard/ent"
@@ -29,7 +30,7 @@ func (p *Processor) AnswerThrough(a Accounts) {
 
 // answer is an interaction to answer, on the connection it came by.
 type answer struct {
-	conn *ent.Connection
+	conn *source
 	id   string
 }
 
@@ -75,7 +76,13 @@ func (p *Processor) runAnswers(ctx context.Context) {
 }
 
 func (p *Processor) sendAnswer(ctx context.Context, a answer) error {
-	ch, acct, err := p.accounts.Account(a.conn)
+	// Answers are rare, and the one thing processing needs the whole
+	// connection for (its credentials): it is loaded here, not per batch.
+	conn, err := p.client.Connection.Get(system(ctx), a.conn.ID)
+	if err != nil {
+		return fmt.Errorf("loading the connection to answer through: %w", err)
+	}
+	ch, acct, err := p.accounts.Account(conn)
 	if err != nil {
 		return err
 	}

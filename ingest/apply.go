@@ -77,7 +77,7 @@ var statusRank = map[message.Status]int{
 	message.StatusPENDING: 0, message.StatusSENT: 1, message.StatusDELIVERED: 2, message.StatusREAD: 3,
 }
 
-func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, r *inbound.ReceiptInfo) ([]events.Event, error) {
+func receipt(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, r *inbound.ReceiptInfo) ([]events.Event, error) {
 	if r == nil {
 		return nil, fmt.Errorf("receipt without status")
 	}
@@ -138,7 +138,7 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID,
 
 // anyKnown reports whether any of the platform message ids is stored at all
 // (then a receipt that changes nothing is simply late, not early).
-func anyKnown(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ids []string) bool {
+func anyKnown(ctx context.Context, tx *ent.Tx, conn *source, ids []string) bool {
 	n, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), named(ids)).Count(ctx)
 	return err == nil && n > 0
 }

@@ -25,7 +25,7 @@ const maxSyncError = 500
 // Platforms retry with an event's original timestamp, so an older event can
 // arrive after a newer one: only an event newer than the state it would
 // replace changes it.
-func follow(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, following bool, at time.Time) ([]events.Event, error) {
+func follow(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, following bool, at time.Time) ([]events.Event, error) {
 	n, err := tx.Contact.Update().
 		Where(contact.ID(ct), contact.Or(contact.FollowingChangedAtIsNil(), contact.FollowingChangedAtLT(at))).
 		SetFollowing(following).
@@ -42,7 +42,7 @@ func follow(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, 
 
 // consent records when the customer let the account message them: the
 // latest grant, whatever order the grants arrive in.
-func consent(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, at time.Time) ([]events.Event, error) {
+func consent(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, at time.Time) ([]events.Event, error) {
 	err := tx.Contact.Update().
 		Where(contact.ID(ct), contact.Or(contact.ConsentGrantedAtIsNil(), contact.ConsentGrantedAtLT(at))).
 		SetConsentGrantedAt(at).
@@ -57,7 +57,7 @@ func consent(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID,
 
 // refuseCustomerID records why the platform would not link the business's
 // id to the customer, for an agent to sort out with the business.
-func refuseCustomerID(ctx context.Context, tx *ent.Tx, conn *ent.Connection, ct pulid.ID, reason string) ([]events.Event, error) {
+func refuseCustomerID(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, reason string) ([]events.Event, error) {
 	if r := []rune(reason); len(r) > maxSyncError {
 		reason = string(r[:maxSyncError])
 	}

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +30,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/switchboard-chat/switchboard/ent"
-	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -58,9 +56,6 @@ type Processor struct {
 	wake     chan struct{}
 	now      func() time.Time
 	claims   atomic.Int64
-	// share is how many lanes one claim takes (see lanes): Lanes divided
-	// among the workers Run starts.
-	share atomic.Int32
 }
 
 // Claims counts the batches workers have tried to claim: one per batch
@@ -86,11 +81,23 @@ type ProfileWanter interface {
 // FetchProfiles has contacts that arrive without a name looked up.
 func (p *Processor) FetchProfiles(w ProfileWanter) { p.profiles = w }
 
-// batch is what one transaction's events share: connections already
-// loaded, and contacts whose profile to fetch and interactions to answer
+// source is the connection an event came by, as its journal row names it:
+// all that applying the event needs of the connection (whose campaign and
+// platform never change), without loading connections for every batch. A
+// connection deleted meanwhile takes its events out of the queue (their
+// connection_id is set NULL); an event that races the deletion fails on the
+// foreign keys, as it must.
+type source struct {
+	ID         pulid.ID
+	CampaignID pulid.ID
+	Platform   schematype.Platform
+}
+
+// batch is what one transaction's events share: the connections they came
+// by, and contacts whose profile to fetch and interactions to answer
 // once it commits.
 type batch struct {
-	conns   map[pulid.ID]*ent.Connection
+	conns   map[pulid.ID]*source
 	wants   []profileWant
 	answers []answer
 	applied []time.Time // when each event applied arrived, for the lag metric
@@ -101,7 +108,7 @@ type batch struct {
 // profileWant is a contact to look up, through the connection it came by.
 type profileWant struct{ contact, connection pulid.ID }
 
-func newBatch() *batch { return &batch{conns: map[pulid.ID]*ent.Connection{}} }
+func newBatch() *batch { return &batch{conns: map[pulid.ID]*source{}} }
 
 // fetchesProfiles reports whether the platform's API gives the names and
 // avatars its webhooks may lack.
@@ -158,7 +165,6 @@ func (p *Processor) Wake() {
 // once, not once per try. Answers to what customers wait on are sent beside
 // them (see AnswerThrough).
 func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
-	p.share.Store(int32(max(1, Lanes/max(workers, 1))))
 	var wg sync.WaitGroup
 	wg.Go(func() { p.runAnswers(ctx) })
 	for range workers {
@@ -220,31 +226,37 @@ const BatchSize = 64
 // journal order, in whatever replica, while workers holding other lanes
 // apply other customers' events beside them. (Claims of overlapping rows
 // instead made two workers wait on each other's contact and conversation
-// locks: two workers drained barely faster than one.) Every replica must
-// count the same lanes.
-const Lanes = 16
+// locks: two workers drained barely faster than one.) Many lanes leave room
+// for that: events arriving while a batch is applied mostly fall in lanes
+// it does not hold. Every replica must count the same lanes.
+const Lanes = 256
 
 // LaneLocks is the class of the lanes' advisory locks (the two-key form,
 // apart from the one-key locks of migrations and accounts).
 const LaneLocks = 7283002
 
-// lanes matches the events of up to n lanes that this transaction takes:
-// among the lanes of the oldest due events, the first ones that no other
-// transaction holds, locked until this one ends. The array is computed
-// once; the lock is tried lane by lane in age order, and stops at n.
-// (OFFSET 0 keeps the planner from pushing the lock down into the
-// grouping, where it would lock every lane before the LIMIT picked n.)
-func lanes(now time.Time, n int) predicate.WebhookEvent {
+// laneWindow is how many of the oldest due events a claim looks at to
+// choose its lanes.
+const laneWindow = 4 * BatchSize
+
+// lanes matches the events of the lanes this transaction takes: among the
+// lanes of the oldest due events, those that no other transaction holds, in
+// age order, until they cover a batch. Each is locked until this
+// transaction ends; a lane another claim took in the same instant is
+// skipped by the lock. (OFFSET 0 keeps the planner from pushing the lock
+// down, where it would lock every lane before the count chose.)
+func lanes(now time.Time) predicate.WebhookEvent {
 	return func(s *entsql.Selector) {
 		s.Where(entsql.P(func(b *entsql.Builder) {
 			b.WriteString("(").Ident(s.C(webhookevent.FieldLane)).WriteString(fmt.Sprintf(" %% %d) = ANY(ARRAY(", Lanes)).
-				WriteString("SELECT l FROM (SELECT l, min(id) AS oldest FROM (").
-				WriteString(fmt.Sprintf("SELECT lane %% %d AS l, id FROM webhook_events ", Lanes)).
+				WriteString(fmt.Sprintf("WITH due AS MATERIALIZED (SELECT lane %% %d AS l, id FROM webhook_events ", Lanes)).
 				WriteString("WHERE processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL ").
 				WriteString("AND (next_attempt_at IS NULL OR next_attempt_at <= ").Arg(now).
-				WriteString(fmt.Sprintf(") ORDER BY id LIMIT %d) due GROUP BY l ORDER BY oldest OFFSET 0) waiting ", 4*BatchSize)).
-				WriteString(fmt.Sprintf("WHERE pg_try_advisory_xact_lock(%d, l) LIMIT ", LaneLocks)).Arg(n).
-				WriteString("))")
+				WriteString(fmt.Sprintf(") ORDER BY id LIMIT %d), ", laneWindow)).
+				WriteString("free AS (SELECT l, count(*) AS n, min(id) AS oldest FROM due WHERE l NOT IN (").
+				WriteString(fmt.Sprintf("SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND classid = %d AND objsubid = 2) GROUP BY l) ", LaneLocks)).
+				WriteString("SELECT l FROM (SELECT l FROM (SELECT l, oldest, sum(n) OVER (ORDER BY oldest) - n AS before FROM free) f ").
+				WriteString(fmt.Sprintf("WHERE before < %d ORDER BY oldest OFFSET 0) pick WHERE pg_try_advisory_xact_lock(%d, l)))", BatchSize, LaneLocks))
 		}))
 	}
 }
@@ -314,11 +326,7 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 		if only != "" {
 			where = append(where, webhookevent.ID(only))
 		} else {
-			share := int(p.share.Load())
-			if share == 0 {
-				share = Lanes // a caller of ProcessNext without Run: all it can take
-			}
-			where = append(where, lanes(p.now(), share))
+			where = append(where, lanes(p.now()))
 		}
 		var claimed time.Time
 		if tracing.On() {
@@ -591,21 +599,10 @@ func isolated(ctx context.Context, tx *ent.Tx, b *batch, f func() ([]events.Even
 // set only when the batch as a whole cannot go on.
 func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) ([]events.Event, map[pulid.ID]error, error) {
 	failed := map[pulid.ID]error{}
-	// Each connection once: a batch is mostly one connection's, and the
-	// statement's text (one placeholder per id) then stays the same, so it
-	// runs prepared.
-	connIDs := make([]pulid.ID, 0, len(evs))
 	for _, ev := range evs {
-		if !slices.Contains(connIDs, *ev.ConnectionID) {
-			connIDs = append(connIDs, *ev.ConnectionID)
+		if ev.CampaignID != nil && b.conns[*ev.ConnectionID] == nil {
+			b.conns[*ev.ConnectionID] = &source{ID: *ev.ConnectionID, CampaignID: *ev.CampaignID, Platform: ev.Platform}
 		}
-	}
-	conns, err := tx.Connection.Query().Where(connection.IDIn(connIDs...)).All(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("loading connections: %w", err)
-	}
-	for _, c := range conns {
-		b.conns[c.ID] = c
 	}
 	var msgs, others []incoming
 	for _, ev := range evs {
@@ -709,7 +706,7 @@ func (p *Processor) decode(ev *ent.WebhookEvent, b *batch) (incoming, error) {
 	}
 	conn := b.conns[*ev.ConnectionID]
 	if conn == nil {
-		return incoming{}, fmt.Errorf("connection %s no longer exists", *ev.ConnectionID)
+		return incoming{}, fmt.Errorf("event of connection %s names no campaign", *ev.ConnectionID)
 	}
 	e.MakeStorable()
 	if e.Contact.ExternalID == "" {

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/schema/schematype"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
 	"github.com/switchboard-chat/switchboard/internal/dbtest"
@@ -14,55 +18,87 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// A claim takes the lanes of the oldest due events, no more than its share,
-// and leaves the rest for other workers: a claim that locked every lane
-// with work would have the other workers find nothing, one at a time again.
-func TestAClaimTakesItsShareOfLanes(t *testing.T) {
+// A claim takes the lanes of the oldest due events that no other
+// transaction holds, until they cover a batch: a light load is one batch,
+// and under a backlog another worker's claim finds the next lanes free
+// rather than waiting for the first.
+func TestAClaimTakesLanesThatCoverABatch(t *testing.T) {
 	ctx := system(context.Background())
 	client := dbtest.Client(t, nil)
 	c := client.Campaign.Create().SetName("lanes").SaveX(ctx)
 	conn := client.Connection.Create().SetCampaign(c).SetPlatform(schematype.PlatformTelegram).
 		SetExternalID(fmt.Sprint(time.Now().UnixNano())).SetConnectedAt(time.Now()).SaveX(ctx)
-	// Events in lanes 5, 3, 9, 3, 12, 1 (in journal order): the oldest
-	// lanes are 5, 3 and 9.
-	order := []int16{5, 3, 9, 3, 12, 1}
-	for i, lane := range order {
-		client.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).SetCampaignID(c.ID).
-			SetEventType("message").SetDedupKey(fmt.Sprint("update:", i)).SetPayload([]byte("{}")).SetLane(lane + Lanes).
-			ExecX(ctx)
+	journal := func(lanes ...int16) {
+		var evs []*ent.WebhookEventCreate
+		for _, lane := range lanes {
+			evs = append(evs, client.WebhookEvent.Create().SetPlatform(schematype.PlatformTelegram).SetConnectionID(conn.ID).
+				SetCampaignID(c.ID).SetEventType("message").SetDedupKey(pulid.New("key").String()).SetPayload([]byte("{}")).
+				SetLane(lane+Lanes))
+		}
+		client.WebhookEvent.CreateBulk(evs...).ExecX(ctx)
 	}
-
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read only
-	evs, err := tx.WebhookEvent.Query().Where(webhookevent.ConnectionID(conn.ID), lanes(time.Now(), 3)).
-		Order(webhookevent.ByID()).All(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int16
-	for _, ev := range evs {
-		got = append(got, ev.Lane-Lanes)
-	}
-	if want := []int16{5, 3, 9, 3}; !slices.Equal(got, want) {
-		t.Errorf("a claim of three lanes got events of lanes %v, want %v", got, want)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND pid = pg_backend_pid() ORDER BY objid`, LaneLocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var held []int
-	for rows.Next() {
-		var l int
-		if err := rows.Scan(&l); err != nil {
+	begin := func() *ent.Tx {
+		tx, err := client.Tx(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		held = append(held, l)
+		t.Cleanup(func() { _ = tx.Rollback() })
+		return tx
 	}
-	if want := []int{3, 5, 9}; !slices.Equal(held, want) {
-		t.Errorf("the claim holds lanes %v, want %v", held, want)
+	// claim returns the lanes of the events a claim in tx got, in id
+	// order, and the lanes tx holds.
+	claim := func(tx *ent.Tx) (got []int16, held []int) {
+		evs, err := tx.WebhookEvent.Query().Where(append(queued(), webhookevent.ConnectionID(conn.ID), lanes(time.Now()))...).
+			Order(webhookevent.ByID()).Limit(BatchSize).ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			got = append(got, ev.Lane-Lanes)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND pid = pg_backend_pid() ORDER BY objid`, LaneLocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l int
+			if err := rows.Scan(&l); err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, l)
+		}
+		return got, held
 	}
+	expect := func(what string, got []int16, held []int, wantGot []int16, wantHeld []int) {
+		t.Helper()
+		if !slices.Equal(got, wantGot) || !slices.Equal(held, wantHeld) {
+			t.Errorf("%s: a claim got events of lanes %v holding lanes %v; want %v holding %v", what, got, held, wantGot, wantHeld)
+		}
+	}
+
+	journal(5, 3, 9, 3, 12, 1)
+	tx := begin()
+	got, held := claim(tx)
+	expect("six events waiting", got, held, []int16{5, 3, 9, 3, 12, 1}, []int{1, 3, 5, 9, 12})
+	_ = tx.Rollback()
+
+	other := begin()
+	if _, err := other.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, 3)", LaneLocks); err != nil {
+		t.Fatal(err)
+	}
+	tx = begin()
+	got, held = claim(tx)
+	expect("lane 3 held by another", got, held, []int16{5, 9, 12, 1}, []int{1, 5, 9, 12})
+	_ = tx.Rollback()
+	_ = other.Rollback()
+	client.WebhookEvent.Update().SetProcessedAt(time.Now()).ExecX(ctx)
+
+	// 70 events of one customer, then two of others: the first claim's
+	// batch is all lane 7, and a second claim meanwhile takes the others.
+	journal(append(slices.Repeat([]int16{7}, 70), 5, 3)...)
+	got, held = claim(begin())
+	expect("a backlog, first claim", got, held, slices.Repeat([]int16{7}, BatchSize), []int{7})
+	got, held = claim(begin())
+	expect("a backlog, second claim", got, held, []int16{5, 3}, []int{3, 5})
 }

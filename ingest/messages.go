@@ -22,7 +22,7 @@ import (
 type incoming struct {
 	ev   *ent.WebhookEvent
 	e    *inbound.Event
-	conn *ent.Connection
+	conn *source
 }
 
 // The new messages of a batch are stored set-wise, a fixed handful of
@@ -99,7 +99,7 @@ type convKey struct{ connection, contact pulid.ID }
 
 // customer is what one event tells about a customer of a connection.
 type customer struct {
-	conn *ent.Connection
+	conn *source
 	c    inbound.Contact
 }
 
