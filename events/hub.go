@@ -167,7 +167,9 @@ func (h *Hub) advance(ctx context.Context) {
 		}
 		rows, err := Read(ctx, h.db, from, "", 500)
 		if err != nil {
-			h.logger.ErrorContext(ctx, "reading the event log", "err", err)
+			if ctx.Err() == nil { // shutting down is not an error
+				h.logger.ErrorContext(ctx, "reading the event log", "err", err)
+			}
 			return
 		}
 		if len(rows) == 0 {
@@ -620,7 +622,9 @@ func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, emit func
 	for from.Less(to) {
 		rows, err := Read(ctx, h.db, from, campaign, 500)
 		if err != nil {
-			h.logger.ErrorContext(ctx, "replaying the event log", "err", err)
+			if ctx.Err() == nil { // the subscriber left, or the server is shutting down
+				h.logger.ErrorContext(ctx, "replaying the event log", "err", err)
+			}
 			return false
 		}
 		if len(rows) == 0 {
