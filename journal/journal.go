@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math"
 	"strings"
 	"time"
 
@@ -68,8 +67,12 @@ func Lane(thread, dedupKey string) int16 {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(thread))
-	return int16(h.Sum32() & math.MaxInt16)
+	return int16(h.Sum32() % Lanes)
 }
+
+// Lanes is how many lanes Lane spreads customers over: so many that two
+// customers rarely share one (package ingest holds a lane per batch).
+const Lanes = 1 << 15
 
 // Result says what happened to an appended entry.
 type Result struct {
