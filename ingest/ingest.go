@@ -3,12 +3,12 @@
 // lanes of the journal (each customer's events queue in one; see Lanes) and
 // their rows with FOR UPDATE SKIP LOCKED, so any number of them, in any
 // number of replicas, share the backlog and apply each customer's events in
-// order; each event is applied and marked
-// processed in one transaction, so a crash replays it and the unique keys
-// make the replay a no-op. Whatever one event does, the queue moves on: each
-// event is applied in a savepoint, and one that fails is retried with
-// backoff if it can cure itself (it waits for another event) or failed at
-// once if it cannot (it does not decode), its error shown in the journal.
+// order. Each event is applied and marked processed in one transaction, so
+// a crash replays it and the unique keys make the replay a no-op. Whatever
+// one event does, the queue moves on: each event is applied in a
+// savepoint, and one that fails is retried with backoff if it can cure
+// itself (it waits for another event) or failed at once if it cannot (it
+// does not decode), its error shown in the journal.
 package ingest
 
 import (
@@ -255,16 +255,16 @@ const laneWindow = 4 * BatchSize
 func lanes(now time.Time) predicate.WebhookEvent {
 	return func(s *entsql.Selector) {
 		s.Where(entsql.P(func(b *entsql.Builder) {
-			b.WriteString("(").Ident(s.C(webhookevent.FieldLane)).WriteString(fmt.Sprintf(" %% %d) = ANY(ARRAY(", Lanes)).
+			b.Ident(s.C(webhookevent.FieldLane)).WriteString(" = ANY(ARRAY(").
 				// The due events' lanes, oldest first, with how many each holds.
-				WriteString(fmt.Sprintf("WITH RECURSIVE due AS MATERIALIZED (SELECT lane %% %d AS l, id FROM webhook_events ", Lanes)).
+				WriteString("WITH RECURSIVE due AS MATERIALIZED (SELECT lane AS l, id FROM webhook_events ").
 				WriteString("WHERE processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL ").
 				WriteString("AND (next_attempt_at IS NULL OR next_attempt_at <= ").Arg(now).
 				WriteString(fmt.Sprintf(") ORDER BY id LIMIT %d), ", laneWindow)).
 				WriteString("waiting AS MATERIALIZED (SELECT array_agg(l ORDER BY oldest) AS l, array_agg(n ORDER BY oldest) AS n ").
 				WriteString("FROM (SELECT l, count(*) AS n, min(id) AS oldest FROM due GROUP BY l) g), ").
 				// One lane a step: lock it if free, until the locked ones cover a batch.
-				WriteString("walk(i, covered, took) AS (SELECT 0, 0::bigint, NULL::int UNION ALL ").
+				WriteString("walk(i, covered, took) AS (SELECT 0, 0::bigint, NULL::smallint UNION ALL ").
 				WriteString("SELECT w.i + 1, w.covered + CASE WHEN t.ok THEN q.n[w.i + 1] ELSE 0 END, CASE WHEN t.ok THEN q.l[w.i + 1] END ").
 				WriteString(fmt.Sprintf("FROM walk w CROSS JOIN waiting q CROSS JOIN LATERAL (SELECT pg_try_advisory_xact_lock(%d, q.l[w.i + 1]) AS ok) t ", LaneLocks)).
 				WriteString(fmt.Sprintf("WHERE w.covered < %d AND w.i < cardinality(q.l)) ", BatchSize)).
