@@ -87,15 +87,7 @@ func BenchmarkProcessing(b *testing.B) {
 	wg.Wait()
 	b.ResetTimer()
 	start := time.Now()
-	for {
-		did, err := s.proc.ProcessNext(sys())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if !did {
-			break
-		}
-	}
+	s.processAll(b)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
 

@@ -154,6 +154,21 @@ func (s *stack) post(path string, header map[string]string, body []byte) reply {
 }
 
 // messages returns a connection's messages in conversation order.
+// processAll processes the journal on the test's goroutine until nothing
+// is left to claim.
+func (s *stack) processAll(tb testing.TB) {
+	tb.Helper()
+	for {
+		did, err := s.proc.ProcessNext(sys())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if !did {
+			return
+		}
+	}
+}
+
 func (s *stack) messages(conn *ent.Connection) []*ent.Message {
 	return s.db.Message.Query().Where(message.ConnectionID(conn.ID)).Order(message.ByPosition()).AllX(sys())
 }
