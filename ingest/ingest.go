@@ -1,6 +1,6 @@
 // Package ingest turns journaled webhook events into contacts, conversations
 // and messages, exactly once, and publishes what changed. Workers claim
-// lanes of the journal (each customer's events queue in one; see Lanes) and
+// lanes of the journal (each customer's events queue in one; see lanes) and
 // their rows with FOR UPDATE SKIP LOCKED, so any number of them, in any
 // number of replicas, share the backlog and apply each customer's events in
 // order. Each event is applied and marked processed in one transaction, so
@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/lib/pq"
 
@@ -38,7 +39,6 @@ import (
 	"github.com/switchboard-chat/switchboard/events"
 	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/internal/prepared"
-	"github.com/switchboard-chat/switchboard/journal"
 	"github.com/switchboard-chat/switchboard/metrics"
 	"github.com/switchboard-chat/switchboard/platform"
 	"github.com/switchboard-chat/switchboard/tracing"
@@ -220,21 +220,6 @@ func sleep(ctx context.Context, d time.Duration) {
 // (one per event) a PostgreSQL transaction keeps cheaply.
 const BatchSize = 64
 
-// Lanes is how many lanes processing runs in. The journal gives each event
-// a lane by the customer it concerns (journal.Lane); a claim takes whole
-// lanes, each under an advisory lock held until its transaction ends, so
-// one customer's events are applied by one transaction at a time in
-// journal order, in whatever replica, while workers holding other lanes
-// apply other customers' events beside them. (Claims of overlapping rows
-// instead made two workers wait on each other's contact and conversation
-// locks: two workers drained barely faster than one.) There are as many
-// lanes as journal.Lane gives, so two customers rarely share one: an event
-// whose lane another batch holds waits for that batch, and with 256 lanes
-// (a batch holding some 35 of them at 1,000 messages a second from 1,000
-// chats) two workers' live latency was a third worse than without lanes.
-// Every replica must count the same lanes.
-const Lanes = journal.Lanes
-
 // LaneLocks is the class of the lanes' advisory locks (the two-key form,
 // apart from the one-key locks of migrations and accounts).
 const LaneLocks = 7283002
@@ -243,26 +228,39 @@ const LaneLocks = 7283002
 // choose its lanes.
 const laneWindow = 4 * BatchSize
 
-// lanes matches the events of the lanes this transaction takes: of the
-// lanes of the oldest due events, in age order, those it can lock (another
-// transaction holds the rest), until they cover a batch. Each lock is held
-// until the transaction ends. The lanes are chosen before any event is
-// taken, so a lane another claim frees meanwhile is not taken half-way: a
-// customer's later event is never applied before an earlier one that this
-// claim passed over. A light load is one batch; under a backlog a second
-// worker takes the next free lanes; events arriving meanwhile mostly fall
-// in lanes no one holds.
-func lanes(now time.Time) predicate.WebhookEvent {
+// lanes matches the events of the lanes this transaction takes. The
+// journal gives each event the lane of the customer it concerns
+// (journal.Lane), and a claim takes whole lanes, each under an advisory
+// lock held until its transaction ends: one customer's events are applied
+// by one transaction at a time in journal order, in whatever replica, while
+// workers holding other lanes apply other customers' events beside them.
+// (Claims of overlapping rows instead made two workers wait on each other's
+// contact and conversation locks: two workers drained barely faster than
+// one.)
+//
+// Of the lanes of the oldest events that due matches, in age order, a claim
+// takes those it can lock (another transaction holds the rest) until they
+// cover a batch. The lanes are chosen before any event is taken, so a lane
+// another claim frees meanwhile is not taken half-way: a customer's later
+// event is never applied before an earlier one that this claim passed
+// over. A light load is one batch; under a backlog a second worker takes
+// the next free lanes; events arriving meanwhile mostly fall in lanes no
+// one holds, as there is about a lane per customer (with 256 lanes, a batch
+// held some 35 of them at 1,000 messages a second from 1,000 chats, and
+// two workers' live latency was a third worse than without lanes).
+func lanes(due []predicate.WebhookEvent) predicate.WebhookEvent {
 	return func(s *entsql.Selector) {
+		window := entsql.Dialect(dialect.Postgres).Select(webhookevent.FieldLane, webhookevent.FieldID).From(entsql.Table(webhookevent.Table))
+		for _, p := range due {
+			p(window)
+		}
+		window.OrderBy(webhookevent.FieldID).Limit(laneWindow)
 		s.Where(entsql.P(func(b *entsql.Builder) {
 			b.Ident(s.C(webhookevent.FieldLane)).WriteString(" = ANY(ARRAY(").
 				// The due events' lanes, oldest first, with how many each holds.
-				WriteString("WITH RECURSIVE due AS MATERIALIZED (SELECT lane AS l, id FROM webhook_events ").
-				WriteString("WHERE processed_at IS NULL AND failed_at IS NULL AND skipped_at IS NULL AND connection_id IS NOT NULL ").
-				WriteString("AND (next_attempt_at IS NULL OR next_attempt_at <= ").Arg(now).
-				WriteString(fmt.Sprintf(") ORDER BY id LIMIT %d), ", laneWindow)).
-				WriteString("waiting AS MATERIALIZED (SELECT array_agg(l ORDER BY oldest) AS l, array_agg(n ORDER BY oldest) AS n ").
-				WriteString("FROM (SELECT l, count(*) AS n, min(id) AS oldest FROM due GROUP BY l) g), ").
+				WriteString("WITH RECURSIVE due AS MATERIALIZED (").Join(window).WriteString("), ").
+				WriteString("waiting AS MATERIALIZED (SELECT array_agg(lane ORDER BY oldest) AS l, array_agg(n ORDER BY oldest) AS n ").
+				WriteString("FROM (SELECT lane, count(*) AS n, min(id) AS oldest FROM due GROUP BY lane) g), ").
 				// One lane a step: lock it if free, until the locked ones cover a batch.
 				WriteString("walk(i, covered, took) AS (SELECT 0, 0::bigint, NULL::smallint UNION ALL ").
 				WriteString("SELECT w.i + 1, w.covered + CASE WHEN t.ok THEN q.n[w.i + 1] ELSE 0 END, CASE WHEN t.ok THEN q.l[w.i + 1] END ").
@@ -334,7 +332,8 @@ func (p *Processor) claimAndSettle(ctx context.Context, limit int, only pulid.ID
 	var failures []failure
 	b := newBatch()
 	err := p.w.Do(ctx, func(tx *ent.Tx) ([]events.Event, error) {
-		where := append(p.due(), lanes(p.now()))
+		due := p.due()
+		where := append(due, lanes(due))
 		if only != "" {
 			where = append(where, webhookevent.ID(only))
 		}

@@ -48,7 +48,7 @@ func TestAClaimTakesLanesThatCoverABatch(t *testing.T) {
 	// claim returns the lanes of the events a claim in tx got, in id
 	// order, and the lanes tx holds.
 	claim := func(tx *ent.Tx) (got []int16, held []int) {
-		evs, err := tx.WebhookEvent.Query().Where(append(queued(), webhookevent.ConnectionID(conn.ID), lanes(time.Now()))...).
+		evs, err := tx.WebhookEvent.Query().Where(append(queued(), webhookevent.ConnectionID(conn.ID), lanes(queued()))...).
 			Order(webhookevent.ByID()).Limit(BatchSize).ForUpdate(entsql.WithLockAction(entsql.SkipLocked)).All(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -67,12 +67,13 @@ func Lane(thread, dedupKey string) int16 {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(thread))
-	return int16(h.Sum32() % Lanes)
+	return int16(h.Sum32() % laneCount)
 }
 
-// Lanes is how many lanes Lane spreads customers over: so many that two
-// customers rarely share one (package ingest holds a lane per batch).
-const Lanes = 1 << 15
+// laneCount is how many lanes Lane spreads customers over: so many that two
+// customers rarely share one (package ingest holds a lane per batch), and
+// every one fits the column's smallint.
+const laneCount = 1 << 15
 
 // Result says what happened to an appended entry.
 type Result struct {

@@ -77,24 +77,24 @@ func Split(body []byte) ([]inbound.Fragment, error) {
 // the message's chat, or the chat of the message a button was on. An
 // update without one (or one that would not decode) has no thread.
 func thread(payload json.RawMessage) string {
+	type chat struct {
+		ID json.RawMessage `json:"id"`
+	}
 	var p struct {
-		Chat    *struct{ ID json.RawMessage } `json:"chat"`
-		Message *struct {
-			Chat *struct{ ID json.RawMessage } `json:"chat"`
+		Chat    chat `json:"chat"`
+		Message struct {
+			Chat chat `json:"chat"`
 		} `json:"message"`
 	}
 	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil {
 		return ""
 	}
-	chat := p.Chat
-	if chat == nil && p.Message != nil {
-		chat = p.Message.Chat
+	id := p.Chat.ID
+	if id == nil {
+		id = p.Message.Chat.ID
 	}
-	if chat == nil {
-		return ""
-	}
-	id, _ := integer(chat.ID)
-	return id
+	s, _ := integer(id)
+	return s
 }
 
 // updateType names the update's payload field. Telegram keeps adding update
