@@ -58,7 +58,7 @@ func (f *fixture) change(t testing.TB, n int) {
 }
 
 func (f *fixture) subscribe(t testing.TB, ctx context.Context, after *events.Cursor, buffer int) <-chan *events.Delivery {
-	ch, err := f.hub.Subscribe(ctx, events.Spec{After: after, Campaigns: map[pulid.ID]bool{f.conn.CampaignID: true}, Buffer: buffer})
+	ch, err := f.hub.Subscribe(ctx, events.Spec{After: after, Campaigns: []pulid.ID{f.conn.CampaignID}, Buffer: buffer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,4 +190,44 @@ func BenchmarkFanOut(b *testing.B) {
 	b.ReportMetric(float64(subscribers*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 	cancel()
 	wg.Wait()
+}
+
+// A subscriber takes the events of the campaigns its spec lists, of every
+// campaign only when the spec says so, and of none when the list is empty
+// (a member of no campaign): an empty list never widens to all.
+func TestASpecTakesItsCampaignsOnly(t *testing.T) {
+	f := newFixture(t)
+	other := f.client.Campaign.Create().SetName("other").SaveX(sys())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subscribe := func(spec events.Spec) <-chan *events.Delivery {
+		ch, err := f.hub.Subscribe(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	none := subscribe(events.Spec{Campaigns: []pulid.ID{}})
+	nilList := subscribe(events.Spec{})
+	all := subscribe(events.Spec{AllCampaigns: true})
+	listed := subscribe(events.Spec{Campaigns: []pulid.ID{"zz-not-a-campaign", other.ID, f.conn.CampaignID, other.ID}})
+	theirs := subscribe(events.Spec{Campaigns: []pulid.ID{other.ID}})
+
+	f.change(t, 1)
+	got := receive(t, all, 1)
+	if got[0].CampaignID != f.conn.CampaignID {
+		t.Fatalf("the administrator's stream got campaign %s, want %s", got[0].CampaignID, f.conn.CampaignID)
+	}
+	if d := receive(t, listed, 1)[0]; d.Cursor != got[0].Cursor {
+		t.Fatalf("a spec listing the campaign among others got %v, want %v", d.Cursor, got[0].Cursor)
+	}
+	// The hub handed the event to every subscriber it matched before the
+	// two above received it; these had nothing handed to them.
+	for name, ch := range map[string]<-chan *events.Delivery{"an empty list": none, "no list": nilList, "another campaign's": theirs} {
+		select {
+		case d := <-ch:
+			t.Fatalf("%s received campaign %s's event", name, d.CampaignID)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,21 +50,32 @@ func (d *Delivery) empty() bool {
 type Spec struct {
 	// After, when set, replays every event after it before going live.
 	After *Cursor
-	// Campaigns the subscriber may see; nil means all (administrators).
-	Campaigns map[pulid.ID]bool
+	// AllCampaigns takes every campaign's events (administrators);
+	// otherwise only those of Campaigns, the campaigns the subscriber may
+	// see (none when it is empty).
+	AllCampaigns bool
+	Campaigns    []pulid.ID
 	// ConversationID, when set, keeps only that conversation's events.
 	ConversationID pulid.ID
 	// Types, when set, keeps only these types.
-	Types map[Type]bool
+	Types []Type
 	// Buffer is how many events may wait for a slow subscriber before it is
 	// switched to reading the log itself (default DefaultBuffer).
 	Buffer int
 }
 
+// Sets are slices rather than maps: every idle subscription holds its
+// spec for hours, and a map of one entry costs some hundred bytes where a
+// slice costs sixteen. Campaigns are kept sorted (by stream) and searched.
 func (s *Spec) match(d *Delivery) bool {
-	return (s.Types == nil || s.Types[d.Type]) &&
-		(s.Campaigns == nil || s.Campaigns[d.CampaignID]) &&
+	return (len(s.Types) == 0 || slices.Contains(s.Types, d.Type)) &&
+		(s.AllCampaigns || s.hasCampaign(d.CampaignID)) &&
 		(s.ConversationID == "" || s.ConversationID == d.ConversationID)
+}
+
+func (s *Spec) hasCampaign(id pulid.ID) bool {
+	_, ok := slices.BinarySearch(s.Campaigns, id)
+	return ok
 }
 
 // Hub fans the log out to this replica's subscribers. Publishing never
@@ -90,12 +102,49 @@ type Hub struct {
 
 type sub struct {
 	spec *Spec
-	live chan *Delivery
+	// live holds, in order, the deliveries handed to the subscriber and
+	// not yet taken, at most spec.Buffer. It is a slice made when needed
+	// and dropped when emptied, not a buffered channel, which an idle
+	// subscriber would hold at its full size for hours.
+	mu   sync.Mutex
+	live []*Delivery
 	// lagged is set when the hub detached the subscriber for falling
 	// behind: it catches up from the log, then attaches again.
 	lagged atomic.Bool
 	// wake runs the subscriber's follower (set before it is attached).
 	wake func()
+}
+
+// offer queues d unless the subscriber already holds its buffer's worth.
+func (s *sub) offer(d *Delivery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.live) >= s.spec.Buffer {
+		return false
+	}
+	s.live = append(s.live, d)
+	return true
+}
+
+// take returns the oldest queued delivery, if any.
+func (s *sub) take() (*Delivery, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.live) == 0 {
+		return nil, false
+	}
+	d := s.live[0]
+	s.live[0] = nil
+	if s.live = s.live[1:]; len(s.live) == 0 {
+		s.live = nil
+	}
+	return d, true
+}
+
+func (s *sub) queued() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live) > 0
 }
 
 // NewHub returns a hub; Run starts it.
@@ -345,10 +394,10 @@ func (h *Hub) Subscribe(ctx context.Context, spec Spec) (<-chan *Delivery, error
 	return Stream(ctx, h, spec, func(d *Delivery) (*Delivery, bool) { return d, true })
 }
 
-// DefaultBuffer is a subscriber's buffer. Every idle socket holds one, so
-// it is kept to a few journal batches' events (a batch commits about a dozen
-// at 1,000 msg/s): a subscriber that falls further behind loses nothing, it
-// reads the log, as after any lag.
+// DefaultBuffer is how many deliveries may wait for a subscriber: a few
+// journal batches' events (a batch commits about a dozen at 1,000 msg/s).
+// A subscriber that falls further behind loses nothing, it reads the log,
+// as after any lag. The memory is held only while deliveries wait.
 const DefaultBuffer = 64
 
 // Stream is Subscribe for a consumer that wants values of its own: each
@@ -372,6 +421,8 @@ func stream[T any](ctx context.Context, h *Hub, spec Spec, conv func(*Delivery) 
 	if spec.Buffer <= 0 {
 		spec.Buffer = DefaultBuffer
 	}
+	spec.Campaigns = slices.Compact(slices.Sorted(slices.Values(spec.Campaigns)))
+	spec.Types = slices.Clip(slices.Clone(spec.Types))
 	select {
 	case <-h.ready:
 	case <-ctx.Done():
@@ -459,7 +510,7 @@ func (f *follower) run() {
 }
 
 func (f *follower) pending() bool {
-	return f.ctx.Err() != nil || len(f.s.live) > 0 || f.s.lagged.Load()
+	return f.ctx.Err() != nil || f.s.queued() || f.s.lagged.Load()
 }
 
 // step delivers what is waiting; false ends the stream.
@@ -480,8 +531,7 @@ func (f *follower) step() bool {
 		}
 	}
 	for {
-		select {
-		case d := <-f.s.live:
+		if d, ok := f.s.take(); ok {
 			if !f.cursor.Less(d.Cursor) {
 				continue
 			}
@@ -490,7 +540,6 @@ func (f *follower) step() bool {
 				return false
 			}
 			continue
-		default:
 		}
 		if !f.s.lagged.Load() {
 			return f.ctx.Err() == nil
@@ -527,11 +576,10 @@ func (h *Hub) deliver(d *Delivery, set map[*sub]struct{}) (taken, lagged int) {
 		if !s.spec.match(d) {
 			continue
 		}
-		select {
-		case s.live <- d:
+		if s.offer(d) {
 			taken++
 			s.wake()
-		default:
+		} else {
 			lagged++
 			h.lag(s)
 		}
@@ -566,7 +614,7 @@ func (h *Hub) lag(s *sub) {
 }
 
 func (h *Hub) attach(spec *Spec, wake func()) (*sub, Cursor) {
-	s := &sub{spec: spec, live: make(chan *Delivery, spec.Buffer), wake: wake}
+	s := &sub{spec: spec, wake: wake}
 	return s, h.reattach(s)
 }
 
@@ -577,10 +625,11 @@ func (h *Hub) reattach(s *sub) Cursor {
 	defer h.mu.Unlock()
 	s.lagged.Store(false)
 	h.subs[s] = struct{}{}
-	if s.spec.Campaigns == nil {
+	if s.spec.AllCampaigns {
 		h.anyCampaign[s] = struct{}{}
+		return h.head
 	}
-	for c := range s.spec.Campaigns {
+	for _, c := range s.spec.Campaigns {
 		set := h.byCampaign[c]
 		if set == nil {
 			set = map[*sub]struct{}{}
@@ -601,7 +650,7 @@ func (h *Hub) detach(s *sub) {
 func (h *Hub) remove(s *sub) {
 	delete(h.subs, s)
 	delete(h.anyCampaign, s)
-	for c := range s.spec.Campaigns {
+	for _, c := range s.spec.Campaigns {
 		if set := h.byCampaign[c]; set != nil {
 			delete(set, s)
 			if len(set) == 0 {
@@ -614,10 +663,8 @@ func (h *Hub) remove(s *sub) {
 // replay sends the matching events in (from, to] from the log.
 func (h *Hub) replay(ctx context.Context, spec *Spec, from, to Cursor, emit func(*Delivery) bool) bool {
 	var campaign pulid.ID
-	if len(spec.Campaigns) == 1 {
-		for c := range spec.Campaigns {
-			campaign = c
-		}
+	if !spec.AllCampaigns && len(spec.Campaigns) == 1 {
+		campaign = spec.Campaigns[0]
 	}
 	for from.Less(to) {
 		rows, err := Read(ctx, h.db, from, campaign, 500)

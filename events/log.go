@@ -194,10 +194,10 @@ func (h *Hub) Behind(ctx context.Context, after Cursor, spec Spec, limit int) (i
 	}
 	q := `SELECT count(*) FROM (SELECT 1 FROM domain_events WHERE (xid, id) > ($1, $2)`
 	args := []any{after.XID, after.ID}
-	if spec.Campaigns != nil {
-		ids := make([]string, 0, len(spec.Campaigns))
-		for id := range spec.Campaigns {
-			ids = append(ids, string(id))
+	if !spec.AllCampaigns {
+		ids := make([]string, len(spec.Campaigns))
+		for i, id := range spec.Campaigns {
+			ids[i] = string(id)
 		}
 		q += ` AND campaign_id = ANY($3)`
 		args = append(args, pq.Array(ids))

@@ -24,7 +24,7 @@ func TestBehindATrimmedCursor(t *testing.T) {
 		rows, err = events.Read(sys(), db, events.Cursor{}, f.conn.CampaignID, 10)
 		return err == nil && len(rows) == 4
 	})
-	spec := events.Spec{Campaigns: map[pulid.ID]bool{f.conn.CampaignID: true}}
+	spec := events.Spec{Campaigns: []pulid.ID{f.conn.CampaignID}}
 	if n, err := f.hub.Behind(sys(), rows[0].Cursor, spec, 100); err != nil || n != 3 {
 		t.Fatalf("before trimming: %d behind (%v), want 3", n, err)
 	}

@@ -567,7 +567,7 @@ func TestCallUpdatedEvents(t *testing.T) {
 	r := e.callRig()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	updates, err := e.hub.Subscribe(ctx, events.Spec{Campaigns: map[pulid.ID]bool{r.campaign.ID: true}, Types: map[events.Type]bool{events.CallUpdated: true}})
+	updates, err := e.hub.Subscribe(ctx, events.Spec{Campaigns: []pulid.ID{r.campaign.ID}, Types: []events.Type{events.CallUpdated}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,13 +25,7 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 	if v == nil {
 		return events.Spec{}, apperr.ErrUnauthenticated
 	}
-	spec := events.Spec{}
-	if len(types) > 0 {
-		spec.Types = map[events.Type]bool{}
-		for _, t := range types {
-			spec.Types[t] = true
-		}
-	}
+	spec := events.Spec{Types: types}
 	if conversationID != nil {
 		conv, err := r.Client.Conversation.Get(ctx, *conversationID)
 		if err != nil {
@@ -48,17 +42,16 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 		if _, err := r.Client.Campaign.Get(ctx, *campaignID); err != nil {
 			return events.Spec{}, &apperr.InputError{Field: "campaignID", Message: fmt.Sprintf("campaign %s not found", *campaignID), Kind: apperr.ErrNotFound}
 		}
-		spec.Campaigns = map[pulid.ID]bool{*campaignID: true}
+		spec.Campaigns = []pulid.ID{*campaignID}
 	case !v.Admin:
 		// The campaigns the viewer may read, by the same rules as queries.
 		ids, err := r.Client.Campaign.Query().IDs(ctx)
 		if err != nil {
 			return events.Spec{}, err
 		}
-		spec.Campaigns = map[pulid.ID]bool{}
-		for _, id := range ids {
-			spec.Campaigns[id] = true
-		}
+		spec.Campaigns = ids
+	default:
+		spec.AllCampaigns = true
 	}
 	if after != nil {
 		c, err := events.ParseCursor(*after)
@@ -93,7 +86,9 @@ func (r *Resolver) subscription(ctx context.Context, campaignID, conversationID 
 // goroutine's stack, and there are thousands of them.
 func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func(*events.Delivery) *T) (<-chan *T, error) {
 	v := auth.FromContext(ctx)
-	version, checked := v.AccessVersion, map[pulid.ID]bool{}
+	// checked holds the campaigns checked again since the access version
+	// moved (made only then: most subscriptions never need it).
+	version, checked := v.AccessVersion, map[pulid.ID]bool(nil)
 	op := operationFrom(ctx)
 	conv := func(d *events.Delivery) (*T, bool) {
 		u, err := r.Access.user(ctx, v.UserID)
@@ -117,8 +112,8 @@ func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func
 				addSubscriptionError(ctx, presentError(ctx, apperr.Forbiddenf("you no longer have access to campaign %s", d.CampaignID)))
 				return nil, false
 			}
+			checked[d.CampaignID] = true
 		}
-		checked[d.CampaignID] = true
 		v := pick(d)
 		if op != nil && v != nil {
 			op.at.Store(d.At.UnixNano())

@@ -27,7 +27,7 @@ func TestConversationWorkflow(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	updates, err := e.hub.Subscribe(ctx, events.Spec{Campaigns: map[pulid.ID]bool{c.ID: true}, Types: map[events.Type]bool{events.ConversationUpdated: true}})
+	updates, err := e.hub.Subscribe(ctx, events.Spec{Campaigns: []pulid.ID{c.ID}, Types: []events.Type{events.ConversationUpdated}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func BenchmarkWebhookToSubscriber(b *testing.B) {
 	header := map[string]string{telegram.SecretHeader: secret}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, err := s.hub.Subscribe(ctx, events.Spec{Campaigns: map[pulid.ID]bool{conn.CampaignID: true}, Types: map[events.Type]bool{events.MessageAdded: true}})
+	ch, err := s.hub.Subscribe(ctx, events.Spec{Campaigns: []pulid.ID{conn.CampaignID}, Types: []events.Type{events.MessageAdded}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,8 +18,8 @@ func TestWebhookHealthReachesSubscribers(t *testing.T) {
 	conn, secret := s.telegramBot()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, err := s.hub.Subscribe(ctx, events.Spec{Campaigns: map[pulid.ID]bool{conn.CampaignID: true},
-		Types: map[events.Type]bool{events.ConnectionUpdated: true}})
+	ch, err := s.hub.Subscribe(ctx, events.Spec{Campaigns: []pulid.ID{conn.CampaignID},
+		Types: []events.Type{events.ConnectionUpdated}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func (h *Handler) Run(ctx context.Context) {
 		return
 	}
 	for ctx.Err() == nil {
-		ds, err := h.opt.Hub.Subscribe(ctx, events.Spec{Types: map[events.Type]bool{events.ConnectionUpdated: true}})
+		ds, err := h.opt.Hub.Subscribe(ctx, events.Spec{AllCampaigns: true, Types: []events.Type{events.ConnectionUpdated}})
 		if err != nil {
 			return // ctx ended before the hub started
 		}
