@@ -117,7 +117,12 @@ func (c *complexityLimit) Validate(es graphql.ExecutableSchema) error {
 func (c *complexityLimit) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
 	w := costWalker{es: c.es, schema: c.es.Schema(), vars: opCtx.Variables, fragments: map[*ast.FragmentDefinition]int{}}
 	cost := w.selectionSet(ctx, opCtx.Operation.SelectionSet)
-	opCtx.Stats.SetExtension(c.ExtensionName(), &extension.ComplexityStats{Complexity: cost, ComplexityLimit: c.limit})
+	// A subscription holds its operation context for as long as the
+	// socket stays open (hours, thousands of them): its stats are not
+	// worth the map they would keep.
+	if opCtx.Operation.Operation != ast.Subscription {
+		opCtx.Stats.SetExtension(c.ExtensionName(), &extension.ComplexityStats{Complexity: cost, ComplexityLimit: c.limit})
+	}
 	if cost > c.limit {
 		err := gqlerror.Errorf("operation has complexity %d, which exceeds the limit of %d", cost, c.limit)
 		errcode.Set(err, "COMPLEXITY_LIMIT_EXCEEDED")

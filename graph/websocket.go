@@ -200,10 +200,12 @@ func (ss *Sockets) transport(checkOrigin func(*http.Request) bool) *wsTransport 
 			CheckOrigin:  checkOrigin,
 			Subprotocols: []string{protoTransportWS, protoLegacy},
 			// An idle socket should hold little of its own: a small read
-			// buffer (a larger message reads through it; the HTTP server's
+			// buffer (frame headers and control frames go through it, a
+			// message longer than it is read past it; the HTTP server's
 			// 4 KB reader goes with the handler), and writes borrow a buffer
-			// from the pool for the length of one message.
-			ReadBufferSize:  512,
+			// from the pool for the length of one message. 128 is the
+			// least gorilla takes (a control frame's payload).
+			ReadBufferSize:  128,
 			WriteBufferPool: writeBuffers,
 		},
 		initTimeout: 10 * time.Second,
@@ -246,7 +248,7 @@ func (ss *Sockets) init(ctx context.Context, s *socket, p transport.InitPayload)
 	if token == "" {
 		return ctx, CloseForbidden, apperr.Unauthenticatedf("authentication required: connection_init must carry Authorization")
 	}
-	v, err := ss.accounts.Authenticate(ctx, token)
+	v, err := ss.accounts.Authenticate(socketQuery(ctx), token)
 	if err != nil {
 		return ctx, CloseForbidden, apperr.Unauthenticatedf("invalid or expired token")
 	}
@@ -255,11 +257,16 @@ func (ss *Sockets) init(ctx context.Context, s *socket, p transport.InitPayload)
 	if !ss.register(s, v.UserID) {
 		return ctx, CloseTooMany, apperr.Forbiddenf("too many open sockets for this user (at most %d)", ss.maxPerUser)
 	}
-	ctx = auth.WithViewer(ctx, v)
-	// Close the socket when the token expires.
-	ctx, cancel := context.WithDeadline(ctx, time.Unix(v.ExpiresAt, 0))
-	context.AfterFunc(ctx, cancel) // releases the timer without a goroutine per socket
-	return ctx, 0, nil
+	return auth.WithViewer(ctx, v), 0, nil
+}
+
+// socketQuery is the context for a short query made on a socket's or an
+// operation's context, which live for hours: a query on a cancelable
+// context leaves its bookkeeping behind on it (the map of children and the
+// done channel stay allocated once made), about half a kilobyte a socket
+// held for good, for a query that takes a millisecond.
+func socketQuery(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
 }
 
 // aroundOperations runs every operation on a socket as its user is now:
@@ -271,7 +278,7 @@ func (ss *Sockets) aroundOperations(ctx context.Context, next graphql.OperationH
 	if s == nil || s.token == "" {
 		return next(ctx)
 	}
-	v, err := ss.accounts.Authenticate(ctx, s.token)
+	v, err := ss.accounts.Authenticate(socketQuery(ctx), s.token)
 	if err != nil {
 		if errors.Is(err, apperr.ErrUnauthenticated) {
 			go s.close(CloseForbidden, "the session ended")
