@@ -463,6 +463,7 @@ func rows(c config) []row {
 		{"ack", fmt.Sprintf("webhook ack, flat out (%d senders)", c.senders), "ack.rate", "ack.probe.rate", "/s", "≥ 0.9× the probe"},
 		{"p99", fmt.Sprintf("ack p50 at %s webhooks/s", n(c.rate)), "p99.p50", "p99.probe.p50", "ms", ""},
 		{"p99", fmt.Sprintf("ack p99 at %s webhooks/s", n(c.rate)), "p99.p99", "p99.probe.p99", "ms", "≤ 1.2× the probe"},
+		{"p99", fmt.Sprintf("ack p99 at %s webhooks/s, a replica that only journals (INGEST_WORKERS=0)", n(c.rate)), "p99.journal.p99", "p99.probe.p99", "ms", ""},
 		{"ack", "processing while ingesting flat out", "ack.processed", "", "msg/s", "keeps pace"},
 		{"drain", fmt.Sprintf("webhook ack, flat out, a replica that only journals (INGEST_WORKERS=0; %d senders)", c.senders), "drain.ack", "ack.probe.rate", "/s", ""},
 		{"p99", fmt.Sprintf("backlog right after %s at %s/s", c.dur, n(c.rate)), "p99.backlog", "", "rows", "≤ 2,000"},

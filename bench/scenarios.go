@@ -257,13 +257,18 @@ func (s *sendStats) problem() string {
 // subscriber watches, and are processed before warm returns, so the phase
 // after it starts with an empty journal.
 func (b *bench) warm(ctx context.Context, base string, n int) {
+	b.burst(ctx, base, n)
+	_ = b.waitDrained(ctx)
+}
+
+// burst opens n HTTP connections to base with a webhook each.
+func (b *bench) burst(ctx context.Context, base string, n int) {
 	h := b.seeds.load.hook(base)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { _, _ = loadgen.Post(ctx, b.hc, h, loadgen.TelegramUpdate(chat(i), "warm-up")) })
 	}
 	wg.Wait()
-	_ = b.waitDrained(ctx)
 }
 
 // flatOut sends webhooks to h from senders goroutines, each as soon as the
@@ -290,6 +295,11 @@ func (b *bench) paced(ctx context.Context, bases []string, rate float64, d time.
 	for _, base := range bases {
 		b.warm(ctx, base, openLoopWorkers)
 	}
+	return b.openLoop(ctx, rate, d, hookFor, text, okSend)
+}
+
+// openLoop is paced without the warm-up.
+func (b *bench) openLoop(ctx context.Context, rate float64, d time.Duration, hookFor func(i int) loadgen.Hook, text func(i int, due time.Time) string, okSend func(i int)) (loadgen.Dist, *sendStats) {
 	var lat loadgen.Recorder
 	st := &sendStats{start: time.Now()}
 	loadgen.OpenLoop(ctx, rate, d, openLoopWorkers, func(ctx context.Context, i int, due time.Time) {
@@ -353,6 +363,25 @@ func (b *bench) p99(ctx context.Context, run int) error {
 	if err := b.waitDrained(ctx); err != nil {
 		return err
 	}
+	// The same load on a replica that only journals: what acknowledging
+	// costs without processing beside it on the same cores.
+	if err := b.journalOnly(ctx, func(j *server) error {
+		// Warmed without waiting for a drain that cannot come here: the
+		// main server processes the warm-up with the rest afterwards.
+		b.burst(ctx, j.url(), openLoopWorkers)
+		h := b.seeds.load.hook(j.url())
+		lat, st := b.openLoop(ctx, b.cfg.rate, b.cfg.dur, func(int) loadgen.Hook { return h }, text, nil)
+		b.results.add("p99.journal.p99", run, loadgen.Ms(lat.Percentile(99)))
+		if p := st.problem(); p != "" {
+			b.results.note("p99", "journal-only: "+p)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := b.waitDrained(ctx); err != nil {
+		return err
+	}
 	p, err := b.probe(ctx, "receiver", "-db", b.dbURL, "-secret", b.seeds.load.Secret)
 	if err != nil || p == nil {
 		return err
@@ -373,34 +402,33 @@ func (b *bench) p99(ctx context.Context, run int) error {
 // batch's transaction to the last one's (processed_at is now() of the
 // batch).
 func (b *bench) drain(ctx context.Context, run int) error {
-	b.main.stop(30 * time.Second)
-	j, err := b.startServer(ctx, "journal-only", map[string]string{"INGEST_WORKERS": "0"})
+	var t0 time.Time
+	var st *sendStats
+	err := b.journalOnly(ctx, func(j *server) error {
+		t0 = time.Now()
+		h := b.seeds.load.hook(j.url())
+		st = &sendStats{start: t0}
+		var seq atomic.Int64
+		var wg sync.WaitGroup
+		for range b.cfg.senders {
+			wg.Go(func() {
+				for seq.Add(1) <= int64(b.cfg.drainN) && ctx.Err() == nil {
+					st.record(loadgen.Post(ctx, b.hc, h, loadgen.TelegramUpdate(int64(rand.IntN(chats))+1, "backlog")))
+				}
+			})
+		}
+		wg.Wait()
+		st.elapsed = time.Since(t0)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
-	h := b.seeds.load.hook(j.url())
-	st := &sendStats{start: t0}
-	var seq atomic.Int64
-	var wg sync.WaitGroup
-	for range b.cfg.senders {
-		wg.Go(func() {
-			for seq.Add(1) <= int64(b.cfg.drainN) && ctx.Err() == nil {
-				st.record(loadgen.Post(ctx, b.hc, h, loadgen.TelegramUpdate(int64(rand.IntN(chats))+1, "backlog")))
-			}
-		})
-	}
-	wg.Wait()
-	st.elapsed = time.Since(t0)
-	j.stop(30 * time.Second)
 	// The same flat-out load as the ack phase, on a replica that only
 	// journals: acknowledging without processing beside it.
 	b.results.add("drain.ack", run, st.rate())
 	if p := st.problem(); p != "" {
 		b.results.note("drain", p)
-	}
-	if b.main, err = b.startServer(ctx, "main", nil); err != nil {
-		return err
 	}
 	if err := b.waitDrained(ctx); err != nil {
 		return err
@@ -421,6 +449,23 @@ func (b *bench) drain(ctx context.Context, run int) error {
 	}
 	b.results.add("drain.rate", run, float64(n)/span.Float64)
 	return nil
+}
+
+// journalOnly stops the main server, runs load against a replica with
+// INGEST_WORKERS=0 (nothing processes what it journals), and starts the
+// main server again, which then processes the backlog.
+func (b *bench) journalOnly(ctx context.Context, load func(j *server) error) error {
+	b.main.stop(30 * time.Second)
+	j, err := b.startServer(ctx, "journal-only", map[string]string{"INGEST_WORKERS": "0"})
+	if err != nil {
+		return err
+	}
+	loadErr := load(j)
+	j.stop(30 * time.Second)
+	if b.main, err = b.startServer(ctx, "main", nil); err != nil {
+		return err
+	}
+	return loadErr
 }
 
 // delivery measures webhook → subscriber latency: subs subscribers open

@@ -167,13 +167,21 @@ func requireViewer(ctx context.Context, next graphql.RootResolver) graphql.Marsh
 type refusedKey struct{}
 
 // failRefused fails the root field requireViewer refused, before its
-// resolver runs; nothing under it runs either.
+// resolver runs; nothing under it runs either. It runs for every field of
+// every response (a thousand on an inbox page), so a field of an object
+// other than the root types, which runs only when its root field was not
+// refused, is passed at once: its field context is the nearest value,
+// where the refusal lies at the bottom of a context dozens of values deep.
 func failRefused(ctx context.Context, next graphql.Resolver) (any, error) {
-	if err, ok := ctx.Value(refusedKey{}).(error); ok {
-		return nil, err
+	if fc := graphql.GetFieldContext(ctx); fc == nil || rootTypes[fc.Object] {
+		if err, ok := ctx.Value(refusedKey{}).(error); ok {
+			return nil, err
+		}
 	}
 	return next(ctx)
 }
+
+var rootTypes = map[string]bool{"Query": true, "Mutation": true, "Subscription": true}
 
 type authErrorKey struct{}
 
