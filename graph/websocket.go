@@ -297,11 +297,24 @@ func (ss *Sockets) aroundOperations(ctx context.Context, next graphql.OperationH
 	return next(auth.WithViewer(ctx, v))
 }
 
-// write sends one message, giving up after the socket's write timeout: a
-// client that stops reading cannot hold a writer (and the socket) forever.
-func (s *socket) write(b []byte) error {
+// write sends one message made of parts, giving up after the socket's write
+// timeout: a client that stops reading cannot hold a writer (and the
+// socket) forever.
+func (s *socket) write(parts ...[]byte) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-	return s.conn.WriteMessage(websocket.TextMessage, b)
+	if len(parts) == 1 {
+		return s.conn.WriteMessage(websocket.TextMessage, parts[0])
+	}
+	w, err := s.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return w.Close()
 }

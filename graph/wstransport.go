@@ -337,6 +337,9 @@ type operation struct {
 	// at is when the event being delivered was written (unix ns), for
 	// the fan-out lag.
 	at atomic.Int64
+	// head is the start of this operation's data messages, up to their
+	// payload (made by writeNext, on the drainer).
+	head []byte
 
 	mu        sync.Mutex
 	responses graphql.ResponseHandler
@@ -553,7 +556,17 @@ func (op *operation) writeNext(payload []byte) {
 	if stopped || payload == nil {
 		return
 	}
-	op.c.send(wsMessage{ID: op.id, Type: op.c.dataType(), Payload: payload})
+	// The message is written in three parts rather than encoded: a fan-out
+	// writes one payload to thousands of subscriptions, and encoding/json
+	// would copy and validate it again for each (a tenth of the server's
+	// CPU in a fan-out's profile).
+	if op.head == nil {
+		id, _ := json.Marshal(op.id)
+		op.head = fmt.Appendf(nil, `{"id":%s,"type":%q,"payload":`, id, op.c.dataType())
+	}
+	if err := op.c.s.write(op.head, payload, []byte("}")); err != nil {
+		op.c.s.close(websocket.CloseAbnormalClosure, "write failed")
+	}
 	if at := op.at.Load(); at > 0 {
 		metrics.FanOutLag.Observe(time.Since(time.Unix(0, at)).Seconds())
 	}
