@@ -299,7 +299,8 @@ func (ss *Sockets) aroundOperations(ctx context.Context, next graphql.OperationH
 
 // write sends one message made of parts, giving up after the socket's write
 // timeout: a client that stops reading cannot hold a writer (and the
-// socket) forever.
+// socket) forever. Parts go through the pooled write buffer; a message
+// longer than it leaves in several frames, which clients join.
 func (s *socket) write(parts ...[]byte) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
