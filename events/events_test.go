@@ -27,12 +27,15 @@ type fixture struct {
 	conn   *ent.Connection
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB) *fixture { return newFixturePolling(t, 20*time.Millisecond) }
+
+// newFixturePolling is newFixture with the hub polling every poll.
+func newFixturePolling(t testing.TB, poll time.Duration) *fixture {
 	client := dbtest.Client(t, nil)
 	hub := events.NewHub(dbtest.Open(t), client, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { hub.Run(ctx, dbtest.URL(t), 20*time.Millisecond); close(done) }()
+	go func() { hub.Run(ctx, dbtest.URL(t), poll); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	c := client.Campaign.Create().SetName("events").SaveX(sys())
 	conn := client.Connection.Create().SetCampaign(c).SetPlatform(schematype.PlatformTelegram).
@@ -230,4 +233,35 @@ func TestASpecTakesItsCampaignsOnly(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// An event committed while an older transaction was still running sits
+// behind the log's horizon until that transaction ends. When it ends, the
+// event goes out at once, also when that transaction appended no event and
+// so woke no hub (a login, a settings change, a journal insert): the hub
+// does not wait for the next commit or its poll, which at a quiet moment
+// is a second away.
+func TestAnEventHeldBehindAnOlderTransactionGoesOutWhenItEnds(t *testing.T) {
+	f := newFixturePolling(t, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := f.subscribe(t, ctx, nil, 0)
+	older, err := f.client.Tx(sys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = older.Rollback() }()
+	if _, err := older.ExecContext(sys(), `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	f.change(t, 1) // committed, and the hub told
+	select {
+	case d := <-ch:
+		t.Fatalf("event %v went out past a transaction older than it, still running", d.Cursor)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := older.Commit(); err != nil { // no event, no wake-up
+		t.Fatal(err)
+	}
+	receive(t, ch, 1)
 }

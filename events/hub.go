@@ -192,20 +192,33 @@ func (h *Hub) Run(ctx context.Context, dsn string, poll time.Duration) {
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	// again is the wait before reading again while committed events sit
+	// behind an older transaction: nothing may tell the hub when that one
+	// ends (a transaction that appends no event wakes no hub), so it looks
+	// again soon, then less often, until they are read.
+	var again time.Duration
 	for {
-		h.advance(ctx)
+		var retry <-chan time.Time
+		if h.advance(ctx) {
+			again = min(max(2*again, time.Millisecond), 250*time.Millisecond)
+			retry = time.After(again)
+		} else {
+			again = 0
+		}
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return
 		case <-h.wake:
 		case <-t.C:
+		case <-retry:
 		}
 	}
 }
 
-// advance reads everything new in the log and hands it to subscribers.
-func (h *Hub) advance(ctx context.Context) {
+// advance reads everything new in the log and hands it to subscribers. It
+// reports whether committed events wait behind an older transaction.
+func (h *Hub) advance(ctx context.Context) (waiting bool) {
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		from := h.head
@@ -214,15 +227,16 @@ func (h *Hub) advance(ctx context.Context) {
 		if tracing.On() {
 			began = time.Now()
 		}
-		rows, err := Read(ctx, h.db, from, "", 500)
+		rows, behind, err := readAhead(ctx, h.db, from, 500)
 		if err != nil {
 			if ctx.Err() == nil { // shutting down is not an error
 				h.logger.ErrorContext(ctx, "reading the event log", "err", err)
 			}
-			return
+			return false
 		}
+		waiting = behind
 		if len(rows) == 0 {
-			return
+			return waiting
 		}
 		// Only what someone here subscribes to is loaded: a replica with
 		// no subscriber of a campaign reads its events' positions and no
@@ -241,7 +255,7 @@ func (h *Hub) advance(ctx context.Context) {
 		if len(wanted) > 0 {
 			if ds, err = h.load(ctx, wanted); err != nil {
 				h.logger.ErrorContext(ctx, "loading event entities", "err", err)
-				return
+				return false
 			}
 		}
 		h.mu.Lock()
@@ -273,6 +287,7 @@ func (h *Hub) advance(ctx context.Context) {
 		h.head = rows[len(rows)-1].Cursor
 		h.mu.Unlock()
 	}
+	return false
 }
 
 // load fetches the entities of rows, one query per type.

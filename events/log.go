@@ -138,33 +138,56 @@ type Row struct {
 // those are final, and anything committed later has a larger xid.
 const horizon = `xid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint`
 
+const rowColumns = `id, xid, type, campaign_id, coalesce(conversation_id, ''), entity_id, created_at, coalesce(trace_parent, '')`
+
 // Read returns up to limit events after cursor, in log order; campaign, when
 // set, keeps only that campaign's.
 func Read(ctx context.Context, db *sql.DB, after Cursor, campaign pulid.ID, limit int) ([]Row, error) {
-	q := `SELECT id, xid, type, campaign_id, coalesce(conversation_id, ''), entity_id, created_at, coalesce(trace_parent, '') FROM domain_events
-		WHERE (xid, id) > ($1, $2) AND ` + horizon
+	q := `SELECT ` + rowColumns + `, false FROM domain_events WHERE (xid, id) > ($1, $2) AND ` + horizon
 	args := []any{after.XID, after.ID}
 	if campaign != "" {
 		q += ` AND campaign_id = $3`
 		args = append(args, campaign)
 	}
 	q += fmt.Sprintf(` ORDER BY xid, id LIMIT %d`, limit)
+	rows, _, err := readRows(ctx, db, q, args...)
+	return rows, err
+}
+
+// readAhead is Read for the hub, which also learns whether a committed event
+// waits beyond the horizon (its transaction ended after an older one began
+// that is still running): one statement, the same snapshot for both.
+func readAhead(ctx context.Context, db *sql.DB, after Cursor, limit int) (rows []Row, waiting bool, err error) {
+	q := fmt.Sprintf(`(SELECT %[1]s, false FROM domain_events WHERE (xid, id) > ($1, $2) AND %[2]s ORDER BY xid, id LIMIT %[3]d)
+		UNION ALL
+		(SELECT %[1]s, true FROM domain_events WHERE (xid, id) > ($1, $2) AND NOT (%[2]s) ORDER BY xid, id LIMIT 1)`,
+		rowColumns, horizon, limit)
+	return readRows(ctx, db, q, after.XID, after.ID)
+}
+
+// readRows scans rows of rowColumns and a flag; a flagged row only reports
+// that an event waits beyond the horizon.
+func readRows(ctx context.Context, db *sql.DB, q string, args ...any) (out []Row, waiting bool, err error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("reading the event log: %w", err)
+		return nil, false, fmt.Errorf("reading the event log: %w", err)
 	}
 	defer rows.Close()
-	var out []Row
 	for rows.Next() {
 		var r Row
 		var typ string
-		if err := rows.Scan(&r.Cursor.ID, &r.Cursor.XID, &typ, &r.CampaignID, &r.ConversationID, &r.EntityID, &r.At, &r.TraceParent); err != nil {
-			return nil, err
+		var beyond bool
+		if err := rows.Scan(&r.Cursor.ID, &r.Cursor.XID, &typ, &r.CampaignID, &r.ConversationID, &r.EntityID, &r.At, &r.TraceParent, &beyond); err != nil {
+			return nil, false, err
+		}
+		if beyond {
+			waiting = true
+			continue
 		}
 		r.Type = Type(typ)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, waiting, rows.Err()
 }
 
 // Head returns the position after the last event readers may see now.
