@@ -156,12 +156,14 @@ func Read(ctx context.Context, db *sql.DB, after Cursor, campaign pulid.ID, limi
 
 // readAhead is Read for the hub, which also learns whether a committed event
 // waits beyond the horizon (its transaction ended after an older one began
-// that is still running): one statement, the same snapshot for both.
+// that is still running): one statement, the same snapshot for both. The
+// outer ORDER BY keeps log order, which UNION ALL alone does not promise.
 func readAhead(ctx context.Context, db *sql.DB, after Cursor, limit int) (rows []Row, waiting bool, err error) {
-	q := fmt.Sprintf(`(SELECT %[1]s, false FROM domain_events WHERE (xid, id) > ($1, $2) AND %[2]s ORDER BY xid, id LIMIT %[3]d)
+	q := fmt.Sprintf(`SELECT * FROM (
+		(SELECT %[1]s, false FROM domain_events WHERE (xid, id) > ($1, $2) AND %[2]s ORDER BY xid, id LIMIT %[3]d)
 		UNION ALL
-		(SELECT %[1]s, true FROM domain_events WHERE (xid, id) > ($1, $2) AND NOT (%[2]s) ORDER BY xid, id LIMIT 1)`,
-		rowColumns, horizon, limit)
+		(SELECT %[1]s, true FROM domain_events WHERE (xid, id) > ($1, $2) AND NOT (%[2]s) ORDER BY xid, id LIMIT 1)
+	) u ORDER BY 9, 2, 1`, rowColumns, horizon, limit)
 	return readRows(ctx, db, q, after.XID, after.ID)
 }
 

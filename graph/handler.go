@@ -133,7 +133,7 @@ func NewHandler(o Options) http.Handler {
 		return gqlerror.Errorf("internal server error")
 	})
 	srv.AroundRootFields(requireViewer)
-	srv.AroundFields(failRefused)
+	srv.AroundFields(failRefused(cfg.Schema))
 
 	// Transaction boundaries: entgql runs each mutation in its own transaction
 	// when the resolver asks for ent.TxFromContext; our domain services manage
@@ -169,19 +169,26 @@ type refusedKey struct{}
 // failRefused fails the root field requireViewer refused, before its
 // resolver runs; nothing under it runs either. It runs for every field of
 // every response (a thousand on an inbox page), so a field of an object
-// other than the root types, which runs only when its root field was not
-// refused, is passed at once: its field context is the nearest value,
-// where the refusal lies at the bottom of a context dozens of values deep.
-func failRefused(ctx context.Context, next graphql.Resolver) (any, error) {
-	if fc := graphql.GetFieldContext(ctx); fc == nil || rootTypes[fc.Object] {
-		if err, ok := ctx.Value(refusedKey{}).(error); ok {
-			return nil, err
+// other than the schema's root types, which runs only when its root field
+// was not refused, is passed at once: its field context is the nearest
+// value, where the refusal lies at the bottom of a context dozens of values
+// deep.
+func failRefused(schema *ast.Schema) graphql.FieldMiddleware {
+	roots := map[string]bool{}
+	for _, d := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription} {
+		if d != nil {
+			roots[d.Name] = true
 		}
 	}
-	return next(ctx)
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if fc := graphql.GetFieldContext(ctx); fc == nil || roots[fc.Object] {
+			if err, ok := ctx.Value(refusedKey{}).(error); ok {
+				return nil, err
+			}
+		}
+		return next(ctx)
+	}
 }
-
-var rootTypes = map[string]bool{"Query": true, "Mutation": true, "Subscription": true}
 
 type authErrorKey struct{}
 

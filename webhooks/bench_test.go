@@ -87,7 +87,7 @@ func BenchmarkProcessing(b *testing.B) {
 	wg.Wait()
 	b.ResetTimer()
 	start := time.Now()
-	s.processAll(b)
+	s.drain()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
 
@@ -183,15 +183,4 @@ FROM (SELECT extract(epoch FROM m.created_at - w.received_at) * 1000 AS lag
 	}
 	b.ReportMetric(p50, "lag-p50-ms")
 	b.ReportMetric(p99, "lag-p99-ms")
-}
-
-// drain processes the journal until nothing is due.
-func (s *stack) drain() {
-	for {
-		if did, err := s.proc.ProcessNext(sys()); err != nil {
-			s.t.Fatal(err)
-		} else if !did {
-			return
-		}
-	}
 }

@@ -288,7 +288,7 @@ func TestALaneIsAppliedByOneTransactionAtATime(t *testing.T) {
 	if _, err := other.ExecContext(sys(), "SELECT pg_advisory_xact_lock($1, $2)", ingest.LaneLocks, lane(held)); err != nil {
 		t.Fatal(err)
 	}
-	s.processAll(t)
+	s.drain()
 	applied := func() []string { return slices.Sorted(slices.Values(texts(s.messages(conn)))) }
 	if got := applied(); !slices.Equal(got, []string{"1", "3"}) {
 		t.Fatalf("with the lane of %s held, messages %v were applied; want only the other customer's 1 and 3", held, got)

@@ -153,22 +153,20 @@ func (s *stack) post(path string, header map[string]string, body []byte) reply {
 	return reply{resp.StatusCode, string(b)}
 }
 
-// messages returns a connection's messages in conversation order.
-// processAll processes the journal on the test's goroutine until nothing
-// is left to claim.
-func (s *stack) processAll(tb testing.TB) {
-	tb.Helper()
+// drain processes the journal on the test's goroutine until nothing is
+// left to claim.
+func (s *stack) drain() {
+	s.t.Helper()
 	for {
-		did, err := s.proc.ProcessNext(sys())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if !did {
+		if did, err := s.proc.ProcessNext(sys()); err != nil {
+			s.t.Fatal(err)
+		} else if !did {
 			return
 		}
 	}
 }
 
+// messages returns a connection's messages in conversation order.
 func (s *stack) messages(conn *ent.Connection) []*ent.Message {
 	return s.db.Message.Query().Where(message.ConnectionID(conn.ID)).Order(message.ByPosition()).AllX(sys())
 }
