@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
 	"github.com/switchboard-chat/switchboard/ent/webhookevent"
+	"github.com/switchboard-chat/switchboard/inbound"
 	"github.com/switchboard-chat/switchboard/platform"
 )
 
@@ -66,7 +67,7 @@ func (s *Service) TestWebhook(ctx context.Context, id pulid.ID) (*WebhookTestRes
 	deadline := start.Add(10 * time.Second)
 	for {
 		n, err := s.client.WebhookEvent.Query().
-			Where(webhookevent.ConnectionID(c.ID), webhookevent.DedupKey("test:"+nonce)).
+			Where(webhookevent.PlatformEQ(c.Platform), webhookevent.Account(inbound.Key(c.ExternalID)), webhookevent.DedupKey("test:"+nonce)).
 			Count(system(ctx))
 		if err != nil {
 			return nil, err

@@ -246,6 +246,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			message.FieldEditedAt:        {Type: field.TypeTime, Column: message.FieldEditedAt},
 			message.FieldAttachments:     {Type: field.TypeJSON, Column: message.FieldAttachments},
 			message.FieldExternalID:      {Type: field.TypeString, Column: message.FieldExternalID},
+			message.FieldAccount:         {Type: field.TypeString, Column: message.FieldAccount},
 			message.FieldExternalIds:     {Type: field.TypeJSON, Column: message.FieldExternalIds},
 			message.FieldStatus:          {Type: field.TypeEnum, Column: message.FieldStatus},
 			message.FieldError:           {Type: field.TypeString, Column: message.FieldError},
@@ -2267,6 +2268,11 @@ func (f *MessageFilter) WhereAttachments(p entql.BytesP) {
 // WhereExternalID applies the entql string predicate on the external_id field.
 func (f *MessageFilter) WhereExternalID(p entql.StringP) {
 	f.Where(p.Field(message.FieldExternalID))
+}
+
+// WhereAccount applies the entql string predicate on the account field.
+func (f *MessageFilter) WhereAccount(p entql.StringP) {
+	f.Where(p.Field(message.FieldAccount))
 }
 
 // WhereExternalIds applies the entql json.RawMessage predicate on the external_ids field.

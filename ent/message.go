@@ -33,7 +33,7 @@ type Message struct {
 	CampaignID pulid.ID `json:"campaign_id,omitempty"`
 	// The conversation.
 	ConversationID pulid.ID `json:"conversation_id,omitempty"`
-	// The channel, copied from the conversation; external ids are unique per channel.
+	// The channel, copied from the conversation; external ids are unique per channel and account.
 	ConnectionID pulid.ID `json:"connection_id,omitempty"`
 	// The agent who sent an outbound message from Switchboard, if any.
 	SenderID *pulid.ID `json:"sender_id,omitempty"`
@@ -49,8 +49,10 @@ type Message struct {
 	EditedAt *time.Time `json:"edited_at,omitempty"`
 	// Media, files and locations carried by the message.
 	Attachments []schematype.Attachment `json:"attachments,omitempty"`
-	// The platform's message id; unique per connection. A send the platform took as several messages has the first one's.
+	// The platform's message id; unique per connection and account. A send the platform took as several messages has the first one's.
 	ExternalID *string `json:"external_id,omitempty"`
+	// The platform account (bot, page, OA, phone number id) whose message ids external_id and external_ids are; empty until an outbound message is sent.
+	Account string `json:"account,omitempty"`
 	// Every platform message id of a send the platform took as several messages (text over the caption limit, Messenger's text and attachment), the first included.
 	ExternalIds []string `json:"external_ids,omitempty"`
 	// Delivery status: PENDING until the platform takes it, then SENT, DELIVERED and READ as receipts say (never backward); FAILED when it could not be sent; CANCELED when an agent stopped it before it was sent.
@@ -149,7 +151,7 @@ func (*Message) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case message.FieldAttempts:
 			values[i] = new(sql.NullInt64)
-		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldStatus, message.FieldError, message.FieldClientMessageID, message.FieldPosition:
+		case message.FieldDirection, message.FieldKind, message.FieldText, message.FieldExternalID, message.FieldAccount, message.FieldStatus, message.FieldError, message.FieldClientMessageID, message.FieldPosition:
 			values[i] = new(sql.NullString)
 		case message.FieldCreatedAt, message.FieldUpdatedAt, message.FieldEditedAt, message.FieldNextAttemptAt, message.FieldClaimedAt, message.FieldSentAt:
 			values[i] = new(sql.NullTime)
@@ -258,6 +260,12 @@ func (_m *Message) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ExternalID = new(string)
 				*_m.ExternalID = value.String
+			}
+		case message.FieldAccount:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field account", values[i])
+			} else if value.Valid {
+				_m.Account = value.String
 			}
 		case message.FieldExternalIds:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -418,6 +426,9 @@ func (_m *Message) String() string {
 		builder.WriteString("external_id=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("account=")
+	builder.WriteString(_m.Account)
 	builder.WriteString(", ")
 	builder.WriteString("external_ids=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ExternalIds))

@@ -163,6 +163,20 @@ func (_c *MessageCreate) SetNillableExternalID(v *string) *MessageCreate {
 	return _c
 }
 
+// SetAccount sets the "account" field.
+func (_c *MessageCreate) SetAccount(v string) *MessageCreate {
+	_c.mutation.SetAccount(v)
+	return _c
+}
+
+// SetNillableAccount sets the "account" field if the given value is not nil.
+func (_c *MessageCreate) SetNillableAccount(v *string) *MessageCreate {
+	if v != nil {
+		_c.SetAccount(*v)
+	}
+	return _c
+}
+
 // SetExternalIds sets the "external_ids" field.
 func (_c *MessageCreate) SetExternalIds(v []string) *MessageCreate {
 	_c.mutation.SetExternalIds(v)
@@ -366,6 +380,10 @@ func (_c *MessageCreate) defaults() error {
 		v := message.DefaultText
 		_c.mutation.SetText(v)
 	}
+	if _, ok := _c.mutation.Account(); !ok {
+		v := message.DefaultAccount
+		_c.mutation.SetAccount(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := message.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -426,6 +444,9 @@ func (_c *MessageCreate) check() error {
 	}
 	if _, ok := _c.mutation.Text(); !ok {
 		return &ValidationError{Name: "text", err: errors.New(`ent: missing required field "Message.text"`)}
+	}
+	if _, ok := _c.mutation.Account(); !ok {
+		return &ValidationError{Name: "account", err: errors.New(`ent: missing required field "Message.account"`)}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Message.status"`)}
@@ -529,6 +550,10 @@ func (_c *MessageCreate) createSpec() (*Message, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ExternalID(); ok {
 		_spec.SetField(message.FieldExternalID, field.TypeString, value)
 		_node.ExternalID = &value
+	}
+	if value, ok := _c.mutation.Account(); ok {
+		_spec.SetField(message.FieldAccount, field.TypeString, value)
+		_node.Account = value
 	}
 	if value, ok := _c.mutation.ExternalIds(); ok {
 		_spec.SetField(message.FieldExternalIds, field.TypeJSON, value)
@@ -791,6 +816,18 @@ func (u *MessageUpsert) UpdateExternalID() *MessageUpsert {
 // ClearExternalID clears the value of the "external_id" field.
 func (u *MessageUpsert) ClearExternalID() *MessageUpsert {
 	u.SetNull(message.FieldExternalID)
+	return u
+}
+
+// SetAccount sets the "account" field.
+func (u *MessageUpsert) SetAccount(v string) *MessageUpsert {
+	u.Set(message.FieldAccount, v)
+	return u
+}
+
+// UpdateAccount sets the "account" field to the value that was provided on create.
+func (u *MessageUpsert) UpdateAccount() *MessageUpsert {
+	u.SetExcluded(message.FieldAccount)
 	return u
 }
 
@@ -1103,6 +1140,20 @@ func (u *MessageUpsertOne) UpdateExternalID() *MessageUpsertOne {
 func (u *MessageUpsertOne) ClearExternalID() *MessageUpsertOne {
 	return u.Update(func(s *MessageUpsert) {
 		s.ClearExternalID()
+	})
+}
+
+// SetAccount sets the "account" field.
+func (u *MessageUpsertOne) SetAccount(v string) *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetAccount(v)
+	})
+}
+
+// UpdateAccount sets the "account" field to the value that was provided on create.
+func (u *MessageUpsertOne) UpdateAccount() *MessageUpsertOne {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateAccount()
 	})
 }
 
@@ -1601,6 +1652,20 @@ func (u *MessageUpsertBulk) UpdateExternalID() *MessageUpsertBulk {
 func (u *MessageUpsertBulk) ClearExternalID() *MessageUpsertBulk {
 	return u.Update(func(s *MessageUpsert) {
 		s.ClearExternalID()
+	})
+}
+
+// SetAccount sets the "account" field.
+func (u *MessageUpsertBulk) SetAccount(v string) *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.SetAccount(v)
+	})
+}
+
+// UpdateAccount sets the "account" field to the value that was provided on create.
+func (u *MessageUpsertBulk) UpdateAccount() *MessageUpsertBulk {
+	return u.Update(func(s *MessageUpsert) {
+		s.UpdateAccount()
 	})
 }
 

@@ -135,6 +135,20 @@ func (_u *MessageUpdate) ClearExternalID() *MessageUpdate {
 	return _u
 }
 
+// SetAccount sets the "account" field.
+func (_u *MessageUpdate) SetAccount(v string) *MessageUpdate {
+	_u.mutation.SetAccount(v)
+	return _u
+}
+
+// SetNillableAccount sets the "account" field if the given value is not nil.
+func (_u *MessageUpdate) SetNillableAccount(v *string) *MessageUpdate {
+	if v != nil {
+		_u.SetAccount(*v)
+	}
+	return _u
+}
+
 // SetExternalIds sets the "external_ids" field.
 func (_u *MessageUpdate) SetExternalIds(v []string) *MessageUpdate {
 	_u.mutation.SetExternalIds(v)
@@ -389,6 +403,9 @@ func (_u *MessageUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.ExternalIDCleared() {
 		_spec.ClearField(message.FieldExternalID, field.TypeString)
 	}
+	if value, ok := _u.mutation.Account(); ok {
+		_spec.SetField(message.FieldAccount, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.ExternalIds(); ok {
 		_spec.SetField(message.FieldExternalIds, field.TypeJSON, value)
 	}
@@ -556,6 +573,20 @@ func (_u *MessageUpdateOne) SetNillableExternalID(v *string) *MessageUpdateOne {
 // ClearExternalID clears the value of the "external_id" field.
 func (_u *MessageUpdateOne) ClearExternalID() *MessageUpdateOne {
 	_u.mutation.ClearExternalID()
+	return _u
+}
+
+// SetAccount sets the "account" field.
+func (_u *MessageUpdateOne) SetAccount(v string) *MessageUpdateOne {
+	_u.mutation.SetAccount(v)
+	return _u
+}
+
+// SetNillableAccount sets the "account" field if the given value is not nil.
+func (_u *MessageUpdateOne) SetNillableAccount(v *string) *MessageUpdateOne {
+	if v != nil {
+		_u.SetAccount(*v)
+	}
 	return _u
 }
 
@@ -842,6 +873,9 @@ func (_u *MessageUpdateOne) sqlSave(ctx context.Context) (_node *Message, err er
 	}
 	if _u.mutation.ExternalIDCleared() {
 		_spec.ClearField(message.FieldExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.Account(); ok {
+		_spec.SetField(message.FieldAccount, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.ExternalIds(); ok {
 		_spec.SetField(message.FieldExternalIds, field.TypeJSON, value)

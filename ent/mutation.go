@@ -10499,6 +10499,7 @@ type MessageMutation struct {
 	attachments         *[]schematype.Attachment
 	appendattachments   []schematype.Attachment
 	external_id         *string
+	account             *string
 	external_ids        *[]string
 	appendexternal_ids  []string
 	status              *message.Status
@@ -11177,6 +11178,42 @@ func (m *MessageMutation) ResetExternalID() {
 	delete(m.clearedFields, message.FieldExternalID)
 }
 
+// SetAccount sets the "account" field.
+func (m *MessageMutation) SetAccount(s string) {
+	m.account = &s
+}
+
+// Account returns the value of the "account" field in the mutation.
+func (m *MessageMutation) Account() (r string, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccount returns the old "account" field's value of the Message entity.
+// If the Message object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageMutation) OldAccount(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccount: %w", err)
+	}
+	return oldValue.Account, nil
+}
+
+// ResetAccount resets all changes to the "account" field.
+func (m *MessageMutation) ResetAccount() {
+	m.account = nil
+}
+
 // SetExternalIds sets the "external_ids" field.
 func (m *MessageMutation) SetExternalIds(s []string) {
 	m.external_ids = &s
@@ -11744,7 +11781,7 @@ func (m *MessageMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MessageMutation) Fields() []string {
-	fields := make([]string, 0, 22)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, message.FieldCreatedAt)
 	}
@@ -11783,6 +11820,9 @@ func (m *MessageMutation) Fields() []string {
 	}
 	if m.external_id != nil {
 		fields = append(fields, message.FieldExternalID)
+	}
+	if m.account != nil {
+		fields = append(fields, message.FieldAccount)
 	}
 	if m.external_ids != nil {
 		fields = append(fields, message.FieldExternalIds)
@@ -11845,6 +11885,8 @@ func (m *MessageMutation) Field(name string) (ent.Value, bool) {
 		return m.Attachments()
 	case message.FieldExternalID:
 		return m.ExternalID()
+	case message.FieldAccount:
+		return m.Account()
 	case message.FieldExternalIds:
 		return m.ExternalIds()
 	case message.FieldStatus:
@@ -11898,6 +11940,8 @@ func (m *MessageMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAttachments(ctx)
 	case message.FieldExternalID:
 		return m.OldExternalID(ctx)
+	case message.FieldAccount:
+		return m.OldAccount(ctx)
 	case message.FieldExternalIds:
 		return m.OldExternalIds(ctx)
 	case message.FieldStatus:
@@ -12015,6 +12059,13 @@ func (m *MessageMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetExternalID(v)
+		return nil
+	case message.FieldAccount:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccount(v)
 		return nil
 	case message.FieldExternalIds:
 		v, ok := value.([]string)
@@ -12244,6 +12295,9 @@ func (m *MessageMutation) ResetField(name string) error {
 		return nil
 	case message.FieldExternalID:
 		m.ResetExternalID()
+		return nil
+	case message.FieldAccount:
+		m.ResetAccount()
 		return nil
 	case message.FieldExternalIds:
 		m.ResetExternalIds()

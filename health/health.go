@@ -236,7 +236,7 @@ SELECT id, platform, connection_id, campaign_id, 'rejected', dedup_key, payload,
 	received_at, received_at, status, error, 0, repeats
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::int[], $9::text[], $10::bigint[])
 	AS v(id, platform, connection_id, campaign_id, dedup_key, payload, received_at, status, error, repeats)
-ON CONFLICT (connection_id, dedup_key) DO UPDATE SET repeats = webhook_events.repeats + EXCLUDED.repeats + 1`
+ON CONFLICT (connection_id, dedup_key) WHERE event_type = 'rejected' DO UPDATE SET repeats = webhook_events.repeats + EXCLUDED.repeats + 1`
 
 func (r *Recorder) logRejections(ctx context.Context, samples map[sampleKey]*sample) {
 	if len(samples) == 0 {

@@ -22,7 +22,7 @@ type Fragment struct {
 	// "messaging" subtypes like "message_echo", "delivery", "read", "postback",
 	// Zalo's "user_send_text", WhatsApp's "message" or "status".
 	Type string
-	// DedupKey is unique per platform event within a connection, so a
+	// DedupKey is unique per platform event within an account, so a
 	// redelivery adds nothing (Telegram "update:<update_id>", Facebook
 	// "mid:<mid>", Zalo "msg:<msg_id>", WhatsApp "wamid:<id>" or
 	// "status:<id>:<status>").

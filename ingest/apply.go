@@ -28,7 +28,7 @@ func (p *Processor) apply(ctx context.Context, tx *ent.Tx, x incoming, b *batch)
 	case inbound.EditMessage:
 		return p.editMessage(ctx, tx, x, b)
 	case inbound.Receipt:
-		return receipt(ctx, tx, x.conn, ct, x.e.Receipt)
+		return receipt(ctx, tx, x, ct)
 	case inbound.Follow, inbound.Unfollow:
 		return follow(ctx, tx, x.conn, ct, x.e.Kind == inbound.Follow, eventAt(x))
 	case inbound.Consent:
@@ -49,7 +49,7 @@ func (p *Processor) editMessage(ctx context.Context, tx *ent.Tx, x incoming, b *
 	if e.Message == nil || e.Message.ExternalID == "" {
 		return nil, fmt.Errorf("edit without a message id")
 	}
-	m, err := tx.Message.Query().Where(message.ConnectionID(x.conn.ID), message.ExternalID(e.Message.ExternalID)).Only(ctx)
+	m, err := tx.Message.Query().Where(message.ConnectionID(x.conn.ID), message.Account(x.account), message.ExternalID(e.Message.ExternalID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return p.storeMessages(ctx, tx, []incoming{x}, b)
 	}
@@ -77,7 +77,8 @@ var statusRank = map[message.Status]int{
 	message.StatusPENDING: 0, message.StatusSENT: 1, message.StatusDELIVERED: 2, message.StatusREAD: 3,
 }
 
-func receipt(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, r *inbound.ReceiptInfo) ([]events.Event, error) {
+func receipt(ctx context.Context, tx *ent.Tx, x incoming, ct pulid.ID) ([]events.Event, error) {
+	r := x.e.Receipt
 	if r == nil {
 		return nil, fmt.Errorf("receipt without status")
 	}
@@ -97,16 +98,16 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, r *inbo
 		}
 	}
 	q := tx.Message.Query().Where(
-		message.ConnectionID(conn.ID),
+		message.ConnectionID(x.conn.ID),
 		message.DirectionEQ(message.DirectionOUTBOUND),
 		message.StatusIn(behind...),
 	)
 	switch {
 	case len(r.MessageIDs) > 0 && !r.Watermark.IsZero():
-		q = q.Where(message.Or(named(r.MessageIDs),
+		q = q.Where(message.Or(named(x.account, r.MessageIDs),
 			message.And(message.HasConversationWith(conversation.ContactID(ct)), message.SentAtLTE(r.Watermark))))
 	case len(r.MessageIDs) > 0:
-		q = q.Where(named(r.MessageIDs))
+		q = q.Where(named(x.account, r.MessageIDs))
 	case !r.Watermark.IsZero():
 		q = q.Where(message.HasConversationWith(conversation.ContactID(ct)), message.SentAtLTE(r.Watermark))
 	default:
@@ -117,7 +118,7 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, r *inbo
 		return nil, err
 	}
 	if len(msgs) == 0 {
-		if r.Watermark.IsZero() && !anyKnown(ctx, tx, conn, r.MessageIDs) {
+		if r.Watermark.IsZero() && !anyKnown(ctx, tx, x, r.MessageIDs) {
 			return nil, fmt.Errorf("%w: receipt for messages %v not stored yet", errLater, r.MessageIDs)
 		}
 		return nil, nil
@@ -138,17 +139,17 @@ func receipt(ctx context.Context, tx *ent.Tx, conn *source, ct pulid.ID, r *inbo
 
 // anyKnown reports whether any of the platform message ids is stored at all
 // (then a receipt that changes nothing is simply late, not early).
-func anyKnown(ctx context.Context, tx *ent.Tx, conn *source, ids []string) bool {
-	n, err := tx.Message.Query().Where(message.ConnectionID(conn.ID), named(ids)).Count(ctx)
+func anyKnown(ctx context.Context, tx *ent.Tx, x incoming, ids []string) bool {
+	n, err := tx.Message.Query().Where(message.ConnectionID(x.conn.ID), named(x.account, ids)).Count(ctx)
 	return err == nil && n > 0
 }
 
-// named matches messages by platform message id, of any part of a send the
-// platform took as several messages.
-func named(ids []string) predicate.Message {
-	return message.Or(message.ExternalIDIn(ids...), func(s *sql.Selector) {
+// named matches messages by the account's platform message ids, of any
+// part of a send the platform took as several messages.
+func named(account string, ids []string) predicate.Message {
+	return message.And(message.Account(account), message.Or(message.ExternalIDIn(ids...), func(s *sql.Selector) {
 		s.Where(sql.P(func(b *sql.Builder) {
 			b.WriteString("jsonb_exists_any(").Ident(s.C(message.FieldExternalIds)).WriteString(", ").Arg(pq.Array(ids)).WriteString(")")
 		}))
-	})
+	}))
 }

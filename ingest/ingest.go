@@ -31,6 +31,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/switchboard-chat/switchboard/ent"
+	"github.com/switchboard-chat/switchboard/ent/connection"
 	"github.com/switchboard-chat/switchboard/ent/predicate"
 	"github.com/switchboard-chat/switchboard/ent/privacy"
 	"github.com/switchboard-chat/switchboard/ent/schema/pulid"
@@ -92,6 +93,9 @@ type source struct {
 	ID         pulid.ID
 	CampaignID pulid.ID
 	Platform   schematype.Platform
+	// Holds is the account the connection holds now, loaded only for
+	// events journaled before events named their account: theirs.
+	Holds string
 }
 
 // batch is what one transaction's events share: the connections they came
@@ -608,9 +612,22 @@ func isolated(ctx context.Context, tx *ent.Tx, b *batch, f func() ([]events.Even
 // set only when the batch as a whole cannot go on.
 func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.WebhookEvent, b *batch) ([]events.Event, map[pulid.ID]error, error) {
 	failed := map[pulid.ID]error{}
+	var unnamed []pulid.ID
 	for _, ev := range evs {
 		if ev.CampaignID != nil && b.conns[*ev.ConnectionID] == nil {
 			b.conns[*ev.ConnectionID] = &source{ID: *ev.ConnectionID, CampaignID: *ev.CampaignID, Platform: ev.Platform}
+		}
+		if ev.Account == nil && ev.CampaignID != nil {
+			unnamed = append(unnamed, *ev.ConnectionID)
+		}
+	}
+	if len(unnamed) > 0 {
+		cs, err := tx.Connection.Query().Where(connection.IDIn(unnamed...)).Select(connection.FieldExternalID).All(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("loading the accounts of connections: %w", err)
+		}
+		for _, c := range cs {
+			b.conns[c.ID].Holds = c.ExternalID
 		}
 	}
 	var msgs, others []incoming
@@ -625,7 +642,7 @@ func (p *Processor) applyAll(ctx context.Context, tx *ent.Tx, evs []*ent.Webhook
 		case x.e.Kind == inbound.NewMessage && x.e.Message.Direction == inbound.Outbound:
 			var waiting bool
 			err := query(ctx, tx, sendInFlightSQL, func(scan func(...any) error) error { return scan(&waiting) },
-				x.conn.ID, x.e.Contact.ExternalID, x.e.Message.ExternalID)
+				x.conn.ID, x.e.Contact.ExternalID, x.e.Message.ExternalID, x.account)
 			if err != nil {
 				return nil, nil, fmt.Errorf("looking for a send under way: %w", err)
 			}
@@ -724,7 +741,11 @@ func (p *Processor) decode(ev *ent.WebhookEvent, b *batch) (incoming, error) {
 	if e.Kind == inbound.NewMessage && (e.Message == nil || e.Message.ExternalID == "") {
 		return incoming{}, fmt.Errorf("%s event carries no message id", ev.EventType)
 	}
-	return incoming{ev: ev, e: e, conn: conn}, nil
+	x := incoming{ev: ev, e: e, conn: conn, account: conn.Holds}
+	if ev.Account != nil {
+		x.account = *ev.Account
+	}
+	return x, nil
 }
 
 // Position is where a message sorts in its conversation: platform time in

@@ -23,6 +23,9 @@ type incoming struct {
 	ev   *ent.WebhookEvent
 	e    *inbound.Event
 	conn *source
+	// account is the platform account the event came from, whose message
+	// ids it names: after a switch, not always the one the connection holds.
+	account string
 }
 
 // The new messages of a batch are stored set-wise, a fixed handful of
@@ -51,22 +54,22 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) A
 ON CONFLICT (connection_id, contact_id) DO UPDATE SET updated_at = now()
 RETURNING v.id, v.connection_id, v.contact_id`
 
-	// A platform message id known already (a replay, or the echo of a
-	// message sent from Switchboard, also of any part of a send the
-	// platform took as several messages) adds nothing.
+	// A platform message id the account has already (a replay, or the
+	// echo of a message sent from Switchboard, also of any part of a send
+	// the platform took as several messages) adds nothing.
 	insertMessagesSQL = `
 INSERT INTO messages (id, created_at, updated_at, campaign_id, conversation_id, connection_id, direction, kind, text,
-	attachments, external_id, status, sent_at, position, author, edited_at)
+	attachments, external_id, status, sent_at, position, author, edited_at, account)
 SELECT u.id, now(), now(), u.campaign_id, u.conversation_id, u.connection_id, u.direction, u.kind, u.text,
 	NULLIF(u.attachments, '')::jsonb, u.external_id, u.status, u.sent_at, u.position,
-	NULLIF(u.author, '')::jsonb, NULLIF(u.edited_at, '')::timestamptz
+	NULLIF(u.author, '')::jsonb, NULLIF(u.edited_at, '')::timestamptz, u.account
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-	$11::timestamptz[], $12::text[], $13::text[], $14::text[])
+	$11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[])
 	AS u(id, campaign_id, conversation_id, connection_id, direction, kind, text, attachments, external_id, status, sent_at, position,
-		author, edited_at)
+		author, edited_at, account)
 WHERE u.direction = 'INBOUND' OR NOT EXISTS (SELECT 1 FROM messages x
-	WHERE x.connection_id = u.connection_id AND x.external_ids @> jsonb_build_array(u.external_id))
-ON CONFLICT (connection_id, external_id) DO NOTHING
+	WHERE x.connection_id = u.connection_id AND x.account = u.account AND x.external_ids @> jsonb_build_array(u.external_id))
+ON CONFLICT (connection_id, account, external_id) DO NOTHING
 RETURNING id`
 
 	// An echo of one of our own sends may arrive before the send is
@@ -75,7 +78,8 @@ RETURNING id`
 	sendInFlightSQL = `
 SELECT EXISTS (SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id
 	WHERE m.connection_id = $1 AND m.claimed_at IS NOT NULL AND m.status = 'PENDING' AND ct.external_id = $2)
-AND NOT EXISTS (SELECT 1 FROM messages WHERE connection_id = $1 AND (external_id = $3 OR external_ids @> jsonb_build_array($3::text)))`
+AND NOT EXISTS (SELECT 1 FROM messages
+	WHERE connection_id = $1 AND account = $4 AND (external_id = $3 OR external_ids @> jsonb_build_array($3::text)))`
 
 	// The newest message by position becomes the last one (a late-arriving
 	// older message does not displace it); the customer's messages count as
@@ -231,7 +235,7 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 		at       time.Time
 	}
 	rows := make([]row, 0, len(in))
-	cols := make([][]string, 14)
+	cols := make([][]string, 15)
 	for _, x := range in {
 		m := x.e.Message
 		kind := message.Kind(m.Kind)
@@ -265,7 +269,7 @@ func (p *Processor) storeMessages(ctx context.Context, tx *ent.Tx, in []incoming
 		r.pos = Position(r.at, x.ev.ID)
 		rows = append(rows, r)
 		for i, v := range []string{string(r.id), string(x.conn.CampaignID), string(r.conv), string(x.conn.ID), string(m.Direction), string(kind),
-			m.Text, att, m.ExternalID, string(status), r.at.UTC().Format(time.RFC3339Nano), r.pos, author, edited} {
+			m.Text, att, m.ExternalID, string(status), r.at.UTC().Format(time.RFC3339Nano), r.pos, author, edited, x.account} {
 			cols[i] = append(cols[i], v)
 		}
 	}

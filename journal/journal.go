@@ -43,8 +43,9 @@ type Entry struct {
 	ConnectionID pulid.ID
 	CampaignID   pulid.ID
 	// Account is the platform account the event is for. Events are
-	// deduplicated per account as well as per connection, so that a
-	// reconnect (a new connection) does not make an old event new.
+	// deduplicated per account, so that a reconnect (a new connection) does
+	// not make an old event new, and a connection switched to another
+	// account takes that account's events whose keys repeat the old one's.
 	Account   string
 	EventType string
 	DedupKey  string
@@ -272,8 +273,7 @@ func (j *Journal) Run(ctx context.Context) {
 	}
 }
 
-// insert skips an entry that conflicts with either unique key: the same
-// dedup key for the connection, or for the account. A NULL array of trace
+// insert skips an entry whose dedup key the account has already. A NULL array of trace
 // parents (tracing off) unnests, beside the others, as NULLs.
 const insert = `
 INSERT INTO webhook_events (id, platform, connection_id, campaign_id, account, event_type, dedup_key, payload,
@@ -450,16 +450,16 @@ UPDATE webhook_events w
 SET connection_id = $1, campaign_id = $2, processed_at = NULL, failed_at = NULL, error = NULL,
 	attempts = 0, next_attempt_at = NULL
 WHERE w.platform = $3 AND w.account = $4 AND w.connection_id IS NULL AND w.received_at >= $5
-	AND ($6 = '' OR w.id = $6)
-	AND NOT EXISTS (SELECT 1 FROM webhook_events d WHERE d.connection_id = $1 AND d.dedup_key = w.dedup_key)`
+	AND ($6 = '' OR w.id = $6)`
 
 // Reroute gives the unroutable events of an account, journaled since
 // since, to the connection that now holds it, queued for processing as if
 // they had been routed on arrival. They are what a platform sent before the
 // connection committed (Meta delivers as soon as a page is subscribed,
 // which a connect does first) or while a replica still believed the account
-// not connected. An event the connection already has (the same dedup key)
-// keeps that one. only, when not empty, reroutes that one event.
+// not connected. (The connection cannot hold the same event already: events
+// are unique per account and key.) only, when not empty, reroutes that one
+// event.
 func Reroute(ctx context.Context, db Execer, p schematype.Platform, account string, conn, campaign pulid.ID, since time.Time, only pulid.ID) (int64, error) {
 	res, err := db.ExecContext(ctx, reroute, string(conn), string(campaign), string(p), inbound.Key(account), since, string(only))
 	if err != nil {

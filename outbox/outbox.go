@@ -463,25 +463,26 @@ func (s *Service) SendNext(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	m = m.Unwrap()
-	sent, sendErr := s.deliver(ctx, m)
-	return true, s.record(ctx, m, sent, sendErr)
+	sent, account, sendErr := s.deliver(ctx, m)
+	return true, s.record(ctx, m, sent, account, sendErr)
 }
 
-// deliver sends a claimed message through its channel. A token the
-// platform rejects is renewed once, where the platform renews tokens, and
-// the send tried again.
-func (s *Service) deliver(ctx context.Context, m *ent.Message) (platform.Sent, error) {
+// deliver sends a claimed message through its channel, and says which
+// account of the platform sent it (the platform's message ids are that
+// account's). A token the platform rejects is renewed once, where the
+// platform renews tokens, and the send tried again.
+func (s *Service) deliver(ctx context.Context, m *ent.Message) (platform.Sent, string, error) {
 	conv, err := s.opt.Client.Conversation.Query().Where(conversation.ID(m.ConversationID)).WithConnection().WithContact().Only(ctx)
 	if err != nil {
-		return platform.Sent{}, err
+		return platform.Sent{}, "", err
 	}
 	conn := conv.Edges.Connection
 	if conn.Status == connection.StatusINACTIVE {
-		return platform.Sent{}, &platform.Error{Platform: "switchboard", Op: "send", Kind: platform.Permanent, Message: "the connection was disconnected"}
+		return platform.Sent{}, "", &platform.Error{Platform: "switchboard", Op: "send", Kind: platform.Permanent, Message: "the connection was disconnected"}
 	}
 	ch, acct, err := s.opt.Connections.Account(conn)
 	if err != nil {
-		return platform.Sent{}, err
+		return platform.Sent{}, "", err
 	}
 	out := platform.Outbound{To: conv.Edges.Contact.ExternalID, Text: m.Text, Done: len(m.ExternalIds)}
 	if len(m.Attachments) > 0 {
@@ -491,16 +492,16 @@ func (s *Service) deliver(ctx context.Context, m *ent.Message) (platform.Sent, e
 	if _, renews := ch.(platform.TokenRenewer); renews && platform.IsAuth(err) {
 		rc, rerr := s.opt.Connections.Renew(ctx, conn.ID, true)
 		if rerr != nil || rc.Status == connection.StatusERROR {
-			return sent, err
+			return sent, acct.ExternalID, err
 		}
 		if _, acct, rerr = s.opt.Connections.Account(rc); rerr != nil {
-			return sent, err
+			return sent, acct.ExternalID, err
 		}
 		out.Done += len(sent.IDs)
 		more, err := send(ctx, ch, acct, out)
-		return platform.Sent{IDs: append(sent.IDs, more.IDs...)}, err
+		return platform.Sent{IDs: append(sent.IDs, more.IDs...)}, acct.ExternalID, err
 	}
-	return sent, err
+	return sent, acct.ExternalID, err
 }
 
 // send is one attempt, counted by platform, and by kind when it fails.
@@ -517,7 +518,7 @@ func send(ctx context.Context, ch platform.Channel, acct platform.Account, out p
 // record writes the result of an attempt: SENT with the platform's ids, a
 // retry later, or FAILED with the platform's words; a dead token also puts
 // the connection into ERROR.
-func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent, sendErr error) error {
+func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent, account string, sendErr error) error {
 	// The connection shows the dead token by the time the message shows
 	// its failure.
 	if platform.IsAuth(sendErr) {
@@ -534,12 +535,15 @@ func (s *Service) record(ctx context.Context, m *ent.Message, sent platform.Sent
 		if len(sent.IDs) > 0 {
 			ids := append(slices.Clone(cur.ExternalIds), sent.IDs...)
 			// An echo stored before the send was recorded is this message.
-			if _, err := tx.Message.Delete().Where(message.ConnectionID(cur.ConnectionID), message.ExternalIDIn(sent.IDs...), message.IDNEQ(cur.ID)).Exec(ctx); err != nil {
+			if _, err := tx.Message.Delete().Where(message.ConnectionID(cur.ConnectionID), message.Account(account),
+				message.ExternalIDIn(sent.IDs...), message.IDNEQ(cur.ID)).Exec(ctx); err != nil {
 				return nil, err
 			}
 			upd.SetExternalIds(ids)
 			if cur.ExternalID == nil {
-				upd.SetExternalID(ids[0])
+				// The rest of a send resumed after a switch has the new
+				// account's ids; the message keeps the first part's.
+				upd.SetExternalID(ids[0]).SetAccount(account)
 			}
 		}
 		switch kind := platform.KindOf(sendErr); {

@@ -98,7 +98,7 @@ func TestSendTelegram(t *testing.T) {
 	m = settled(t, s, m.ID)
 	sent := s.TG.Sent(token)
 	if m.Status != message.StatusSENT || len(sent) != 1 || sent[0].Method != "sendMessage" || sent[0].ChatID != 4242 || sent[0].Text != "Xin chào, shop đây" ||
-		m.ExternalID == nil || *m.ExternalID != fmt.Sprintf("4242:%d", sent[0].MessageID) || m.Attempts != 1 {
+		m.ExternalID == nil || *m.ExternalID != fmt.Sprintf("4242:%d", sent[0].MessageID) || m.Account != conn.ExternalID || m.Attempts != 1 {
 		t.Fatalf("message %+v, fake got %+v", m, sent)
 	}
 	// An image with a caption that fits is one platform message; with text

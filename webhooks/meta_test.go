@@ -164,7 +164,7 @@ func TestWhatsAppWebhook(t *testing.T) {
 	cv := ct.QueryConversations().OnlyX(sys())
 	wamid := "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI2QjU1RjdGNTQ4QjlGMDVBODYA"
 	out := s.db.Message.Create().SetCampaignID(conn.CampaignID).SetConversationID(cv.ID).SetConnectionID(conn.ID).
-		SetDirection(message.DirectionOUTBOUND).SetText("Your order shipped").SetExternalID(wamid).
+		SetDirection(message.DirectionOUTBOUND).SetText("Your order shipped").SetExternalID(wamid).SetAccount(conn.ExternalID).
 		SetStatus(message.StatusSENT).SetSentAt(time.Now()).SetPosition("9999999999999|x").SaveX(sys())
 	send(load("status_read.json"))
 	testkit.Eventually(t, "read", func() bool { return s.db.Message.GetX(sys(), out.ID).Status == message.StatusREAD })

@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,5 +153,54 @@ func TestSwitchConnectionAccount(t *testing.T) {
 	}
 	if ms := texts(s.messages(conn)); ms[len(ms)-1] != "to the new bot" || ms[0] != "to the old bot" {
 		t.Errorf("messages = %v", ms)
+	}
+}
+
+// A bot numbers its updates and, per chat, its messages from its own
+// start: after a switch, the new bot's update and message ids repeat the
+// old bot's. They are the new bot's own events and messages, not
+// duplicates; an edit the new bot sends changes its message only; and what
+// the old bot sent before the switch but was processed after it stays the
+// old bot's.
+func TestSwitchedConnectionTakesTheNewBotsRepeatedIDs(t *testing.T) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, _, oldSecret := s.TelegramBot()
+	post := func(secret string, body []byte) {
+		t.Helper()
+		if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, body); r.status != 200 {
+			t.Fatalf("status %d %s", r.status, r.body)
+		}
+	}
+	post(oldSecret, update(1, "4242", 1700000001, "old bot, message 1"))
+	s.drain()
+	// Journaled, not yet processed when the switch commits.
+	post(oldSecret, update(2, "4242", 1700000002, "old bot, message 2"))
+	post(oldSecret, editedUpdate(3, "4242", 1, "old bot, message 1, edited"))
+
+	newID := testkit.Digits("5")
+	newToken := newID + ":AAH-switchTest_" + strings.Repeat("s", 30)
+	n, _ := strconv.ParseInt(newID, 10, 64)
+	s.TG.AddBot(newToken, telegram.User{ID: n, IsBot: true, FirstName: "New", Username: "new_bot"})
+	if _, err := s.conns.SwitchAccount(s.admin, conn.ID, platform.SwitchInput{BotToken: &newToken}); err != nil {
+		t.Fatal(err)
+	}
+	secret := s.TG.Webhook(newToken).SecretToken
+	post(secret, update(1, "4242", 1700000101, "new bot, message 1"))
+	post(secret, update(2, "4242", 1700000102, "new bot, message 2"))
+	post(secret, editedUpdate(3, "4242", 1, "new bot, message 1, edited"))
+	s.drain()
+
+	want := []string{"old bot, message 1, edited", "old bot, message 2", "new bot, message 1, edited", "new bot, message 2"}
+	if got := texts(s.messages(conn)); !slices.Equal(got, want) {
+		t.Fatalf("messages = %q, want %q", got, want)
+	}
+	if cs := s.conversations(conn); len(cs) != 1 {
+		t.Errorf("the customer's history split into %d conversations", len(cs))
+	}
+	// Redelivered, the new bot's update is the duplicate it is.
+	post(secret, update(2, "4242", 1700000102, "new bot, message 2"))
+	s.drain()
+	if got := texts(s.messages(conn)); len(got) != len(want) {
+		t.Fatalf("a redelivery added a message: %q", got)
 	}
 }

@@ -45,6 +45,8 @@ const (
 	FieldAttachments = "attachments"
 	// FieldExternalID holds the string denoting the external_id field in the database.
 	FieldExternalID = "external_id"
+	// FieldAccount holds the string denoting the account field in the database.
+	FieldAccount = "account"
 	// FieldExternalIds holds the string denoting the external_ids field in the database.
 	FieldExternalIds = "external_ids"
 	// FieldStatus holds the string denoting the status field in the database.
@@ -119,6 +121,7 @@ var Columns = []string{
 	FieldEditedAt,
 	FieldAttachments,
 	FieldExternalID,
+	FieldAccount,
 	FieldExternalIds,
 	FieldStatus,
 	FieldError,
@@ -156,6 +159,8 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// DefaultText holds the default value on creation for the "text" field.
 	DefaultText string
+	// DefaultAccount holds the default value on creation for the "account" field.
+	DefaultAccount string
 	// DefaultAttempts holds the default value on creation for the "attempts" field.
 	DefaultAttempts int
 	// DefaultSentAt holds the default value on creation for the "sent_at" field.
@@ -312,6 +317,11 @@ func ByEditedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByExternalID orders the results by the external_id field.
 func ByExternalID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExternalID, opts...).ToFunc()
+}
+
+// ByAccount orders the results by the account field.
+func ByAccount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAccount, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

@@ -387,6 +387,7 @@ var (
 		{Name: "edited_at", Type: field.TypeTime, Nullable: true},
 		{Name: "attachments", Type: field.TypeJSON, Nullable: true},
 		{Name: "external_id", Type: field.TypeString, Nullable: true},
+		{Name: "account", Type: field.TypeString, Default: ""},
 		{Name: "external_ids", Type: field.TypeJSON, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SENT", "DELIVERED", "READ", "FAILED", "CANCELED"}, Default: "SENT"},
 		{Name: "error", Type: field.TypeString, Nullable: true},
@@ -409,54 +410,54 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "messages_campaigns_messages",
-				Columns:    []*schema.Column{MessagesColumns[19]},
+				Columns:    []*schema.Column{MessagesColumns[20]},
 				RefColumns: []*schema.Column{CampaignsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_connections_messages",
-				Columns:    []*schema.Column{MessagesColumns[20]},
+				Columns:    []*schema.Column{MessagesColumns[21]},
 				RefColumns: []*schema.Column{ConnectionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_conversations_messages",
-				Columns:    []*schema.Column{MessagesColumns[21]},
+				Columns:    []*schema.Column{MessagesColumns[22]},
 				RefColumns: []*schema.Column{ConversationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "messages_users_sender",
-				Columns:    []*schema.Column{MessagesColumns[22]},
+				Columns:    []*schema.Column{MessagesColumns[23]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "message_connection_id_external_id",
+				Name:    "message_connection_id_account_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{MessagesColumns[20], MessagesColumns[9]},
+				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[10], MessagesColumns[9]},
 			},
 			{
 				Name:    "message_conversation_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[18]},
+				Columns: []*schema.Column{MessagesColumns[22], MessagesColumns[19]},
 			},
 			{
 				Name:    "message_campaign_id",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[19]},
+				Columns: []*schema.Column{MessagesColumns[20]},
 			},
 			{
 				Name:    "message_conversation_id_client_message_id",
 				Unique:  true,
-				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[13]},
+				Columns: []*schema.Column{MessagesColumns[22], MessagesColumns[14]},
 			},
 			{
 				Name:    "message_outbox",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[21], MessagesColumns[18]},
+				Columns: []*schema.Column{MessagesColumns[22], MessagesColumns[19]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "direction = 'OUTBOUND' AND status = 'PENDING'",
 				},
@@ -464,7 +465,7 @@ var (
 			{
 				Name:    "message_external_ids",
 				Unique:  false,
-				Columns: []*schema.Column{MessagesColumns[10]},
+				Columns: []*schema.Column{MessagesColumns[11]},
 				Annotation: &entsql.IndexAnnotation{
 					Type: "GIN",
 				},
@@ -567,14 +568,22 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "webhookevent_connection_id_dedup_key",
-				Unique:  true,
-				Columns: []*schema.Column{WebhookEventsColumns[18], WebhookEventsColumns[4]},
-			},
-			{
 				Name:    "webhookevent_platform_account_dedup_key",
 				Unique:  true,
 				Columns: []*schema.Column{WebhookEventsColumns[1], WebhookEventsColumns[2], WebhookEventsColumns[4]},
+			},
+			{
+				Name:    "webhookevent_rejected",
+				Unique:  true,
+				Columns: []*schema.Column{WebhookEventsColumns[18], WebhookEventsColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "event_type = 'rejected'",
+				},
+			},
+			{
+				Name:    "webhookevent_connection_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEventsColumns[18], WebhookEventsColumns[0]},
 			},
 			{
 				Name:    "webhookevent_received_at",

@@ -371,16 +371,20 @@ func init() {
 	messageDescText := messageFields[5].Descriptor()
 	// message.DefaultText holds the default value on creation for the text field.
 	message.DefaultText = messageDescText.Default.(string)
+	// messageDescAccount is the schema descriptor for account field.
+	messageDescAccount := messageFields[10].Descriptor()
+	// message.DefaultAccount holds the default value on creation for the account field.
+	message.DefaultAccount = messageDescAccount.Default.(string)
 	// messageDescAttempts is the schema descriptor for attempts field.
-	messageDescAttempts := messageFields[14].Descriptor()
+	messageDescAttempts := messageFields[15].Descriptor()
 	// message.DefaultAttempts holds the default value on creation for the attempts field.
 	message.DefaultAttempts = messageDescAttempts.Default.(int)
 	// messageDescSentAt is the schema descriptor for sent_at field.
-	messageDescSentAt := messageFields[17].Descriptor()
+	messageDescSentAt := messageFields[18].Descriptor()
 	// message.DefaultSentAt holds the default value on creation for the sent_at field.
 	message.DefaultSentAt = messageDescSentAt.Default.(func() time.Time)
 	// messageDescPosition is the schema descriptor for position field.
-	messageDescPosition := messageFields[18].Descriptor()
+	messageDescPosition := messageFields[19].Descriptor()
 	// message.PositionValidator is a validator for the "position" field. It is called by the builders before save.
 	message.PositionValidator = messageDescPosition.Validators[0].(func(string) error)
 	// messageDescID is the schema descriptor for id field.

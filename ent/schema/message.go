@@ -31,7 +31,7 @@ func (Message) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("conversation_id").GoType(pulid.ID("")).Immutable().Comment("The conversation."),
 		field.String("connection_id").GoType(pulid.ID("")).Immutable().
-			Comment("The channel, copied from the conversation; external ids are unique per channel."),
+			Comment("The channel, copied from the conversation; external ids are unique per channel and account."),
 		field.String("sender_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
 			Comment("The agent who sent an outbound message from Switchboard, if any."),
 		field.Enum("direction").
@@ -58,7 +58,14 @@ func (Message) Fields() []ent.Field {
 		field.String("external_id").
 			Optional().
 			Nillable().
-			Comment("The platform's message id; unique per connection. A send the platform took as several messages has the first one's."),
+			Comment("The platform's message id; unique per connection and account. A send the platform took as several messages has the first one's."),
+		// A platform may number messages per account (a Telegram bot's
+		// message ids count from 1 in each chat): after a connection moves
+		// to another account, that account's ids repeat the old one's.
+		field.String("account").
+			Default("").
+			Comment("The platform account (bot, page, OA, phone number id) whose message ids external_id and external_ids are; empty until an outbound message is sent.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Strings("external_ids").
 			Optional().
 			Comment("Every platform message id of a send the platform took as several messages (text over the caption limit, Messenger's text and attachment), the first included.").
@@ -116,7 +123,7 @@ func (Message) Edges() []ent.Edge {
 // Indexes deduplicate platform messages and serve the oldest-first message list.
 func (Message) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("connection_id", "external_id").Unique(),
+		index.Fields("connection_id", "account", "external_id").Unique(),
 		index.Fields("conversation_id", "position"),
 		index.Fields("campaign_id"),
 		index.Fields("conversation_id", "client_message_id").Unique(),

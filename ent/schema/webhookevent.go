@@ -117,15 +117,25 @@ func (WebhookEvent) Edges() []ent.Edge {
 	}
 }
 
-// Indexes deduplicates per connection and per account, and finds pending work.
+// Indexes deduplicates per account, and finds pending work and a
+// connection's events.
 func (WebhookEvent) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("connection_id", "dedup_key").Unique(),
 		// A platform redelivers (or a replay repeats) an event to whichever
 		// connection holds the account now: a reconnect, which makes a new
-		// connection, must not make an event new again. It also finds an
-		// account's unroutable events when the account is connected.
+		// connection, must not make an event new again. Not per connection:
+		// a connection switched to another account gets that account's
+		// events, whose keys (a bot's update ids) may repeat the old one's.
+		// It also finds an account's unroutable events when the account is
+		// connected.
 		index.Fields("platform", "account", "dedup_key").Unique(),
+		// Refused requests carry no verified account: their samples count
+		// repeats per connection.
+		index.Fields("connection_id", "dedup_key").
+			Unique().
+			StorageKey("webhookevent_rejected").
+			Annotations(entsql.IndexWhere("event_type = 'rejected'")),
+		index.Fields("connection_id", "id"),
 		index.Fields("received_at"),
 		// The processing queue: what is still to do, oldest first, so a
 		// claim never scans or sorts the processed (or failed) history.

@@ -107,7 +107,7 @@ func (s *Stack) Customer(conn *ent.Connection, externalID string, at time.Time) 
 	cv := s.Client.Conversation.Create().SetCampaignID(conn.CampaignID).SetConnectionID(conn.ID).SetContactID(ct.ID).
 		SetLastMessageAt(at).SaveX(ctx)
 	m := s.Client.Message.Create().SetCampaignID(conn.CampaignID).SetConversationID(cv.ID).SetConnectionID(conn.ID).
-		SetDirection("INBOUND").SetText("hello").SetSentAt(at).SetExternalID("in-" + testkit.Digits("")).
+		SetDirection("INBOUND").SetText("hello").SetSentAt(at).SetExternalID("in-" + testkit.Digits("")).SetAccount(conn.ExternalID).
 		SetPosition(ingest.Position(at, pulid.New("whe"))).SaveX(ctx)
 	return s.Client.Conversation.UpdateOne(cv).SetLastMessageID(m.ID).SetUnreadCount(1).SaveX(ctx)
 }
