@@ -129,11 +129,12 @@ func stream[T any](ctx context.Context, r *Resolver, spec events.Spec, pick func
 			return nil, err
 		}
 		op.bound = true
+		done := ctx.Done() // once: see events' follower.done
 		op.skip = func() bool {
 			select {
 			case _, ok := <-ch:
 				return ok
-			case <-ctx.Done():
+			case <-done:
 				return false
 			}
 		}
