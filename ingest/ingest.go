@@ -201,6 +201,7 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 				select {
 				case <-ctx.Done():
 				case <-p.wake:
+					sleep(ctx, gather)
 				case <-time.After(poll):
 				}
 			}
@@ -208,6 +209,16 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 	}
 	wg.Wait()
 }
+
+// gather is how long a worker woken by new entries waits before claiming
+// them. Woken at once by every journal commit, workers ran a transaction
+// of a dozen round trips for the two or three entries each commit brings
+// at moderate load, and that CPU, on the cores the acknowledgements need,
+// was most of the ack p99. A few milliseconds gather those of several
+// commits into one batch: interleaved runs at 2,000 webhooks/s gave ack p99
+// 15 ms against 27, and live delivery no slower (p99 50 against 61 ms). A
+// worker that is busy never waits: it claims again as soon as it is done.
+const gather = 2 * time.Millisecond
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
