@@ -58,10 +58,6 @@ type Processor struct {
 	wake     chan struct{}
 	now      func() time.Time
 	claims   atomic.Int64
-	// woken is when the journal last said it had new entries (UnixNano);
-	// steady, whether it had said so less than gather before (see gather).
-	woken  atomic.Int64
-	steady atomic.Bool
 }
 
 // Claims counts the batches workers have tried to claim: one per batch
@@ -161,13 +157,6 @@ func system(ctx context.Context) context.Context {
 
 // Wake tells idle workers that the journal has new entries.
 func (p *Processor) Wake() {
-	now := time.Now().UnixNano()
-	p.steady.Store(now-p.woken.Swap(now) < int64(gather))
-	p.signal()
-}
-
-// signal wakes an idle worker, if one waits.
-func (p *Processor) signal() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -206,15 +195,12 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 					// More may be waiting: an idle worker helps drain it.
 					// (Passing on every wake instead had a lone worker wake
 					// itself forever, claiming nothing in a loop.)
-					p.signal()
+					p.Wake()
 					continue
 				}
 				select {
 				case <-ctx.Done():
 				case <-p.wake:
-					if p.steady.Load() {
-						sleep(ctx, gather)
-					}
 				case <-time.After(poll):
 				}
 			}
@@ -222,21 +208,6 @@ func (p *Processor) Run(ctx context.Context, workers int, poll time.Duration) {
 	}
 	wg.Wait()
 }
-
-// gather is how long a worker woken by new entries waits before claiming
-// them, while the journal commits more often than that. Woken at once by
-// every journal commit, workers ran a transaction of a dozen round trips for
-// the two or three entries each commit brings at moderate load, and that
-// CPU, on the cores the acknowledgements need, was most of the ack p99. A
-// few milliseconds gather those of several commits into one batch.
-// Interleaved runs at 2,000 webhooks/s: 2 ms gave ack p99 15 ms against 27
-// with none, 5 ms 12 against 17 with 2, 10 ms no more than 5; live delivery
-// at 1,000/s was no slower for any of them (p99 50 against 61 ms, 39
-// against 46, 53 against 50). When commits come further apart there is
-// nothing to gather, and waiting only delays: at 50 messages/s an
-// unconditional wait put the median delivery at 35 ms against 26. A busy
-// worker never waits: it claims again as soon as it is done.
-const gather = 5 * time.Millisecond
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
