@@ -93,8 +93,9 @@ type source struct {
 	ID         pulid.ID
 	CampaignID pulid.ID
 	Platform   schematype.Platform
-	// Holds is the account the connection holds now, loaded only for
-	// events journaled before events named their account: theirs.
+	// Holds is the account the connection holds now. It is loaded only
+	// for events journaled before events recorded their account, and
+	// stands in for theirs.
 	Holds string
 }
 
