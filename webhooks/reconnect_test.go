@@ -204,3 +204,27 @@ func TestSwitchedConnectionTakesTheNewBotsRepeatedIDs(t *testing.T) {
 		t.Fatalf("a redelivery added a message: %q", got)
 	}
 }
+
+// An event journaled before events recorded their account (an older
+// release's backlog, or a replay of one) is the account its connection
+// holds: its message is that account's, and the account's edit finds it.
+func TestAnEventWithoutAnAccountIsItsConnections(t *testing.T) {
+	s := newStack(t, stackOptions{noProcessing: true})
+	conn, secret := s.telegramBot()
+	for _, body := range [][]byte{update(1, "4242", 1700000001, "from before"), editedUpdate(2, "4242", 1, "from before, edited")} {
+		if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, body); r.status != 200 {
+			t.Fatalf("status %d %s", r.status, r.body)
+		}
+	}
+	if _, err := s.sqlDB.ExecContext(sys(), `UPDATE webhook_events SET account = NULL WHERE connection_id = $1`, conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.drain()
+	ms := s.messages(conn)
+	if len(ms) != 1 {
+		t.Fatalf("messages = %q", texts(ms))
+	}
+	if ms[0].Text != "from before, edited" || ms[0].Account != conn.ExternalID {
+		t.Fatalf("message %q of account %q, want the edited text of account %q", ms[0].Text, ms[0].Account, conn.ExternalID)
+	}
+}
