@@ -547,6 +547,9 @@ func (op *operation) claim(event int64, fanOut trace.SpanContext) {
 	op.mu.Unlock()
 }
 
+// messageEnd closes a data message that writeNext writes in parts.
+var messageEnd = []byte("}")
+
 // writeNext sends a value's encoded response, unless the client completed
 // the subscription.
 func (op *operation) writeNext(payload []byte) {
@@ -564,7 +567,7 @@ func (op *operation) writeNext(payload []byte) {
 		id, _ := json.Marshal(op.id)
 		op.head = fmt.Appendf(nil, `{"id":%s,"type":%q,"payload":`, id, op.c.dataType())
 	}
-	if err := op.c.s.write(op.head, payload, []byte("}")); err != nil {
+	if err := op.c.s.write(op.head, payload, messageEnd); err != nil {
 		op.c.s.close(websocket.CloseAbnormalClosure, "write failed")
 	}
 	if at := op.at.Load(); at > 0 {

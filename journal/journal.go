@@ -80,7 +80,7 @@ const laneCount = 1 << 15
 type Result struct {
 	ID pulid.ID
 	// Duplicate: an entry with the same dedup key was already journaled for
-	// the connection or its account; nothing was added.
+	// the account; nothing was added.
 	Duplicate bool
 }
 
@@ -273,8 +273,8 @@ func (j *Journal) Run(ctx context.Context) {
 	}
 }
 
-// insert skips an entry whose dedup key the account has already. A NULL array of trace
-// parents (tracing off) unnests, beside the others, as NULLs.
+// insert skips an entry whose dedup key the account has already. A NULL
+// array of trace parents (tracing off) unnests, beside the others, as NULLs.
 const insert = `
 INSERT INTO webhook_events (id, platform, connection_id, campaign_id, account, event_type, dedup_key, payload,
 	received_at, response_status, attempts, processed_at, error, trace_parent, lane)

@@ -14,12 +14,18 @@ import (
 	"github.com/switchboard-chat/switchboard/platform/telegram"
 )
 
-// say posts a customer's message to a Telegram connection and waits until it is applied.
-func (s *stack) say(conn *ent.Connection, secret string, update []byte) {
+// tell posts an update to a Telegram connection, which must acknowledge it.
+func (s *stack) tell(conn *ent.Connection, secret string, update []byte) {
 	s.t.Helper()
 	if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, update); r.status != 200 {
 		s.t.Fatalf("status %d %s", r.status, r.body)
 	}
+}
+
+// say posts a customer's message to a Telegram connection and waits until it is applied.
+func (s *stack) say(conn *ent.Connection, secret string, update []byte) {
+	s.t.Helper()
+	s.tell(conn, secret, update)
 	testkit.Eventually(s.t, "the message is applied", func() bool { return s.pending(conn) == 0 })
 }
 
@@ -165,17 +171,11 @@ func TestSwitchConnectionAccount(t *testing.T) {
 func TestSwitchedConnectionTakesTheNewBotsRepeatedIDs(t *testing.T) {
 	s := newStack(t, stackOptions{noProcessing: true})
 	conn, _, oldSecret := s.TelegramBot()
-	post := func(secret string, body []byte) {
-		t.Helper()
-		if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, body); r.status != 200 {
-			t.Fatalf("status %d %s", r.status, r.body)
-		}
-	}
-	post(oldSecret, update(1, "4242", 1700000001, "old bot, message 1"))
+	s.tell(conn, oldSecret, update(1, "4242", 1700000001, "old bot, message 1"))
 	s.drain()
 	// Journaled, not yet processed when the switch commits.
-	post(oldSecret, update(2, "4242", 1700000002, "old bot, message 2"))
-	post(oldSecret, editedUpdate(3, "4242", 1, "old bot, message 1, edited"))
+	s.tell(conn, oldSecret, update(2, "4242", 1700000002, "old bot, message 2"))
+	s.tell(conn, oldSecret, editedUpdate(3, "4242", 1, "old bot, message 1, edited"))
 
 	newID := testkit.Digits("5")
 	newToken := newID + ":AAH-switchTest_" + strings.Repeat("s", 30)
@@ -185,9 +185,9 @@ func TestSwitchedConnectionTakesTheNewBotsRepeatedIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := s.TG.Webhook(newToken).SecretToken
-	post(secret, update(1, "4242", 1700000101, "new bot, message 1"))
-	post(secret, update(2, "4242", 1700000102, "new bot, message 2"))
-	post(secret, editedUpdate(3, "4242", 1, "new bot, message 1, edited"))
+	s.tell(conn, secret, update(1, "4242", 1700000101, "new bot, message 1"))
+	s.tell(conn, secret, update(2, "4242", 1700000102, "new bot, message 2"))
+	s.tell(conn, secret, editedUpdate(3, "4242", 1, "new bot, message 1, edited"))
 	s.drain()
 
 	want := []string{"old bot, message 1, edited", "old bot, message 2", "new bot, message 1, edited", "new bot, message 2"}
@@ -198,7 +198,7 @@ func TestSwitchedConnectionTakesTheNewBotsRepeatedIDs(t *testing.T) {
 		t.Errorf("the customer's history split into %d conversations", len(cs))
 	}
 	// Redelivered, the new bot's update is the duplicate it is.
-	post(secret, update(2, "4242", 1700000102, "new bot, message 2"))
+	s.tell(conn, secret, update(2, "4242", 1700000102, "new bot, message 2"))
 	s.drain()
 	if got := texts(s.messages(conn)); len(got) != len(want) {
 		t.Fatalf("a redelivery added a message: %q", got)
@@ -211,11 +211,8 @@ func TestSwitchedConnectionTakesTheNewBotsRepeatedIDs(t *testing.T) {
 func TestAnEventWithoutAnAccountIsItsConnections(t *testing.T) {
 	s := newStack(t, stackOptions{noProcessing: true})
 	conn, secret := s.telegramBot()
-	for _, body := range [][]byte{update(1, "4242", 1700000001, "from before"), editedUpdate(2, "4242", 1, "from before, edited")} {
-		if r := s.post("/webhooks/telegram/"+string(conn.ID), map[string]string{telegram.SecretHeader: secret}, body); r.status != 200 {
-			t.Fatalf("status %d %s", r.status, r.body)
-		}
-	}
+	s.tell(conn, secret, update(1, "4242", 1700000001, "from before"))
+	s.tell(conn, secret, editedUpdate(2, "4242", 1, "from before, edited"))
 	if _, err := s.sqlDB.ExecContext(sys(), `UPDATE webhook_events SET account = NULL WHERE connection_id = $1`, conn.ID); err != nil {
 		t.Fatal(err)
 	}
