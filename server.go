@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-chat/switchboard/ent"
 	"github.com/switchboard-chat/switchboard/graph"
 	"github.com/switchboard-chat/switchboard/httpx"
+	"github.com/switchboard-chat/switchboard/internal/gcfloor"
 	"github.com/switchboard-chat/switchboard/migrations"
 	"github.com/switchboard-chat/switchboard/sandbox"
 	"github.com/switchboard-chat/switchboard/simulate"
@@ -178,6 +179,8 @@ func openDB(ctx context.Context, url string) (*sql.DB, error) {
 // and connects the demo campaign to them once serving.
 func serve(ctx context.Context, logger *slog.Logger, cfg *config.Config, db *sql.DB, withSandbox bool) error {
 	logger.Info("starting switchboard", "config", cfg)
+	floor := gcfloor.Start(uint64(cfg.GCHeapFloorMB) << 20)
+	defer floor.Stop()
 	// The address first: a port in use is the commonest start-up failure,
 	// and before anything runs there is nothing to wind down.
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -33,7 +33,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.PublicURL.String() != "http://localhost:8080" || c.LogLevel != slog.LevelInfo ||
 		!c.Introspection || !c.AutoMigrate || c.TokenTTL != 12*time.Hour || len(c.EncryptionKey) != 32 ||
-		c.Limits.WidgetRate != 1 || c.Limits.WidgetBurst != 60 {
+		c.Limits.WidgetRate != 1 || c.Limits.WidgetBurst != 60 || c.GCHeapFloorMB != 64 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -54,6 +54,7 @@ func TestSettings(t *testing.T) {
 		{"widget rate limit", map[string]string{"WIDGET_RATE_LIMIT": "0.5", "WIDGET_RATE_BURST": "7"}, func(c *config.Config) bool {
 			return c.Limits.WidgetRate == 0.5 && c.Limits.WidgetBurst == 7
 		}},
+		{"no heap floor", map[string]string{"GC_HEAP_FLOOR_MB": "0"}, func(c *config.Config) bool { return c.GCHeapFloorMB == 0 }},
 		{"origins", map[string]string{"ALLOWED_ORIGINS": "https://a.example, https://b.example/"}, func(c *config.Config) bool {
 			return len(c.AllowedOrigins) == 2 && c.AllowedOrigins[1] == "https://b.example"
 		}},
@@ -82,6 +83,7 @@ func TestInvalidSettingsNameTheVariable(t *testing.T) {
 		"BOOTSTRAP_ADMIN_EMAIL": {"BOOTSTRAP_ADMIN_EMAIL": "a@example.com"},
 		"WIDGET_RATE_LIMIT":     {"WIDGET_RATE_LIMIT": "0"},
 		"WIDGET_RATE_BURST":     {"WIDGET_RATE_BURST": "0"},
+		"GC_HEAP_FLOOR_MB":      {"GC_HEAP_FLOOR_MB": "64MB"},
 	}
 	for variable, overrides := range cases {
 		t.Run(variable, func(t *testing.T) {
