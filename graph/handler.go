@@ -110,7 +110,7 @@ func NewHandler(o Options) http.Handler {
 	srv.AroundOperations(o.Sockets.aroundOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 
 	docs := viewerCache{lru.New[*ast.QueryDocument](1000)}
 	srv.SetQueryCache(docs)
