@@ -275,6 +275,9 @@ func specStatus(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // websockets need the original writer (Hijack)
 			return
 		}
+		// Strings in answers are not HTML-escaped (graph/post.go writes
+		// what gqlgen encodes): no browser may take an answer for a page.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		sf := &statusFixer{ResponseWriter: w, get: r.Method == http.MethodGet}
 		next.ServeHTTP(sf, r.WithContext(context.WithValue(r.Context(), statusFixerKey{}, sf)))
 	})

@@ -53,6 +53,13 @@ func TestGraphQLOverHTTP(t *testing.T) {
 			t.Fatalf("GET query: %d %v", resp.StatusCode, out)
 		}
 	})
+	t.Run("POST answers are JSON no browser sniffs as a page", func(t *testing.T) {
+		resp, out := send(http.MethodPost, e.url, "application/json", "", `{"query":"{ me { id } }"}`)
+		if resp.StatusCode != 200 || dig(out, "data.me.id") == nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+			resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("POST query: %d %v %v", resp.StatusCode, resp.Header, out)
+		}
+	})
 	t.Run("GET refuses mutations with 405", func(t *testing.T) {
 		resp, _ := send(http.MethodGet, get(`mutation { createCampaign(input: {name: "via GET"}) { id } }`), "", "application/json", "")
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
