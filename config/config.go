@@ -394,14 +394,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	// 64 MB made the inbox page 25 % faster (PERFORMANCE.md, item 31), and
 	// once the live heap is larger it changes nothing.
-	c.GCHeapFloorMB = 64
-	if s := getenv("GC_HEAP_FLOOR_MB"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > 1<<20 {
-			bad("GC_HEAP_FLOOR_MB", "must be a number of megabytes from 0 (GOGC alone) to 1048576, got %q", s)
-		}
-		c.GCHeapFloorMB = n
-	}
+	intVar("GC_HEAP_FLOOR_MB", &c.GCHeapFloorMB, 64, 0, 1<<20, "megabytes; 0: GOGC alone")
 	if s := getenv("SHUTDOWN_TIMEOUT"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {

@@ -99,7 +99,7 @@ func failedStatus(media string, errs gqlerror.List) int {
 	return http.StatusUnprocessableEntity
 }
 
-// dataOnly opens and closes a response that is data alone.
+// dataOpen and dataClose surround a response that is data alone.
 var dataOpen, dataClose = []byte(`{"data":`), []byte(`}`)
 
 // writeResponse writes resp in one write. A response with nothing but data

@@ -10,7 +10,7 @@
 // cycle; once the live heap is larger than the floor, GOGC applies
 // unchanged, so a replica holding thousands of sockets keeps the heap (and
 // the memory per socket) it had. This is the minimum heap target Go itself
-// lacks (golang/go#44309), set after every cycle through
+// lacks (proposed in golang/go#23044), set after every cycle through
 // debug.SetGCPercent.
 package gcfloor
 
@@ -46,7 +46,7 @@ type Floor struct {
 	mu      sync.Mutex
 	stopped bool
 	sample  []metrics.Sample
-	// Percent is what it last set (for tests and logs).
+	// percent is the GOGC it set last.
 	percent int
 }
 

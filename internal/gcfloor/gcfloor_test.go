@@ -43,6 +43,10 @@ func TestFloorFollowsCollections(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 
 	const floor = 1 << 30 // far above this test binary's live heap
+	// The floor starts from the live heap the last collection marked:
+	// collect first, so that it is this test's and not what an earlier
+	// run left.
+	runtime.GC()
 	f := Start(floor)
 	if f == nil {
 		t.Fatal("Start returned nil for a non-zero floor")
@@ -65,9 +69,14 @@ func TestFloorFollowsCollections(t *testing.T) {
 		t.Fatalf("GOGC stayed %d after the live heap grew by 64 MB, want less than %d", got, first)
 	}
 	runtime.KeepAlive(keep)
-	if got := debug.SetGCPercent(f.Percent()); got != f.Percent() {
-		t.Fatalf("the runtime's GOGC is %d, the floor says it set %d", got, f.Percent())
+	// Under the floor's lock, so that a collection's adjustment cannot
+	// come between the two readings.
+	f.mu.Lock()
+	if got := debug.SetGCPercent(f.percent); got != f.percent {
+		f.mu.Unlock()
+		t.Fatalf("the runtime's GOGC is %d, the floor says it set %d", got, f.percent)
 	}
+	f.mu.Unlock()
 
 	f.Stop()
 	if got := debug.SetGCPercent(100); got != 100 {
